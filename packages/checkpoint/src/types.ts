@@ -1,0 +1,38 @@
+/** dtypes as safetensors names them; PyTorch storages map onto the same names. */
+export type DType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+/** What a tensor is, before reading its bytes. */
+export interface TensorInfo {
+  dtype: DType;
+  shape: number[];
+}
+
+/**
+ * A tensor read from a checkpoint, converted to what tfjs can hold:
+ * floats -> float32, integers -> int32 (range-checked), U8/BOOL -> uint8.
+ */
+export interface TensorData {
+  dtype: 'float32' | 'int32' | 'uint8';
+  shape: number[];
+  data: Float32Array | Int32Array | Uint8Array;
+}
+
+/** Uniform access to any checkpoint format; tensors are read one at a time (never the whole file). */
+export interface CheckpointReader {
+  readonly path: string;
+  readonly format: 'safetensors' | 'pytorch' | 'sharded';
+  /** `__metadata__` of a safetensors file (empty for other formats). */
+  readonly metadata: Record<string, string>;
+  keys(): string[];
+  has(key: string): boolean;
+  info(key: string): TensorInfo;
+  read(key: string): Promise<TensorData>;
+  close(): Promise<void>;
+}
+
+/** A tensor to write. float32 data is written as F32, int32 as I32, uint8 as U8 unless `dtype` says otherwise. */
+export interface TensorToWrite {
+  shape: number[];
+  data: Float32Array | Int32Array | Uint8Array;
+  dtype?: DType;
+}

@@ -1,0 +1,5 @@
+import type { CommandModule } from 'yargs';
+import { infoCommand } from './info';
+
+/** Every `altclip` command, in the order --help lists them. */
+export const commands: CommandModule<any, any>[] = [infoCommand];

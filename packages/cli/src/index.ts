@@ -1,0 +1,1 @@
+export { buildCli, main } from './main';
