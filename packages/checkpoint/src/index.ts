@@ -1,3 +1,10 @@
 export * from './types';
-export { openSafetensors, writeSafetensors, decodeRaw, CheckpointError } from './safetensors';
-export { atomicWriteFile } from './atomic';
+export { CheckpointError } from './errors';
+export { openSafetensors, writeSafetensors } from './safetensors';
+export { decodeRaw, encodeRaw, DTYPE_BYTES } from './dtypes';
+export { atomicWriteFile, atomicWrite } from './atomic';
+export { openTorchBin } from './torch';
+export { openSharded } from './sharded';
+export { openCheckpoint, openCheckpointFile, loadStateDict, CHECKPOINT_FILES } from './open';
+export type { LoadOptions } from './open';
+export { gatherStrided, isContiguous, viewSpan } from './view';

@@ -1,75 +1,98 @@
 import * as fs from 'fs';
-import { CheckpointReader, DType, TensorData, TensorInfo, TensorToWrite } from './types';
-import { atomicWriteFile } from './atomic';
+import { CheckpointReader, DType, LazyTensor, TensorData, TensorInfo, TensorToWrite, WriteOptions } from './types';
+import { atomicWrite, readExactly, writeAll } from './atomic';
+import { CheckpointError } from './errors';
+import { DTYPE_BYTES, decodeRaw, encodeRaw, isDType, numel } from './dtypes';
+
+export { CheckpointError } from './errors';
+export { decodeRaw } from './dtypes';
 
 interface Entry extends TensorInfo {
   begin: number; // absolute file offset
   end: number;
 }
 
-const BYTES: Record<DType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
-
-export class CheckpointError extends Error {
-  constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`);
-    this.name = 'CheckpointError';
+/** Opens a file for reading, turning fs errors into CheckpointErrors that name the file. */
+export async function openForRead(file: string): Promise<fs.promises.FileHandle> {
+  try {
+    const fh = await fs.promises.open(file, 'r');
+    if ((await fh.stat()).isDirectory()) {
+      await fh.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+    return fh;
+  } catch (e: any) {
+    const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a directory, expected a file' : `cannot open (${e.message})`;
+    throw new CheckpointError(file, why);
   }
 }
 
 /** Opens a .safetensors file: reads and validates the header only; tensor bytes are read on demand. */
 export async function openSafetensors(file: string): Promise<CheckpointReader> {
-  let fh: fs.promises.FileHandle;
-  try {
-    fh = await fs.promises.open(file, 'r');
-  } catch (e: any) {
-    throw new CheckpointError(file, e.code === 'ENOENT' ? 'file not found' : `cannot open (${e.message})`);
-  }
+  const fh = await openForRead(file);
   try {
     const size = (await fh.stat()).size;
-    if (size < 8) throw new CheckpointError(file, `truncated: ${size} bytes, a safetensors file starts with an 8-byte header length`);
-    const lenBuf = Buffer.alloc(8);
-    await fh.read(lenBuf, 0, 8, 0);
-    const headerLen = Number(lenBuf.readBigUInt64LE(0));
-    if (headerLen > size - 8) throw new CheckpointError(file, `truncated header: header length ${headerLen} but only ${size - 8} bytes follow`);
-    if (headerLen > 100 * 1024 * 1024) throw new CheckpointError(file, `header length ${headerLen} is implausibly large`);
-    const hb = Buffer.alloc(headerLen);
-    await fh.read(hb, 0, headerLen, 8);
-    let header: Record<string, any>;
-    try {
-      header = JSON.parse(hb.toString('utf8'));
-    } catch (e: any) {
-      throw new CheckpointError(file, `invalid JSON header (${e.message})`);
-    }
-    if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new CheckpointError(file, 'header is not a JSON object');
-    const dataStart = 8 + headerLen;
-    const dataLen = size - dataStart;
-    const metadata: Record<string, string> = header.__metadata__ ?? {};
-    const entries = new Map<string, Entry>();
-    for (const [name, v] of Object.entries(header)) {
-      if (name === '__metadata__') continue;
-      const { dtype, shape, data_offsets } = v as any;
-      if (!(dtype in BYTES)) throw new CheckpointError(file, `tensor '${name}': unknown dtype ${JSON.stringify(dtype)}`);
-      if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0))
-        throw new CheckpointError(file, `tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
-      if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every((d: unknown) => Number.isInteger(d) && (d as number) >= 0))
-        throw new CheckpointError(file, `tensor '${name}': invalid data_offsets ${JSON.stringify(data_offsets)}`);
-      const [b, e] = data_offsets as [number, number];
-      if (b > e || e > dataLen) throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes)`);
-      const n = shape.reduce((a: number, d: number) => a * d, 1);
-      if ((e - b) !== n * BYTES[dtype as DType])
-        throw new CheckpointError(file, `tensor '${name}': ${e - b} bytes for shape [${shape}] ${dtype} (expected ${n * BYTES[dtype as DType]})`);
-      entries.set(name, { dtype, shape, begin: dataStart + b, end: dataStart + e });
-    }
-    const sorted = [...entries.entries()].sort((x, y) => x[1].begin - y[1].begin);
-    for (let i = 1; i < sorted.length; i++) {
-      if (sorted[i][1].begin < sorted[i - 1][1].end)
-        throw new CheckpointError(file, `tensors '${sorted[i - 1][0]}' and '${sorted[i][0]}' overlap`);
-    }
-    return new SafetensorsReader(file, fh, entries, metadata);
+    if (size < 8) throw new CheckpointError(file, `truncated header: ${size} bytes, a safetensors file starts with an 8-byte header length`);
+    const { buf: lenBuf } = await readExactly(fh, 8, 0);
+    const headerLen = lenBuf.readBigUInt64LE(0);
+    if (headerLen > BigInt(size - 8))
+      throw new CheckpointError(file, `truncated header: header length ${headerLen} but only ${size - 8} bytes follow (not a safetensors file, or cut short)`);
+    if (headerLen > 100n * 1024n * 1024n) throw new CheckpointError(file, `header length ${headerLen} is implausibly large`);
+    const hlen = Number(headerLen);
+    const { buf: hb } = await readExactly(fh, hlen, 8);
+    const header = parseHeader(file, hb);
+    const entries = validateEntries(file, header, size - 8 - hlen, 8 + hlen);
+    return new SafetensorsReader(file, fh, entries, parseMetadata(file, header.__metadata__));
   } catch (e) {
     await fh.close();
     throw e;
   }
+}
+
+function parseHeader(file: string, hb: Buffer): Record<string, unknown> {
+  let header: unknown;
+  try {
+    header = JSON.parse(hb.toString('utf8'));
+  } catch (e: any) {
+    throw new CheckpointError(file, `invalid JSON header (${e.message})`);
+  }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new CheckpointError(file, 'invalid header: not a JSON object');
+  return header as Record<string, unknown>;
+}
+
+function parseMetadata(file: string, m: unknown): Record<string, string> {
+  if (m === undefined || m === null) return {};
+  if (typeof m !== 'object' || Array.isArray(m) || !Object.values(m).every((v) => typeof v === 'string'))
+    throw new CheckpointError(file, `invalid __metadata__: must map strings to strings, got ${JSON.stringify(m).slice(0, 200)}`);
+  return { ...(m as Record<string, string>) };
+}
+
+function validateEntries(file: string, header: Record<string, unknown>, dataLen: number, dataStart: number): Map<string, Entry> {
+  const entries = new Map<string, Entry>();
+  for (const [name, v] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets } = (v ?? {}) as any;
+    if (!isDType(dtype)) throw new CheckpointError(file, `tensor '${name}': unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
+      throw new CheckpointError(file, `tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
+    if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
+      throw new CheckpointError(file, `tensor '${name}': invalid data_offsets ${JSON.stringify(data_offsets)}`);
+    const [b, e] = data_offsets as [number, number];
+    if (b > e || e > dataLen)
+      throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes)`);
+    const expected = numel(shape) * DTYPE_BYTES[dtype];
+    if (e - b !== expected)
+      throw new CheckpointError(file, `tensor '${name}': byte count ${e - b} does not match shape [${shape}] ${dtype} (expected ${expected} bytes)`);
+    entries.set(name, { dtype, shape, begin: dataStart + b, end: dataStart + e });
+  }
+  const sorted = [...entries.entries()].filter(([, x]) => x.end > x.begin).sort((x, y) => x[1].begin - y[1].begin);
+  for (let i = 1; i < sorted.length; i++) {
+    const [pn, p] = sorted[i - 1];
+    const [cn, c] = sorted[i];
+    if (c.begin < p.end)
+      throw new CheckpointError(file, `overlapping data_offsets: tensor '${pn}' [${p.begin - dataStart}, ${p.end - dataStart}] and '${cn}' [${c.begin - dataStart}, ${c.end - dataStart}]`);
+  }
+  return entries;
 }
 
 class SafetensorsReader implements CheckpointReader {
@@ -87,9 +110,8 @@ class SafetensorsReader implements CheckpointReader {
   }
   async read(key: string): Promise<TensorData> {
     const e = this.entry(key);
-    const buf = Buffer.allocUnsafe(e.end - e.begin);
-    const { bytesRead } = await this.fh.read(buf, 0, buf.length, e.begin);
-    if (bytesRead !== buf.length) throw new CheckpointError(this.path, `tensor '${key}': short read (${bytesRead} of ${buf.length} bytes)`);
+    const { buf, got } = await readExactly(this.fh, e.end - e.begin, e.begin);
+    if (got !== buf.length) throw new CheckpointError(this.path, `tensor '${key}': short read (${got} of ${buf.length} bytes); file truncated?`);
     return decodeRaw(this.path, key, e.dtype, [...e.shape], buf);
   }
   async close(): Promise<void> {
@@ -102,68 +124,8 @@ class SafetensorsReader implements CheckpointReader {
   }
 }
 
-function f16ToF32(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
-}
-
-/** Converts little-endian raw bytes of `dtype` to tfjs-friendly arrays (see TensorData). */
-export function decodeRaw(file: string, key: string, dtype: DType, shape: number[], buf: Buffer): TensorData {
-  const n = shape.reduce((a, d) => a * d, 1);
-  switch (dtype) {
-    case 'F32': {
-      const out = new Float32Array(n);
-      new Uint8Array(out.buffer).set(buf.subarray(0, n * 4));
-      return { dtype: 'float32', shape, data: out };
-    }
-    case 'F64': {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = buf.readDoubleLE(i * 8);
-      return { dtype: 'float32', shape, data: out };
-    }
-    case 'F16': {
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = f16ToF32(buf.readUInt16LE(i * 2));
-      return { dtype: 'float32', shape, data: out };
-    }
-    case 'BF16': {
-      const out = new Float32Array(n);
-      const u = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) u[i] = buf.readUInt16LE(i * 2) << 16;
-      return { dtype: 'float32', shape, data: out };
-    }
-    case 'I64': {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        const v = buf.readBigInt64LE(i * 8);
-        if (v > 2147483647n || v < -2147483648n) throw new CheckpointError(file, `tensor '${key}': int64 value ${v} at index ${i} does not fit int32`);
-        out[i] = Number(v);
-      }
-      return { dtype: 'int32', shape, data: out };
-    }
-    case 'I32': {
-      const out = new Int32Array(n);
-      new Uint8Array(out.buffer).set(buf.subarray(0, n * 4));
-      return { dtype: 'int32', shape, data: out };
-    }
-    case 'I16': {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = buf.readInt16LE(i * 2);
-      return { dtype: 'int32', shape, data: out };
-    }
-    case 'I8': {
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) out[i] = buf.readInt8(i);
-      return { dtype: 'int32', shape, data: out };
-    }
-    case 'U8':
-    case 'BOOL':
-      return { dtype: 'uint8', shape, data: new Uint8Array(buf.subarray(0, n)) };
-  }
+function isLazy(t: TensorToWrite | LazyTensor): t is LazyTensor {
+  return typeof (t as LazyTensor).load === 'function';
 }
 
 function defaultDtype(t: TensorToWrite): DType {
@@ -174,59 +136,58 @@ function defaultDtype(t: TensorToWrite): DType {
 }
 
 /**
- * Writes a safetensors file atomically (temp file + rename). Keys are written in sorted order, the header is padded
- * with spaces to a multiple of 8 bytes, as the reference `safetensors` library does.
+ * Writes a safetensors file atomically (temp file + fsync + rename), streaming: the header first, then each
+ * tensor's bytes as it is encoded (LazyTensor values are loaded only when their turn comes). Keys are written in
+ * sorted order and the header is padded with spaces to a multiple of 8 bytes, as the reference library does.
  */
 export async function writeSafetensors(
   file: string,
-  tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>,
+  tensors: Map<string, TensorToWrite | LazyTensor> | Record<string, TensorToWrite | LazyTensor>,
   metadata?: Record<string, string>,
+  opts: WriteOptions = {},
 ): Promise<void> {
   const map = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
   const names = [...map.keys()].sort();
   const header: Record<string, unknown> = {};
-  if (metadata && Object.keys(metadata).length) header.__metadata__ = metadata;
+  if (metadata && Object.keys(metadata).length) {
+    for (const [k, v] of Object.entries(metadata))
+      if (typeof v !== 'string') throw new Error(`writeSafetensors ${file}: metadata '${k}' must be a string (safetensors metadata maps strings to strings)`);
+    header.__metadata__ = metadata;
+  }
+  const plan: Array<{ name: string; dtype: DType; shape: number[]; bytes: number }> = [];
   let offset = 0;
-  const chunks: Buffer[] = [];
   for (const name of names) {
     const t = map.get(name)!;
-    const dtype = defaultDtype(t);
-    const n = t.shape.reduce((a, d) => a * d, 1);
-    if (t.data.length !== n) throw new Error(`writeSafetensors ${file}: tensor '${name}' has ${t.data.length} values for shape [${t.shape}]`);
-    const bytes = encodeRaw(name, dtype, t.data);
-    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
-    offset += bytes.length;
-    chunks.push(bytes);
+    const dtype = isLazy(t) ? t.dtype : defaultDtype(t);
+    if (!isDType(dtype)) throw new Error(`writeSafetensors ${file}: tensor '${name}': unknown dtype ${dtype}`);
+    const bytes = numel(t.shape) * DTYPE_BYTES[dtype];
+    plan.push({ name, dtype, shape: [...t.shape], bytes });
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
   }
   let hjson = Buffer.from(JSON.stringify(header), 'utf8');
   const pad = (8 - (hjson.length % 8)) % 8;
   if (pad) hjson = Buffer.concat([hjson, Buffer.alloc(pad, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(hjson.length));
-  await atomicWriteFile(file, [len, hjson, ...chunks]);
-}
-
-function encodeRaw(name: string, dtype: DType, data: Float32Array | Int32Array | Uint8Array): Buffer {
-  const n = data.length;
-  switch (dtype) {
-    case 'F32':
-      return Buffer.from(Float32Array.from(data).buffer);
-    case 'I32':
-      return Buffer.from(Int32Array.from(data).buffer);
-    case 'U8':
-    case 'BOOL':
-      return Buffer.from(Uint8Array.from(data).buffer);
-    case 'I64': {
-      const b = Buffer.alloc(n * 8);
-      for (let i = 0; i < n; i++) b.writeBigInt64LE(BigInt(Math.trunc(data[i])), i * 8);
-      return b;
+  await atomicWrite(file, async (fh) => {
+    await writeAll(fh, len);
+    await writeAll(fh, hjson);
+    let bytesDone = 0;
+    for (let i = 0; i < plan.length; i++) {
+      const { name, dtype, shape, bytes } = plan[i];
+      const t = map.get(name)!;
+      const data = isLazy(t) ? await t.load() : t.data;
+      if (data.length !== numel(shape)) throw new Error(`writeSafetensors ${file}: tensor '${name}' has ${data.length} values for shape [${shape}]`);
+      let raw: Buffer;
+      try {
+        raw = encodeRaw(name, dtype, data);
+      } catch (e: any) {
+        throw new Error(`writeSafetensors ${file}: ${e.message}`);
+      }
+      await writeAll(fh, raw);
+      bytesDone += bytes;
+      opts.onProgress?.({ name, tensorsDone: i + 1, tensorsTotal: plan.length, bytesDone, bytesTotal: offset });
     }
-    case 'F64': {
-      const b = Buffer.alloc(n * 8);
-      for (let i = 0; i < n; i++) b.writeDoubleLE(data[i], i * 8);
-      return b;
-    }
-    default:
-      throw new Error(`writeSafetensors: tensor '${name}': writing dtype ${dtype} is not supported`);
-  }
+  });
 }

@@ -36,3 +36,26 @@ export interface TensorToWrite {
   data: Float32Array | Int32Array | Uint8Array;
   dtype?: DType;
 }
+
+/**
+ * A tensor whose values are produced only when the writer reaches it, so a multi-GB model is written tensor by
+ * tensor without all values in memory (dtype and shape are needed up front for the header).
+ */
+export interface LazyTensor {
+  shape: number[];
+  dtype: DType;
+  load(): Promise<Float32Array | Int32Array | Uint8Array>;
+}
+
+export interface WriteProgress {
+  name: string;
+  tensorsDone: number;
+  tensorsTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+export interface WriteOptions {
+  /** Called after each tensor is written. */
+  onProgress?: (p: WriteProgress) => void;
+}
