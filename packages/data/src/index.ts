@@ -1,1 +1,15 @@
-export {};
+export * from './types';
+export * from './cifar10';
+export { downloadCifar10, CIFAR10_BINARY, fileDigest } from './download';
+export type { DownloadOptions } from './download';
+export { readTar, extractTarGz } from './tar';
+export type { TarEntry } from './tar';
+export * from './idx';
+export * from './imagefolder';
+export { readLines, readRows, splitCsv, formatFromName } from './text-files';
+export type { TableFormat, Row } from './text-files';
+export * from './report';
+export * from './pairs';
+export * from './corpus';
+export * from './retrieval';
+export * from './batching';

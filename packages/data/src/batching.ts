@@ -1,0 +1,202 @@
+import type { ClassificationDataset, RawImage } from './types';
+
+/** mulberry32: a small, fast, well-mixed 32-bit PRNG; same seed, same stream on every platform. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Mixes (seed, epoch) into one 32-bit seed, so each epoch's order depends only on them (resumable). */
+function epochSeed(seed: number, epoch: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  h = Math.imul(h ^ (epoch + 0x85ebca6b), 0xc2b2ae35) >>> 0;
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** A permutation of 0..n-1 (Fisher-Yates), a pure function of (n, seed, epoch). */
+export function shuffledIndices(n: number, seed: number, epoch = 0): Int32Array {
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = i;
+  const rnd = mulberry32(epochSeed(seed, epoch));
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    const t = out[i];
+    out[i] = out[j];
+    out[j] = t;
+  }
+  return out;
+}
+
+/** Where a sampler stands: enough to resume mid-epoch exactly (store it in the checkpoint). */
+export interface SamplerState {
+  seed: number;
+  size: number;
+  epoch: number;
+  /** Items of this epoch already handed out. */
+  position: number;
+}
+
+export interface SamplerOptions {
+  batchSize: number;
+  seed?: number;
+  shuffle?: boolean;
+  /** Drop a last incomplete batch (default false, as FlagAI's loader). */
+  dropLast?: boolean;
+}
+
+export interface Batch {
+  indices: Int32Array;
+  epoch: number;
+  /** Index of this batch within its epoch. */
+  step: number;
+}
+
+export interface BatchSampler {
+  readonly batchesPerEpoch: number;
+  /** The next batch, rolling into the next epoch (reshuffled) at the end of one. */
+  next(): Batch;
+  /** The state after the last batch returned. */
+  state(): SamplerState;
+}
+
+/**
+ * Deterministic epoch-wise batch sampler. Each epoch's order is shuffledIndices(size, seed, epoch), so
+ * createSampler(size, opts, savedState) continues exactly where a run stopped.
+ */
+export function createSampler(size: number, opts: SamplerOptions, resume?: SamplerState): BatchSampler {
+  if (size <= 0) throw new Error('createSampler: empty dataset');
+  if (!(opts.batchSize >= 1)) throw new Error(`createSampler: batchSize must be >= 1, got ${opts.batchSize}`);
+  const seed = opts.seed ?? 0;
+  const shuffle = opts.shuffle ?? true;
+  const bs = Math.floor(opts.batchSize);
+  const perEpoch = opts.dropLast ? Math.floor(size / bs) : Math.ceil(size / bs);
+  if (perEpoch === 0) throw new Error(`createSampler: batch size ${bs} > dataset size ${size} with dropLast`);
+  if (resume && (resume.size !== size || resume.seed !== seed)) {
+    throw new Error(`cannot resume data position: saved for ${resume.size} items / seed ${resume.seed}, now ${size} items / seed ${seed}`);
+  }
+  let epoch = resume?.epoch ?? 0;
+  let position = resume?.position ?? 0;
+  let order: Int32Array | null = null;
+  let orderEpoch = -1;
+  const orderFor = (e: number) => {
+    if (orderEpoch !== e) {
+      order = shuffle ? shuffledIndices(size, seed, e) : Int32Array.from({ length: size }, (_, i) => i);
+      orderEpoch = e;
+    }
+    return order!;
+  };
+  return {
+    batchesPerEpoch: perEpoch,
+    next(): Batch {
+      const limit = opts.dropLast ? perEpoch * bs : size;
+      if (position >= limit) {
+        epoch++;
+        position = 0;
+      }
+      const ord = orderFor(epoch);
+      const end = Math.min(position + bs, limit);
+      const b = { indices: ord.slice(position, end), epoch, step: Math.floor(position / bs) };
+      position = end;
+      return b;
+    },
+    state: () => ({ seed, size, epoch, position }),
+  };
+}
+
+/**
+ * Runs load() for up to `depth` upcoming items while the consumer works on the current one, yielding results in
+ * order. With async loaders (file reads, sharp, worker threads) this overlaps loading with compute.
+ */
+export async function* prefetch<I, T>(source: Iterable<I> | AsyncIterable<I>, load: (item: I) => Promise<T>, depth = 2): AsyncGenerator<T> {
+  const it = (Symbol.asyncIterator in (source as any) ? (source as AsyncIterable<I>)[Symbol.asyncIterator]() : (source as Iterable<I>)[Symbol.iterator]()) as
+    | Iterator<I>
+    | AsyncIterator<I>;
+  const queue: Promise<T>[] = [];
+  let done = false;
+  const fill = async () => {
+    while (!done && queue.length < Math.max(1, depth)) {
+      const r = await it.next();
+      if (r.done) {
+        done = true;
+        break;
+      }
+      const p = load(r.value);
+      p.catch(() => undefined); // surfaced when consumed
+      queue.push(p);
+    }
+  };
+  await fill();
+  while (queue.length > 0) {
+    const p = queue.shift()!;
+    await fill();
+    yield await p;
+  }
+}
+
+/** Pixel batch in NCHW float32, ready for getImageFeatures. */
+export interface PixelBatch {
+  data: Float32Array;
+  shape: [number, number, number, number];
+  /** Dataset indices of the rows, in order (failed images left out). */
+  indices: number[];
+  failed: { index: number; error: string }[];
+}
+
+/** Turns a list of dataset indices into a preprocessed pixel batch. */
+export type BatchLoader = (indices: ArrayLike<number>) => Promise<PixelBatch>;
+
+/**
+ * A loader that decodes images with ds.getImage and preprocesses them with `preprocess` (RawImage -> CHW
+ * Float32Array of 3*size*size). Unreadable images are left out and reported in `failed` when skipErrors is set,
+ * otherwise the error (naming the file) is thrown.
+ */
+export function imageBatchLoader(
+  ds: Pick<ClassificationDataset, 'getImage'>,
+  preprocess: (img: RawImage) => Float32Array | Promise<Float32Array>,
+  size: number,
+  opts: { skipErrors?: boolean } = {},
+): BatchLoader {
+  return async (indices) => {
+    const idx = Array.from(indices);
+    const results = await Promise.all(
+      idx.map(async (i) => {
+        try {
+          return await preprocess(await ds.getImage(i));
+        } catch (e) {
+          if (!opts.skipErrors) throw e;
+          return e as Error;
+        }
+      }),
+    );
+    const per = 3 * size * size;
+    const ok = results.filter((r): r is Float32Array => !(r instanceof Error));
+    const data = new Float32Array(ok.length * per);
+    const kept: number[] = [];
+    const failed: PixelBatch['failed'] = [];
+    results.forEach((r, k) => {
+      if (r instanceof Error) failed.push({ index: idx[k], error: r.message });
+      else {
+        if (r.length !== per) throw new Error(`preprocess returned ${r.length} values for item ${idx[k]}, expected 3x${size}x${size}`);
+        data.set(r, kept.length * per);
+        kept.push(idx[k]);
+      }
+    });
+    return { data, shape: [kept.length, 3, size, size], indices: kept, failed };
+  };
+}
+
+/** Consecutive index ranges [start, end) in batches: the order an evaluation pass uses. */
+export function* sequentialBatches(start: number, end: number, batchSize: number): Generator<number[]> {
+  for (let i = start; i < end; i += batchSize) {
+    const b: number[] = [];
+    for (let j = i; j < Math.min(end, i + batchSize); j++) b.push(j);
+    yield b;
+  }
+}
