@@ -70,7 +70,7 @@ export function unpickle(where: string, data: Buffer, hooks: PickleHooks): unkno
   };
   const line = (at: number): string => {
     const e = data.indexOf(0x0a, p);
-    if (e < 0) fail(at, 'unterminated GLOBAL name');
+    if (e < 0) fail(at, 'truncated: unterminated GLOBAL name');
     const s = data.toString('latin1', p, e);
     p = e + 1;
     return s;
