@@ -134,9 +134,9 @@ export async function* prefetch<I, T>(source: Iterable<I> | AsyncIterable<I>, lo
   };
   await fill();
   while (queue.length > 0) {
-    const p = queue.shift()!;
-    await fill();
-    yield await p;
+    const value = await queue.shift()!;
+    await fill(); // refill while the consumer works on `value`: at most `depth` loads in flight
+    yield value;
   }
 }
 
