@@ -1,1 +1,12 @@
-export {};
+/** @altclip/image: decoding (sharp) and Pillow-exact CLIP preprocessing in both the HF and the openai convention. */
+export * from './types';
+export { loadImage, imageFromPixels } from './decode';
+export type { LoadImageOptions } from './decode';
+export { toRGB, pixelsToRGB } from './convert';
+export { bicubicCoeffs, resizeBicubicU8, resizeBicubicI32, resizeBicubicPremultiplied, resizeNearest } from './resample';
+export type { Coeffs, Roi } from './resample';
+export {
+  preprocess, preprocessToU8, resizeAndCrop, shortestEdgeSize, cropWindow, normalizationLut, normalizeInto,
+  OPENAI_CLIP_MEAN, OPENAI_CLIP_STD,
+} from './preprocess';
+export type { PreprocessOptions, CropStyle, HW, RGBCrop } from './preprocess';

@@ -1,0 +1,82 @@
+/**
+ * Just enough PNG/GIF container parsing to know what Pillow would open: PNG bit depth and colour type
+ * (Pillow's mode table), PNG PLTE/tRNS and the GIF colour table of the first frame. Pixel data is left to sharp.
+ */
+
+export interface PngInfo {
+  bitDepth: number;
+  colorType: number;
+  /** RGB triplets (PLTE). */
+  palette?: Uint8Array;
+  /** Alpha per palette entry (tRNS for colour type 3); missing entries are 255. */
+  paletteAlpha?: Uint8Array;
+}
+
+const PNG_SIG = [137, 80, 78, 71, 13, 10, 26, 10];
+
+export function isPng(b: Uint8Array): boolean {
+  return b.length >= 8 && PNG_SIG.every((v, i) => b[i] === v);
+}
+
+export function isGif(b: Uint8Array): boolean {
+  return b.length >= 6 && b[0] === 0x47 && b[1] === 0x49 && b[2] === 0x46;
+}
+
+export function parsePng(b: Uint8Array): PngInfo | undefined {
+  if (!isPng(b)) return undefined;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const info: PngInfo = { bitDepth: 0, colorType: -1 };
+  let p = 8;
+  while (p + 8 <= b.length) {
+    const len = dv.getUint32(p);
+    const type = String.fromCharCode(b[p + 4], b[p + 5], b[p + 6], b[p + 7]);
+    const d = p + 8;
+    if (d + len > b.length) break;
+    if (type === 'IHDR') {
+      info.bitDepth = b[d + 8];
+      info.colorType = b[d + 9];
+    } else if (type === 'PLTE') {
+      info.palette = b.slice(d, d + len - (len % 3));
+    } else if (type === 'tRNS' && info.colorType === 3) {
+      info.paletteAlpha = b.slice(d, d + len);
+    } else if (type === 'IDAT' || type === 'IEND') {
+      break;
+    }
+    p = d + len + 4;
+  }
+  return info.colorType >= 0 ? info : undefined;
+}
+
+export interface GifInfo {
+  /** RGB triplets of the colour table the first frame uses (local if present, else global). */
+  palette?: Uint8Array;
+  /** Transparent index of the first frame, if any. */
+  transparentIndex?: number;
+}
+
+/** Walks the GIF blocks up to the first image descriptor. */
+export function parseGif(b: Uint8Array): GifInfo | undefined {
+  if (!isGif(b) || b.length < 13) return undefined;
+  const info: GifInfo = {};
+  let p = 13;
+  if (b[10] & 0x80) {
+    const n = 3 << ((b[10] & 7) + 1);
+    info.palette = b.slice(p, p + n);
+    p += n;
+  }
+  while (p < b.length) {
+    const tag = b[p];
+    if (tag === 0x21) {
+      const label = b[p + 1];
+      if (label === 0xf9 && b[p + 2] >= 4 && b[p + 3] & 1) info.transparentIndex = b[p + 6];
+      p += 2;
+      while (p < b.length && b[p] !== 0) p += b[p] + 1; // sub-blocks
+      p++;
+    } else if (tag === 0x2c) {
+      const flags = b[p + 9];
+      if (flags & 0x80) info.palette = b.slice(p + 10, p + 10 + (3 << ((flags & 7) + 1)));
+      break;
+    } else break;
+  }
+  return info;
+}

@@ -1,0 +1,156 @@
+import { promises as fsp } from 'fs';
+import sharp from 'sharp';
+import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
+import { isGif, parseGif, parsePng } from './containers';
+import { DecodedImage, ImageError, ImageMode, MODE_CHANNELS } from './types';
+
+export interface LoadImageOptions {
+  /** Rotate/flip by the EXIF Orientation tag. Off by default: the Python references use the stored pixels. */
+  applyExif?: boolean;
+  /** Name used in error messages when decoding a buffer. */
+  name?: string;
+}
+
+type Raw = { data: Buffer; info: OutputInfo };
+
+function open(buf: Buffer, o: LoadImageOptions): Sharp {
+  // failOn 'truncated': reject cut-off files like Pillow does, but accept the warnings libjpeg-turbo ignores.
+  // ignoreIcc: Pillow never colour-manages on open.
+  const s = sharp(buf, { failOn: 'truncated', ignoreIcc: true, pages: 1, page: 0 } as SharpOptions);
+  return o.applyExif ? s.autoOrient() : s;
+}
+
+/** Decodes with sharp and returns pixels in Pillow's mode for that file (see `DecodedImage`). */
+async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Promise<DecodedImage> {
+  const meta = await open(buf, {}).metadata();
+  const png = parsePng(buf);
+  const raw = (s: Sharp, depth?: 'ushort'): Promise<Raw> =>
+    s.raw(depth ? { depth } : undefined).toBuffer({ resolveWithObject: true });
+  const make = (mode: ImageMode, r: Raw, extra: Partial<DecodedImage> = {}): DecodedImage => ({
+    width: r.info.width, height: r.info.height, channels: MODE_CHANNELS[mode], mode, source: src,
+    data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.length), ...extra,
+  });
+  const take = (r: Raw, keep: number[]): Raw => {
+    const c = r.info.channels;
+    if (keep.length === c && keep.every((k, i) => k === i)) return r;
+    const n = r.info.width * r.info.height;
+    const out = Buffer.alloc(n * keep.length);
+    for (let i = 0, o = 0; i < n; i++) for (const k of keep) out[o++] = r.data[i * c + k];
+    return { data: out, info: { ...r.info, channels: keep.length as 1 | 2 | 3 | 4 } };
+  };
+
+  if (meta.space === 'cmyk' || (meta.channels === 4 && meta.format === 'jpeg')) {
+    // Raw CMYK without colour management: libvips inverts Adobe CMYK like Pillow's "CMYK;I" rawmode.
+    return make('CMYK', await raw(open(buf, o).pipelineColourspace('cmyk').toColourspace('cmyk')));
+  }
+  if (png && png.colorType === 3) return paletteImage(make('P', await raw(open(buf, o).ensureAlpha())), png.palette, png.paletteAlpha, src);
+  if (isGif(buf)) {
+    const g = parseGif(buf);
+    const r = await raw(open(buf, o).ensureAlpha());
+    const pal = g?.palette;
+    // Pillow opens a GIF whose palette is the identity grey ramp as mode L.
+    if (pal && pal.every((v, i) => v === Math.floor(i / 3))) return make('L', take(r, [0]));
+    if (!pal) return make('RGB', take(r, [0, 1, 2]));
+    const alpha = new Uint8Array(pal.length / 3).fill(255);
+    if (g.transparentIndex !== undefined && g.transparentIndex < alpha.length) alpha[g.transparentIndex] = 0;
+    return paletteImage(make('P', r), pal, alpha, src, true);
+  }
+  if (png && png.bitDepth === 16) {
+    const grey = png.colorType === 0 || png.colorType === 4;
+    const r16 = await raw(grey ? open(buf, o).toColourspace('grey16') : open(buf, o).toColourspace('rgb16'), 'ushort');
+    const c = r16.info.channels;
+    const v16 = new Uint16Array(r16.data.buffer, r16.data.byteOffset, r16.data.length / 2);
+    const n = r16.info.width * r16.info.height;
+    if (png.colorType === 0) {
+      // Pillow mode I: resized in 32 bits, then clipped (not scaled) to 8 bits by convert().
+      const d16 = new Uint16Array(n);
+      const d8 = new Uint8Array(n);
+      for (let i = 0; i < n; i++) d8[i] = Math.min(255, (d16[i] = v16[i * c]));
+      return { width: r16.info.width, height: r16.info.height, channels: 1, mode: 'I', data: d8, data16: d16, source: src };
+    }
+    // Pillow unpacks RGB;16B / RGBA;16B / LA;16B by keeping the high byte; LA;16B becomes RGBA.
+    const outC = png.colorType === 2 ? 3 : 4;
+    const d8 = new Uint8Array(n * outC);
+    for (let i = 0; i < n; i++) {
+      for (let b = 0; b < 3; b++) d8[i * outC + b] = v16[i * c + (grey ? 0 : b)] >> 8;
+      if (outC === 4) d8[i * outC + 3] = v16[i * c + c - 1] >> 8;
+    }
+    return { width: r16.info.width, height: r16.info.height, channels: outC, mode: outC === 3 ? 'RGB' : 'RGBA', data: d8, source: src };
+  }
+  const isGrey = meta.space === 'b-w' || meta.space === 'grey16' || (png !== undefined && (png.colorType === 0 || png.colorType === 4));
+  if (isGrey) {
+    const r = await raw(open(buf, o).toColourspace('b-w'));
+    // PNG grey with tRNS stays L in Pillow; libpng turns it into an alpha channel, which is dropped here.
+    const hasAlpha = png ? png.colorType === 4 : meta.hasAlpha;
+    if (hasAlpha && r.info.channels === 2) return make('LA', r);
+    const mode: ImageMode = png && png.bitDepth === 1 ? '1' : 'L';
+    return make(mode, take(r, [0]));
+  }
+  const r = await raw(open(buf, o));
+  const hasAlpha = png ? png.colorType === 6 : meta.hasAlpha;
+  if (hasAlpha && r.info.channels === 4) return make('RGBA', r);
+  return make('RGB', take(r, [0, 1, 2]));
+}
+
+/**
+ * Maps sharp's expanded RGBA pixels back to palette indices. Colours that occur twice in the palette map to the
+ * first index, which gives identical results everywhere (NEAREST resize, conversion, padding with index 0).
+ */
+function paletteImage(img: DecodedImage, pal: Uint8Array | undefined, alpha: Uint8Array | undefined, src: string, ignoreHiddenRgb = false): DecodedImage {
+  if (!pal) throw new ImageError(`${src}: palette image without a PLTE chunk`, src);
+  const n = pal.length / 3;
+  const lut = new Map<number, number>();
+  const keyOf = (r: number, g: number, b: number, a: number) => (a === 0 && ignoreHiddenRgb ? -1 : ((r << 16) | (g << 8) | b) * 256 + a);
+  for (let i = n - 1; i >= 0; i--) lut.set(keyOf(pal[3 * i], pal[3 * i + 1], pal[3 * i + 2], alpha && i < alpha.length ? alpha[i] : 255), i);
+  const px = img.width * img.height;
+  const idx = new Uint8Array(px);
+  const d = img.data;
+  for (let i = 0; i < px; i++) {
+    const v = lut.get(keyOf(d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]));
+    if (v === undefined) throw new ImageError(`${src}: pixel ${i % img.width},${Math.floor(i / img.width)} is not a palette colour`, src);
+    idx[i] = v;
+  }
+  const palette = new Uint8Array(768);
+  palette.set(pal.subarray(0, Math.min(pal.length, 768)));
+  return { ...img, channels: 1, data: idx, palette };
+}
+
+/**
+ * Decodes an image file (JPEG, PNG, WebP, GIF first frame, TIFF, ...) in Pillow's mode for it, pixels as Pillow
+ * gives them (libjpeg-turbo JPEG decoding is bit-identical). EXIF orientation is not applied unless asked.
+ * Throws ImageError naming the file for missing, empty, truncated or non-image files.
+ */
+export async function loadImage(pathOrBuffer: string | Uint8Array, opts: LoadImageOptions = {}): Promise<DecodedImage> {
+  const src = typeof pathOrBuffer === 'string' ? pathOrBuffer : opts.name ?? '<buffer>';
+  let buf: Buffer;
+  if (typeof pathOrBuffer === 'string') {
+    try {
+      buf = await fsp.readFile(pathOrBuffer);
+    } catch (e) {
+      throw new ImageError(`cannot read image ${src}: ${(e as Error).message}`, src);
+    }
+  } else buf = Buffer.from(pathOrBuffer.buffer, pathOrBuffer.byteOffset, pathOrBuffer.byteLength);
+  if (buf.length === 0) throw new ImageError(`cannot decode image ${src}: the file is empty (0 bytes)`, src);
+  try {
+    const img = await decodeBuffer(buf, src, opts);
+    if (img.width <= 0 || img.height <= 0) throw new Error(`zero-size image (${img.width}x${img.height})`);
+    return img;
+  } catch (e) {
+    if (e instanceof ImageError) throw e;
+    throw new ImageError(`cannot decode image ${src}: ${(e as Error).message}`, src);
+  }
+}
+
+/**
+ * Wraps raw pixels (HWC) as an image: 1 channel = L (Fashion-MNIST), 3 = RGB (CIFAR-10 after planes -> HWC),
+ * 4 = RGBA, 2 = LA.
+ */
+export function imageFromPixels(data: Uint8Array, width: number, height: number, channels: number): DecodedImage {
+  const modes: Record<number, ImageMode> = { 1: 'L', 2: 'LA', 3: 'RGB', 4: 'RGBA' };
+  const mode = modes[channels];
+  if (!mode) throw new ImageError(`imageFromPixels: unsupported channel count ${channels} (expected 1, 2, 3 or 4)`);
+  if (!(width > 0 && height > 0) || data.length !== width * height * channels) {
+    throw new ImageError(`imageFromPixels: data has ${data.length} bytes, expected ${width}x${height}x${channels} = ${width * height * channels}`);
+  }
+  return { width, height, channels, data, mode };
+}
