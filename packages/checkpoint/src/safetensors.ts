@@ -128,8 +128,10 @@ function isLazy(t: TensorToWrite | LazyTensor): t is LazyTensor {
   return typeof (t as LazyTensor).load === 'function';
 }
 
+const FROM_TFJS: Record<string, DType> = { float32: 'F32', int32: 'I32', uint8: 'U8' };
+
 function defaultDtype(t: TensorToWrite): DType {
-  if (t.dtype) return t.dtype;
+  if (t.dtype) return FROM_TFJS[t.dtype] ?? t.dtype;
   if (t.data instanceof Float32Array) return 'F32';
   if (t.data instanceof Int32Array) return 'I32';
   return 'U8';

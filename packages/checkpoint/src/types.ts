@@ -30,11 +30,14 @@ export interface CheckpointReader {
   close(): Promise<void>;
 }
 
-/** A tensor to write. float32 data is written as F32, int32 as I32, uint8 as U8 unless `dtype` says otherwise. */
+/**
+ * A tensor to write. float32 data is written as F32, int32 as I32, uint8 as U8 unless `dtype` says otherwise;
+ * a TensorData (dtype 'float32' | 'int32' | 'uint8') can be passed as is.
+ */
 export interface TensorToWrite {
   shape: number[];
   data: Float32Array | Int32Array | Uint8Array;
-  dtype?: DType;
+  dtype?: DType | TensorData['dtype'];
 }
 
 /**
