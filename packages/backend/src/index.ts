@@ -1,1 +1,4 @@
 export * from './setup';
+export { appliedPatches, KERNEL_PATCHES } from './kernels';
+export type { KernelPatch } from './kernels';
+export { registerGradients } from './gradients';

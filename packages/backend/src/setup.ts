@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
+import { registerGradients } from './gradients';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -14,12 +16,15 @@ export interface BackendChoice {
 export interface SetupOptions {
   /** 'auto' (default) picks the best available; an explicit name is an error if unavailable. */
   backend?: BackendName | 'auto';
+  /** wasm thread count (only honoured by the threaded wasm build, which tfjs 4.22 does not load in Node). */
   threads?: number;
+  /** Register this package's kernel additions/replacements (default true); false keeps stock tfjs kernels. */
+  patchKernels?: boolean;
 }
 
 let current: BackendChoice | undefined;
 
-async function tryRegister(name: BackendName): Promise<void> {
+async function tryRegister(name: BackendName, threads?: number): Promise<void> {
   switch (name) {
     case 'tensorflow': {
       let lastErr: unknown;
@@ -33,9 +38,11 @@ async function tryRegister(name: BackendName): Promise<void> {
       }
       throw new Error(`neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (${(lastErr as Error)?.message?.split('\n')[0]})`);
     }
-    case 'wasm':
-      require('@tensorflow/tfjs-backend-wasm');
+    case 'wasm': {
+      const wasm = require('@tensorflow/tfjs-backend-wasm');
+      if (threads != null && tf.findBackend('wasm') == null) wasm.setThreadsCount(threads);
       return;
+    }
     case 'cpu':
       require('@tensorflow/tfjs-backend-cpu');
       return;
@@ -55,10 +62,13 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
     try {
-      await tryRegister(name);
+      await tryRegister(name, opts.threads);
       const ok = await tf.setBackend(name);
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
+      registerGradients();
+      if (opts.patchKernels === false) removePatches();
+      else applyPatches(KERNEL_PATCHES);
       const reason =
         requested === 'auto'
           ? skipped.length
@@ -78,4 +88,14 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
 
 export function currentBackend(): BackendChoice | undefined {
   return current;
+}
+
+/** Registers the kernel patches for every loaded backend (idempotent; setupBackend does this by default). */
+export function patchKernels(): void {
+  applyPatches(KERNEL_PATCHES);
+}
+
+/** Restores the stock tfjs kernels (for measuring what the patches buy). */
+export function unpatchKernels(): void {
+  removePatches();
 }
