@@ -1,1 +1,14 @@
-export {};
+export * from './config';
+export * from './ops';
+export * from './specs';
+export * from './init';
+export * from './weights';
+export * from './xlmr';
+export * from './clip-encoder';
+export * from './vision';
+export * from './clip-like';
+export * from './altclip';
+export * from './clip';
+export * from './losses';
+export * from './registry';
+export { loadClipLikeModel } from './load';

@@ -1,0 +1,237 @@
+/** AltCLIPModel (HF modeling_altclip): XLM-R text tower + head, CLIP ViT, projections, logit_scale. */
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AltCLIPConfig, altclipConfig, clipConfig, xlmRobertaConfig } from './config';
+import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
+import { initialValues, InitOptions, randomVariables } from './init';
+import { tidy, asInt2D, layerNorm, linear, param, Params, RunOptions } from './ops';
+import { altclipSpecs, ParamSpec } from './specs';
+import { TowerOptions, visionForward } from './vision';
+import { assertPlan, LoadPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, saveModelDir } from './weights';
+import { xlmrForward } from './xlmr';
+
+const WORD_EMB = 'text_model.roberta.embeddings.word_embeddings.weight';
+
+export interface AltCLIPOptions extends InitOptions {
+  /**
+   * Keep the word-embedding table (250002 x 1024 for altclip-large) as a host Float32Array and gather rows in
+   * JS, uploading only [B, L, H]. For inference on backends with a small heap (wasm); that table then gets no
+   * gradient and is not in namedParameters().
+   */
+  embeddingsOnHost?: boolean;
+  /** Variables are created trainable (default true). */
+  trainable?: boolean;
+}
+
+export interface LoadOptions {
+  embeddingsOnHost?: boolean;
+  trainable?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export class AltCLIPModel implements ClipLikeModel {
+  readonly config: AltCLIPConfig;
+  readonly specs: ParamSpec[];
+  private params: Map<string, tf.Variable>;
+  private host: Map<string, Float32Array>;
+
+  /** Random init (seeded) from an HF-style config object. */
+  constructor(config: AltCLIPConfig | Record<string, unknown>, opts: AltCLIPOptions = {}) {
+    this.config = altclipConfig(config as Record<string, unknown>);
+    this.specs = altclipSpecs(this.config);
+    this.host = new Map();
+    const skip = new Set<string>();
+    if (opts.embeddingsOnHost) {
+      const i = this.specs.findIndex((s) => s.name === WORD_EMB);
+      this.host.set(WORD_EMB, initialValues(this.specs[i], i, opts));
+      skip.add(WORD_EMB);
+    }
+    this.params = randomVariables(this.specs, opts, skip);
+    if (opts.trainable === false) for (const v of this.params.values()) v.trainable = false;
+  }
+
+  /** Wraps already-loaded variables (takes ownership). */
+  static fromVariables(config: AltCLIPConfig | Record<string, unknown>, vars: Map<string, tf.Variable>, host = new Map<string, Float32Array>()): AltCLIPModel {
+    const m = Object.create(AltCLIPModel.prototype) as AltCLIPModel;
+    const cfg = altclipConfig(config as Record<string, unknown>);
+    Object.assign(m, { config: cfg, specs: altclipSpecs(cfg), params: vars, host });
+    const names = new Set([...vars.keys(), ...host.keys()]);
+    const missing = m.specs.filter((s) => !names.has(s.name)).map((s) => s.name);
+    if (missing.length) throw new Error(`AltCLIPModel: missing parameters: ${missing.join(', ')}`);
+    return m;
+  }
+
+  /** Loads `dir/config.json` + weights (model.safetensors, pytorch_model.bin or a sharded index). */
+  static async fromPretrained(dir: string, opts: LoadOptions = {}): Promise<AltCLIPModel> {
+    const raw = readConfigJson(dir);
+    if (raw.model_type !== undefined && raw.model_type !== 'altclip')
+      throw new Error(`${path.join(dir, 'config.json')}: model_type is '${raw.model_type}', expected 'altclip'`);
+    const config = altclipConfig(raw);
+    const specs = altclipSpecs(config);
+    const reader = await openModelCheckpoint(dir);
+    try {
+      const plan = planLoad(reader, specs);
+      assertPlan(plan, reader.path);
+      const { vars, host } = await readPlanned(reader, plan, specs, {
+        trainable: opts.trainable,
+        host: opts.embeddingsOnHost ? new Set([WORD_EMB]) : undefined,
+        onProgress: opts.onProgress,
+      });
+      return AltCLIPModel.fromVariables(config, vars, host);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /**
+   * Builds the stage-1 student from parts: the text tower from an xlm-roberta-* folder (keys `roberta.*` or
+   * unprefixed `embeddings.*`/`encoder.*`; `lm_head.*`/pooler ignored) or from a config (random init); the
+   * vision tower, visual_projection and logit_scale from a CLIP folder (HF CLIPModel); text_projection from
+   * the CLIP teacher (`textProjection`, default: the same CLIP folder). pre_LN and transformation are new
+   * (random, seeded); project_dim defaults to the CLIP text hidden size so text_projection fits.
+   */
+  static async fromParts(parts: {
+    vision: string;
+    text: string | Record<string, unknown>;
+    textProjection?: string;
+    projectDim?: number;
+    seed?: number;
+    trainable?: boolean;
+  }): Promise<AltCLIPModel> {
+    const clipRaw = readConfigJson(parts.vision);
+    if (clipRaw.model_type !== 'clip') throw new Error(`${parts.vision}: model_type '${clipRaw.model_type}' (a CLIPModel folder is expected)`);
+    const clipCfg = clipConfig(clipRaw);
+    const textRaw = typeof parts.text === 'string' ? readConfigJson(parts.text) : parts.text;
+    const xlmr = xlmRobertaConfig(textRaw);
+    const projSource = parts.textProjection ?? parts.vision;
+    const projCfg = projSource === parts.vision ? clipCfg : clipConfig(readConfigJson(projSource));
+    const textCfg: Record<string, unknown> = { ...xlmr, model_type: 'altclip_text_model', project_dim: parts.projectDim ?? projCfg.text_config.hidden_size };
+    delete textCfg.architectures;
+    const config = altclipConfig({
+      text_config: textCfg,
+      vision_config: { ...clipCfg.vision_config, model_type: 'altclip_vision_model' },
+      projection_dim: clipCfg.projection_dim,
+      logit_scale_init_value: clipCfg.logit_scale_init_value,
+    });
+    const specs = altclipSpecs(config);
+    const loaded = new Map<string, tf.Variable>();
+    const load = async (dir: string, select: (s: ParamSpec) => boolean, rename: (k: string) => string | null) => {
+      const reader = await openModelCheckpoint(dir);
+      try {
+        const subset = specs.filter(select);
+        const plan: LoadPlan = planLoad(reader, subset, rename);
+        assertPlan(plan, reader.path);
+        const { vars } = await readPlanned(reader, plan, subset, { trainable: parts.trainable });
+        for (const [k, v] of vars) loaded.set(k, v);
+      } catch (e) {
+        for (const v of loaded.values()) v.dispose();
+        throw e;
+      } finally {
+        await reader.close();
+      }
+    };
+    const isVision = (s: ParamSpec) => s.name.startsWith('vision_model.') || s.name === 'visual_projection.weight' || s.name === 'logit_scale';
+    await load(parts.vision, isVision, (k) => (k.startsWith('vision_model.') || k === 'visual_projection.weight' || k === 'logit_scale' ? k : null));
+    await load(projSource, (s) => s.name === 'text_projection.weight', (k) => (k === 'text_projection.weight' ? k : null));
+    if (typeof parts.text === 'string') {
+      await load(parts.text, (s) => s.name.startsWith('text_model.roberta.'), (k) => {
+        if (k.startsWith('lm_head.')) return null;
+        if (k.startsWith('roberta.')) return `text_model.${k}`;
+        if (k.startsWith('embeddings.') || k.startsWith('encoder.')) return `text_model.roberta.${k}`;
+        return k;
+      });
+    }
+    const fresh = randomVariables(specs, { seed: parts.seed }, new Set(loaded.keys()));
+    for (const [k, v] of fresh) loaded.set(k, v);
+    if (parts.trainable === false) for (const v of loaded.values()) v.trainable = false;
+    return AltCLIPModel.fromVariables(config, loaded);
+  }
+
+  get logitScale(): tf.Variable {
+    return this.params.get('logit_scale')!;
+  }
+
+  /** Map<HF state-dict key, tf.Variable> (excludes the word embeddings when they are kept on the host). */
+  namedParameters(): Map<string, tf.Variable> {
+    return new Map(this.params);
+  }
+
+  private textOpts(opts: TowerOptions) {
+    return { ...opts, hostWordEmbeddings: this.host.get(WORD_EMB) };
+  }
+
+  /** HF AltCLIPTextModel: lastHiddenState = transformation(pre_LN(roberta)) [B, L, project_dim], pooler = its CLS row. */
+  textModel(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: TowerOptions = {}): ModelOutput {
+    return tidy(() => {
+      const p = this.params as Params;
+      const c = this.config.text_config;
+      const ids = asInt2D(inputIds, 'input_ids');
+      const mask = asInt2D(attentionMask, 'attention_mask');
+      const out = xlmrForward(p, 'text_model.roberta.', c, ids, mask, this.textOpts(opts));
+      const seq = layerNorm(out.lastHiddenState, param(p, 'text_model.pre_LN.weight'), param(p, 'text_model.pre_LN.bias'), c.layer_norm_eps);
+      const proj = linear(seq, param(p, 'text_model.transformation.weight'), param(p, 'text_model.transformation.bias')) as tf.Tensor3D;
+      const [B, , D] = proj.shape;
+      const pooled = tf.reshape(tf.slice(proj, [0, 0, 0], [B, 1, D]), [B, D]) as tf.Tensor2D;
+      return { lastHiddenState: proj, poolerOutput: pooled, hiddenStates: out.hiddenStates };
+    });
+  }
+
+  /**
+   * text_model.pooler_output = transformation(pre_LN(roberta_last[:, 0])) [B, project_dim]: the student feature
+   * of stage-1 distillation (before text_projection). pre_LN/transformation run on the CLS row only.
+   */
+  textFeaturesForDistillation(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions = {}): tf.Tensor2D {
+    return tidy(() => {
+      const p = this.params as Params;
+      const c = this.config.text_config;
+      const ids = asInt2D(inputIds, 'input_ids');
+      const mask = asInt2D(attentionMask, 'attention_mask');
+      const last = xlmrForward(p, 'text_model.roberta.', c, ids, mask, this.textOpts({ training: opts.training })).lastHiddenState;
+      const [B, , H] = last.shape;
+      const cls = tf.reshape(tf.slice(last, [0, 0, 0], [B, 1, H]), [B, H]);
+      const seq = layerNorm(cls, param(p, 'text_model.pre_LN.weight'), param(p, 'text_model.pre_LN.bias'), c.layer_norm_eps);
+      return linear(seq, param(p, 'text_model.transformation.weight'), param(p, 'text_model.transformation.bias')) as tf.Tensor2D;
+    });
+  }
+
+  /** text_projection(pooler_output) [B, projection_dim], not normalised. */
+  getTextFeatures(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions = {}): tf.Tensor2D {
+    return tidy(() => linear(this.textFeaturesForDistillation(inputIds, attentionMask, opts), param(this.params, 'text_projection.weight')) as tf.Tensor2D);
+  }
+
+  visionModel(pixelValues: tf.Tensor4D, opts: TowerOptions = {}): ModelOutput {
+    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, opts));
+  }
+
+  /** visual_projection(post_layernorm(CLS)) [B, projection_dim], not normalised. */
+  getImageFeatures(pixelValues: tf.Tensor4D, opts: RunOptions = {}): tf.Tensor2D {
+    return tidy(() => {
+      const pooled = visionForward(this.params, this.config.vision_config, pixelValues, { training: opts.training }).poolerOutput;
+      return linear(pooled, param(this.params, 'visual_projection.weight')) as tf.Tensor2D;
+    });
+  }
+
+  /** HF AltCLIPModel.forward (no loss; use clipLoss(out.logitsPerText)). */
+  forward(inputs: ForwardInputs): ClipForwardOutput {
+    return tidy(() => {
+      const opts = { training: inputs.training, outputHiddenStates: inputs.outputHiddenStates };
+      const text = this.textModel(inputs.inputIds, inputs.attentionMask, opts);
+      const vision = this.visionModel(inputs.pixelValues, opts);
+      const tf_ = linear(text.poolerOutput, param(this.params, 'text_projection.weight'));
+      const if_ = linear(vision.poolerOutput, param(this.params, 'visual_projection.weight'));
+      const head = clipHead(tf_, if_, this.logitScale);
+      return { ...head, textModelOutput: text, visionModelOutput: vision };
+    });
+  }
+
+  /** Writes config.json + model.safetensors with the exact HF key set. */
+  async save(dir: string): Promise<void> {
+    await saveModelDir(dir, this.config, this.specs, this.params, this.host);
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.host.clear();
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Functional building blocks shared by every tower. Parameters are passed in as tensors (read from the named
+ * variable store by the caller), so the same code serves inference, training (tf.variableGrads) and loading.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Named parameter store: HF state-dict key -> tensor (tf.Variable for trainable models). */
+export type Params = Map<string, tf.Tensor>;
+
+/** Options every forward function accepts. */
+export interface RunOptions {
+  /** Enables dropout (HF train mode). Default false (eval). */
+  training?: boolean;
+}
+
+/** tf.tidy for functions returning (nested) objects of tensors typed as interfaces. */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+/** Returns the parameter `name`, with a clear error when it is missing. */
+export function param(params: Params, name: string): tf.Tensor {
+  const t = params.get(name);
+  if (!t) throw new Error(`model parameter '${name}' is missing`);
+  return t;
+}
+
+/** torch.nn.Linear: y = x W^T + b with W [out, in]; x [..., in] -> [..., out]. */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const inDim = x.shape[x.shape.length - 1];
+  const outDim = w.shape[0];
+  const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
+  let y: tf.Tensor = tf.matMul(x2 as tf.Tensor2D, w as tf.Tensor2D, false, true);
+  if (b) y = tf.add(y, b);
+  return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+}
+
+/** torch.nn.LayerNorm over the last axis: biased variance, eps inside the sqrt. */
+export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  const axis = x.rank - 1;
+  const mean = tf.mean(x, axis, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), axis, true);
+  const normed = tf.mul(centred, tf.rsqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(normed, w), b);
+}
+
+/** Exact (erf) GELU, HF "gelu": 0.5 x (1 + erf(x / sqrt 2)). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+}
+
+/** HF "quick_gelu": x * sigmoid(1.702 x). */
+export function quickGelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+}
+
+export function activation(name: string): (x: tf.Tensor) => tf.Tensor {
+  switch (name) {
+    case 'gelu':
+      return gelu;
+    case 'quick_gelu':
+      return quickGelu;
+    case 'relu':
+      return (x) => tf.relu(x);
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+      // tanh approximation; not used by AltCLIP/CLIP but accepted for completeness.
+      return (x) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))));
+    default:
+      throw new Error(`unsupported hidden_act '${name}' (supported: gelu, quick_gelu, relu, gelu_new)`);
+  }
+}
+
+export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
+  return training && rate > 0 ? tf.dropout(x, rate) : x;
+}
+
+/** float32 finfo.min, the value HF adds for masked attention entries. */
+export const MASK_MIN = -3.4028234663852886e38;
+
+/** [B, L] {0,1} attention mask -> additive bias [B, 1, 1, L] (0 keep, finfo.min drop). */
+export function paddingBias(mask: tf.Tensor): tf.Tensor4D {
+  const [b, l] = mask.shape;
+  return tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), MASK_MIN), [b, 1, 1, l]) as tf.Tensor4D;
+}
+
+/** Causal additive bias [1, 1, L, L]: finfo.min above the diagonal. */
+export function causalBias(len: number): tf.Tensor4D {
+  const data = new Float32Array(len * len);
+  for (let i = 0; i < len; i++) for (let j = i + 1; j < len; j++) data[i * len + j] = MASK_MIN;
+  return tf.tensor4d(data, [1, 1, len, len]);
+}
+
+export interface AttentionWeights {
+  q: [tf.Tensor, tf.Tensor];
+  k: [tf.Tensor, tf.Tensor];
+  v: [tf.Tensor, tf.Tensor];
+  o: [tf.Tensor, tf.Tensor];
+}
+
+/**
+ * Multi-head self-attention. x [B, L, H]; bias broadcastable to [B, heads, L, L] or undefined.
+ * `scaleQuery` (CLIP) multiplies q by d^-0.5 before QK^T; otherwise (BERT) the scores are divided by sqrt(d).
+ */
+export function selfAttention(
+  x: tf.Tensor,
+  w: AttentionWeights,
+  heads: number,
+  bias: tf.Tensor | undefined,
+  opts: { scaleQuery: boolean; dropout: number; training?: boolean },
+): tf.Tensor {
+  const [B, L, H] = x.shape;
+  const d = H / heads;
+  const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
+  let q = linear(x, w.q[0], w.q[1]);
+  if (opts.scaleQuery) q = tf.mul(q, d ** -0.5);
+  const k = split(linear(x, w.k[0], w.k[1]));
+  const v = split(linear(x, w.v[0], w.v[1]));
+  let scores = tf.matMul(split(q) as tf.Tensor4D, k as tf.Tensor4D, false, true); // [B, heads, L, L]
+  if (!opts.scaleQuery) scores = tf.div(scores, Math.sqrt(d));
+  if (bias) scores = tf.add(scores, bias);
+  const probs = dropout(tf.softmax(scores, -1), opts.dropout, opts.training);
+  const ctx = tf.reshape(tf.transpose(tf.matMul(probs as tf.Tensor4D, v as tf.Tensor4D), [0, 2, 1, 3]), [B, L, H]);
+  return linear(ctx, w.o[0], w.o[1]);
+}
+
+/**
+ * Embedding lookup table[ids] ([V, H], [B, L] -> [B, L, H]) with torch's padding_idx semantics: the
+ * forward uses row `paddingIdx` like any other, but that row receives NO gradient. Implemented with a custom
+ * gradient (gather's own gradient is the unsorted segment sum; here the pad positions are masked out first),
+ * so any tf.variableGrads over the model already gives torch's gradients (no separate masking step needed).
+ */
+export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: number): tf.Tensor {
+  if (paddingIdx === undefined || paddingIdx < 0) return tf.gather(table, ids);
+  const [V, H] = table.shape;
+  // Only the table goes through customGrad (it would cast an int input to float); ids are captured.
+  const f = tf.customGrad(((t: tf.Tensor) => ({
+    value: tf.gather(t, ids),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+      const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
+      const keep = tf.reshape(tf.cast(tf.notEqual(flat, paddingIdx), 'float32'), [-1, 1]);
+      const rows = tf.mul(tf.reshape(dy as tf.Tensor, [-1, H]), keep);
+      return [tf.unsortedSegmentSum(rows, flat, V)];
+    },
+  })) as any);
+  return f(table);
+}
+
+/** Row gather from a host Float32Array table [V, H] (keeps a huge embedding table out of the backend heap). */
+export function hostEmbedding(table: Float32Array, hidden: number, ids: Int32Array | number[], shape: number[]): tf.Tensor {
+  const n = ids.length;
+  const out = new Float32Array(n * hidden);
+  const V = table.length / hidden;
+  for (let i = 0; i < n; i++) {
+    const id = ids[i];
+    if (!(id >= 0 && id < V)) throw new Error(`token id ${id} at position ${i} is outside the vocabulary (size ${V})`);
+    out.set(table.subarray(id * hidden, (id + 1) * hidden), i * hidden);
+  }
+  return tf.tensor(out, [...shape, hidden]);
+}
+
+/** x / ||x||_2 along the last axis (HF's plain norm, no epsilon). */
+export function l2Normalize(x: tf.Tensor): tf.Tensor {
+  return tf.div(x, tf.norm(x, 'euclidean', -1, true));
+}
+
+/** Accepts a tensor or nested arrays and returns an int32 [B, L] tensor (caller disposes if it created it). */
+export function asInt2D(x: tf.Tensor | number[][], what: string): tf.Tensor2D {
+  const t = x instanceof tf.Tensor ? x : tf.tensor2d(x, undefined, 'int32');
+  if (t.rank !== 2) throw new Error(`${what}: expected a [batch, length] tensor, got shape [${t.shape}]`);
+  return (t.dtype === 'int32' ? t : tf.cast(t, 'int32')) as tf.Tensor2D;
+}

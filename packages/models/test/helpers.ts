@@ -1,0 +1,42 @@
+/** Test helpers: read fixture tensors, compare with the README tolerances. */
+import * as tf from '@tensorflow/tfjs-core';
+import { openSafetensors, TensorData } from '@altclip/checkpoint';
+import { maxAbs, maxAbsDiff } from '@altclip/test-utils';
+
+export async function readAll(file: string): Promise<Map<string, TensorData>> {
+  const r = await openSafetensors(file);
+  const out = new Map<string, TensorData>();
+  try {
+    for (const k of r.keys()) out.set(k, await r.read(k));
+  } finally {
+    await r.close();
+  }
+  return out;
+}
+
+export function tensorOf(t: TensorData): tf.Tensor {
+  return tf.tensor(t.data as any, t.shape, t.dtype === 'uint8' ? 'int32' : t.dtype);
+}
+
+export function ids2D(t: TensorData): tf.Tensor2D {
+  return tf.tensor2d(t.data as Int32Array, t.shape as [number, number], 'int32');
+}
+
+/** Asserts max|a - b| <= tol (shapes equal) and returns the difference. */
+export function expectClose(name: string, actual: tf.Tensor, ref: TensorData, tol: (refMax: number) => number): number {
+  const refShape = ref.shape.length === 1 && ref.shape[0] === 1 && actual.rank === 0 ? [] : ref.shape;
+  expect({ name, shape: actual.shape }).toEqual({ name, shape: refShape });
+  const a = actual.dataSync();
+  const d = maxAbsDiff(a, ref.data);
+  const limit = tol(maxAbs(ref.data));
+  if (!(d <= limit)) throw new Error(`${name}: max|diff| ${d.toExponential(3)} > tolerance ${limit.toExponential(3)}`);
+  return d;
+}
+
+export const forwardTol = (m: number) => 1e-4 * Math.max(1, m);
+export const lossTol = (m: number) => 1e-5 * Math.max(1, m);
+export const gradTol = (m: number) => 1e-3 * m + 1e-7;
+export const isKeyBias = (name: string) => /attention\.self\.key\.bias$|self_attn\.k_proj\.bias$/.test(name);
+
+/** Backends the suites run on: the default (auto = best available) and cpu. */
+export const BACKENDS = ['cpu', 'wasm'] as const;
