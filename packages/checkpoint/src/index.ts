@@ -8,3 +8,5 @@ export { openSharded } from './sharded';
 export { openCheckpoint, openCheckpointFile, loadStateDict, CHECKPOINT_FILES } from './open';
 export type { LoadOptions } from './open';
 export { gatherStrided, isContiguous, viewSpan } from './view';
+export { convertToSafetensors } from './convert';
+export type { ConvertOptions, ConvertResult } from './convert';

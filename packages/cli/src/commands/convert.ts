@@ -1,0 +1,45 @@
+import type { CommandModule } from 'yargs';
+import { convertToSafetensors, ConvertResult, WriteProgress } from '@altclip/checkpoint';
+
+export interface ConvertArgs {
+  in: string;
+  out: string;
+  dtype: 'f32' | 'f16' | 'bf16';
+}
+
+const gb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
+
+/** Prints "tensors done / bytes" at most every 2 s, and always for the last tensor. */
+function progressPrinter(log: (s: string) => void, everyMs = 2000): (p: WriteProgress) => void {
+  let last = Date.now();
+  return (p) => {
+    const now = Date.now();
+    if (p.tensorsDone < p.tensorsTotal && now - last < everyMs) return;
+    last = now;
+    const pct = p.bytesTotal ? ((100 * p.bytesDone) / p.bytesTotal).toFixed(0) : '100';
+    log(`convert: ${p.tensorsDone}/${p.tensorsTotal} tensors, ${gb(p.bytesDone)} / ${gb(p.bytesTotal)} (${pct}%)`);
+  };
+}
+
+/** The command's work, callable from tests; progress goes to stderr. */
+export async function runConvert(args: ConvertArgs, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<ConvertResult> {
+  const dtype = args.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
+  const r = await convertToSafetensors(args.in, args.out, { dtype, onProgress: progressPrinter(log) });
+  console.log(`wrote ${r.output}: ${r.tensors} tensors, ${gb(r.bytes)} (${dtype} floats) from ${r.input}`);
+  if (r.copied.length) console.log(`copied ${r.copied.join(', ')}`);
+  return r;
+}
+
+export const convertCommand: CommandModule<{ backend?: string }, ConvertArgs> = {
+  command: 'convert',
+  describe: 'Convert a pytorch_model.bin (or sharded / safetensors) checkpoint or model folder to model.safetensors',
+  builder: (y) =>
+    y
+      .option('in', { type: 'string', demandOption: true, describe: 'checkpoint file, *.index.json, or model folder' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output .safetensors file, or folder (folder input: config/tokenizer files are copied)' })
+      .option('dtype', { choices: ['f32', 'f16', 'bf16'] as const, default: 'f32' as const, describe: 'dtype of floating-point tensors in the output' })
+      .example('$0 convert --in ./AltCLIP --out ./AltCLIP-st', 'convert a downloaded HF folder') as any,
+  handler: async (args) => {
+    await runConvert(args);
+  },
+};
