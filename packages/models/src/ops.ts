@@ -134,16 +134,20 @@ export function selfAttention(
 export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: number): tf.Tensor {
   if (paddingIdx === undefined || paddingIdx < 0) return tf.gather(table, ids);
   const [V, H] = table.shape;
-  // Only the table goes through customGrad (it would cast an int input to float); ids are captured.
-  const f = tf.customGrad(((t: tf.Tensor) => ({
-    value: tf.gather(t, ids),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
-      const flat = tf.reshape(ids, [-1]) as tf.Tensor1D;
-      const keep = tf.reshape(tf.cast(tf.notEqual(flat, paddingIdx), 'float32'), [-1, 1]);
-      const rows = tf.mul(tf.reshape(dy as tf.Tensor, [-1, H]), keep);
-      return [tf.unsortedSegmentSum(rows, flat, V)];
-    },
-  })) as any);
+  // Only the table goes through customGrad (it would cast an int input to float); ids are captured and saved
+  // (save keeps a copy only while a tape is recording, so inference does not leak it).
+  const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([ids]);
+    return {
+      value: tf.gather(t, ids),
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const flat = tf.reshape(saved[0], [-1]) as tf.Tensor1D;
+        const keep = tf.reshape(tf.cast(tf.notEqual(flat, paddingIdx), 'float32'), [-1, 1]);
+        const rows = tf.mul(tf.reshape(dy as tf.Tensor, [-1, H]), keep);
+        return [tf.unsortedSegmentSum(rows, flat, V)];
+      },
+    };
+  }) as any);
   return f(table);
 }
 
