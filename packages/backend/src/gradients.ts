@@ -97,6 +97,32 @@ export function registerGradients(): number {
       n++;
     }
   }
+  n += registerZeroGradients();
   registered = n;
+  return n;
+}
+
+/**
+ * Comparisons and logical ops are piecewise constant, so their gradient is zero; tfjs-core registers that only
+ * for GreaterEqual, and a mask such as `where(greater(x, 0), x, y)` with a differentiated `x` otherwise makes
+ * tf.grad throw "gradient function not found for Greater".
+ */
+function registerZeroGradients(): number {
+  const binary = ['Greater', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd', 'LogicalOr'];
+  let n = 0;
+  for (const kernelName of binary) {
+    if (tf.getGradient(kernelName) != null) continue;
+    tf.registerGradient({
+      kernelName,
+      inputsToSave: ['a', 'b'],
+      // Gradients must be float32 whatever the input dtype (bool for the logical ops).
+      gradFunc: (_dy, saved) => ({ a: () => tf.zeros(saved[0].shape), b: () => tf.zeros(saved[1].shape) }),
+    });
+    n++;
+  }
+  if (tf.getGradient('LogicalNot') == null) {
+    tf.registerGradient({ kernelName: 'LogicalNot', inputsToSave: ['x'], gradFunc: (_dy, saved) => ({ x: () => tf.zeros(saved[0].shape) }) });
+    n++;
+  }
   return n;
 }
