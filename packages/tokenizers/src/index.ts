@@ -1,8 +1,14 @@
 export * from './proto';
-export { SentencePieceModel, EncodedPiece } from './spm';
+export { SentencePieceModel } from './spm';
+export type { EncodedPiece } from './spm';
 export { Normalizer } from './normalizer';
-export { XLMRobertaTokenizer, XlmrEncodeOptions, XlmrDecodeOptions, Padding, cleanUpTokenization, SPM_FILE } from './xlmr';
-export { Encoding, TextTokenizer } from './types';
-export { CLIPTokenizer, ClipEncodeOptions, basicClean, whitespaceClean, bytesToUnicode, DEFAULT_CLIP_VOCAB, CLIP_VOCAB_FILE } from './clip-bpe';
+export { writeSentencePieceModel } from './write-model';
+export type { WriteModelOptions, PieceTypeName } from './write-model';
+export { XLMRobertaTokenizer, cleanUpTokenization, SPM_FILE } from './xlmr';
+export type { XlmrEncodeOptions, XlmrDecodeOptions, Padding } from './xlmr';
+export type { ClipEncodeOptions } from './clip-bpe';
+export { CLIPTokenizer, basicClean, whitespaceClean, bytesToUnicode, DEFAULT_CLIP_VOCAB, CLIP_VOCAB_FILE } from './clip-bpe';
 export { fixText } from './ftfy';
 export { htmlUnescape } from './html';
+export { loadTokenizer } from './load';
+export type { Encoding, TextTokenizer } from './types';

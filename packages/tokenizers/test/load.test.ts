@@ -1,0 +1,23 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { fixture, tmpDir } from '@altclip/test-utils';
+import { CLIPTokenizer, loadTokenizer, XLMRobertaTokenizer } from '@altclip/tokenizers';
+
+test('loadTokenizer picks XLM-R for a folder with sentencepiece.bpe.model, CLIP otherwise', async () => {
+  const dir = tmpDir('load-tok-');
+  try {
+    const clip = await loadTokenizer(dir);
+    expect(clip).toBeInstanceOf(CLIPTokenizer);
+    expect(clip.encode('a dog').inputIds[0].length).toBe(77);
+    fs.copyFileSync(fixture('xlmr', 'spm.model'), path.join(dir, 'sentencepiece.bpe.model'));
+    const x = await loadTokenizer(dir);
+    expect(x).toBeInstanceOf(XLMRobertaTokenizer);
+    // both fit the TextTokenizer shape: rectangular ids + masks
+    const enc = x.encode(['a dog', 'a dog on the grass']);
+    expect(enc.inputIds[0].length).toBe(enc.inputIds[1].length);
+    expect(enc.attentionMask[0].filter((m) => m === 0).length).toBeGreaterThan(0);
+    await expect(loadTokenizer(path.join(dir, 'missing'))).rejects.toThrow(/not found/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
