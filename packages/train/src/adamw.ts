@@ -1,0 +1,158 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { TensorToWrite } from '@altclip/checkpoint';
+
+/** A parameter group: the keys it owns (first matching group wins) and its weight decay. */
+export interface ParamGroup {
+  name: string;
+  match: (key: string, v: tf.Variable) => boolean;
+  weightDecay: number;
+}
+
+export interface AdamWOptions {
+  betas?: [number, number];
+  eps?: number;
+  /** Decay of the default group (every parameter no group claims). */
+  weightDecay?: number;
+  /** Groups tried in order before the default group; see `defaultParamGroups`. */
+  groups?: ParamGroup[];
+  /** Rows of a parameter excluded from weight decay (embeddings' padding rows): key -> row indices. */
+  noDecayRows?: Map<string, number[]>;
+}
+
+/** Biases, LayerNorm weights and logit_scale, as HF keys name them in CLIP, AltCLIP (XLM-R) and the teacher. */
+export const NO_DECAY_PATTERNS = [/\.bias$/, /(LayerNorm|layer_norm|layernorm|layrnorm|pre_LN|ln_\w*)\.weight$/, /^logit_scale$/];
+
+/** The usual split: no weight decay for keys matching `patterns` (default NO_DECAY_PATTERNS). */
+export function defaultParamGroups(patterns: RegExp[] = NO_DECAY_PATTERNS): ParamGroup[] {
+  return [{ name: 'no_decay', match: (k) => patterns.some((p) => p.test(k)), weightDecay: 0 }];
+}
+
+interface Slot {
+  key: string;
+  p: tf.Variable;
+  m: tf.Variable;
+  v: tf.Variable;
+  step: number;
+  weightDecay: number;
+  group: string;
+  /** [rows, 1] or undefined: 1 where decay applies, 0 on excluded rows. */
+  decayMask?: tf.Tensor;
+}
+
+/**
+ * AdamW with decoupled weight decay (PyTorch torch.optim.AdamW semantics):
+ *   p <- p * (1 - lr * wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+ *   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+ * Moments are tf.Variables updated in place one parameter at a time inside its own tf.tidy, so memory stays near
+ * 3x the parameters plus a few temporaries the size of the largest single parameter.
+ */
+export class AdamW {
+  readonly betas: [number, number];
+  readonly eps: number;
+  private slots = new Map<string, Slot>();
+
+  constructor(params: Map<string, tf.Variable>, opts: AdamWOptions = {}) {
+    this.betas = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    const groups = opts.groups ?? defaultParamGroups();
+    for (const [key, p] of params) {
+      const g = groups.find((gr) => gr.match(key, p));
+      const rows = opts.noDecayRows?.get(key);
+      let decayMask: tf.Tensor | undefined;
+      if (rows && rows.length && p.rank >= 1) {
+        const mask = new Float32Array(p.shape[0]).fill(1);
+        for (const r of rows) if (r >= 0 && r < mask.length) mask[r] = 0;
+        decayMask = tf.tensor(mask, [p.shape[0], ...p.shape.slice(1).map(() => 1)]);
+      }
+      const zeros = () => {
+        const z = tf.zeros(p.shape, 'float32');
+        const vz = tf.variable(z, false);
+        z.dispose();
+        return vz;
+      };
+      this.slots.set(key, {
+        key,
+        p,
+        m: zeros(),
+        v: zeros(),
+        step: 0,
+        weightDecay: g ? g.weightDecay : (opts.weightDecay ?? 0.01),
+        group: g ? g.name : 'decay',
+        decayMask,
+      });
+    }
+  }
+
+  /** Parameter keys and their group, for logging. */
+  groupsSummary(): Record<string, { params: number; values: number; weightDecay: number }> {
+    const out: Record<string, { params: number; values: number; weightDecay: number }> = {};
+    for (const s of this.slots.values()) {
+      const o = (out[s.group] ??= { params: 0, values: 0, weightDecay: s.weightDecay });
+      o.params++;
+      o.values += s.p.size;
+    }
+    return out;
+  }
+
+  /** One update with learning rate `lr`; parameters without a gradient are skipped (their step does not advance). */
+  step(grads: Map<string, tf.Tensor>, lr: number): void {
+    const [b1, b2] = this.betas;
+    for (const s of this.slots.values()) {
+      const g = grads.get(s.key);
+      if (!g) continue;
+      s.step++;
+      const bc1 = 1 - b1 ** s.step;
+      const bc2 = 1 - b2 ** s.step;
+      tf.tidy(() => {
+        const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
+        s.m.assign(m);
+        s.v.assign(v);
+        // denom = sqrt(v) / sqrt(bc2) + eps, step size lr / bc1: the PyTorch formulation, eps outside the sqrt.
+        const upd = tf.mul(tf.div(m, tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), this.eps)), lr / bc1);
+        let p: tf.Tensor = s.p;
+        if (s.weightDecay !== 0 && lr !== 0) {
+          const f = lr * s.weightDecay;
+          p = s.decayMask ? tf.sub(p, tf.mul(tf.mul(p, s.decayMask), f)) : tf.mul(p, 1 - f);
+        }
+        s.p.assign(tf.sub(p, upd));
+      });
+    }
+  }
+
+  /** Moments as `exp_avg.<key>` / `exp_avg_sq.<key>` plus per-key step counts, for a checkpoint. */
+  async stateDict(): Promise<{ tensors: Map<string, TensorToWrite>; metadata: Record<string, string> }> {
+    const tensors = new Map<string, TensorToWrite>();
+    const steps: Record<string, number> = {};
+    for (const s of this.slots.values()) {
+      tensors.set(`exp_avg.${s.key}`, { shape: s.p.shape, data: (await s.m.data()) as Float32Array });
+      tensors.set(`exp_avg_sq.${s.key}`, { shape: s.p.shape, data: (await s.v.data()) as Float32Array });
+      steps[s.key] = s.step;
+    }
+    return { tensors, metadata: { steps: JSON.stringify(steps), betas: JSON.stringify(this.betas), eps: String(this.eps) } };
+  }
+
+  /** Restores moments and step counts; every trainable key must be present with the same shape. */
+  loadState(read: (name: string) => { shape: number[]; data: Float32Array } | undefined, metadata: Record<string, string>, source = 'optimizer state'): void {
+    const steps: Record<string, number> = JSON.parse(metadata.steps ?? '{}');
+    for (const s of this.slots.values()) {
+      for (const [prefix, target] of [['exp_avg', s.m], ['exp_avg_sq', s.v]] as const) {
+        const t = read(`${prefix}.${s.key}`);
+        if (!t) throw new Error(`${source}: missing '${prefix}.${s.key}' (was the run started with other frozen/trainable parameters?)`);
+        if (t.shape.join(',') !== s.p.shape.join(','))
+          throw new Error(`${source}: '${prefix}.${s.key}' has shape [${t.shape}], parameter has [${s.p.shape}]`);
+        tf.tidy(() => target.assign(tf.tensor(t.data, s.p.shape, 'float32')));
+      }
+      s.step = steps[s.key] ?? 0;
+    }
+  }
+
+  dispose(): void {
+    for (const s of this.slots.values()) {
+      s.m.dispose();
+      s.v.dispose();
+      s.decayMask?.dispose();
+    }
+    this.slots.clear();
+  }
+}

@@ -1,0 +1,159 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { registerGradients } from '@altclip/backend';
+
+// tfjs-core's CommonJS entry registers no gradients (setupBackend does; this covers callers that skipped it).
+registerGradients();
+
+/** What a task sees while computing features for one micro-batch. */
+export interface StepContext {
+  /** Optimizer step index (0-based). */
+  step: number;
+  /** Micro-batch index inside the step. */
+  micro: number;
+  /** A seed derived from (run seed, step, micro): pass it to dropout so a step is reproducible. */
+  seed: number;
+  /** True when dropout etc. should be active. */
+  training: boolean;
+  /** During the gradient pass of accumulation: this micro-batch's features from the cache pass (reuse constant ones). */
+  cached?: tf.Tensor[];
+}
+
+/**
+ * The model-specific half of training. The trainer knows nothing else about the model.
+ * Loss is a function of the concatenated features of all micro-batches, so accumulation keeps every negative of a
+ * contrastive loss (open_clip's scheme) and stays equal to the big-batch gradient.
+ */
+export interface FeatureTask<B> {
+  /** Features of one micro-batch, each [n, ...] with the batch on axis 0 (e.g. [textEmb, imageEmb]). */
+  features(batch: B, ctx: StepContext): tf.Tensor[];
+  /** Feature slots that do not depend on trainable parameters (a frozen tower, distillation targets). */
+  constantFeatures?: number[];
+  /** Loss (mean over the whole batch) of features concatenated over micro-batches; `terms` are logged. */
+  loss(features: tf.Tensor[]): { loss: tf.Scalar; terms?: Record<string, tf.Scalar> };
+}
+
+export interface GradResult {
+  loss: number;
+  terms: Record<string, number>;
+  /** Gradient per parameter key; the caller disposes them. Keys with no path to the loss are absent. */
+  grads: Map<string, tf.Tensor>;
+}
+
+function byName(params: Map<string, tf.Variable>): { vars: tf.Variable[]; keyOf: Map<string, string> } {
+  const vars: tf.Variable[] = [];
+  const keyOf = new Map<string, string>();
+  for (const [k, v] of params) {
+    if (!v.trainable) throw new Error(`parameter '${k}' is a non-trainable tf.Variable; leave it out of the trainable set instead`);
+    vars.push(v);
+    keyOf.set(v.name, k);
+  }
+  return { vars, keyOf };
+}
+
+function scalarTerms(terms: Record<string, tf.Scalar> | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, t] of Object.entries(terms ?? {})) out[k] = t.dataSync()[0];
+  return out;
+}
+
+/**
+ * Gradients of the task's loss over `micro` (one or more micro-batches forming one optimizer step).
+ * With several micro-batches: pass 1 computes every micro-batch's features without a tape; then, for each
+ * micro-batch, its features are recomputed under the tape and substituted into the cached set, so the loss sees
+ * all negatives; the per-micro-batch gradients add up to the full-batch gradient.
+ */
+export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf.Variable>, micro: B[], ctx: Omit<StepContext, 'micro' | 'cached'>, microSeed: (i: number) => number): GradResult {
+  const { vars, keyOf } = byName(params);
+  const toKeys = (named: tf.NamedTensorMap) => {
+    const m = new Map<string, tf.Tensor>();
+    for (const [name, g] of Object.entries(named)) if (g) m.set(keyOf.get(name)!, g);
+    return m;
+  };
+  if (micro.length === 1) {
+    let kept: Record<string, tf.Scalar> | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const r = task.loss(task.features(micro[0], { ...ctx, micro: 0, seed: microSeed(0) }));
+      if (r.terms) for (const t of Object.values(r.terms)) tf.keep(t);
+      kept = r.terms;
+      return r.loss;
+    }, vars);
+    const loss = value.dataSync()[0];
+    value.dispose();
+    const terms = scalarTerms(kept);
+    for (const t of Object.values(kept ?? {})) t.dispose();
+    return { loss, terms, grads: toKeys(grads) };
+  }
+
+  const constant = new Set(task.constantFeatures ?? []);
+  const cache: tf.Tensor[][] = micro.map((b, i) => tf.tidy(() => task.features(b, { ...ctx, micro: i, seed: microSeed(i) })));
+  try {
+    const nSlots = cache[0].length;
+    const concatWith = (i: number, fi: tf.Tensor[]) =>
+      Array.from({ length: nSlots }, (_, j) => tf.concat(cache.map((c, k) => (k === i && !constant.has(j) ? fi[j] : c[j])), 0));
+    // Full-batch loss on the cached features. Its gradient reaches only parameters used by `loss` itself
+    // (logit_scale): those take their gradient from here, once, and are dropped from the per-micro-batch passes,
+    // which would otherwise count them K times.
+    let kept: Record<string, tf.Scalar> | undefined;
+    let loss = NaN;
+    let acc = new Map<string, tf.Tensor>();
+    const fullLoss = () => {
+      const r = task.loss(concatWith(-1, []));
+      if (r.terms) for (const t of Object.values(r.terms)) tf.keep(t);
+      kept = r.terms;
+      return r.loss;
+    };
+    try {
+      const { value, grads } = tf.variableGrads(fullLoss, vars);
+      loss = value.dataSync()[0];
+      value.dispose();
+      acc = toKeys(grads);
+    } catch (e) {
+      if (!/Cannot find a connection/.test((e as Error).message)) throw e;
+      loss = tf.tidy(() => fullLoss().dataSync()[0]);
+    }
+    const lossOnly = new Set(acc.keys());
+    const terms = scalarTerms(kept);
+    for (const t of Object.values(kept ?? {})) t.dispose();
+    for (let i = 0; i < micro.length; i++) {
+      const { value, grads } = tf.variableGrads(
+        () => task.loss(concatWith(i, task.features(micro[i], { ...ctx, micro: i, seed: microSeed(i), cached: cache[i] }))).loss,
+        vars,
+      );
+      value.dispose();
+      for (const [k, t] of toKeys(grads)) {
+        const old = acc.get(k);
+        if (lossOnly.has(k)) t.dispose();
+        else if (!old) acc.set(k, t);
+        else {
+          acc.set(k, tf.add(old, t));
+          old.dispose();
+          t.dispose();
+        }
+      }
+    }
+    return { loss, terms, grads: acc };
+  } finally {
+    for (const c of cache) tf.dispose(c);
+  }
+}
+
+/**
+ * Scales gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_: coefficient
+ * maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping; disposes replaced tensors.
+ */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number | undefined): number {
+  const norm = tf.tidy(() => {
+    const parts = [...grads.values()].map((g) => tf.sum(tf.square(g)));
+    return parts.length ? tf.sqrt(tf.addN(parts)).dataSync()[0] : 0;
+  });
+  if (maxNorm && maxNorm > 0 && Number.isFinite(norm)) {
+    const coef = maxNorm / (norm + 1e-6);
+    if (coef < 1) {
+      for (const [k, g] of grads) {
+        grads.set(k, tf.mul(g, coef));
+        g.dispose();
+      }
+    }
+  }
+  return norm;
+}

@@ -1,0 +1,37 @@
+/** Small deterministic RNG utilities: every random choice of a run is a pure function of (seed, position). */
+
+/** 32-bit integer hash of several integers (splitmix-style mixing). */
+export function hashInts(...xs: number[]): number {
+  let h = 0x9e3779b9;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}
+
+/** mulberry32: a fast seeded PRNG returning floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The sample order of epoch `epoch` (Fisher-Yates with a seed derived from (seed, epoch)). */
+export function epochPermutation(n: number, seed: number, epoch: number, shuffle = true): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  if (!shuffle) return idx;
+  const rnd = mulberry32(hashInts(seed, epoch, 0x5eed));
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rnd() * (i + 1));
+    [idx[i], idx[j]] = [idx[j], idx[i]];
+  }
+  return idx;
+}

@@ -1,0 +1,317 @@
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdamW, defaultParamGroups, NO_DECAY_PATTERNS } from './adamw';
+import { clipByGlobalNorm, computeGradients, FeatureTask } from './grads';
+import { maskGradRows } from './params';
+import { createProgress } from './progress';
+import { epochPermutation, hashInts } from './rng';
+import { configHash, loadCheckpoint, loadParams, MetricsLog, prepareRunDir, resolveCheckpoint, saveCheckpoint, saveParams, TrainerState } from './run';
+import { lrAt, ScheduleName } from './schedules';
+import { atomicWriteFile } from '@altclip/checkpoint';
+
+/** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
+export interface TrainConfig {
+  seed: number;
+  /** Samples per optimizer step (the global batch). */
+  batchSize: number;
+  /** Micro-batches per optimizer step (gradient accumulation); batchSize is split evenly. Default 1. */
+  accumSteps?: number;
+  /** Stop after this many epochs and/or steps (whichever comes first). */
+  epochs?: number;
+  steps?: number;
+  shuffle?: boolean;
+  /** Drop the last incomplete batch of each epoch (default false, as FlagAI). */
+  dropLast?: boolean;
+  lr: number;
+  schedule: ScheduleName;
+  /** Warmup steps; a value below 1 is a fraction of the total steps (FlagAI's warm_up = 0.1). */
+  warmup: number;
+  minLr?: number;
+  betas: [number, number];
+  eps: number;
+  weightDecay: number;
+  /** Regexes (as strings) of keys without weight decay; default: biases, LayerNorm weights, logit_scale. */
+  noDecay?: string[];
+  /** Max global gradient norm (0 or undefined: no clipping, but the norm is still logged). */
+  gradClip?: number;
+  /** logit_scale is clamped to [0, logitScaleMax] after each step (default ln 100). */
+  logitScaleMax?: number;
+  logEvery?: number;
+  /** Save a checkpoint every N steps (and always at the end / on a signal). 0: only at the end. */
+  checkpointEvery?: number;
+  keepLast?: number;
+  evalEvery?: number;
+}
+
+export const TRAIN_DEFAULTS: Omit<TrainConfig, 'batchSize' | 'lr'> = {
+  seed: 0,
+  accumSteps: 1,
+  shuffle: true,
+  dropLast: false,
+  schedule: 'cosine',
+  warmup: 0,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  weightDecay: 0.1,
+  gradClip: 1.0,
+  logitScaleMax: Math.log(100),
+  logEvery: 10,
+  checkpointEvery: 0,
+  keepLast: 3,
+  evalEvery: 0,
+};
+
+/** Random-access batches: the trainer decides the order (seeded) so a resumed run sees the same batches. */
+export interface BatchSource<B> {
+  size: number;
+  batch(indices: number[]): Promise<B> | B;
+  /** Frees a batch after its step (default: disposes every tf.Tensor among the batch's own properties). */
+  release?(batch: B): void;
+}
+
+function releaseBatch<B>(src: BatchSource<B>, b: B): void {
+  if (src.release) return src.release(b);
+  if (b instanceof tf.Tensor) return b.dispose();
+  if (b && typeof b === 'object') for (const v of Object.values(b as object)) if (v instanceof tf.Tensor) v.dispose();
+}
+
+export interface TrainArgs<B> {
+  task: FeatureTask<B>;
+  /** Trainable parameters by HF key. */
+  params: Map<string, tf.Variable>;
+  /** Every parameter (restored on resume; default `params`). */
+  allParams?: Map<string, tf.Variable>;
+  data: BatchSource<B>;
+  config: TrainConfig;
+  /** Run folder; without it nothing is written (tests, in-memory use). */
+  runDir?: string;
+  /** 'latest', a checkpoint folder or a run folder. */
+  resume?: string;
+  /** Written to config.json (default: `config`). */
+  runConfig?: unknown;
+  /** Writes the model in its HF layout into a folder (default: all parameters as model.safetensors). */
+  saveModel?: (dir: string) => Promise<void>;
+  /** Called every evalEvery steps and at the end; numbers land in metrics.jsonl under `eval`. */
+  evaluate?: (step: number) => Promise<Record<string, number>>;
+  /** Rows that get zero gradient and no weight decay (torch padding_idx rows): key -> rows. */
+  paddingRows?: Map<string, number[]>;
+  /** Install SIGINT/SIGTERM handlers that checkpoint and stop (default: true when runDir is set). */
+  handleSignals?: boolean;
+  progress?: boolean;
+  label?: string;
+  /** Test hook: runs before each checkpoint is committed. */
+  beforeCommit?: (tmpDir: string) => Promise<void> | void;
+}
+
+export interface StepRecord {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  samples_per_s: number;
+  logit_scale?: number;
+  num_tensors: number;
+  rss_mib: number;
+  [term: string]: number | undefined;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'interrupted';
+  signal?: 'SIGINT' | 'SIGTERM';
+  /** Steps completed (the run's optimizer step counter). */
+  step: number;
+  totalSteps: number;
+  /** Loss of every step this call ran. */
+  losses: number[];
+  records: StepRecord[];
+  lastCheckpoint?: string;
+}
+
+export class NonFiniteLossError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteLossError';
+  }
+}
+
+/** Steps per epoch and the run's total optimizer steps. */
+export function planSteps(size: number, c: Pick<TrainConfig, 'batchSize' | 'epochs' | 'steps' | 'dropLast'>): { perEpoch: number; total: number } {
+  if (size <= 0) throw new Error('the training set is empty');
+  const perEpoch = c.dropLast ? Math.floor(size / c.batchSize) : Math.ceil(size / c.batchSize);
+  if (perEpoch === 0) throw new Error(`batch size ${c.batchSize} exceeds the ${size} samples with dropLast on`);
+  if (c.epochs === undefined && c.steps === undefined) throw new Error('set epochs or steps');
+  const total = Math.min(c.steps ?? Infinity, c.epochs !== undefined ? Math.ceil(c.epochs * perEpoch) : Infinity);
+  return { perEpoch, total };
+}
+
+/** Fields that do not change the trajectory are left out of the hash, so a run can be resumed with more steps. */
+function trajectoryHash(c: TrainConfig): string {
+  const { steps, epochs, logEvery, checkpointEvery, keepLast, evalEvery, ...rest } = c;
+  return configHash(rest);
+}
+
+/** The training loop: data order, gradients, clipping, AdamW, schedule, logging, checkpoints, signals. */
+export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
+  const c: TrainConfig = { ...TRAIN_DEFAULTS, ...a.config } as TrainConfig;
+  const { perEpoch, total } = planSteps(a.data.size, c);
+  const warmupSteps = c.warmup < 1 ? Math.floor(c.warmup * total) : Math.round(c.warmup);
+  const schedule = { name: c.schedule, lr: c.lr, warmupSteps, totalSteps: total, minLr: c.minLr };
+  const accum = Math.max(1, c.accumSteps ?? 1);
+  const allParams = a.allParams ?? a.params;
+  const saveModel = a.saveModel ?? ((dir: string) => saveParams(path.join(dir, 'model.safetensors'), allParams));
+  const paddingRows = a.paddingRows ?? new Map<string, number[]>();
+  const noDecay = c.noDecay ? c.noDecay.map((s) => new RegExp(s)) : NO_DECAY_PATTERNS;
+  const opt = new AdamW(a.params, { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, groups: defaultParamGroups(noDecay), noDecayRows: paddingRows });
+  const hash = trajectoryHash(c);
+  const log = (s: string) => progress.log(s);
+
+  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, seed: c.seed, configHash: hash, time: '' };
+  let metrics: MetricsLog | undefined;
+  let resumedFrom: string | undefined;
+  const progress = createProgress({ total, label: a.label, every: c.logEvery, quiet: a.progress === false });
+  if (a.runDir) {
+    prepareRunDir(a.runDir, !!a.resume);
+    metrics = new MetricsLog(path.join(a.runDir, 'metrics.jsonl'));
+    if (!a.resume) await atomicWriteFile(path.join(a.runDir, 'config.json'), [JSON.stringify(a.runConfig ?? c, null, 2) + '\n']);
+  }
+  if (a.resume) {
+    const ck = resolveCheckpoint(a.runDir ?? '', a.resume);
+    await loadParams(ck, allParams);
+    state = await loadCheckpoint(ck, opt);
+    resumedFrom = ck;
+    if (state.seed !== c.seed) throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
+    if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
+    metrics?.truncateAfter(state.step);
+    log(`resumed from ${ck} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
+  }
+
+  // Signals: finish the current step, checkpoint, stop. A second signal exits at once (writes are atomic).
+  let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (stopSignal) {
+      process.stderr.write(`\n${sig} again: exiting without waiting for the checkpoint\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+    stopSignal = sig;
+    log(`${sig} received: saving a checkpoint after this step, then stopping (send it again to quit at once)`);
+  };
+  const handlers = { SIGINT: () => onSignal('SIGINT'), SIGTERM: () => onSignal('SIGTERM') };
+  const signals = a.handleSignals ?? !!a.runDir;
+  if (signals) for (const [s, h] of Object.entries(handlers)) process.on(s, h);
+
+  const perms = new Map<number, number[]>();
+  const batchIndices = (epoch: number, b: number) => {
+    if (!perms.has(epoch)) {
+      perms.clear();
+      perms.set(epoch, epochPermutation(a.data.size, c.seed, epoch, c.shuffle !== false));
+    }
+    return perms.get(epoch)!.slice(b * c.batchSize, (b + 1) * c.batchSize);
+  };
+  const fetchStep = (epoch: number, b: number): Promise<{ micro: B[]; n: number }> => {
+    const idx = batchIndices(epoch, b);
+    const per = Math.ceil(idx.length / accum);
+    const chunks: number[][] = [];
+    for (let i = 0; i < idx.length; i += per) chunks.push(idx.slice(i, i + per));
+    const p = Promise.all(chunks.map((ch) => a.data.batch(ch))).then((micro) => ({ micro, n: idx.length }));
+    p.catch(() => undefined); // surfaced when awaited
+    return p;
+  };
+  const advance = (s: { epoch: number; batchInEpoch: number }) =>
+    s.batchInEpoch + 1 >= perEpoch ? { epoch: s.epoch + 1, batchInEpoch: 0 } : { epoch: s.epoch, batchInEpoch: s.batchInEpoch + 1 };
+
+  const result: TrainResult = { status: 'completed', step: state.step, totalSteps: total, losses: [], records: [], lastCheckpoint: resumedFrom };
+  const checkpoint = async () => {
+    if (!a.runDir) return;
+    state.time = new Date().toISOString();
+    result.lastCheckpoint = await saveCheckpoint({ runDir: a.runDir, state, optimizer: opt, saveModel, keepLast: c.keepLast, beforeCommit: a.beforeCommit });
+  };
+  const logitScale = allParams.get('logit_scale');
+  const runEval = async () => {
+    if (!a.evaluate) return;
+    const ev = await a.evaluate(state.step);
+    metrics?.write({ step: state.step, epoch: state.epoch, eval: ev });
+    log(`eval @ step ${state.step}: ${Object.entries(ev).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`);
+  };
+
+  let next: Promise<{ micro: B[]; n: number }> | undefined;
+  try {
+    next = state.step < total ? fetchStep(state.epoch, state.batchInEpoch) : undefined;
+    let savedAt = -1;
+    while (state.step < total) {
+      const t0 = Date.now();
+      const { micro, n } = await next!;
+      next = undefined;
+      const pos = advance(state);
+      next = state.step + 1 < total ? fetchStep(pos.epoch, pos.batchInEpoch) : undefined;
+      const lr = lrAt(state.step, schedule);
+      const stepIdx = state.step;
+      const g = computeGradients(a.task, a.params, micro, { step: stepIdx, seed: c.seed, training: true }, (i) => hashInts(c.seed, stepIdx, i));
+      let grads = g.grads;
+      try {
+        if (!Number.isFinite(g.loss))
+          throw new NonFiniteLossError(
+            `loss is ${g.loss} at step ${stepIdx + 1} (epoch ${state.epoch}); stopping without updating. ` +
+              (result.lastCheckpoint ? `Last good checkpoint: ${result.lastCheckpoint}` : 'No checkpoint was written yet') +
+              '. Lower the learning rate or check the data.',
+          );
+        const masked = maskGradRows(grads, paddingRows);
+        for (const [k, t] of grads) if (masked.get(k) !== t) t.dispose();
+        grads = masked;
+        const norm = clipByGlobalNorm(grads, c.gradClip);
+        if (!Number.isFinite(norm)) throw new NonFiniteLossError(`gradient norm is ${norm} at step ${stepIdx + 1} (loss ${g.loss}); stopping without updating`);
+        opt.step(grads, lr);
+        if (logitScale) tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, c.logitScaleMax ?? Math.log(100))));
+        state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
+        const dt = (Date.now() - t0) / 1000;
+        const rec: StepRecord = {
+          step: state.step,
+          epoch: state.epoch,
+          loss: g.loss,
+          ...g.terms,
+          lr,
+          grad_norm: norm,
+          samples_per_s: n / Math.max(dt, 1e-9),
+          logit_scale: logitScale ? logitScale.dataSync()[0] : undefined,
+          num_tensors: tf.memory().numTensors,
+          rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
+        };
+        result.losses.push(g.loss);
+        result.records.push(rec);
+        result.step = state.step;
+        if (metrics && (state.step % (c.logEvery || 1) === 0 || state.step === total)) metrics.write(rec);
+        progress.update(state.step, { loss: g.loss, lr });
+      } finally {
+        tf.dispose([...grads.values()]);
+        for (const b of micro) releaseBatch(a.data, b);
+      }
+      if (c.evalEvery && state.step % c.evalEvery === 0) await runEval();
+      if ((c.checkpointEvery && state.step % c.checkpointEvery === 0) || state.step === total) {
+        await checkpoint();
+        savedAt = state.step;
+      }
+      if (stopSignal) {
+        if (savedAt !== state.step) await checkpoint();
+        progress.done();
+        log(`stopped by ${stopSignal} at step ${state.step}/${total}${result.lastCheckpoint ? `; resume with --resume latest (checkpoint ${result.lastCheckpoint})` : ''}`);
+        result.status = 'interrupted';
+        result.signal = stopSignal;
+        return result;
+      }
+    }
+    if (a.evaluate && !(c.evalEvery && state.step % c.evalEvery === 0)) await runEval();
+    progress.done();
+    return result;
+  } finally {
+    // A batch prefetched for a step that will not run.
+    if (next) await next.then((p) => p.micro.forEach((b) => releaseBatch(a.data, b)), () => undefined);
+    if (signals) for (const [s, h] of Object.entries(handlers)) process.off(s, h);
+    opt.dispose();
+  }
+}
+
+/** Exit status for an interrupted run (128 + signal number), 0 otherwise. */
+export function exitCodeFor(r: TrainResult): number {
+  if (r.status !== 'interrupted') return 0;
+  return r.signal === 'SIGINT' ? 130 : 143;
+}
