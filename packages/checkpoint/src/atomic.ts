@@ -30,11 +30,14 @@ export async function atomicWrite(file: string, write: (fh: fs.promises.FileHand
   }
 }
 
-/** Writes all bytes of `data`, looping over short writes (large buffers may be written in pieces). */
+/** fs calls are made in pieces of this size: single multi-hundred-MB reads/writes measured several times slower. */
+const IO_CHUNK = 64 << 20;
+
+/** Writes all bytes of `data`, looping over short writes (large buffers are written in pieces). */
 export async function writeAll(fh: fs.promises.FileHandle, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, Math.min(data.length - off, 1 << 30));
+    const { bytesWritten } = await fh.write(data, off, Math.min(data.length - off, IO_CHUNK));
     off += bytesWritten;
   }
 }
@@ -46,12 +49,12 @@ export async function atomicWriteFile(file: string, chunks: Iterable<Chunk> | As
   });
 }
 
-/** Reads exactly `length` bytes at `position`, in pieces of at most 1 GiB (a single fs read is limited to 2 GiB). */
+/** Reads up to `length` bytes at `position` into a fresh buffer (in pieces; a single fs read is limited to 2 GiB). */
 export async function readExactly(fh: fs.promises.FileHandle, length: number, position: number): Promise<{ buf: Buffer; got: number }> {
-  const buf = Buffer.allocUnsafe(length);
+  const buf = Buffer.allocUnsafeSlow(length); // never pooled: decoded tensors may be views of it
   let got = 0;
   while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, Math.min(length - got, 1 << 30), position + got);
+    const { bytesRead } = await fh.read(buf, got, Math.min(length - got, IO_CHUNK), position + got);
     if (bytesRead === 0) break;
     got += bytesRead;
   }

@@ -57,15 +57,18 @@ export function f32BitsToBF16(bits: number): number {
 
 /**
  * Converts little-endian raw bytes of `dtype` to what tfjs can hold (see TensorData): floats -> float32,
- * integers -> int32 (int64 range-checked), U8/BOOL -> uint8.
+ * integers -> int32 (int64 range-checked), U8/BOOL -> uint8. With `owned`, the caller hands `buf` over and
+ * F32/I32/U8 results may be views of it (no copy: a 1 GB embedding is not held twice).
  */
-export function decodeRaw(file: string, key: string, dtype: DType, shape: number[], buf: Uint8Array): TensorData {
+export function decodeRaw(file: string, key: string, dtype: DType, shape: number[], buf: Uint8Array, owned = false): TensorData {
   const n = numel(shape);
   const need = n * DTYPE_BYTES[dtype];
   if (buf.length < need) throw new CheckpointError(file, `tensor '${key}': ${buf.length} bytes for shape [${shape}] ${dtype} (expected ${need})`);
   const b = Buffer.from(buf.buffer, buf.byteOffset, need);
+  const view = owned && buf.byteOffset % 4 === 0;
   switch (dtype) {
     case 'F32': {
+      if (view) return { dtype: 'float32', shape, data: new Float32Array(buf.buffer, buf.byteOffset, n) };
       const out = new Float32Array(n);
       new Uint8Array(out.buffer).set(b);
       return { dtype: 'float32', shape, data: out };
@@ -100,6 +103,7 @@ export function decodeRaw(file: string, key: string, dtype: DType, shape: number
       return { dtype: 'int32', shape, data: out };
     }
     case 'I32': {
+      if (view) return { dtype: 'int32', shape, data: new Int32Array(buf.buffer, buf.byteOffset, n) };
       const out = new Int32Array(n);
       new Uint8Array(out.buffer).set(b);
       return { dtype: 'int32', shape, data: out };
@@ -116,7 +120,7 @@ export function decodeRaw(file: string, key: string, dtype: DType, shape: number
     }
     case 'U8':
     case 'BOOL':
-      return { dtype: 'uint8', shape, data: new Uint8Array(b) };
+      return { dtype: 'uint8', shape, data: owned ? new Uint8Array(buf.buffer, buf.byteOffset, n) : new Uint8Array(b) };
   }
 }
 

@@ -112,7 +112,7 @@ class SafetensorsReader implements CheckpointReader {
     const e = this.entry(key);
     const { buf, got } = await readExactly(this.fh, e.end - e.begin, e.begin);
     if (got !== buf.length) throw new CheckpointError(this.path, `tensor '${key}': short read (${got} of ${buf.length} bytes); file truncated?`);
-    return decodeRaw(this.path, key, e.dtype, [...e.shape], buf);
+    return decodeRaw(this.path, key, e.dtype, [...e.shape], buf, true);
   }
   async close(): Promise<void> {
     await this.fh.close();

@@ -154,7 +154,7 @@ class TorchReader implements CheckpointReader {
     const { buf, got } = await readExactly(this.fh, (hi - lo) * es, base + lo * es);
     if (got !== buf.length) throw new CheckpointError(this.path, `tensor '${key}': short read (${got} of ${buf.length} bytes); file truncated?`);
     const raw = isContiguous(t.shape, t.stride) ? buf : gatherStrided(buf, es, 0, t.shape, t.stride);
-    return decodeRaw(this.path, key, t.storage.dtype, [...t.shape], raw.subarray(0, numel(t.shape) * es));
+    return decodeRaw(this.path, key, t.storage.dtype, [...t.shape], raw.subarray(0, numel(t.shape) * es), true);
   }
   async close(): Promise<void> {
     await this.fh.close();

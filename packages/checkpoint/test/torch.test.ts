@@ -58,6 +58,8 @@ describe('pytorch_model.bin fixture', () => {
           expect(a.shape).toEqual(b.shape);
           expect(a.dtype).toBe('float32');
           expect(Buffer.from(a.data.buffer).equals(Buffer.from(b.data.buffer))).toBe(true); // bit-identical
+          // results may be zero-copy views of the read buffer, but never of a shared pool
+          expect([a.data.byteOffset, a.data.buffer.byteLength, b.data.buffer.byteLength]).toEqual([0, a.data.byteLength, b.data.byteLength]);
         }
       });
     } finally {
