@@ -45,11 +45,7 @@ export function readConfigJson(dirOrFile: string): Record<string, unknown> {
 
 /** Opens the weights of a model folder: model.safetensors, pytorch_model.bin or a sharded index. */
 export async function openModelCheckpoint(dir: string): Promise<CheckpointReader> {
-  const open = (checkpoint as any).openCheckpoint as ((p: string) => Promise<CheckpointReader>) | undefined;
-  if (open) return open(dir);
-  const st = path.join(dir, 'model.safetensors');
-  if (!fs.existsSync(st)) throw new Error(`${dir}: no model.safetensors (other formats need openCheckpoint from @altclip/checkpoint)`);
-  return checkpoint.openSafetensors(st);
+  return checkpoint.openCheckpoint(dir);
 }
 
 /** Canonical form used to match checkpoint keys against model keys. */
