@@ -10,3 +10,7 @@ export {
   OPENAI_CLIP_MEAN, OPENAI_CLIP_STD,
 } from './preprocess';
 export type { PreprocessOptions, CropStyle, HW, RGBCrop } from './preprocess';
+export { ImageProcessor, ALTCLIP_PREPROCESSOR_CONFIG } from './processor';
+export type { PreprocessorConfig } from './processor';
+export { preprocessFiles, preprocessFile, PreprocessPool, sharedPool, closeSharedPool } from './pool';
+export type { PreprocessFilesOptions, PreprocessFilesResult } from './pool';

@@ -1,0 +1,139 @@
+/**
+ * Throughput: decode + preprocess a folder of JPEG photos to 224x224 float32 CLIP tensors, ours (sharp decode +
+ * Pillow-exact TS resampling on worker threads) against the Python reference (PIL + torchvision
+ * clip._transform in a torch DataLoader with the same number of worker processes), on the same files.
+ *
+ *   npm run bench -- preprocess [--dir DIR] [--n 200] [--threads 2] [--batch 32]
+ * Without --dir, ~n varied-size JPEGs (300-1200 px, smooth random content) are generated into a temp folder.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import sharp from 'sharp';
+import { closeSharedPool, preprocessFiles } from '@altclip/image';
+
+function arg(name: string, def?: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function generate(dir: string, n: number): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const r = rng(1234);
+  for (let i = 0; i < n; i++) {
+    const w = 300 + Math.floor(r() * 901);
+    const h = 300 + Math.floor(r() * 901);
+    // Coarse noise, upscaled and blurred: photo-like smooth content with some detail.
+    const cw = Math.max(4, w >> 4);
+    const ch = Math.max(4, h >> 4);
+    const noise = Buffer.alloc(cw * ch * 3);
+    for (let j = 0; j < noise.length; j++) noise[j] = Math.floor(r() * 256);
+    await sharp(noise, { raw: { width: cw, height: ch, channels: 3 } })
+      .resize(w, h, { kernel: 'cubic' })
+      .blur(1 + r() * 3)
+      .jpeg({ quality: 85 + Math.floor(r() * 10), chromaSubsampling: r() < 0.7 ? '4:2:0' : '4:4:4' })
+      .toFile(path.join(dir, `img_${String(i).padStart(4, '0')}.jpg`));
+    if ((i + 1) % 50 === 0) process.stdout.write(`  generated ${i + 1}/${n}\n`);
+  }
+}
+
+const PY = `
+import sys, time, os
+import torch, numpy as np
+from PIL import Image
+from torchvision.transforms import Compose, Resize, CenterCrop, ToTensor, Normalize, InterpolationMode
+torch.set_num_threads(1)
+files = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+workers, batch, out = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+tf = Compose([Resize(224, interpolation=InterpolationMode.BICUBIC), CenterCrop(224), lambda im: im.convert("RGB"), ToTensor(),
+              Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))])
+class DS(torch.utils.data.Dataset):
+    def __init__(self, f): self.f = f
+    def __len__(self): return len(self.f)
+    def __getitem__(self, i): return tf(Image.open(self.f[i]))
+def run(f):
+    dl = torch.utils.data.DataLoader(DS(f), batch_size=batch, num_workers=workers)
+    return [b for b in dl]
+run(files[: 2 * batch])  # warm-up (imports, page cache)
+t = time.perf_counter()
+res = run(files)
+dt = time.perf_counter() - t
+np.concatenate([b.numpy() for b in res])[:4].astype('<f4').tofile(out)
+print(f"{len(files) / dt:.3f}")
+`;
+
+function findPython(): string | undefined {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import torch, torchvision, PIL'], { encoding: 'utf8' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const n = Number(arg('n', '200'));
+  const threads = Number(arg('threads', String(os.cpus().length)));
+  const batch = Number(arg('batch', '32'));
+  let dir = arg('dir');
+  if (!dir) {
+    dir = path.join(os.tmpdir(), `altclip-bench-jpegs-${n}`);
+    const have = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.jpg')).length : 0;
+    if (have < n) {
+      console.log(`generating ${n} JPEGs in ${dir}`);
+      await generate(dir, n);
+    }
+  }
+  const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, n).map((f) => path.join(dir!, f));
+  console.log(`preprocess bench: ${files.length} images from ${dir}, ${threads} threads/processes, batch ${batch}, CLIP 224 (openai pipeline)`);
+  const opts = { size: 224, crop: 'openai' as const };
+  const runOurs = async (list: string[]) => {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < list.length; i += batch) out.push((await preprocessFiles(list.slice(i, i + batch), opts, { threads })).data);
+    return out;
+  };
+  await runOurs(files.slice(0, 2 * batch)); // warm-up: worker start, JIT
+  const t0 = process.hrtime.bigint();
+  const ours = await runOurs(files);
+  const oursRate = files.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+  await closeSharedPool();
+  console.log(`  ours   (sharp + TS, ${threads} worker threads): ${oursRate.toFixed(1)} images/s`);
+
+  const py = findPython();
+  if (!py) {
+    console.log('  python reference skipped: python3 with torch, torchvision and PIL not found (Debian: apt-get install -y python3-torchvision python3-pil)');
+    return;
+  }
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'altclip-bench-py-'));
+  fs.writeFileSync(path.join(tmp, 'files.txt'), files.join('\n'));
+  fs.writeFileSync(path.join(tmp, 'ref.py'), PY);
+  const r = spawnSync(py, [path.join(tmp, 'ref.py'), path.join(tmp, 'files.txt'), String(threads), String(batch), path.join(tmp, 'first4.f32')], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.log(`  python reference failed:\n${r.stderr}`);
+    return;
+  }
+  const pyRate = Number(r.stdout.trim().split('\n').pop());
+  console.log(`  python (PIL ${spawnSync(py, ['-c', 'import PIL; print(PIL.__version__)'], { encoding: 'utf8' }).stdout.trim()} + torchvision, DataLoader num_workers=${threads}): ${pyRate.toFixed(1)} images/s`);
+  console.log(`  ratio ours/python: ${(oursRate / pyRate).toFixed(2)}x`);
+  const ref = new Float32Array(fs.readFileSync(path.join(tmp, 'first4.f32')).buffer.slice(0));
+  let maxd = 0;
+  for (let i = 0; i < ref.length; i++) maxd = Math.max(maxd, Math.abs(ref[i] - ours[0][i]));
+  console.log(`  check: max |ours - python| over the first ${ref.length / (3 * 224 * 224)} tensors = ${maxd}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
