@@ -48,7 +48,8 @@ function torchHooks(file: string): PickleHooks {
   return {
     findClass(module, name) {
       const full = `${module}.${name}`;
-      if (full === 'collections.OrderedDict') return callable(full, () => new Map());
+      if (full === 'collections.OrderedDict')
+        return callable(full, (a) => new Map(Array.isArray(a[0]) ? (a[0] as unknown[]).filter(Array.isArray).map((kv) => [kv[0], kv[1]] as [unknown, unknown]) : []));
       if (full === 'torch._utils._rebuild_tensor_v2' || full === 'torch._utils._rebuild_tensor') return callable(full, (a) => rebuildTensor(file, a));
       // Parameters unpickle to their data; requires_grad and hooks do not matter for weights
       if (full === 'torch._utils._rebuild_parameter' || full === 'torch._utils._rebuild_parameter_with_state') return callable(full, (a) => a[0]);

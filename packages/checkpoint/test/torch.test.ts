@@ -162,6 +162,9 @@ describe('errors name the file and the problem', () => {
     await expect(openTorchBin(write('deflate.bin', z))).rejects.toThrow(/deflate\.bin: zip member 'archive\/data\.pkl' is compressed/);
     const notTensor = new PickleWriter().op(0x80, 2, 0x7d).str('step').int(3).op(0x73, 0x2e).bytes();
     await expect(openTorchBin(write('step.bin', torchZip(notTensor, {})))).rejects.toThrow(/step\.bin: state dict entry 'step' is a number, not a tensor/);
+    // OrderedDict([(k, v)]) passes its items as a REDUCE argument
+    const od = new PickleWriter().op(0x80, 2).global('collections', 'OrderedDict').mark().mark().str('k').str('v').tuple().op(0x6c, 0x85, 0x52, 0x2e).bytes();
+    await expect(openTorchBin(write('od.bin', torchZip(od, {})))).rejects.toThrow(/od\.bin: state dict entry 'k' is a string, not a tensor/);
     const cut = good().subarray(0, 40);
     await expect(openTorchBin(write('cut.bin', torchZip(cut, store)))).rejects.toThrow(/cut\.bin.*pickle: truncated/);
   });
