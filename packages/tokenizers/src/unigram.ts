@@ -1,6 +1,6 @@
 /**
  * SentencePiece unigram segmentation (unigram_model.cc, the optimised Viterbi): best path over all
- * vocabulary matches, float32 score sums, an unknown node of one character wherever no single-character
+ * vocabulary matches, float32 path scores, an unknown node of one character wherever no single-character
  * piece exists, ties kept by the first candidate found (shorter pieces are found first).
  */
 
@@ -62,13 +62,10 @@ export function unigramEncode(vocab: UnigramVocab, normalized: string): Array<[s
       const id = node.id;
       if (id < 0 || vocab.isUnused(id)) continue;
       const end = k + 1;
-      let cand: number;
-      if (vocab.isUserDefined(id)) {
-        // (length * max_score - 0.1) is computed in double and added to the float path score
-        cand = Math.fround(vocab.byteLength(id) * maxScore) - 0.1 + base;
-      } else {
-        cand = Math.fround(vocab.scores[id] + base);
-      }
+      // sentencepiece computes this candidate in double (the ternary over the user-defined bonus is double)
+      // but stores path scores as float: ties are broken by that rounding, so mirror it exactly.
+      const score = vocab.isUserDefined(id) ? Math.fround(vocab.byteLength(id) * maxScore) - 0.1 : vocab.scores[id];
+      const cand = score + base;
       if (bestStart[end] === -1 || cand > bestScore[end]) {
         bestScore[end] = Math.fround(cand);
         bestStart[end] = start;
