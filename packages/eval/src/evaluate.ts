@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { imageFromPixels, loadImage, preprocess } from '@altclip/image';
+import { imageFromPixels, ImageProcessor, loadImage } from '@altclip/image';
 import { BatchLoader, ClassificationDataset, imageBatchLoader, prefetch, RawImage, RetrievalDataset, sequentialBatches } from '@altclip/data';
 import { zeroShotClassifier, zeroShotLogits } from './classifier';
 import { retrievalMetrics, RetrievalMetrics, zeroShotMetrics, ZeroShotMetrics, normalizeRows } from './metrics';
 import { FeatureModel, imageSizeOf, ProcessorLike, textFeatures, TokenizerLike } from './model-types';
+import { fileBatchLoader } from './bundle';
 
 export interface Progress {
   phase: 'classifier' | 'images' | 'texts';
@@ -19,11 +20,27 @@ function asDecoded(img: RawImage): any {
   return (img as any).mode ? img : imageFromPixels(img.data, img.width, img.height, img.channels);
 }
 
-/** The default pixel pipeline: the given processor, else CLIP preprocessing (HF style) at the model's size. */
-export function makePreprocess(model: FeatureModel, processor?: ProcessorLike): { fn: (img: RawImage) => Float32Array; size: number } {
+/** The given processor, else CLIP preprocessing (HF CLIPImageProcessor defaults) at the model's image size. */
+export function resolveProcessor(model: FeatureModel, processor?: ProcessorLike): ProcessorLike {
+  if (processor) return processor;
   const size = imageSizeOf(model);
-  if (processor) return { fn: (img) => processor.process(asDecoded(img)), size };
-  return { fn: (img) => preprocess(asDecoded(img), { size, crop: 'hf' }), size };
+  return ImageProcessor.fromConfig({ size, crop_size: size });
+}
+
+/**
+ * The pixel source for a dataset: file-backed datasets decode on @altclip/image's worker pool when the
+ * processor is an ImageProcessor; in-memory pixels (CIFAR-10, IDX) are preprocessed on this thread.
+ */
+export function datasetLoader(
+  model: FeatureModel,
+  ds: { getImage(i: number): Promise<RawImage>; imagePath?(i: number): string },
+  processor?: ProcessorLike,
+  opts: { skipErrors?: boolean; threads?: number } = {},
+): BatchLoader {
+  const proc = resolveProcessor(model, processor);
+  if (ds.imagePath && proc instanceof ImageProcessor) return fileBatchLoader((i) => ds.imagePath!(i), proc, opts);
+  const size = imageSizeOf(model);
+  return imageBatchLoader(ds, (img) => proc.process(asDecoded(img)), size, opts);
 }
 
 /** Image features of one pixel batch, L2-normalised: [B, D] (tensors disposed). */
@@ -58,6 +75,8 @@ export interface ZeroShotEvalOptions {
   prefetchDepth?: number;
   /** Skip unreadable images instead of failing (they are counted in `skipped`). */
   skipErrors?: boolean;
+  /** Worker threads for file decoding (default: all CPUs). */
+  threads?: number;
   /** Keep the [N, C] logits in the result. */
   keepLogits?: boolean;
   onProgress?: (p: Progress) => void;
@@ -109,12 +128,7 @@ export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroS
   const labels = new Int32Array(total);
   const skipped: ZeroShotEvalResult['skipped'] = [];
   let n = 0;
-  const loader =
-    opts.loader ??
-    (() => {
-      const p = makePreprocess(model, opts.processor);
-      return imageBatchLoader(dataset, p.fn, p.size, { skipErrors: opts.skipErrors });
-    })();
+  const loader = opts.loader ?? datasetLoader(model, dataset, opts.processor, { skipErrors: opts.skipErrors, threads: opts.threads });
   const tImages = Date.now();
   try {
     for await (const batch of prefetch(sequentialBatches(start, end, bs), loader, opts.prefetchDepth ?? 2)) {
@@ -156,6 +170,7 @@ export interface RetrievalEvalOptions {
   limit?: number;
   ks?: number[];
   prefetchDepth?: number;
+  threads?: number;
   onProgress?: (p: Progress) => void;
 }
 
@@ -181,9 +196,8 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
   for (let j = 0; j < ds.captions.length; j++) if (ds.textToImage[j] < nI) textIdx.push(j);
   const bs = opts.batchSize ?? 32;
   const t0 = Date.now();
-  const p = makePreprocess(model, opts.processor);
-  const files = { getImage: async (i: number) => loadImage(ds.images[i]) as Promise<RawImage> };
-  const loader = imageBatchLoader(files, p.fn, p.size);
+  const files = { getImage: (i: number) => loadImage(ds.images[i]) as Promise<RawImage>, imagePath: (i: number) => ds.images[i] };
+  const loader = datasetLoader(model, files, opts.processor, { threads: opts.threads });
   let imageEmb: Float32Array | null = null;
   let d = 0;
   let done = 0;

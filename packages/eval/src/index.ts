@@ -4,3 +4,4 @@ export * from './sets-io';
 export * from './model-types';
 export * from './classifier';
 export * from './evaluate';
+export * from './bundle';

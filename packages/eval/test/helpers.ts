@@ -18,8 +18,9 @@ export async function metricInputs(): Promise<Map<string, { shape: number[]; dat
   return out;
 }
 
-export async function cpuBackend(): Promise<void> {
-  await setupBackend({ backend: 'cpu' });
+/** The default backend (wasm here): the tfjs cpu backend runs the vision tower ~100x slower. */
+export async function testBackend(): Promise<void> {
+  await setupBackend({ backend: (process.env.ALTCLIP_BACKEND as any) ?? 'auto' });
 }
 
 export function rows(data: Float32Array, r: number, c: number): Float32Array[] {

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { maxAbsDiff } from '@altclip/test-utils';
 import { zeroShotMetrics, retrievalMetrics, zeroShotClassifier, zeroShotLogits, CIFAR10_TEMPLATES_EN, fillTemplate } from '@altclip/eval';
-import { METRICS_EXPECTED, metricInputs, cpuBackend, rows } from './helpers';
+import { METRICS_EXPECTED, metricInputs, testBackend, rows } from './helpers';
 
 let inputs: Awaited<ReturnType<typeof metricInputs>>;
 beforeAll(async () => {
-  await cpuBackend();
+  await testBackend();
   inputs = await metricInputs();
 });
 

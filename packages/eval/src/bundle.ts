@@ -1,0 +1,65 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadClipLikeModel, ClipLikeModel } from '@altclip/models';
+import { loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
+import { ImageProcessor, preprocessFiles } from '@altclip/image';
+import type { BatchLoader } from '@altclip/data';
+import { imageSizeOf } from './model-types';
+
+/** A model folder opened for inference: the model, its tokenizer and its image processor. */
+export interface ModelBundle {
+  dir: string;
+  model: ClipLikeModel;
+  tokenizer: TextTokenizer;
+  processor: ImageProcessor;
+  /** 'preprocessor_config.json' or why CLIP defaults were used. */
+  processorSource: string;
+  dispose(): void;
+}
+
+/**
+ * The image processor of a model folder: its preprocessor_config.json, else CLIP's defaults (bicubic resize of
+ * the shortest edge + center crop, OpenAI mean/std) at the model's vision image_size.
+ */
+export function processorFor(dir: string, imageSize: number): { processor: ImageProcessor; source: string } {
+  const file = path.join(dir, 'preprocessor_config.json');
+  if (fs.existsSync(file)) return { processor: ImageProcessor.fromPretrained(dir), source: file };
+  return {
+    processor: ImageProcessor.fromConfig({ size: imageSize, crop_size: imageSize }),
+    source: `CLIP defaults at ${imageSize}px (no preprocessor_config.json in ${dir})`,
+  };
+}
+
+/** Opens a model folder (config.json model_type altclip|clip) with its tokenizer and image processor. */
+export async function loadModelBundle(dir: string, opts: { onProgress?: (msg: string) => void } = {}): Promise<ModelBundle> {
+  if (!fs.existsSync(path.join(dir, 'config.json'))) throw new Error(`${dir}: not a model folder (no config.json)`);
+  const model = await loadClipLikeModel(dir);
+  let tokenizer: TextTokenizer;
+  try {
+    tokenizer = await loadTokenizer(dir);
+  } catch (e) {
+    model.dispose();
+    throw new Error(`${dir}: cannot load the tokenizer (${(e as Error).message})`);
+  }
+  const { processor, source } = processorFor(dir, imageSizeOf(model));
+  return { dir, model, tokenizer, processor, processorSource: source, dispose: () => model.dispose() };
+}
+
+/**
+ * A batch loader for datasets whose items are image files: decoding and preprocessing run on worker threads
+ * (@altclip/image's pool), so the next batches load while the model runs on this one.
+ */
+export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageProcessor, opts: { threads?: number; skipErrors?: boolean } = {}): BatchLoader {
+  return async (indices) => {
+    const idx = Array.from(indices);
+    const r = await preprocessFiles(
+      idx.map((i) => pathOf(i)),
+      processor,
+      { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' },
+    );
+    const failedPaths = new Set(r.errors.map((e) => e.path));
+    const kept = idx.filter((i) => !failedPaths.has(pathOf(i)));
+    const failed = r.errors.map((e) => ({ index: idx[idx.findIndex((i) => pathOf(i) === e.path)], error: `${e.path}: ${e.message}` }));
+    return { data: r.data, shape: r.shape, indices: kept, failed };
+  };
+}
