@@ -95,7 +95,7 @@ export function patchKernels(): void {
   applyPatches(KERNEL_PATCHES);
 }
 
-/** Restores the stock tfjs kernels (for measuring what the patches buy). */
-export function unpatchKernels(): void {
-  removePatches();
+/** Restores the stock tfjs kernels (all, or only `kernelNames`), e.g. to measure what the patches buy. */
+export function unpatchKernels(kernelNames?: string[]): void {
+  removePatches(kernelNames);
 }

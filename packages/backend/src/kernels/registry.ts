@@ -43,9 +43,13 @@ export function applyPatches(patches: KernelPatch[]): string[] {
   return done;
 }
 
-/** Puts the stock kernels back (and removes the ones the backend never had). Used by the benchmark. */
-export function removePatches(): void {
+/**
+ * Puts the stock kernels back (and removes the ones the backend never had); with `kernelNames`, only those.
+ * Used by the benchmark and tests.
+ */
+export function removePatches(kernelNames?: string[]): void {
   for (const [k, { patch, original }] of applied) {
+    if (kernelNames && !kernelNames.includes(patch.kernelName)) continue;
     tf.unregisterKernel(patch.kernelName, patch.backendName);
     if (original) tf.registerKernel(original);
     applied.delete(k);

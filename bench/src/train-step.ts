@@ -1,0 +1,255 @@
+/**
+ * Training-step benchmark for a dense post-LN transformer encoder (BERT/XLM-R layout) written with tfjs-core ops:
+ * token embedding gather + positions, LayerNorm, multi-head attention with a padding mask, exact-GELU FFN,
+ * mean pooling, MSE loss, tf.variableGrads and Adam (or SGD). For wasm it runs the stock matmul kernels and the
+ * patched ones in the same process and prints the ratio.
+ *
+ *   npm run bench -- train-step [--layers 2 --hidden 256 --heads 4 --ffn 1024 --batch 8 --seq 64 --vocab 8192
+ *                                --steps 3 --warmup 1 --optimizer adam|sgd --backends wasm,cpu]
+ * BERT-base size: --layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 (--layers 12 for all of it).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendName, backendInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
+
+interface Opts {
+  layers: number;
+  hidden: number;
+  heads: number;
+  ffn: number;
+  batch: number;
+  seq: number;
+  vocab: number;
+  steps: number;
+  warmup: number;
+  optimizer: 'adam' | 'sgd';
+  backends: string[];
+  /** Print the kernels that took the most time in the (last) run of each backend. */
+  profile: number;
+}
+
+function parseArgs(argv: string[]): Opts {
+  const o: Opts = { layers: 2, hidden: 256, heads: 4, ffn: 1024, batch: 8, seq: 64, vocab: 8192, steps: 3, warmup: 1, optimizer: 'adam', backends: ['wasm'], profile: 0 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') {
+      console.log('options: --layers --hidden --heads --ffn --batch --seq --vocab --steps --warmup --optimizer adam|sgd --backends wasm,cpu,tensorflow --profile 1');
+      process.exit(0);
+    }
+    const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
+    if (!m || !(m[1] in o)) throw new Error(`unknown argument '${a}' (see --help)`);
+    const v = m[2] ?? argv[++i];
+    if (v == null) throw new Error(`${a} needs a value`);
+    const k = m[1] as keyof Opts;
+    if (k === 'backends') o.backends = v.split(',').map((s) => s.trim()).filter(Boolean);
+    else if (k === 'optimizer') {
+      if (v !== 'adam' && v !== 'sgd') throw new Error(`--optimizer must be adam or sgd, got '${v}'`);
+      o.optimizer = v;
+    } else {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < (k === 'warmup' || k === 'profile' ? 0 : 1)) throw new Error(`${a} must be a positive integer, got '${v}'`);
+      (o as unknown as Record<string, number>)[k] = n;
+    }
+  }
+  if (o.hidden % o.heads) throw new Error(`--hidden ${o.hidden} is not divisible by --heads ${o.heads}`);
+  return o;
+}
+
+type Params = Map<string, tf.Variable>;
+
+function initParams(o: Opts): Params {
+  const p: Params = new Map();
+  let seed = 1;
+  // tidy frees each initial value (a variable keeps its own reference to the data)
+  const add = (name: string, init: () => tf.Tensor) => p.set(name, tf.tidy(() => tf.variable(init(), true, name)));
+  const normal = (name: string, shape: number[]) => add(name, () => tf.randomNormal(shape, 0, 0.02, 'float32', seed++));
+  const ones = (name: string, n: number) => add(name, () => tf.ones([n]));
+  const zeros = (name: string, n: number) => add(name, () => tf.zeros([n]));
+  normal('tok', [o.vocab, o.hidden]);
+  normal('pos', [o.seq, o.hidden]);
+  ones('emb.ln.g', o.hidden);
+  zeros('emb.ln.b', o.hidden);
+  for (let l = 0; l < o.layers; l++) {
+    for (const w of ['q', 'k', 'v', 'o']) {
+      normal(`${l}.${w}.w`, [o.hidden, o.hidden]);
+      zeros(`${l}.${w}.b`, o.hidden);
+    }
+    normal(`${l}.ffn1.w`, [o.hidden, o.ffn]);
+    zeros(`${l}.ffn1.b`, o.ffn);
+    normal(`${l}.ffn2.w`, [o.ffn, o.hidden]);
+    zeros(`${l}.ffn2.b`, o.hidden);
+    for (const n of ['ln1', 'ln2']) {
+      ones(`${l}.${n}.g`, o.hidden);
+      zeros(`${l}.${n}.b`, o.hidden);
+    }
+  }
+  return p;
+}
+
+function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-12))), g), b);
+}
+
+const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+const dense = (x: tf.Tensor2D, p: Params, name: string) => tf.add(tf.matMul(x, p.get(`${name}.w`)!), p.get(`${name}.b`)!) as tf.Tensor2D;
+
+/** Mean-pooled encoder output, [B, H]. ids/mask [B, S]. */
+function encode(p: Params, o: Opts, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  const { batch: B, seq: S, hidden: H, heads: NH } = o;
+  const dh = H / NH;
+  const emb = tf.add(tf.reshape(tf.gather(p.get('tok')!, tf.reshape(ids, [B * S])), [B, S, H]), p.get('pos')!);
+  let x = layerNorm(tf.reshape(emb, [B * S, H]), p.get('emb.ln.g')!, p.get('emb.ln.b')!); // [B*S, H]
+  const maskBias = tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9), [B, 1, 1, S]);
+  const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, S, NH, dh]), [0, 2, 1, 3]); // [B, NH, S, dh]
+  for (let l = 0; l < o.layers; l++) {
+    const q = heads(dense(x, p, `${l}.q`));
+    const k = heads(dense(x, p, `${l}.k`));
+    const v = heads(dense(x, p, `${l}.v`));
+    const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), maskBias)); // [B, NH, S, S]
+    const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * S, H]) as tf.Tensor2D;
+    x = layerNorm(tf.add(x, dense(ctx, p, `${l}.o`)), p.get(`${l}.ln1.g`)!, p.get(`${l}.ln1.b`)!);
+    const h = dense(gelu(dense(x, p, `${l}.ffn1`)) as tf.Tensor2D, p, `${l}.ffn2`);
+    x = layerNorm(tf.add(x, h), p.get(`${l}.ln2.g`)!, p.get(`${l}.ln2.b`)!);
+  }
+  const m = tf.reshape(tf.cast(mask, 'float32'), [B, S, 1]);
+  return tf.div(tf.sum(tf.mul(tf.reshape(x, [B, S, H]), m), 1), tf.sum(m, 1)) as tf.Tensor2D;
+}
+
+interface Result {
+  label: string;
+  msPerStep: number;
+  samplesPerS: number;
+  loss: number;
+  memory: tf.MemoryInfo;
+  rssMiB: number;
+}
+
+function batchData(o: Opts): { ids: tf.Tensor2D; mask: tf.Tensor2D; target: tf.Tensor2D } {
+  // Deterministic ids; the last quarter of each row after the first is padding (mask 0).
+  const ids = new Int32Array(o.batch * o.seq);
+  const mask = new Int32Array(o.batch * o.seq);
+  for (let b = 0; b < o.batch; b++) {
+    const len = b === 0 ? o.seq : Math.max(1, Math.ceil(o.seq * 0.75));
+    for (let s = 0; s < o.seq; s++) {
+      ids[b * o.seq + s] = s < len ? (b * 7919 + s * 104729) % o.vocab : 1;
+      mask[b * o.seq + s] = s < len ? 1 : 0;
+    }
+  }
+  return {
+    ids: tf.tensor2d(ids, [o.batch, o.seq], 'int32'),
+    mask: tf.tensor2d(mask, [o.batch, o.seq], 'int32'),
+    target: tf.randomNormal([o.batch, o.hidden], 0, 1, 'float32', 99) as tf.Tensor2D,
+  };
+}
+
+/**
+ * Wraps every kernel of `backend` with a timer (kernels run synchronously on cpu/wasm, so wall time is kernel
+ * time). Returns a function that unwraps them and prints the top entries.
+ */
+function profileKernels(backend: string): () => void {
+  const total = new Map<string, { ms: number; calls: number }>();
+  const wrapped = tf.getKernelsForBackend(backend).map((k) => {
+    tf.unregisterKernel(k.kernelName, backend);
+    tf.registerKernel({
+      ...k,
+      setupFunc: undefined,
+      kernelFunc: (args) => {
+        const t0 = performance.now();
+        try {
+          return k.kernelFunc(args);
+        } finally {
+          const e = total.get(k.kernelName) ?? { ms: 0, calls: 0 };
+          e.ms += performance.now() - t0;
+          e.calls++;
+          total.set(k.kernelName, e);
+        }
+      },
+    });
+    return k;
+  });
+  return () => {
+    for (const k of wrapped) {
+      tf.unregisterKernel(k.kernelName, backend);
+      tf.registerKernel(k);
+    }
+    const all = [...total.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const sum = all.reduce((a, [, e]) => a + e.ms, 0);
+    console.log(`  kernel time by kernel (all steps incl. warm-up, ${sum.toFixed(0)} ms total):`);
+    for (const [name, e] of all.slice(0, 15)) console.log(`    ${name.padEnd(22)} ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / sum).toFixed(1).padStart(5)}%  ${e.calls} calls`);
+  };
+}
+
+async function runOne(label: string, o: Opts): Promise<Result> {
+  const p = initParams(o);
+  const data = batchData(o);
+  const opt = o.optimizer === 'adam' ? tf.train.adam(1e-4) : tf.train.sgd(1e-3);
+  const vars = [...p.values()];
+  let loss = NaN;
+  const step = () => {
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(encode(p, o, data.ids, data.mask), data.target)) as tf.Scalar, vars);
+      opt.applyGradients(grads as never); // NamedTensorMap keyed by variable name, which applyGradients accepts
+      loss = value.dataSync()[0]; // forces the step to finish
+    });
+  };
+  for (let i = 0; i < o.warmup; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < o.steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+    process.stderr.write(`  ${label}: step ${i + 1}/${o.steps} ${times[i].toFixed(0)} ms\n`);
+  }
+  const memory = tf.memory();
+  const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  opt.dispose();
+  tf.dispose([...vars, data.ids, data.mask, data.target]);
+  const msPerStep = times.reduce((a, b) => a + b, 0) / times.length;
+  return { label, msPerStep, samplesPerS: (o.batch * 1000) / msPerStep, loss, memory, rssMiB };
+}
+
+function fmt(r: Result): string {
+  const mb = (r.memory.numBytes / 2 ** 20).toFixed(0);
+  return `${r.label.padEnd(34)} ${r.msPerStep.toFixed(0).padStart(8)} ms/step ${r.samplesPerS.toFixed(2).padStart(8)} samples/s   loss ${r.loss.toFixed(5)}   tf.memory: ${r.memory.numTensors} tensors, ${mb} MiB   rss ${r.rssMiB.toFixed(0)} MiB`;
+}
+
+/** Kernels whose stock versions are the baseline; UnsortedSegmentSum stays patched (stock wasm has none). */
+const MATMUL_PATCHES = ['BatchMatMul', '_FusedMatMul'];
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const params = o.vocab * o.hidden + o.seq * o.hidden + o.layers * (4 * o.hidden * o.hidden + 2 * o.hidden * o.ffn);
+  console.log(
+    `train-step: post-LN encoder, layers ${o.layers}, hidden ${o.hidden}, heads ${o.heads}, ffn ${o.ffn}, batch ${o.batch}, seq ${o.seq}, vocab ${o.vocab} ` +
+      `(${(params / 1e6).toFixed(1)}M params), ${o.optimizer}, ${o.warmup} warm-up + ${o.steps} timed steps, ${new Date().toISOString()}`,
+  );
+  const results: Result[] = [];
+  for (const be of o.backends) {
+    const choice = await setupBackend({ backend: be as BackendName });
+    if (be === 'wasm') {
+      unpatchKernels(MATMUL_PATCHES);
+      const stock = await runOne('wasm, stock matmul kernels', o);
+      patchKernels();
+      const stopProfile = o.profile ? profileKernels('wasm') : undefined;
+      const patched = await runOne('wasm, patched kernels', o);
+      stopProfile?.();
+      results.push(stock, patched);
+      console.log(fmt(stock));
+      console.log(fmt(patched));
+      console.log(`wasm speed-up from the kernel patches: ${(stock.msPerStep / patched.msPerStep).toFixed(2)}x (same process, same data)`);
+      const info = backendInfo();
+      console.log(`  (wasm: SIMD ${info.wasm?.simd}, ${info.wasm?.threads} thread(s); baseline keeps our UnsortedSegmentSum because stock wasm has none and cannot train an embedding)`);
+    } else {
+      const stopProfile = o.profile ? profileKernels(choice.name) : undefined;
+      const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
+      stopProfile?.();
+      results.push(r);
+      console.log(fmt(r));
+    }
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

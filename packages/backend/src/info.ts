@@ -1,0 +1,97 @@
+import * as os from 'os';
+import * as tf from '@tensorflow/tfjs-core';
+import { currentBackend, BackendChoice } from './setup';
+import { appliedPatches } from './kernels';
+import { registerGradients } from './gradients';
+
+export interface BackendInfo {
+  backend: string | null;
+  reason: string;
+  skipped: BackendChoice['skipped'];
+  versions: Record<string, string>;
+  /** Present when the wasm backend is loaded. */
+  wasm?: { simd: boolean; threads: number; multithreadBuild: boolean; heapMiB: number; note: string };
+  threads: { cpus: number; backend: number | null };
+  kernelsPatched: Array<{ backend: string; kernel: string; what: string }>;
+  gradientsRegistered: number;
+  native: { installed: boolean; note: string };
+  memory: { rssMiB: number; jsHeapMiB: number; tfTensors: number; tfMiB: number; totalGiB: number; freeGiB: number };
+}
+
+function pkgVersion(name: string): string | undefined {
+  try {
+    return require(`${name}/package.json`).version as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A flag's value if it has been evaluated (the wasm flags are async and only known after init). */
+function flag(name: string): boolean | undefined {
+  try {
+    return tf.env().getBool(name);
+  } catch {
+    return undefined;
+  }
+}
+
+const mib = (n: number) => Math.round(n / 2 ** 20);
+
+/** What `altclip info` prints: the chosen backend and why, versions, wasm SIMD/threads, kernel patches, memory. */
+export function backendInfo(): BackendInfo {
+  const choice = currentBackend();
+  const versions: Record<string, string> = { node: process.versions.node };
+  for (const p of ['@tensorflow/tfjs-core', '@tensorflow/tfjs-backend-cpu', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu']) {
+    const v = pkgVersion(p);
+    if (v) versions[p.replace('@tensorflow/', '')] = v;
+  }
+
+  let wasm: BackendInfo['wasm'];
+  const wasmBackend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
+  if (wasmBackend?.wasm) {
+    const { getThreadsCount } = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
+    const multithreadBuild = flag('WASM_HAS_MULTITHREAD_SUPPORT') === true;
+    wasm = {
+      simd: flag('WASM_HAS_SIMD_SUPPORT') === true,
+      threads: getThreadsCount(),
+      multithreadBuild,
+      heapMiB: mib(wasmBackend.wasm.HEAPU8.length),
+      note: multithreadBuild
+        ? 'threaded SIMD build'
+        : 'tfjs-backend-wasm 4.22 never loads its threaded build under Node (WASM_HAS_MULTITHREAD_SUPPORT is false there), so wasm uses 1 thread; the heap is capped at ~4 GiB',
+    };
+  }
+
+  let nativeInstalled = false;
+  try {
+    require.resolve('@altclip/native');
+    nativeInstalled = true;
+  } catch {
+    /* optional package */
+  }
+
+  const mem = process.memoryUsage();
+  const tm = tf.memory();
+  return {
+    backend: choice?.name ?? null,
+    reason: choice?.reason ?? 'setupBackend() has not been called',
+    skipped: choice?.skipped ?? [],
+    versions,
+    wasm,
+    threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : null },
+    kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
+    gradientsRegistered: registerGradients(),
+    native: {
+      installed: nativeInstalled,
+      note: nativeInstalled ? '@altclip/native is installed' : 'not installed (pure TypeScript/wasm path)',
+    },
+    memory: {
+      rssMiB: mib(mem.rss),
+      jsHeapMiB: mib(mem.heapUsed),
+      tfTensors: tm.numTensors,
+      tfMiB: mib(tm.numBytes),
+      totalGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+      freeGiB: +(os.freemem() / 2 ** 30).toFixed(1),
+    },
+  };
+}
