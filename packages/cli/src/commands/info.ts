@@ -1,31 +1,37 @@
-import * as os from 'os';
 import type { CommandModule } from 'yargs';
-import * as tf from '@tensorflow/tfjs-core';
-import { setupBackend, BackendName } from '@altclip/backend';
+import { setupBackend, backendInfo, BackendInfo, BackendName } from '@altclip/backend';
+
+/** Human-readable lines for `altclip info` (exported for tests). */
+export function formatInfo(info: BackendInfo, altclipVersion: string): string[] {
+  const lines = [`backend:   ${info.backend}  (${info.reason})`];
+  for (const s of info.skipped) lines.push(`  skipped ${s.name}: ${s.why}`);
+  lines.push(`versions:  altclip ${altclipVersion}, ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  if (info.wasm) {
+    lines.push(`wasm:      SIMD ${info.wasm.simd ? 'yes' : 'no'}, ${info.wasm.threads} thread(s), heap ${info.wasm.heapMiB} MiB`);
+    if (!info.wasm.multithreadBuild) lines.push(`           (${info.wasm.note})`);
+  }
+  lines.push(`threads:   ${info.threads.backend ?? '?'} used by the backend, ${info.threads.cpus} CPUs`);
+  lines.push(`kernels:   ${info.kernelsPatched.length ? `${info.kernelsPatched.length} added/replaced by @altclip/backend` : 'stock tfjs kernels (no patches applied)'}`);
+  for (const k of info.kernelsPatched) lines.push(`  ${k.backend}/${k.kernel}: ${k.what}`);
+  lines.push(`gradients: ${info.gradientsRegistered} registered`);
+  lines.push(`native kernels: ${info.native.note}`);
+  const m = info.memory;
+  lines.push(`memory:    process RSS ${m.rssMiB} MiB (JS heap ${m.jsHeapMiB} MiB, tensors ${m.tfTensors} / ${m.tfMiB} MiB); system ${m.freeGiB} GiB free of ${m.totalGiB} GiB`);
+  return lines;
+}
 
 export const infoCommand: CommandModule<{ backend?: string }, { backend?: string; json?: boolean }> = {
   command: 'info',
-  describe: 'Show the chosen TensorFlow.js backend and why, versions, threads and memory',
+  describe: 'Show the chosen TensorFlow.js backend and why, versions, threads, kernel patches and memory',
   builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }) as any,
   handler: async (args) => {
-    const choice = await setupBackend({ backend: args.backend as BackendName | 'auto' | undefined });
-    const mem = process.memoryUsage();
-    const info = {
-      backend: choice.name,
-      reason: choice.reason,
-      skipped: choice.skipped,
-      versions: { node: process.versions.node, 'tfjs-core': tf.version_core, altclip: require('../../package.json').version },
-      threads: { cpus: os.cpus().length },
-      memory: { totalGiB: +(os.totalmem() / 2 ** 30).toFixed(1), freeGiB: +(os.freemem() / 2 ** 30).toFixed(1), rssMiB: +(mem.rss / 2 ** 20).toFixed(0) },
-    };
+    await setupBackend({ backend: args.backend as BackendName | 'auto' | undefined });
+    const info = backendInfo();
+    const version: string = require('../../package.json').version;
     if (args.json) {
-      console.log(JSON.stringify(info, null, 2));
+      console.log(JSON.stringify({ altclip: version, ...info }, null, 2));
       return;
     }
-    console.log(`backend:   ${info.backend}  (${info.reason})`);
-    for (const s of info.skipped) console.log(`  skipped ${s.name}: ${s.why}`);
-    console.log(`versions:  node ${info.versions.node}, tfjs-core ${info.versions['tfjs-core']}, altclip ${info.versions.altclip}`);
-    console.log(`threads:   ${info.threads.cpus} CPUs`);
-    console.log(`memory:    ${info.memory.freeGiB} GiB free of ${info.memory.totalGiB} GiB, process RSS ${info.memory.rssMiB} MiB`);
+    for (const l of formatInfo(info, version)) console.log(l);
   },
 };

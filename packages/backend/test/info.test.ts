@@ -1,0 +1,45 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { backendInfo, setupBackend } from '@altclip/backend';
+
+test('backendInfo describes the wasm backend, its patches and gradients after setupBackend', async () => {
+  const choice = await setupBackend({ backend: 'wasm' });
+  const info = backendInfo();
+  expect(info.backend).toBe('wasm');
+  expect(info.reason).toBe(choice.reason);
+  expect(info.versions['tfjs-core']).toBe(tf.version_core);
+  expect(info.versions['tfjs-backend-wasm']).toMatch(/^4\./);
+  expect(info.wasm).toBeDefined();
+  expect(info.wasm!.threads).toBeGreaterThanOrEqual(1);
+  expect(info.threads.backend).toBe(info.wasm!.threads);
+  expect(info.kernelsPatched.map((k) => `${k.backend}/${k.kernel}`)).toEqual(
+    expect.arrayContaining(['wasm/BatchMatMul', 'wasm/_FusedMatMul', 'wasm/UnsortedSegmentSum', 'wasm/Conv2DBackpropFilter']),
+  );
+  // every gradient a transformer needs comes from tfjs-core's files (the CommonJS bundle registers none)
+  expect(info.gradientsRegistered).toBeGreaterThan(90);
+  for (const k of ['BatchMatMul', 'GatherV2', 'Softmax', 'Erf', 'Sum', 'Greater']) expect(tf.getGradient(k)).toBeDefined();
+  expect(info.native).toEqual({ installed: false, note: 'not installed (pure TypeScript/wasm path)' });
+  expect(info.memory.rssMiB).toBeGreaterThan(0);
+});
+
+test('setupBackend({patchKernels: false}) leaves the stock kernels', async () => {
+  await setupBackend({ backend: 'wasm', patchKernels: false });
+  expect(backendInfo().kernelsPatched).toEqual([]);
+  await setupBackend({ backend: 'wasm' });
+  expect(backendInfo().kernelsPatched.length).toBeGreaterThan(0);
+});
+
+const installed = (p: string) => {
+  try {
+    require.resolve(p);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('an explicitly requested backend that is not installed is an error, not a fallback', async () => {
+  if (!installed('@tensorflow/tfjs-node') && !installed('@tensorflow/tfjs-node-gpu')) {
+    await expect(setupBackend({ backend: 'tensorflow' })).rejects.toThrow(/backend 'tensorflow' was requested but is not available/);
+  }
+  await expect(setupBackend({ backend: 'nope' as never })).rejects.toThrow(/unknown backend 'nope'/);
+});
