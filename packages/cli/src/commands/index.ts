@@ -1,6 +1,9 @@
 import type { CommandModule } from 'yargs';
 import { infoCommand } from './info';
 import { convertCommand } from './convert';
+import { evalCommand } from './eval';
+import { predictCommand } from './predict';
+import { embedCommand } from './embed';
 
 /** Every `altclip` command, in the order --help lists them. */
-export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand];
