@@ -79,10 +79,11 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
   }
   const isGrey = meta.space === 'b-w' || meta.space === 'grey16' || (png !== undefined && (png.colorType === 0 || png.colorType === 4));
   if (isGrey) {
-    const r = await raw(open(buf, o).toColourspace('b-w'));
+    // sharp hands grey out as replicated sRGB (+ alpha); keep the grey and alpha channels.
+    const r = await raw(open(buf, o));
     // PNG grey with tRNS stays L in Pillow; libpng turns it into an alpha channel, which is dropped here.
     const hasAlpha = png ? png.colorType === 4 : meta.hasAlpha;
-    if (hasAlpha && r.info.channels === 2) return make('LA', r);
+    if (hasAlpha && r.info.channels >= 2) return make('LA', take(r, [0, r.info.channels - 1]));
     const mode: ImageMode = png && png.bitDepth === 1 ? '1' : 'L';
     return make(mode, take(r, [0]));
   }
