@@ -36,10 +36,19 @@ export function bytesToUnicode(): string[] {
 }
 
 const WS_RUN = new RegExp(`[${PY_WHITESPACE}]+`, 'g');
+// openai compiles this with IGNORECASE. The text is lower-cased first, so only the literal alternatives need
+// case folding (long s 'ſ' folds to 's'); a JS /i flag would also let [\p{L}] match marks such as U+0345
+// whose case fold is a letter, which Python's regex module does not do. With IGNORECASE, Python's negated
+// class rejects U+0345 (its case variants are letters) while [\p{L}] does not take it either: it is dropped.
 const PAT = new RegExp(
-  `<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^${PY_WHITESPACE}\\p{L}\\p{N}]+`,
-  'giu',
+  `<\\|[sſ]tartoftext\\|>|<\\|endoftext\\|>|'[sſ]|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^${PY_WHITESPACE}\\p{L}\\p{N}\\u0345]+`,
+  'gu',
 );
+
+/** The regex findall over cleaned, lower-cased text. */
+export function clipPreTokenize(cleanedLower: string): string[] {
+  return cleanedLower.match(PAT) ?? [];
+}
 
 /** basic_clean: ftfy.fix_text, html.unescape twice, strip. */
 export function basicClean(text: string): string {
@@ -135,7 +144,7 @@ export class CLIPTokenizer implements TextTokenizer {
 
   /** Pre-tokenised words of a text (the regex findall). */
   words(text: string): string[] {
-    return this.clean(text).match(PAT) ?? [];
+    return clipPreTokenize(this.clean(text));
   }
 
   /** BPE symbols of one word, the last with '</w>' (SimpleTokenizer.bpe). */

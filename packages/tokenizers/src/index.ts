@@ -7,7 +7,7 @@ export type { WriteModelOptions, PieceTypeName } from './write-model';
 export { XLMRobertaTokenizer, cleanUpTokenization, SPM_FILE } from './xlmr';
 export type { XlmrEncodeOptions, XlmrDecodeOptions, Padding } from './xlmr';
 export type { ClipEncodeOptions } from './clip-bpe';
-export { CLIPTokenizer, basicClean, whitespaceClean, bytesToUnicode, DEFAULT_CLIP_VOCAB, CLIP_VOCAB_FILE } from './clip-bpe';
+export { CLIPTokenizer, clipPreTokenize, basicClean, whitespaceClean, bytesToUnicode, DEFAULT_CLIP_VOCAB, CLIP_VOCAB_FILE } from './clip-bpe';
 export { fixText } from './ftfy';
 export { htmlUnescape } from './html';
 export { loadTokenizer } from './load';
