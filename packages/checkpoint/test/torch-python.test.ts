@@ -1,6 +1,7 @@
 /**
  * Optional: checks the .bin reader against files written by real PyTorch. Runs only where a python3 with torch
- * exists (e.g. Debian's python3-torch at /usr/bin/python3); skipped otherwise, so `npm test` needs no torch.
+ * exists (e.g. Debian's python3-torch at /usr/bin/python3; ALTCLIP_PYTHON picks one); skipped otherwise, so
+ * `npm test` needs no torch.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -8,7 +9,8 @@ import { spawnSync } from 'child_process';
 import { tmpDir } from '@altclip/test-utils';
 import { openCheckpoint } from '@altclip/checkpoint';
 
-const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+const candidates = process.env.ALTCLIP_PYTHON ? [process.env.ALTCLIP_PYTHON] : ['python3', '/usr/bin/python3'];
+const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 const maybe = python ? describe : describe.skip;
 
 const SCRIPT = `
