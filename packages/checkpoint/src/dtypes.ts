@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from 'buffer';
 import { CheckpointError } from './errors';
 import { DType, TensorData } from './types';
 
@@ -5,6 +6,12 @@ export const DTYPE_BYTES: Record<DType, number> = { F64: 8, F32: 4, F16: 2, BF16
 
 export function isDType(d: unknown): d is DType {
   return typeof d === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BYTES, d);
+}
+
+/** A tensor must fit one Node buffer (4 GiB on 64-bit Node 20); say so instead of a bare RangeError. */
+export function checkReadable(file: string, key: string, bytes: number): void {
+  const max = bufferConstants.MAX_LENGTH;
+  if (bytes > max) throw new CheckpointError(file, `tensor '${key}': ${bytes} bytes exceeds the largest buffer Node can allocate (${max})`);
 }
 
 export function numel(shape: number[]): number {

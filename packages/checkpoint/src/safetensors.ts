@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import { CheckpointReader, DType, LazyTensor, TensorData, TensorInfo, TensorToWrite, WriteOptions } from './types';
 import { atomicWrite, readExactly, writeAll } from './atomic';
 import { CheckpointError } from './errors';
-import { DTYPE_BYTES, decodeRaw, encodeRaw, isDType, numel } from './dtypes';
+import { DTYPE_BYTES, checkReadable, decodeRaw, encodeRaw, isDType, numel } from './dtypes';
 
 export { CheckpointError } from './errors';
 export { decodeRaw } from './dtypes';
@@ -110,6 +110,7 @@ class SafetensorsReader implements CheckpointReader {
   }
   async read(key: string): Promise<TensorData> {
     const e = this.entry(key);
+    checkReadable(this.path, key, e.end - e.begin);
     const { buf, got } = await readExactly(this.fh, e.end - e.begin, e.begin);
     if (got !== buf.length) throw new CheckpointError(this.path, `tensor '${key}': short read (${got} of ${buf.length} bytes); file truncated?`);
     return decodeRaw(this.path, key, e.dtype, [...e.shape], buf, true);

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import { CheckpointReader, DType, TensorData, TensorInfo } from './types';
 import { readExactly } from './atomic';
 import { CheckpointError } from './errors';
-import { DTYPE_BYTES, decodeRaw, numel } from './dtypes';
+import { DTYPE_BYTES, checkReadable, decodeRaw, numel } from './dtypes';
 import { PickleCallable, PickleHooks, describe, unpickle } from './pickle';
 import { gatherStrided, isContiguous, viewSpan } from './view';
 import { ZipEntry, readZipDirectory, zipDataOffset } from './zip';
@@ -151,6 +151,7 @@ class TorchReader implements CheckpointReader {
     const t = this.tensor(key);
     const es = DTYPE_BYTES[t.storage.dtype];
     const { lo, hi } = viewSpan(t.offset, t.shape, t.stride);
+    checkReadable(this.path, key, (hi - lo) * es);
     const base = await this.storageOffset(t.storage.key);
     const { buf, got } = await readExactly(this.fh, (hi - lo) * es, base + lo * es);
     if (got !== buf.length) throw new CheckpointError(this.path, `tensor '${key}': short read (${got} of ${buf.length} bytes); file truncated?`);
