@@ -23,25 +23,39 @@ export function clipEncoder(
   const act = activation(c.hidden_act);
   const outputs: tf.Tensor3D[] = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
-    const g = (n: string) => param(params, `${prefix}encoder.layers.${l}.${n}`);
-    const h = layerNorm(x, g('layer_norm1.weight'), g('layer_norm1.bias'), c.layer_norm_eps);
-    const attn = selfAttention(
-      h,
-      {
-        q: [g('self_attn.q_proj.weight'), g('self_attn.q_proj.bias')],
-        k: [g('self_attn.k_proj.weight'), g('self_attn.k_proj.bias')],
-        v: [g('self_attn.v_proj.weight'), g('self_attn.v_proj.bias')],
-        o: [g('self_attn.out_proj.weight'), g('self_attn.out_proj.bias')],
-      },
-      c.num_attention_heads,
-      bias,
-      { scaleQuery: true, dropout: c.attention_dropout, training: opts.training },
-    );
-    x = tf.add(x, attn) as tf.Tensor3D;
-    const m = layerNorm(x, g('layer_norm2.weight'), g('layer_norm2.bias'), c.layer_norm_eps);
-    const mlp = linear(act(linear(m, g('mlp.fc1.weight'), g('mlp.fc1.bias'))), g('mlp.fc2.weight'), g('mlp.fc2.bias'));
-    x = tf.add(x, mlp) as tf.Tensor3D;
+    const input = x;
+    x = tf.tidy(() => clipLayer(params, `${prefix}encoder.layers.${l}.`, c, act, input, bias, opts));
     outputs.push(x);
   }
   return outputs;
+}
+
+/** One pre-LN CLIP layer (run inside a tidy so its intermediates are freed right after it). */
+function clipLayer(
+  params: Params,
+  p: string,
+  c: ClipEncoderConfig,
+  act: (x: tf.Tensor) => tf.Tensor,
+  x: tf.Tensor3D,
+  bias: tf.Tensor | undefined,
+  opts: RunOptions,
+): tf.Tensor3D {
+  const g = (n: string) => param(params, p + n);
+  const h = layerNorm(x, g('layer_norm1.weight'), g('layer_norm1.bias'), c.layer_norm_eps);
+  const attn = selfAttention(
+    h,
+    {
+      q: [g('self_attn.q_proj.weight'), g('self_attn.q_proj.bias')],
+      k: [g('self_attn.k_proj.weight'), g('self_attn.k_proj.bias')],
+      v: [g('self_attn.v_proj.weight'), g('self_attn.v_proj.bias')],
+      o: [g('self_attn.out_proj.weight'), g('self_attn.out_proj.bias')],
+    },
+    c.num_attention_heads,
+    bias,
+    { scaleQuery: true, dropout: c.attention_dropout, training: opts.training },
+  );
+  x = tf.add(x, attn) as tf.Tensor3D;
+  const m = layerNorm(x, g('layer_norm2.weight'), g('layer_norm2.bias'), c.layer_norm_eps);
+  const mlp = linear(act(linear(m, g('mlp.fc1.weight'), g('mlp.fc1.bias'))), g('mlp.fc2.weight'), g('mlp.fc2.bias'));
+  return tf.add(x, mlp) as tf.Tensor3D;
 }

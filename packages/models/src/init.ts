@@ -13,6 +13,8 @@ export interface InitOptions {
    * for benchmarks of huge models where the values do not matter.
    */
   distribution?: 'normal' | 'uniform';
+  /** Called after each parameter is created (progress output for big models). */
+  onProgress?: (done: number, total: number, name: string) => void;
 }
 
 /** mulberry32: a tiny, fast 32-bit PRNG; returns uniform floats in [0, 1). */
@@ -30,8 +32,16 @@ export function mulberry32(seed: number): () => number {
 /** Fills `out` with N(0, std) (Box-Muller, both outputs used) or the equal-variance uniform. */
 export function fillRandom(out: Float32Array, std: number, rand: () => number, distribution: 'normal' | 'uniform' = 'normal'): void {
   if (distribution === 'uniform') {
+    // Inline xorshift32 seeded from `rand`: one shift-xor round and a multiply per element.
+    const scale = (std * Math.sqrt(3) * 2) / 4294967296;
     const a = std * Math.sqrt(3);
-    for (let i = 0; i < out.length; i++) out[i] = (2 * rand() - 1) * a;
+    let x = (rand() * 4294967296) >>> 0 || 1;
+    for (let i = 0; i < out.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = (x >>> 0) * scale - a;
+    }
     return;
   }
   for (let i = 0; i < out.length; i += 2) {
@@ -69,6 +79,7 @@ export function randomVariables(specs: ParamSpec[], opts: InitOptions = {}, skip
     const t = tf.tensor(initialValues(s, i, opts), s.shape, 'float32');
     vars.set(s.name, tf.variable(t, true));
     t.dispose();
+    opts.onProgress?.(i + 1, specs.length, s.name);
   });
   return vars;
 }

@@ -73,7 +73,9 @@ export function xlmrForward(params: Params, prefix: string, c: XLMRobertaConfig,
   const bias = paddingBias(mask); // [B, 1, 1, L]
   const hidden: tf.Tensor3D[] = [x];
   for (let l = 0; l < c.num_hidden_layers; l++) {
-    x = xlmrLayer(params, `${prefix}encoder.layer.${l}.`, c, x, bias, opts);
+    const input = x;
+    // Per-layer tidy: intermediates are freed after each layer (tensors the gradient tape needs are kept by tfjs).
+    x = tf.tidy(() => xlmrLayer(params, `${prefix}encoder.layer.${l}.`, c, input, bias, opts));
     hidden.push(x);
   }
   return { lastHiddenState: x, hiddenStates: opts.outputHiddenStates ? hidden : undefined };
