@@ -5,6 +5,7 @@ import { Worker } from 'worker_threads';
 import { loadImage } from './decode';
 import { normalizeInto, PreprocessOptions, resizeAndCrop } from './preprocess';
 import { ImageProcessor } from './processor';
+import { ImageError } from './types';
 
 export interface PreprocessFilesOptions {
   /** Worker threads (default: number of CPUs). 0 runs everything on the calling thread. */
@@ -61,15 +62,22 @@ export class PreprocessPool {
   /** Tasks per worker at once: one decoding in libuv while another is resampled on the JS thread. */
   private readonly depth = 2;
 
-  constructor(readonly threads: number, script: string) {
+  private closed = false;
+
+  constructor(readonly threads: number, private readonly script: string) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(script);
-      w.on('message', (r: PoolReply) => this.done(r));
-      w.on('error', (e) => this.fail(i, e));
-      w.unref();
-      this.workers.push(w);
+      this.workers.push(this.spawn(i));
       this.inflight.push(0);
     }
+  }
+
+  private spawn(i: number): Worker {
+    const w = new Worker(this.script);
+    w.on('message', (r: PoolReply) => this.done(r));
+    w.on('error', (e) => this.fail(i, w, e));
+    w.on('exit', (code) => this.fail(i, w, new Error(`exited with code ${code}`)));
+    w.unref();
+    return w;
   }
 
   run(file: string, opts: PreprocessOptions, applyExif: boolean): Promise<PoolReply> {
@@ -99,11 +107,21 @@ export class PreprocessPool {
     this.pump();
   }
 
-  private fail(worker: number, e: Error): void {
-    for (const [id, p] of this.pending) if (p.worker === worker) this.done({ id, error: `worker crashed: ${e.message}` });
+  /** A worker died (native crash, out of memory): fail its tasks, start a replacement, carry on. */
+  private fail(i: number, w: Worker, e: Error): void {
+    if (this.closed || this.workers[i] !== w) return;
+    this.workers[i] = this.spawn(i);
+    this.inflight[i] = 0;
+    for (const [id, p] of [...this.pending]) {
+      if (p.worker !== i) continue;
+      this.pending.delete(id);
+      p.resolve({ id, error: `preprocessing worker crashed: ${e.message}` });
+    }
+    this.pump();
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
   }
@@ -158,8 +176,9 @@ export async function preprocessFiles(
   const kept: { path: string; data: Float32Array; width: number; height: number }[] = [];
   replies.forEach((r, i) => {
     if ('error' in r) {
-      if ((po.onError ?? 'throw') === 'throw') throw new Error(r.error);
-      errors.push({ path: paths[i], message: r.error });
+      const message = r.error.includes(paths[i]) ? r.error : `${paths[i]}: ${r.error}`;
+      if ((po.onError ?? 'throw') === 'throw') throw new ImageError(message, paths[i]);
+      errors.push({ path: paths[i], message });
     } else kept.push({ path: paths[i], ...r });
   });
   const h = kept[0]?.height ?? 0;
