@@ -5,8 +5,14 @@
  */
 
 export interface Charsmap {
-  /** Longest rule matching a prefix of bytes[pos..end): [matched byte length, replacement bytes] or null. */
-  longestMatch(bytes: Uint8Array, pos: number, end: number): [number, Uint8Array] | null;
+  /**
+   * Longest rule matching a prefix of bytes[pos..end): returns the matched byte length (0: no rule) and
+   * leaves the replacement in `replacement` (no allocation per call).
+   */
+  match(bytes: Uint8Array, pos: number, end: number): number;
+  replacement: Uint8Array;
+  /** ASCII bytes that start no rule (they always map to themselves) */
+  asciiIdentity: Uint8Array;
 }
 
 export function parseCharsmap(blob: Uint8Array): Charsmap {
@@ -39,10 +45,12 @@ export function parseCharsmap(blob: Uint8Array): Charsmap {
   const labelOf = (u: number) => u & ((1 << 31) | 0xff);
   const valueOf = (u: number) => u & 0x7fffffff;
 
-  return {
-    longestMatch(bytes, pos, end) {
+  const cm: Charsmap = {
+    replacement: new Uint8Array(0),
+    asciiIdentity: new Uint8Array(128),
+    match(bytes, pos, end) {
       let nodePos = offsetOf(units[0]);
-      let best: [number, Uint8Array] | null = null;
+      let best = 0;
       for (let i = pos; i < end; i++) {
         const c = bytes[i];
         nodePos ^= c;
@@ -52,10 +60,16 @@ export function parseCharsmap(blob: Uint8Array): Charsmap {
         nodePos ^= offsetOf(unit);
         if (hasLeaf(unit)) {
           if (nodePos >= units.length) break;
-          best = [i - pos + 1, replacement(valueOf(units[nodePos]))];
+          best = i - pos + 1;
+          cm.replacement = replacement(valueOf(units[nodePos]));
         }
       }
       return best;
     },
   };
+  for (let b = 0; b < 128; b++) {
+    const nodePos = offsetOf(units[0]) ^ b;
+    cm.asciiIdentity[b] = nodePos < units.length && labelOf(units[nodePos]) >>> 0 === b ? 0 : 1;
+  }
+  return cm;
 }

@@ -33,10 +33,35 @@ export function utf8CharLen(bytes: Uint8Array, pos: number, end: number): number
   return n;
 }
 
+/** A growable byte buffer reused across calls (normalisation runs millions of times). */
+class ByteSink {
+  buf = new Uint8Array(1024);
+  len = 0;
+  push(b: number): void {
+    if (this.len === this.buf.length) this.grow(1);
+    this.buf[this.len++] = b;
+  }
+  pushAll(src: Uint8Array, from: number, to: number): void {
+    if (this.len + (to - from) > this.buf.length) this.grow(to - from);
+    for (let i = from; i < to; i++) this.buf[this.len++] = src[i];
+  }
+  private grow(extra: number): void {
+    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + extra));
+    next.set(this.buf.subarray(0, this.len));
+    this.buf = next;
+  }
+}
+
 export class Normalizer {
   private charsmap: Charsmap | null;
   /** user-defined symbols as UTF-8, longest first, for the prefix matcher */
   private userDefined: Uint8Array[];
+  private input = new Uint8Array(1024);
+  private out = new ByteSink();
+  // the current prefix's replacement: rep[repFrom..repTo), consuming `consumed` input bytes
+  private rep: Uint8Array = REPLACEMENT;
+  private repFrom = 0;
+  private repTo = 0;
 
   constructor(readonly spec: NormalizerSpec, userDefinedSymbols: string[] = [], readonly treatWhitespaceAsSuffix = false) {
     const blob = spec.precompiledCharsmap;
@@ -44,35 +69,68 @@ export class Normalizer {
     this.userDefined = userDefinedSymbols.map((s) => encoder.encode(s)).sort((a, b) => b.length - a.length);
   }
 
-  /** Returns [replacement bytes, consumed byte count] for the prefix of bytes[pos..end). */
-  private normalizePrefix(bytes: Uint8Array, pos: number, end: number): [Uint8Array, number] {
-    for (const u of this.userDefined) {
-      if (u.length > 0 && pos + u.length <= end && u.every((b, i) => bytes[pos + i] === b)) return [u, u.length];
+  /** Sets this.rep* to the normalized form of the prefix of bytes[pos..end) and returns the bytes consumed. */
+  private normalizePrefix(bytes: Uint8Array, pos: number, end: number): number {
+    const b = bytes[pos];
+    const cm = this.charsmap;
+    if (b < 0x80 && (cm === null || cm.asciiIdentity[b]) && this.userDefined.length === 0) {
+      this.rep = bytes;
+      this.repFrom = pos;
+      this.repTo = pos + 1;
+      return 1;
     }
-    if (this.charsmap) {
-      const m = this.charsmap.longestMatch(bytes, pos, end);
-      if (m) return [m[1], m[0]];
+    for (const u of this.userDefined) {
+      if (pos + u.length <= end && u.every((x, i) => bytes[pos + i] === x)) {
+        this.rep = u;
+        this.repFrom = 0;
+        this.repTo = u.length;
+        return u.length;
+      }
+    }
+    if (cm) {
+      const m = cm.match(bytes, pos, end);
+      if (m > 0) {
+        this.rep = cm.replacement;
+        this.repFrom = 0;
+        this.repTo = cm.replacement.length;
+        return m;
+      }
     }
     const n = utf8CharLen(bytes, pos, end);
-    if (n === 0) return [REPLACEMENT, 1]; // malformed byte: U+FFFD, consume one byte
-    return [bytes.subarray(pos, pos + n), n];
+    if (n === 0) {
+      // malformed byte: U+FFFD, consume one byte
+      this.rep = REPLACEMENT;
+      this.repFrom = 0;
+      this.repTo = 3;
+      return 1;
+    }
+    this.rep = bytes;
+    this.repFrom = pos;
+    this.repTo = pos + n;
+    return n;
+  }
+
+  private isSpaceOnly(): boolean {
+    return this.repTo - this.repFrom === 1 && this.rep[this.repFrom] === SPACE;
   }
 
   /** Normalizes a string the way SentencePieceProcessor::Encode does before segmentation. */
   normalize(text: string): string {
-    const input = encoder.encode(text);
+    if (this.input.length < text.length * 3) this.input = new Uint8Array(text.length * 3 + 16);
+    const input = this.input;
+    const end = encoder.encodeInto(text, input).written;
     const spec = this.spec;
-    const out: number[] = [];
-    const end = input.length;
+    const out = this.out;
+    out.len = 0;
     let pos = 0;
     const addWs = () => {
-      if (spec.escapeWhitespaces) out.push(...SPACE_SYMBOL);
+      if (spec.escapeWhitespaces) for (const b of SPACE_SYMBOL) out.push(b);
       else out.push(SPACE);
     };
     if (spec.removeExtraWhitespaces) {
       while (pos < end) {
-        const [r, n] = this.normalizePrefix(input, pos, end);
-        if (!(r.length === 1 && r[0] === SPACE)) break;
+        const n = this.normalizePrefix(input, pos, end);
+        if (!this.isSpaceOnly()) break;
         pos += n;
       }
     }
@@ -80,25 +138,27 @@ export class Normalizer {
     if (!this.treatWhitespaceAsSuffix && spec.addDummyPrefix) addWs();
     let isPrevSpace = spec.removeExtraWhitespaces;
     while (pos < end) {
-      const [r, n] = this.normalizePrefix(input, pos, end);
-      let i = 0;
+      const n = this.normalizePrefix(input, pos, end);
+      const r = this.rep;
+      let i = this.repFrom;
+      const to = this.repTo;
       // drop leading spaces of this piece when the previous piece ended with a space
-      while (isPrevSpace && i < r.length && r[i] === SPACE) i++;
-      if (i < r.length) {
-        for (; i < r.length; i++) {
-          if (spec.escapeWhitespaces && r[i] === SPACE) out.push(...SPACE_SYMBOL);
+      while (isPrevSpace && i < to && r[i] === SPACE) i++;
+      if (i < to) {
+        for (; i < to; i++) {
+          if (spec.escapeWhitespaces && r[i] === SPACE) for (const b of SPACE_SYMBOL) out.push(b);
           else out.push(r[i]);
         }
-        isPrevSpace = r[r.length - 1] === SPACE;
+        isPrevSpace = r[to - 1] === SPACE;
       }
       pos += n;
       if (!spec.removeExtraWhitespaces) isPrevSpace = false;
     }
     if (spec.removeExtraWhitespaces) {
       const sp = spec.escapeWhitespaces ? SPACE_SYMBOL : [SPACE];
-      while (out.length >= sp.length && sp.every((b, k) => out[out.length - sp.length + k] === b)) out.length -= sp.length;
+      while (out.len >= sp.length && sp.every((b, k) => out.buf[out.len - sp.length + k] === b)) out.len -= sp.length;
     }
     if (this.treatWhitespaceAsSuffix && spec.addDummyPrefix) addWs();
-    return decoder.decode(Uint8Array.from(out));
+    return decoder.decode(out.buf.subarray(0, out.len));
   }
 }

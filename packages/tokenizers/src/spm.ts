@@ -6,7 +6,7 @@
 import { Normalizer } from './normalizer';
 import { ModelProto, parseModelProto, PieceType, ProtoError, serializeModelProto } from './proto';
 import { BpeVocab, bpeEncode } from './spm-bpe';
-import { newTrieNode, trieInsert, UnigramVocab, unigramEncode } from './unigram';
+import { Flag, UnigramVocab } from './unigram';
 
 export interface EncodedPiece {
   piece: string;
@@ -97,23 +97,17 @@ export class SentencePieceModel {
           maxScore = Math.max(maxScore, p.score);
         }
       });
-      const trie = newTrieNode();
-      for (const [piece, id] of this.pieceIds) trieInsert(trie, piece, id);
-      const byteLen = new Map<number, number>();
-      this.unigram = {
-        trie,
-        scores: this.scores,
-        isUnused,
-        isUserDefined: (id) => this.types[id] === PieceType.USER_DEFINED,
-        byteLength: (id) => {
-          let l = byteLen.get(id);
-          if (l === undefined) byteLen.set(id, (l = encoder.encode(pieces[id].piece).length));
-          return l;
-        },
-        minScore: minScore === Infinity ? 0 : minScore,
-        maxScore: maxScore === -Infinity ? 0 : maxScore,
-        unkId,
-      };
+      const flags = new Uint8Array(pieces.length);
+      const byteLength = new Int32Array(pieces.length);
+      pieces.forEach((p, i) => {
+        if (p.type === PieceType.UNUSED) flags[i] |= Flag.Unused;
+        if (p.type === PieceType.USER_DEFINED) {
+          flags[i] |= Flag.UserDefined;
+          byteLength[i] = encoder.encode(p.piece).length;
+        }
+      });
+      this.unigram = new UnigramVocab(this.pieceIds, this.scores, flags, byteLength,
+        minScore === Infinity ? 0 : minScore, maxScore === -Infinity ? 0 : maxScore, unkId);
     } else {
       this.bpe = { pieceToId: (p) => this.pieceIds.get(p), scores: this.scores, isUnused, unkId, userDefined };
     }
@@ -138,13 +132,20 @@ export class SentencePieceModel {
   isUnknown(id: number): boolean { return this.types[id] === PieceType.UNKNOWN; }
   isByte(id: number): boolean { return this.types[id] === PieceType.BYTE; }
 
+  /** Segmentation of a normalized string as [piece, id] pairs, before unknown merging. */
+  private segment(normalized: string): Array<[string, number]> {
+    if (!this.unigram) return bpeEncode(this.bpe!, normalized);
+    const t = this.unigram.encode(normalized);
+    const out: Array<[string, number]> = new Array(t.length / 3);
+    for (let j = 0; j < out.length; j++) out[j] = [normalized.slice(t[3 * j], t[3 * j + 1]), t[3 * j + 2]];
+    return out;
+  }
+
   /** sp.encode(text): pieces with ids, as `out_type=str` / `out_type=int` give them. */
   encode(text: string): EncodedPiece[] {
-    const normalized = this.normalizer.normalize(text);
-    const raw = this.unigram ? unigramEncode(this.unigram, normalized) : bpeEncode(this.bpe!, normalized);
     const out: EncodedPiece[] = [];
     let prevUnk = false;
-    for (const [piece, id] of raw) {
+    for (const [piece, id] of this.segment(this.normalizer.normalize(text))) {
       const unk = this.isUnknown(id);
       if (unk && this.byteIds) {
         for (const b of encoder.encode(piece)) out.push({ piece: this.idToPiece(this.byteIds[b]), id: this.byteIds[b] });
@@ -154,6 +155,21 @@ export class SentencePieceModel {
       } else {
         out.push({ piece, id });
       }
+      prevUnk = unk;
+    }
+    return out;
+  }
+
+  /** sp.encode(text, out_type=int), without building piece strings on the common path. */
+  encodeIds(text: string): number[] {
+    if (!this.unigram || this.byteIds) return this.encode(text).map((p) => p.id);
+    const t = this.unigram.encode(this.normalizer.normalize(text));
+    const out: number[] = [];
+    let prevUnk = false;
+    for (let j = 2; j < t.length; j += 3) {
+      const id = t[j];
+      const unk = id === this.unkId;
+      if (!(unk && prevUnk)) out.push(id);
       prevUnk = unk;
     }
     return out;

@@ -140,7 +140,7 @@ export class XLMRobertaTokenizer implements TextTokenizer {
   encodeIds(text: string): number[] {
     const out: number[] = [];
     for (const part of this.splitSpecial(text)) {
-      if (typeof part === 'string') for (const p of this.sp.encode(part)) out.push(this.spmToFairseq(p.id));
+      if (typeof part === 'string') for (const id of this.sp.encodeIds(part)) out.push(this.spmToFairseq(id));
       else out.push(part.id);
     }
     return out;
