@@ -1,6 +1,7 @@
 import { promises as fsp } from 'fs';
 import sharp from 'sharp';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
+import { decodeBmp, decodePnm, isBmp, isPnm } from './bmp-pnm';
 import { isGif, parseGif, parsePng } from './containers';
 import { DecodedImage, ImageError, ImageMode, MODE_CHANNELS } from './types';
 
@@ -22,6 +23,8 @@ function open(buf: Buffer, o: LoadImageOptions): Sharp {
 
 /** Decodes with sharp and returns pixels in Pillow's mode for that file (see `DecodedImage`). */
 async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Promise<DecodedImage> {
+  if (isBmp(buf)) return decodeBmp(buf, src);
+  if (isPnm(buf)) return decodePnm(buf, src);
   const meta = await open(buf, {}).metadata();
   const png = parsePng(buf);
   const raw = (s: Sharp, depth?: 'ushort'): Promise<Raw> =>

@@ -72,6 +72,19 @@ def make_images():
     save('gray_45x60.jpg', Image.fromarray(u8(smooth(60, 45, 1))[:, :, 0]), quality=90)
     save('cmyk_40x30.jpg', Image.fromarray(u8(smooth(30, 40, 4)), 'CMYK'), quality=90)
     save('rgb444_33x61.jpg', Image.fromarray(u8(smooth(61, 33, 3))), quality=95, subsampling=0)
+    rgb = u8(smooth(26, 37, 3))
+    save('rgb24_37x26.bmp', Image.fromarray(rgb))
+    save('rgba32_37x26.bmp', Image.fromarray(np.dstack([rgb, u8(smooth(26, 37, 1))]), 'RGBA'))
+    save('pal8_37x26.bmp', Image.fromarray(rgb).quantize(20))
+    save('grey8_37x26.bmp', Image.fromarray(rgb[:, :, 0]))
+    save('bilevel_37x26.bmp', Image.fromarray(rgb[:, :, 0]).convert('1'))
+    save('rgb_37x26.ppm', Image.fromarray(rgb))
+    save('grey_37x26.pgm', Image.fromarray(rgb[:, :, 1]))
+    save('bilevel_37x26.pbm', Image.fromarray(rgb[:, :, 2]).convert('1'))
+    for name, magic, arr in [('ascii_9x7.ppm', 'P3', rgb[:7, :9]), ('ascii_9x7.pgm', 'P2', rgb[:7, :9, 0])]:
+        with open(os.path.join(HERE, name), 'w') as f:
+            f.write(f'{magic}\n# written by gen.py\n9 7\n255\n' + ' '.join(str(v) for v in arr.reshape(-1)) + '\n')
+        out[name] = os.path.join(HERE, name)
     return out
 
 
