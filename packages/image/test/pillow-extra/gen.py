@@ -72,6 +72,9 @@ def make_images():
     save('gray_45x60.jpg', Image.fromarray(u8(smooth(60, 45, 1))[:, :, 0]), quality=90)
     save('cmyk_40x30.jpg', Image.fromarray(u8(smooth(30, 40, 4)), 'CMYK'), quality=90)
     save('rgb444_33x61.jpg', Image.fromarray(u8(smooth(61, 33, 3))), quality=95, subsampling=0)
+    # Kept as committed (made with sharp's withIccProfile('p3')): Pillow ignores embedded ICC profiles on open.
+    for name in ['icc_p3_40x30.jpg']:
+        out[name] = os.path.join(HERE, name)
     rgb = u8(smooth(26, 37, 3))
     save('rgb24_37x26.bmp', Image.fromarray(rgb))
     save('rgba32_37x26.bmp', Image.fromarray(np.dstack([rgb, u8(smooth(26, 37, 1))]), 'RGBA'))
