@@ -34,3 +34,10 @@ export interface PreprocessCase {
 export function preprocessExpected(): { mean: number[]; std: number[]; images: PreprocessCase[]; files: Record<string, string> } {
   return JSON.parse(fs.readFileSync(fixture('preprocess', 'expected.json'), 'utf8'));
 }
+
+/** The bytes of `np.asarray(PIL image)`: mode I as int32 LE, mode 1 as booleans (0/1), others as stored. */
+export function pilArrayBytes(img: { mode: string; data: Uint8Array; data16?: Uint16Array }): ArrayBufferView {
+  if (img.mode === 'I') return Int32Array.from(img.data16 ?? img.data);
+  if (img.mode === '1') return img.data.map((v) => (v ? 1 : 0));
+  return img.data;
+}

@@ -4,7 +4,7 @@
  */
 import { fixture } from '@altclip/test-utils';
 import { cropWindow, DecodedImage, loadImage, preprocess, preprocessToU8, shortestEdgeSize } from '@altclip/image';
-import { preprocessExpected, readSafetensors, sha256 } from './helpers';
+import { pilArrayBytes, preprocessExpected, readSafetensors, sha256 } from './helpers';
 
 const exp = preprocessExpected();
 const tensorCache = new Map<string, ReturnType<typeof readSafetensors>>();
@@ -29,9 +29,42 @@ function countDiff(a: ArrayLike<number>, b: ArrayLike<number>): { n: number; max
   return { n, max };
 }
 
+/**
+ * sharp's JPEG decoder matches libjpeg-turbo here, so everything is compared exactly. If another fixture set had a
+ * JPEG it decodes differently, that image falls back to the README's decoder tolerance (max |u8 diff| <= 3, mean
+ * < 0.5); PNG and other lossless inputs are always exact.
+ */
+const decodeExact = new Map<string, boolean>();
+
 beforeAll(async () => {
-  for (const c of exp.images) images.set(c.key, await loadImage(fixture('preprocess', c.file)));
+  for (const c of exp.images) {
+    const im = await loadImage(fixture('preprocess', c.file));
+    images.set(c.key, im);
+    decodeExact.set(c.key, c.pil_format !== 'JPEG' || sha256(pilArrayBytes(im)) === c.decoded_sha256);
+  }
 });
+
+/** Exact, or within the JPEG decoder tolerance when the decode itself differs. */
+function expectU8Close(key: string, ours: Uint8Array, ref: ArrayLike<number>): void {
+  if (decodeExact.get(key)) {
+    expect(countDiff(ours, ref)).toEqual({ n: 0, max: 0 });
+    return;
+  }
+  let sum = 0;
+  for (let i = 0; i < ours.length; i++) sum += Math.abs(ours[i] - ref[i]);
+  expect(countDiff(ours, ref).max).toBeLessThanOrEqual(3);
+  expect(sum / ours.length).toBeLessThan(0.5);
+}
+
+function expectF32Close(key: string, ours: Float32Array, ref: ArrayLike<number>): void {
+  if (decodeExact.get(key)) expect(countDiff(ours, ref)).toEqual({ n: 0, max: 0 });
+  else expect(countDiff(ours, ref).max).toBeLessThanOrEqual(3 / 255 / 0.26);
+}
+
+/** sha256 equality where the decode is exact (a JPEG decoded differently is covered by the stored tensors). */
+function expectSha(key: string, data: ArrayBufferView, want: string): void {
+  if (decodeExact.get(key)) expect(sha256(data)).toBe(want);
+}
 
 describe.each(exp.images.map((c) => [c.key, c] as const))('%s', (key, c) => {
   const img = () => images.get(key)!;
@@ -41,7 +74,9 @@ describe.each(exp.images.map((c) => [c.key, c] as const))('%s', (key, c) => {
     expect(im.mode).toBe(c.pil_mode);
     expect([im.width, im.height]).toEqual(c.size_wh);
     expect(im.data.length).toBe(c.decoded_shape.reduce((a: number, b: number) => a * b, 1));
-    expect(sha256(im.data)).toBe(c.decoded_sha256);
+    if (c.pil_format === 'JPEG' && !decodeExact.get(key)) {
+      console.warn(`${c.file}: JPEG decode differs from libjpeg-turbo; using the decoder tolerance for this image`);
+    } else expect(sha256(pilArrayBytes(im))).toBe(c.decoded_sha256);
   });
 
   test('resize sizes and crop offsets', () => {
@@ -55,29 +90,28 @@ describe.each(exp.images.map((c) => [c.key, c] as const))('%s', (key, c) => {
 
   test('openai u8 crops: zero difference (224 and 32)', () => {
     const u224 = preprocessToU8(img(), opts(224, 'openai'));
-    expect(sha256(u224)).toBe(c.clip.u8_224_sha256);
+    expectSha(key, u224, c.clip.u8_224_sha256);
     const stored = tensors('clip_224_u8').get(key);
     if (c.clip_224_u8_stored) expect(stored).toBeDefined();
     if (stored) {
       expect(stored.shape).toEqual([3, 224, 224]);
-      expect(countDiff(u224, stored.data)).toEqual({ n: 0, max: 0 });
+      expectU8Close(key, u224, stored.data);
     }
-    const u32 = preprocessToU8(img(), opts(32, 'openai'));
-    expect(countDiff(u32, tensors('clip_32_u8').get(key)!.data)).toEqual({ n: 0, max: 0 });
+    expectU8Close(key, preprocessToU8(img(), opts(32, 'openai')), tensors('clip_32_u8').get(key)!.data);
   });
 
   test('hf u8 crop at 224 (sha256)', () => {
-    expect(sha256(preprocessToU8(img(), opts(224, 'hf')))).toBe(c.hf.u8_224_sha256);
+    expectSha(key, preprocessToU8(img(), opts(224, 'hf')), c.hf.u8_224_sha256);
   });
 
   test('float32 tensors bit-exact: clip 224 / clip 32 / hf 224 / hf 32', () => {
     const f224 = preprocess(img(), opts(224, 'openai'));
-    expect(sha256(f224)).toBe(c.clip.f32_224_sha256);
+    expectSha(key, f224, c.clip.f32_224_sha256);
     const stored = tensors('clip_224_f32').get(key);
-    if (stored) expect(countDiff(f224, stored.data)).toEqual({ n: 0, max: 0 });
-    expect(countDiff(preprocess(img(), opts(32, 'openai')), tensors('clip_32_f32').get(key)!.data)).toEqual({ n: 0, max: 0 });
-    expect(sha256(preprocess(img(), opts(224, 'hf')))).toBe(c.hf.f32_224_sha256);
-    expect(countDiff(preprocess(img(), opts(32, 'hf')), tensors('hf_32_f32').get(key)!.data)).toEqual({ n: 0, max: 0 });
+    if (stored) expectF32Close(key, f224, stored.data);
+    expectF32Close(key, preprocess(img(), opts(32, 'openai')), tensors('clip_32_f32').get(key)!.data);
+    expectSha(key, preprocess(img(), opts(224, 'hf')), c.hf.f32_224_sha256);
+    expectF32Close(key, preprocess(img(), opts(32, 'hf')), tensors('hf_32_f32').get(key)!.data);
   });
 });
 
@@ -88,7 +122,7 @@ test('EXIF-transposed variant with applyExif', async () => {
     const c = exp.images.find((i) => i.key === key)!;
     const im = await loadImage(fixture('preprocess', c.file), { applyExif: true });
     if (c.exif_orientation >= 5) expect([im.height, im.width]).toEqual(c.size_wh);
-    expect(countDiff(preprocess(im, opts(32, 'openai')), ref.data)).toEqual({ n: 0, max: 0 });
+    expectF32Close(key, preprocess(im, opts(32, 'openai')), ref.data);
     // Without applyExif the stored orientation is used, which differs.
     expect(countDiff(preprocess(images.get(key)!, opts(32, 'openai')), ref.data).n).toBeGreaterThan(0);
   }
