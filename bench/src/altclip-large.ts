@@ -27,6 +27,11 @@ function memLine(): string {
   );
 }
 
+/** Multiply-add count of a transformer encoder over `n` tokens (linear layers + attention). */
+function encoderMacs(n: number, hidden: number, inter: number, layers: number): number {
+  return layers * (n * (4 * hidden * hidden + 2 * hidden * inter) + 2 * n * n * hidden);
+}
+
 async function main() {
   const choice = await setupBackend({ backend: arg('backend', 'auto') as any });
   const runs = Number(arg('runs', '1'));
@@ -82,7 +87,15 @@ async function main() {
       const txt = model.getTextFeatures(ids, mask);
       await txt.data();
       const textS = (Date.now() - t) / 1000;
-      console.log(`run ${r + 1}: image 224x224 -> [${img.shape}] ${imageS.toFixed(2)} s; text 77 tokens -> [${txt.shape}] ${textS.toFixed(2)} s; ${memLine()}`);
+      const v = config.vision_config;
+      const tc = config.text_config;
+      const P = (S / v.patch_size) ** 2;
+      const imageFlops = 2 * (encoderMacs(P + 1, v.hidden_size, v.intermediate_size, v.num_hidden_layers) + P * 3 * v.patch_size ** 2 * v.hidden_size);
+      const textFlops = 2 * encoderMacs(L, tc.hidden_size, tc.intermediate_size, tc.num_hidden_layers);
+      console.log(
+        `run ${r + 1}: image 224x224 -> [${img.shape}] ${imageS.toFixed(2)} s (${(imageFlops / imageS / 1e9).toFixed(1)} GFLOP/s); ` +
+          `text 77 tokens -> [${txt.shape}] ${textS.toFixed(2)} s (${(textFlops / textS / 1e9).toFixed(1)} GFLOP/s); ${memLine()}`,
+      );
       tf.dispose([img, txt]);
     }
   } catch (e) {

@@ -89,3 +89,16 @@ test('CLIPModel (clip-demo-tiny shapes, smaller vocab to keep the test fast) bui
   tf.dispose([f, px]);
   m.dispose();
 });
+
+test('{training: true} enables dropout (HF train mode); the default is eval and deterministic', () => {
+  const m = new AltCLIPModel(getModelConfig('altclip-tiny'), { seed: 2 });
+  const ids = [[0, 5, 6, 7, 2, 1]];
+  const mask = [[1, 1, 1, 1, 1, 0]];
+  const e1 = m.textFeaturesForDistillation(ids, mask);
+  const e2 = m.textFeaturesForDistillation(ids, mask);
+  const t1 = m.textFeaturesForDistillation(ids, mask, { training: true });
+  expect(Array.from(e1.dataSync())).toEqual(Array.from(e2.dataSync()));
+  expect(Array.from(t1.dataSync())).not.toEqual(Array.from(e1.dataSync()));
+  tf.dispose([e1, e2, t1]);
+  m.dispose();
+});
