@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import { fixture, tmpDir } from '@altclip/test-utils';
-import { basicClean, CLIPTokenizer, DEFAULT_CLIP_VOCAB, loadTokenizer } from '@altclip/tokenizers';
+import { basicClean, clipPreTokenize, CLIPTokenizer, DEFAULT_CLIP_VOCAB, loadTokenizer } from '@altclip/tokenizers';
 
 // Table-driven over whatever clip_bpe/cases.json holds (the hidden set has other texts).
 const data = JSON.parse(fs.readFileSync(fixture('clip_bpe', 'cases.json'), 'utf8'));
@@ -97,4 +97,13 @@ describe('fromPretrained / save', () => {
     fs.writeFileSync(bad, zlib.gzipSync('header\na b\n'));
     await expect(CLIPTokenizer.load(bad)).rejects.toThrow(/merges/);
   });
+});
+
+// Outputs of Python's regex module (2026.5.9) with openai's pattern and IGNORECASE, recorded by hand.
+test.each([
+  ["a'ſ <|ſtartoftext|> 'k", ['a', "'ſ", '<|ſtartoftext|>', "'", 'k']],
+  ['ßîͅi 🙳ͅ〇', ['ßî', 'i', '🙳', '〇']],
+  ["it's 12 ²", ['it', "'s", '1', '2', '²']],
+])('pre-tokenisation quirks: %j', (text, words) => {
+  expect(clipPreTokenize(text)).toEqual(words);
 });
