@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { TensorData } from '@altclip/checkpoint';
 import { fixture } from '@altclip/test-utils';
-import { AltCLIPModel, CLIPTextModelWithProjection, clipLoss, distillationLoss, ModelOutput } from '@altclip/models';
+import { AltCLIPModel, CLIPTextModelWithProjection, clipLoss, distillationLoss, ModelOutput, robertaPositionIds } from '@altclip/models';
 import { BACKENDS, expectClose, forwardTol, ids2D, lossTol, readAll, tensorOf } from './helpers';
 
 const DIR = fixture('altclip-tiny');
@@ -96,6 +96,15 @@ describe.each(BACKENDS)('AltCLIP forward parity on %s', (backend) => {
     tf.dispose([ids, mask, out as any]);
   });
 
+  test('RoBERTa position ids equal the derived input.position_ids', () => {
+    const ref = io.get('input.position_ids');
+    if (!ref) return; // optional in the fixture format
+    const ids = ids2D(io.get('input.input_ids')!);
+    const pos = robertaPositionIds(ids, model.config.text_config.pad_token_id);
+    expect(Array.from(pos.dataSync())).toEqual(Array.from(ref.data));
+    tf.dispose([ids, pos]);
+  });
+
   test('distillation losses A and B, contrastive loss', () => {
     const ids = ids2D(io.get('input.input_ids')!);
     const mask = ids2D(io.get('input.attention_mask')!);
@@ -135,7 +144,7 @@ describe.each(BACKENDS)('AltCLIP forward parity on %s', (backend) => {
     const f = model.getTextFeatures(ids, mask);
     const g = model.getImageFeatures(pixels);
     tf.dispose([f, g]);
-    const t = teacher.forward({ inputIds: [[0, 5, 6, 299]], attentionMask: [[1, 1, 1, 1]] });
+    const t = teacher.forward({ inputIds: [[0, 5, 6, teacher.config.vocab_size - 1]], attentionMask: [[1, 1, 1, 1]] });
     tf.dispose(t as any);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([ids, mask, pixels]);

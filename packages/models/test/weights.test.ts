@@ -141,7 +141,7 @@ test('a mismatching checkpoint is ONE error listing every missing key, unexpecte
     sd.delete('vision_model.post_layernorm.bias');
     sd.set('text_model.extra_head.weight', { shape: [2], data: new Float32Array(2), dtype: 'float32' });
     const t = sd.get('text_projection.weight')!;
-    sd.set('text_projection.weight', { ...t, shape: [t.shape[1], t.shape[0]] });
+    sd.set('text_projection.weight', { ...t, shape: [t.shape[0] + 1, t.shape[1]], data: new Float32Array((t.shape[0] + 1) * t.shape[1]) });
   });
   let err: unknown;
   try {
@@ -199,7 +199,8 @@ test('CLIPModel save/load round trip, loadClipLikeModel, and the teacher loads f
   const teacher = await CLIPTextModelWithProjection.fromPretrained(dir);
   const fromTeacherDir = await CLIPTextModelWithProjection.fromPretrained(path.join(DIR, 'teacher'));
   expectSameParams(await paramsOf(fromTeacherDir), await paramsOf(teacher));
-  const ids = [[298, 5, 9, 299, 0]];
+  const V = teacher.config.vocab_size; // CLIP-style ids: bos = V-2, eos = V-1 (the largest id), zero padding
+  const ids = [[V - 2, 5, 9, V - 1, 0]];
   const mask = [[1, 1, 1, 1, 0]];
   const a = teacher.forward({ inputIds: ids, attentionMask: mask }).textEmbeds;
   const b = clip.getTextFeatures(ids, mask);
