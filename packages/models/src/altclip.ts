@@ -1,7 +1,7 @@
 /** AltCLIPModel (HF modeling_altclip): XLM-R text tower + head, CLIP ViT, projections, logit_scale. */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AltCLIPConfig, altclipConfig, clipConfig, xlmRobertaConfig } from './config';
+import { AltCLIPConfig, altclipConfig, clipConfig, clipTextConfig, xlmRobertaConfig } from './config';
 import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
 import { initialValues, InitOptions, randomVariables } from './init';
 import { tidy, asInt2D, layerNorm, linear, param, Params, RunOptions } from './ops';
@@ -88,7 +88,9 @@ export class AltCLIPModel implements ClipLikeModel {
    * unprefixed `embeddings.*`/`encoder.*`; `lm_head.*`/pooler ignored) or from a config (random init); the
    * vision tower, visual_projection and logit_scale from a CLIP folder (HF CLIPModel); text_projection from
    * the CLIP teacher (`textProjection`, default: the same CLIP folder). pre_LN and transformation are new
-   * (random, seeded); project_dim defaults to the CLIP text hidden size so text_projection fits.
+   * (random, seeded); project_dim defaults to `projectDim`, else the text config's project_dim, else the teacher's
+   * text hidden size (so the teacher's text_projection fits). `textProjection` may be a CLIPModel folder or a
+   * CLIPTextModelWithProjection folder.
    */
   static async fromParts(parts: {
     vision: string;
@@ -104,8 +106,11 @@ export class AltCLIPModel implements ClipLikeModel {
     const textRaw = typeof parts.text === 'string' ? readConfigJson(parts.text) : parts.text;
     const xlmr = xlmRobertaConfig(textRaw);
     const projSource = parts.textProjection ?? parts.vision;
-    const projCfg = projSource === parts.vision ? clipCfg : clipConfig(readConfigJson(projSource));
-    const textCfg: Record<string, unknown> = { ...xlmr, model_type: 'altclip_text_model', project_dim: parts.projectDim ?? projCfg.text_config.hidden_size };
+    // The teacher may be a full CLIPModel folder or a CLIPTextModelWithProjection folder.
+    const projRaw = projSource === parts.vision ? clipRaw : readConfigJson(projSource);
+    const teacherHidden = projRaw.model_type === 'clip_text_model' ? clipTextConfig(projRaw).hidden_size : clipConfig(projRaw).text_config.hidden_size;
+    const projectDim = parts.projectDim ?? (typeof textRaw.project_dim === 'number' ? textRaw.project_dim : teacherHidden);
+    const textCfg: Record<string, unknown> = { ...xlmr, model_type: 'altclip_text_model', project_dim: projectDim };
     delete textCfg.architectures;
     const config = altclipConfig({
       text_config: textCfg,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { RunOptions } from './ops';
+import { l2Normalize, RunOptions } from './ops';
 
 /** What the trainer, evaluator and demo need from any CLIP-style dual encoder (AltCLIPModel, CLIPModel). */
 export interface ClipLikeModel {
@@ -45,14 +45,10 @@ export function disposeOutput(out: unknown): void {
   tf.dispose(out as tf.TensorContainer);
 }
 
-export interface ParamHolder {
-  params: Map<string, tf.Variable>;
-}
-
 /** Shared joint head: normalise, scale, logits (HF AltCLIPModel/CLIPModel.forward). */
 export function clipHead(textFeatures: tf.Tensor, imageFeatures: tf.Tensor, logitScale: tf.Tensor) {
-  const textEmbeds = tf.div(textFeatures, tf.norm(textFeatures, 'euclidean', -1, true)) as tf.Tensor2D;
-  const imageEmbeds = tf.div(imageFeatures, tf.norm(imageFeatures, 'euclidean', -1, true)) as tf.Tensor2D;
+  const textEmbeds = l2Normalize(textFeatures) as tf.Tensor2D;
+  const imageEmbeds = l2Normalize(imageFeatures) as tf.Tensor2D;
   const logitsPerText = tf.mul(tf.matMul(textEmbeds, imageEmbeds, false, true), tf.exp(logitScale)) as tf.Tensor2D;
   return { textEmbeds, imageEmbeds, logitsPerText, logitsPerImage: tf.transpose(logitsPerText) as tf.Tensor2D };
 }

@@ -238,9 +238,11 @@ test('fromParts: text tower from an xlm-roberta folder (roberta.* or unprefixed 
     expect(p.get('text_model.transformation.weight')!.some((x) => x !== 0)).toBe(true);
     m.dispose();
   }
-  // scratch text tower from a config object
-  const s = await AltCLIPModel.fromParts({ vision: clipDir, text: { ...textCfg }, seed: 1 });
+  // scratch text tower from a config object; text_projection from a CLIPTextModelWithProjection folder
+  const s = await AltCLIPModel.fromParts({ vision: clipDir, text: { ...textCfg }, textProjection: path.join(DIR, 'teacher'), seed: 1 });
   expect(s.namedParameters().size).toBe(refParams.size);
+  const teacherSd = await readAll(path.join(DIR, 'teacher', 'model.safetensors'));
+  expect(Array.from(s.namedParameters().get('text_projection.weight')!.dataSync())).toEqual(Array.from(teacherSd.get('text_projection.weight')!.data));
   s.dispose();
   clip.dispose();
 });
