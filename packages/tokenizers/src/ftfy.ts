@@ -186,6 +186,8 @@ function fixSegment(text: string, unescape: boolean): string {
 
 /** ftfy.fix_text(text) with the default configuration (see the file comment for what is covered). */
 export function fixText(text: string): string {
+  // printable ASCII without '&' (plus tab / newline) is left unchanged by every step: skip the passes
+  if (/^[\t\n\x20-\x25\x27-\x7e]*$/.test(text)) return text;
   let unescape = true;
   const out: string[] = [];
   let pos = 0;
