@@ -66,6 +66,8 @@ def make_images():
     frames = [Image.fromarray(u8(smooth(36, 52, 3))).quantize(16) for _ in range(2)]
     save('anim_52x36.gif', frames[0], save_all=True, append_images=frames[1:], transparency=2, duration=100)
     save('greyramp_40x30.gif', Image.fromarray(u8(smooth(30, 40, 1))[:, :, 0]).convert('P'))
+    # A full identity grey palette: Pillow opens this GIF as mode L, not P.
+    save('ramp_40x30.gif', Image.fromarray((np.arange(1200) % 256).astype(np.uint8).reshape(30, 40)), optimize=False)
     save('lossy_64x40.webp', Image.fromarray(u8(smooth(40, 64, 3))), quality=80)
     rgba = np.concatenate([u8(smooth(30, 44, 3)), u8(np.where(np.arange(44)[None, :, None] > 30, 0, 255) * np.ones((30, 1, 1)))], 2)
     save('lossless_44x30.webp', Image.fromarray(rgba, 'RGBA'), lossless=True)
