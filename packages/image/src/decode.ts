@@ -46,7 +46,10 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
     // Raw CMYK without colour management: libvips inverts Adobe CMYK like Pillow's "CMYK;I" rawmode.
     return make('CMYK', await raw(open(buf, o).pipelineColourspace('cmyk').toColourspace('cmyk')));
   }
-  if (png && png.colorType === 3) return paletteImage(make('P', await raw(open(buf, o).ensureAlpha())), png.palette, png.paletteAlpha, src);
+  if (png && png.colorType === 3) {
+    const rgba = make('P', await raw(open(buf, o).ensureAlpha()));
+    return paletteImage(rgba, png.palette, png.paletteAlpha) ?? asRGB(rgba);
+  }
   if (isGif(buf)) {
     const g = parseGif(buf);
     const r = await raw(open(buf, o).ensureAlpha());
@@ -56,13 +59,15 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
     if (!pal) return make('RGB', take(r, [0, 1, 2]));
     const alpha = new Uint8Array(pal.length / 3).fill(255);
     if (g.transparentIndex !== undefined && g.transparentIndex < alpha.length) alpha[g.transparentIndex] = 0;
-    return paletteImage(make('P', r), pal, alpha, src, true);
+    const rgba = make('P', r);
+    return paletteImage(rgba, pal, alpha, true) ?? asRGB(rgba);
   }
   if (png && png.bitDepth === 16) {
     const grey = png.colorType === 0 || png.colorType === 4;
     const r16 = await raw(grey ? open(buf, o).toColourspace('grey16') : open(buf, o).toColourspace('rgb16'), 'ushort');
     const c = r16.info.channels;
-    const v16 = new Uint16Array(r16.data.buffer, r16.data.byteOffset, r16.data.length / 2);
+    // Copy to a fresh, aligned ArrayBuffer (sharp's Buffer may start at an odd offset).
+    const v16 = new Uint16Array(new Uint8Array(r16.data).buffer);
     const n = r16.info.width * r16.info.height;
     if (png.colorType === 0) {
       // Pillow mode I: resized in 32 bits, then clipped (not scaled) to 8 bits by convert().
@@ -99,9 +104,10 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
 /**
  * Maps sharp's expanded RGBA pixels back to palette indices. Colours that occur twice in the palette map to the
  * first index, which gives identical results everywhere (NEAREST resize, conversion, padding with index 0).
+ * Returns undefined if a pixel is not in the palette (a malformed file); the caller then keeps it as RGB.
  */
-function paletteImage(img: DecodedImage, pal: Uint8Array | undefined, alpha: Uint8Array | undefined, src: string, ignoreHiddenRgb = false): DecodedImage {
-  if (!pal) throw new ImageError(`${src}: palette image without a PLTE chunk`, src);
+function paletteImage(img: DecodedImage, pal: Uint8Array | undefined, alpha: Uint8Array | undefined, ignoreHiddenRgb = false): DecodedImage | undefined {
+  if (!pal) return undefined;
   const n = pal.length / 3;
   const lut = new Map<number, number>();
   const keyOf = (r: number, g: number, b: number, a: number) => (a === 0 && ignoreHiddenRgb ? -1 : ((r << 16) | (g << 8) | b) * 256 + a);
@@ -111,12 +117,20 @@ function paletteImage(img: DecodedImage, pal: Uint8Array | undefined, alpha: Uin
   const d = img.data;
   for (let i = 0; i < px; i++) {
     const v = lut.get(keyOf(d[4 * i], d[4 * i + 1], d[4 * i + 2], d[4 * i + 3]));
-    if (v === undefined) throw new ImageError(`${src}: pixel ${i % img.width},${Math.floor(i / img.width)} is not a palette colour`, src);
+    if (v === undefined) return undefined;
     idx[i] = v;
   }
   const palette = new Uint8Array(768);
   palette.set(pal.subarray(0, Math.min(pal.length, 768)));
   return { ...img, channels: 1, data: idx, palette };
+}
+
+/** RGBA pixels (4 channels) as an RGB image, alpha dropped. */
+function asRGB(img: DecodedImage): DecodedImage {
+  const n = img.width * img.height;
+  const data = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) for (let b = 0; b < 3; b++) data[3 * i + b] = img.data[4 * i + b];
+  return { width: img.width, height: img.height, channels: 3, mode: 'RGB', data, source: img.source };
 }
 
 /**
