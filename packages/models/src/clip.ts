@@ -5,7 +5,7 @@ import { clipConfig, CLIPConfig, CLIPTextConfig, clipTextConfig } from './config
 import { clipEncoder } from './clip-encoder';
 import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
 import { InitOptions, randomVariables } from './init';
-import { tidy, asInt2D, causalBias, layerNorm, linear, MASK_MIN, param, Params, RunOptions } from './ops';
+import { tidy, asInt2D, causalBias, checkTokenIds, layerNorm, linear, MASK_MIN, param, Params, RunOptions } from './ops';
 import { clipSpecs, clipTextWithProjectionSpecs, ParamSpec } from './specs';
 import { TowerOptions, visionForward } from './vision';
 import { assertPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, saveModelDir } from './weights';
@@ -45,6 +45,7 @@ export function clipTextForward(
   const [B, L] = ids.shape;
   const H = c.hidden_size;
   if (L > c.max_position_embeddings) throw new Error(`text length ${L} exceeds max_position_embeddings ${c.max_position_embeddings}`);
+  checkTokenIds(ids, c.vocab_size, 'input_ids');
   const tok = tf.gather(param(params, 'text_model.embeddings.token_embedding.weight'), ids);
   const pos = tf.slice(param(params, 'text_model.embeddings.position_embedding.weight'), [0, 0], [L, H]);
   const x = tf.add(tok, pos) as tf.Tensor3D;

@@ -151,6 +151,15 @@ export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: number)
   return f(table);
 }
 
+/** Throws a clear error for token ids outside [0, vocab) (tfjs gather would silently read garbage on some backends). */
+export function checkTokenIds(ids: tf.Tensor, vocab: number, what: string): void {
+  const data = ids.dataSync();
+  for (let i = 0; i < data.length; i++) {
+    if (!(data[i] >= 0 && data[i] < vocab))
+      throw new Error(`${what}: token id ${data[i]} at flat position ${i} is outside the vocabulary [0, ${vocab})`);
+  }
+}
+
 /** Row gather from a host Float32Array table [V, H] (keeps a huge embedding table out of the backend heap). */
 export function hostEmbedding(table: Float32Array, hidden: number, ids: Int32Array | number[], shape: number[]): tf.Tensor {
   const n = ids.length;

@@ -1,7 +1,7 @@
 /** XLM-R / RoBERTa body: embeddings + post-LN BERT encoder (HF modeling_altclip AltRobertaModel, no pooler). */
 import * as tf from '@tensorflow/tfjs-core';
 import { XLMRobertaConfig } from './config';
-import { activation, dropout, embedding, hostEmbedding, layerNorm, linear, paddingBias, param, Params, RunOptions, selfAttention } from './ops';
+import { activation, checkTokenIds, dropout, embedding, hostEmbedding, layerNorm, linear, paddingBias, param, Params, RunOptions, selfAttention } from './ops';
 
 export interface XlmrOptions extends RunOptions {
   outputHiddenStates?: boolean;
@@ -28,6 +28,7 @@ export function xlmrEmbeddings(params: Params, prefix: string, c: XLMRobertaConf
   const L = ids.shape[1];
   if (L > maxPos - c.pad_token_id - 1)
     throw new Error(`text length ${L} exceeds the model's ${maxPos - c.pad_token_id - 1} positions (max_position_embeddings ${maxPos})`);
+  checkTokenIds(ids, c.vocab_size, 'input_ids');
   const words = opts.hostWordEmbeddings
     ? hostEmbedding(opts.hostWordEmbeddings, H, ids.dataSync() as Int32Array, ids.shape)
     : embedding(param(params, `${p}word_embeddings.weight`), ids, c.pad_token_id);

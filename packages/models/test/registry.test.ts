@@ -102,3 +102,13 @@ test('{training: true} enables dropout (HF train mode); the default is eval and 
   tf.dispose([e1, e2, t1]);
   m.dispose();
 });
+
+test('token ids outside the vocabulary and over-long texts are clear errors', () => {
+  const m = new AltCLIPModel(getModelConfig('altclip-tiny'), { seed: 2 });
+  const V = m.config.text_config.vocab_size;
+  expect(() => m.getTextFeatures([[0, V, 2]], [[1, 1, 1]])).toThrow(new RegExp(`token id ${V} .*outside the vocabulary`));
+  const L = m.config.text_config.max_position_embeddings;
+  const long = [Array(L).fill(5)];
+  expect(() => m.getTextFeatures(long, [Array(L).fill(1)])).toThrow(/exceeds/);
+  m.dispose();
+});
