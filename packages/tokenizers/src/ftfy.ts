@@ -5,11 +5,13 @@
  * curly quotes, line breaks, lone surrogates, terminal escapes, control characters, NFC. Each line is
  * fixed separately and every line is re-fixed until it stops changing, as ftfy does.
  *
- * Not ported: ftfy's full badness heuristic (we use a narrower UTF-8-mojibake detector), mojibake through
- * other single-byte codecs (cp1251, cp1250, macroman, ...), restore_byte_a0 and replace_lossy_sequences.
+ * Mojibake detection is ftfy's own heuristic (badness.ts); re-decoding is ported for Latin-1 and Windows-1252
+ * only. Not ported: the other code pages ftfy tries (cp1251, cp1250, cp1253, cp1254, cp1257, iso-8859-2,
+ * macroman, cp437), replace_lossy_sequences and the utf-8-variants (CESU-8) decoder.
  */
 import { CP1252_HIGH, htmlUnescape } from './html';
 import { HTML5_ENTITIES } from './html-entities';
+import { isBad } from './badness';
 
 // ---- HTML entities, ftfy flavour: only "&name;" / "&#..;" forms, plus upper-cased names like &EACUTE;
 let ftfyEntities: Map<string, string> | null = null;
@@ -42,17 +44,17 @@ export function unescapeHtml(text: string): string {
 }
 
 // ---- mojibake
-const CONT = `\\x80-\\xbf${CP1252_HIGH}`; // what bytes 0x80..0xbf look like after Latin-1 / Windows-1252 decoding
-const MOJIBAKE_SRC = `[\\xc2\\xc3\\xc4\\xc5\\xce\\xcf\\xd0\\xd1][${CONT}]|[\\xe0-\\xef][${CONT}]{2}|[\\xf0-\\xf4][${CONT}]{3}`;
-const MOJIBAKE_RE = new RegExp(MOJIBAKE_SRC);
-const MOJIBAKE_RUN_RE = new RegExp(`(?:${MOJIBAKE_SRC})+`, 'g');
+// Characters that bytes 0x80..0xbf become under Latin-1 / Windows-1252 (plus a space standing for 0xa0), and
+// the "strict" subset that rarely stands for itself next to mojibake (no spaces, dashes, quotes, bullet, ellipsis).
+const CONT = `\\x80-\\xbf ${CP1252_HIGH}`;
+const CONT_STRICT = '\\x80-\\xbf\u20ac\u0192\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d\u02dc\u2122\u0161\u203a\u0153\u017e\u0178';
+const UTF8_RUN_RE = new RegExp(
+  `(?<![${CONT_STRICT}])(?:[\\xc2-\\xdf][${CONT}]|[\\xe0-\\xef][${CONT}]{2}|[\\xf0-\\xf4][${CONT}]{3})+`,
+  'g',
+);
 const C1_RE = /[\x80-\x9f]/;
 const C1_RE_G = /[\x80-\x9f]/g;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function isBad(text: string): boolean {
-  return C1_RE.test(text) || MOJIBAKE_RE.test(text);
-}
 
 /** Encodes to Latin-1 or "sloppy" Windows-1252 bytes; null when some character has no byte. */
 function encodeSingleByte(text: string, cp1252: boolean): Uint8Array | null {
@@ -68,6 +70,21 @@ function encodeSingleByte(text: string, cp1252: boolean): Uint8Array | null {
   }
   return out;
 }
+
+/**
+ * ftfy's restore_byte_a0: in mojibake, the 0xa0 of a UTF-8 sequence (U+00A0 in Windows-1252) is often
+ * turned into a plain space; put it back where a UTF-8 sequence would need it.
+ */
+function restoreByteA0(bytes: Uint8Array): Uint8Array {
+  let s = Buffer.from(bytes).toString('latin1');
+  s = s.replace(/\xc3 (?! |quele|quela|quilo|s )/g, '\xc3\xa0 ');
+  s = s.replace(
+    /[\xc2\xc3\xc5\xce\xd0\xd9] |[\xe2\xe3] [\x80-\x84\x86-\x9f\xa1-\xbf]|[\xe0-\xe3][\x80-\x84\x86-\x9f\xa1-\xbf] |\xf0 [\x80-\xbf]{2}|\xf0[\x80-\xbf] [\x80-\xbf]|\xf0[\x80-\xbf]{2} /g,
+    (m) => m.replace(/ /g, '\xa0'),
+  );
+  return new Uint8Array(Buffer.from(s, 'latin1'));
+}
+const ALTERED_UTF8_RE = /[\xc2\xc3\xc5\xce\xd0\xd9] |[\xe2\xe3] [\x80-\x84\x86-\x9f\xa1-\xbf]|[\xe0-\xe3][\x80-\x84\x86-\x9f\xa1-\xbf] |\xf0 [\x80-\xbf]{2}|\xf0[\x80-\xbf] [\x80-\xbf]|\xf0[\x80-\xbf]{2} /;
 
 function decodeUtf8(bytes: Uint8Array): string | null {
   try {
@@ -90,23 +107,29 @@ function decodeCp1252Strict(bytes: Uint8Array): string | null {
   return s;
 }
 
+/** ftfy's decode_inconsistent_utf8: fix UTF-8 mojibake runs inside otherwise fine text. */
+function decodeInconsistentUtf8(text: string): string {
+  return text.replace(UTF8_RUN_RE, (run) => (run.length < text.length && isBad(run) ? fixEncoding(run) : run));
+}
+
+/** One step of ftfy's fix_encoding, for the Latin-1 and Windows-1252 code pages. */
 function fixEncodingOneStep(text: string): string {
   if (/^[\x00-\x7f]*$/.test(text) || !isBad(text)) return text;
   const possible: string[] = [];
   for (const cp1252 of [false, true]) {
-    const bytes = encodeSingleByte(text, cp1252);
+    let bytes = encodeSingleByte(text, cp1252);
     if (!bytes) continue;
     possible.push(cp1252 ? 'cp1252' : 'latin-1');
+    if (ALTERED_UTF8_RE.test(Buffer.from(bytes).toString('latin1'))) bytes = restoreByteA0(bytes);
     const fixed = decodeUtf8(bytes);
     if (fixed !== null) return fixed;
   }
-  // runs of UTF-8 mojibake inside otherwise fine text
-  const fixed = text.replace(MOJIBAKE_RUN_RE, (run) => {
-    if (run.length >= text.length) return run;
-    const bytes = encodeSingleByte(run, true) ?? encodeSingleByte(run, false);
-    return (bytes && decodeUtf8(bytes)) ?? run;
-  });
-  if (fixed !== text) return fixed;
+  UTF8_RUN_RE.lastIndex = 0;
+  if (UTF8_RUN_RE.test(text)) {
+    UTF8_RUN_RE.lastIndex = 0;
+    const fixed = decodeInconsistentUtf8(text);
+    if (fixed !== text) return fixed;
+  }
   if (possible.includes('latin-1')) {
     if (possible.includes('cp1252')) return text;
     const re = decodeCp1252Strict(encodeSingleByte(text, false)!);

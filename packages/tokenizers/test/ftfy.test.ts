@@ -6,6 +6,8 @@ test.each([
   ['mojibake, UTF-8 read as Latin-1', 'cafÃ©', 'café'],
   ['embedded mojibake next to a legit accent', 'The café is called CafÃ© Paris.', 'The café is called Café Paris.'],
   ['legit Latin-1 text is left alone', 'naïve Courtès „Straße“', 'naïve Courtès "Straße"'],
+  ['mojibake of a 4-byte sequence', 'ðŸ˜€ ok', '😀 ok'],
+  ['mojibake with the 0xa0 byte turned into a space', 'franÃ§ais Ã  la carte', 'français à la carte'],
   ['ligatures', 'ﬁne ﬂuﬃ', 'fine fluffi'],
   ['full width', 'ＡＢＣ　１２３！', 'ABC 123!'],
   ['half-width katakana', 'ｶﾀｶﾅ', 'カタカナ'],
