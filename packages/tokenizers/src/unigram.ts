@@ -57,7 +57,7 @@ class EdgeTable {
   }
 }
 
-export const enum Flag {
+export enum Flag {
   Unused = 1,
   UserDefined = 2,
 }
