@@ -47,7 +47,7 @@ describe.each(cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
   });
 });
 
-test('batch_example_context_16', () => {
+(data.batch_example_context_16 ? test : test.skip)('batch_example_context_16', () => {
   const b = data.batch_example_context_16;
   expect(tok.encode(b.texts, { contextLength: b.context_length, truncate: b.truncate }).inputIds).toEqual(b.tokens);
 });
