@@ -181,7 +181,7 @@ export class XLMRobertaTokenizer implements TextTokenizer {
     });
     const attentionMask = inputIds.map((r) => r.map(() => 1));
     let target = 0;
-    if (padding === 'longest') target = Math.max(0, ...inputIds.map((r) => r.length));
+    if (padding === 'longest') target = inputIds.reduce((m, r) => Math.max(m, r.length), 0);
     else if (padding === 'max_length') target = maxLength;
     for (let i = 0; i < inputIds.length; i++) {
       while (inputIds[i].length < target) {
