@@ -1,6 +1,6 @@
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
-import { currentBackend, BackendChoice } from './setup';
+import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
 
@@ -35,6 +35,15 @@ function flag(name: string): boolean | undefined {
   }
 }
 
+function nativeInstalled(): { installed: boolean; note: string } {
+  try {
+    require.resolve('@altclip/native');
+    return { installed: true, note: '@altclip/native is installed' };
+  } catch {
+    return { installed: false, note: 'not installed (pure TypeScript/wasm path)' };
+  }
+}
+
 const mib = (n: number) => Math.round(n / 2 ** 20);
 
 /** What `altclip info` prints: the chosen backend and why, versions, wasm SIMD/threads, kernel patches, memory. */
@@ -50,24 +59,17 @@ export function backendInfo(): BackendInfo {
   const wasmBackend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
   if (wasmBackend?.wasm) {
     const { getThreadsCount } = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
-    const multithreadBuild = flag('WASM_HAS_MULTITHREAD_SUPPORT') === true;
+    const multithreadBuild = 'PThread' in wasmBackend.wasm;
+    const start = wasmStartInfo();
     wasm = {
       simd: flag('WASM_HAS_SIMD_SUPPORT') === true,
       threads: getThreadsCount(),
       multithreadBuild,
       heapMiB: mib(wasmBackend.wasm.HEAPU8.length),
       note: multithreadBuild
-        ? 'threaded SIMD build'
-        : 'tfjs-backend-wasm 4.22 never loads its threaded build under Node (WASM_HAS_MULTITHREAD_SUPPORT is false there), so wasm uses 1 thread; the heap is capped at ~4 GiB',
+        ? `threaded SIMD build (${start?.requestedThreads ?? '?'} thread(s) requested; ALTCLIP_WASM_THREADS sets it)`
+        : `single-threaded SIMD build: ${start?.note ?? 'started outside setupBackend'}`,
     };
-  }
-
-  let nativeInstalled = false;
-  try {
-    require.resolve('@altclip/native');
-    nativeInstalled = true;
-  } catch {
-    /* optional package */
   }
 
   const mem = process.memoryUsage();
@@ -81,10 +83,7 @@ export function backendInfo(): BackendInfo {
     threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : null },
     kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
     gradientsRegistered: registerGradients(),
-    native: {
-      installed: nativeInstalled,
-      note: nativeInstalled ? '@altclip/native is installed' : 'not installed (pure TypeScript/wasm path)',
-    },
+    native: nativeInstalled(),
     memory: {
       rssMiB: mib(mem.rss),
       jsHeapMiB: mib(mem.heapUsed),

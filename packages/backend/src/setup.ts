@@ -1,4 +1,6 @@
+import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
+import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wasm-threads';
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
 
@@ -16,7 +18,11 @@ export interface BackendChoice {
 export interface SetupOptions {
   /** 'auto' (default) picks the best available; an explicit name is an error if unavailable. */
   backend?: BackendName | 'auto';
-  /** wasm thread count (only honoured by the threaded wasm build, which tfjs 4.22 does not load in Node). */
+  /**
+   * wasm threads (default: ALTCLIP_WASM_THREADS, else one per CPU, at most 8). More than 1 loads tfjs's
+   * threaded-SIMD build (see wasm-threads.ts); 1 keeps the single-threaded SIMD build. Fixed at the first
+   * wasm initialisation in a process.
+   */
   threads?: number;
   /** Register this package's kernel additions/replacements (default true); false keeps stock tfjs kernels. */
   patchKernels?: boolean;
@@ -24,7 +30,7 @@ export interface SetupOptions {
 
 let current: BackendChoice | undefined;
 
-async function tryRegister(name: BackendName, threads?: number): Promise<void> {
+async function tryRegister(name: BackendName): Promise<void> {
   switch (name) {
     case 'tensorflow': {
       let lastErr: unknown;
@@ -38,15 +44,61 @@ async function tryRegister(name: BackendName, threads?: number): Promise<void> {
       }
       throw new Error(`neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (${(lastErr as Error)?.message?.split('\n')[0]})`);
     }
-    case 'wasm': {
-      const wasm = require('@tensorflow/tfjs-backend-wasm');
-      if (threads != null && tf.findBackend('wasm') == null) wasm.setThreadsCount(threads);
+    case 'wasm':
+      require('@tensorflow/tfjs-backend-wasm');
       return;
-    }
     case 'cpu':
       require('@tensorflow/tfjs-backend-cpu');
       return;
   }
+}
+
+/** How the wasm backend was started (for backendInfo). */
+export interface WasmStart {
+  requestedThreads: number;
+  threaded: boolean;
+  /** Why the threaded build is not in use, when it is not. */
+  note?: string;
+}
+let wasmStart: WasmStart | undefined;
+
+export function wasmStartInfo(): WasmStart | undefined {
+  return wasmStart;
+}
+
+function wantedWasmThreads(threads?: number): number {
+  const env = process.env.ALTCLIP_WASM_THREADS;
+  const n = threads ?? (env ? Number(env) : os.cpus().length);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
+  return Math.min(n, 8); // tfjs pre-creates 8 pthread workers; the pool never exceeds them
+}
+
+/** tf.setBackend('wasm'), trying the threaded build first when more than one thread is wanted. */
+async function initWasm(threads?: number): Promise<boolean> {
+  if (tf.findBackend('wasm') != null) return tf.setBackend('wasm'); // already initialised in this process
+  const want = wantedWasmThreads(threads);
+  if (want > 1) {
+    let prep: ReturnType<typeof prepareThreadedWasm> | undefined;
+    let why = 'tf.setBackend returned false';
+    try {
+      prep = prepareThreadedWasm(want);
+      const ok = await tf.setBackend('wasm');
+      prep.restore();
+      if (ok) {
+        unrefWasmThreads();
+        wasmStart = { requestedThreads: want, threaded: true };
+        return true;
+      }
+    } catch (e) {
+      prep?.restore();
+      why = (e as Error).message.split('\n')[0];
+    }
+    disableThreadedWasm();
+    wasmStart = { requestedThreads: want, threaded: false, note: `threaded build failed to start (${why}); using the single-threaded SIMD build` };
+  } else {
+    wasmStart = { requestedThreads: 1, threaded: false, note: '1 thread requested' };
+  }
+  return tf.setBackend('wasm');
 }
 
 /**
@@ -62,8 +114,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
     try {
-      await tryRegister(name, opts.threads);
-      const ok = await tf.setBackend(name);
+      await tryRegister(name);
+      const ok = name === 'wasm' ? await initWasm(opts.threads) : await tf.setBackend(name);
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
       registerGradients();

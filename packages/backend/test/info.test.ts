@@ -17,7 +17,8 @@ test('backendInfo describes the wasm backend, its patches and gradients after se
   // every gradient a transformer needs comes from tfjs-core's files (the CommonJS bundle registers none)
   expect(info.gradientsRegistered).toBeGreaterThan(90);
   for (const k of ['BatchMatMul', 'GatherV2', 'Softmax', 'Erf', 'Sum', 'Greater']) expect(tf.getGradient(k)).toBeDefined();
-  expect(info.native).toEqual({ installed: false, note: 'not installed (pure TypeScript/wasm path)' });
+  if (!info.native.installed) expect(info.native.note).toMatch(/^not installed \(pure TypeScript\/wasm path\)/);
+  else expect(info.native.note.length).toBeGreaterThan(0);
   expect(info.memory.rssMiB).toBeGreaterThan(0);
 });
 

@@ -8,7 +8,7 @@ export function formatInfo(info: BackendInfo, altclipVersion: string): string[] 
   lines.push(`versions:  altclip ${altclipVersion}, ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (info.wasm) {
     lines.push(`wasm:      SIMD ${info.wasm.simd ? 'yes' : 'no'}, ${info.wasm.threads} thread(s), heap ${info.wasm.heapMiB} MiB`);
-    if (!info.wasm.multithreadBuild) lines.push(`           (${info.wasm.note})`);
+    lines.push(`           (${info.wasm.note}; heap limit 4 GiB)`);
   }
   lines.push(`threads:   ${info.threads.backend ?? '?'} used by the backend, ${info.threads.cpus} CPUs`);
   lines.push(`kernels:   ${info.kernelsPatched.length ? `${info.kernelsPatched.length} added/replaced by @altclip/backend` : 'stock tfjs kernels (no patches applied)'}`);
