@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '@altclip/backend';
+import { withSeededRandom } from './rng';
 
 // tfjs-core's CommonJS entry registers no gradients (setupBackend does; this covers callers that skipped it).
 registerGradients();
@@ -72,20 +73,20 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
   if (micro.length === 1) {
     let kept: Record<string, tf.Scalar> | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const r = task.loss(task.features(micro[0], { ...ctx, micro: 0, seed: microSeed(0) }));
+      const r = task.loss(withSeededRandom(microSeed(0), () => task.features(micro[0], { ...ctx, micro: 0, seed: microSeed(0) })));
       if (r.terms) for (const t of Object.values(r.terms)) tf.keep(t);
       kept = r.terms;
       return r.loss;
     }, vars);
     const loss = value.dataSync()[0];
+    const terms = scalarTerms(kept); // before disposing: a term may be the loss tensor itself
     value.dispose();
-    const terms = scalarTerms(kept);
     for (const t of Object.values(kept ?? {})) t.dispose();
     return { loss, terms, grads: toKeys(grads) };
   }
 
   const constant = new Set(task.constantFeatures ?? []);
-  const cache: tf.Tensor[][] = micro.map((b, i) => tf.tidy(() => task.features(b, { ...ctx, micro: i, seed: microSeed(i) })));
+  const cache: tf.Tensor[][] = micro.map((b, i) => tf.tidy(() => withSeededRandom(microSeed(i), () => task.features(b, { ...ctx, micro: i, seed: microSeed(i) }))));
   try {
     const nSlots = cache[0].length;
     const concatWith = (i: number, fi: tf.Tensor[]) =>
@@ -95,6 +96,7 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
     // which would otherwise count them K times.
     let kept: Record<string, tf.Scalar> | undefined;
     let loss = NaN;
+    let terms: Record<string, number> = {};
     let acc = new Map<string, tf.Tensor>();
     const fullLoss = () => {
       const r = task.loss(concatWith(-1, []));
@@ -105,18 +107,21 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
     try {
       const { value, grads } = tf.variableGrads(fullLoss, vars);
       loss = value.dataSync()[0];
+      terms = scalarTerms(kept);
       value.dispose();
       acc = toKeys(grads);
     } catch (e) {
       if (!/Cannot find a connection/.test((e as Error).message)) throw e;
-      loss = tf.tidy(() => fullLoss().dataSync()[0]);
+      tf.tidy(() => {
+        loss = fullLoss().dataSync()[0];
+        terms = scalarTerms(kept);
+      });
     }
     const lossOnly = new Set(acc.keys());
-    const terms = scalarTerms(kept);
     for (const t of Object.values(kept ?? {})) t.dispose();
     for (let i = 0; i < micro.length; i++) {
       const { value, grads } = tf.variableGrads(
-        () => task.loss(concatWith(i, task.features(micro[i], { ...ctx, micro: i, seed: microSeed(i), cached: cache[i] }))).loss,
+        () => task.loss(concatWith(i, withSeededRandom(microSeed(i), () => task.features(micro[i], { ...ctx, micro: i, seed: microSeed(i), cached: cache[i] })))).loss,
         vars,
       );
       value.dispose();

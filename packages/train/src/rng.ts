@@ -35,3 +35,18 @@ export function epochPermutation(n: number, seed: number, epoch: number, shuffle
   }
   return idx;
 }
+
+/**
+ * Runs `fn` with Math.random replaced by a generator seeded with `seed`. tfjs draws the seed of an unseeded
+ * tf.dropout / tf.randomUniform from Math.random, so this makes dropout masks a pure function of the seed: a step is
+ * reproducible, a resumed run matches an uninterrupted one, and accumulation's two passes see the same masks.
+ */
+export function withSeededRandom<T>(seed: number, fn: () => T): T {
+  const orig = Math.random;
+  Math.random = mulberry32(seed);
+  try {
+    return fn();
+  } finally {
+    Math.random = orig;
+  }
+}

@@ -64,7 +64,8 @@ export const TRAIN_DEFAULTS: Omit<TrainConfig, 'batchSize' | 'lr'> = {
 /** Random-access batches: the trainer decides the order (seeded) so a resumed run sees the same batches. */
 export interface BatchSource<B> {
   size: number;
-  batch(indices: number[]): Promise<B> | B;
+  /** null: nothing usable in these indices (e.g. every image unreadable); the micro-batch is skipped. */
+  batch(indices: number[]): Promise<B | null> | B | null;
   /** Frees a batch after its step (default: disposes every tf.Tensor among the batch's own properties). */
   release?(batch: B): void;
 }
@@ -213,7 +214,10 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     const per = Math.ceil(idx.length / accum);
     const chunks: number[][] = [];
     for (let i = 0; i < idx.length; i += per) chunks.push(idx.slice(i, i + per));
-    const p = Promise.all(chunks.map((ch) => a.data.batch(ch))).then((micro) => ({ micro, n: idx.length }));
+    const p = Promise.all(chunks.map((ch) => a.data.batch(ch))).then((all) => {
+      const micro = all.filter((b): b is Awaited<B> => b !== null && b !== undefined) as B[];
+      return { micro, n: idx.length };
+    });
     p.catch(() => undefined); // surfaced when awaited
     return p;
   };
@@ -246,6 +250,13 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
       next = state.step + 1 < total ? fetchStep(pos.epoch, pos.batchInEpoch) : undefined;
       const lr = lrAt(state.step, schedule);
       const stepIdx = state.step;
+      if (micro.length === 0) {
+        // Keeps the step counter (and so the data order and schedule) aligned with an uninterrupted run.
+        log(`step ${stepIdx + 1}: no usable samples in this batch; skipped`);
+        state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
+        result.step = state.step;
+        continue;
+      }
       const g = computeGradients(a.task, a.params, micro, { step: stepIdx, seed: c.seed, training: true }, (i) => hashInts(c.seed, stepIdx, i));
       let grads = g.grads;
       try {

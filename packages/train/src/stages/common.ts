@@ -1,0 +1,225 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AltCLIPModel, CLIPModel, clipHead, clipLossTerms, getModelConfig, loadClipLikeModel, ClipLikeModel } from '@altclip/models';
+import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
+import { ImageProcessor } from '@altclip/image';
+import { BatchLoader, PixelBatch } from '@altclip/data';
+import { encodeTexts, resolveProcessor, textMaxLength, ProcessorLike } from '@altclip/eval';
+import type { FeatureTask } from '../grads';
+import type { BatchSource, TrainConfig } from '../trainer';
+
+/** Keys of a flat stage config that belong to the trainer. */
+export const TRAIN_KEYS = [
+  'seed', 'batchSize', 'accumSteps', 'epochs', 'steps', 'shuffle', 'dropLast', 'lr', 'schedule', 'warmup', 'minLr', 'betas', 'eps',
+  'weightDecay', 'noDecay', 'gradClip', 'logitScaleMax', 'logEvery', 'checkpointEvery', 'keepLast', 'evalEvery',
+] as const;
+
+/** Reads a JSON config file with errors that name the file. */
+export function readJsonConfig(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read config ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text);
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    delete v.$comment;
+    delete v.description;
+    return v;
+  } catch (e) {
+    throw new Error(`${file}: invalid config (${(e as Error).message})`);
+  }
+}
+
+/** Later layers override earlier ones; undefined values do not override. */
+export function mergeLayers<T extends object>(...layers: Array<Partial<T> | undefined>): T {
+  const out: Record<string, unknown> = {};
+  for (const l of layers) if (l) for (const [k, v] of Object.entries(l)) if (v !== undefined) out[k] = v;
+  return out as T;
+}
+
+/**
+ * Stage defaults under user options. A user who sets only `steps` (or only `epochs`) gets exactly that: the
+ * default of the other is dropped, otherwise the run would stop at whichever comes first.
+ */
+export function withDefaults<T extends object>(defaults: Partial<T>, opts: T): T {
+  const o = mergeLayers<T>(defaults, opts) as Record<string, unknown>;
+  const u = opts as Record<string, unknown>;
+  if (u.steps !== undefined && u.epochs === undefined) delete o.epochs;
+  if (u.epochs !== undefined && u.steps === undefined) delete o.steps;
+  return o as T;
+}
+
+/** The trainer's part of a flat stage config, with required fields checked. */
+export function trainConfigOf(flat: Record<string, unknown>, stage: string): TrainConfig {
+  const c: Record<string, unknown> = {};
+  for (const k of TRAIN_KEYS) if (flat[k] !== undefined) c[k] = flat[k];
+  for (const k of ['batchSize', 'lr'] as const) if (typeof c[k] !== 'number') throw new Error(`${stage}: '${k}' must be set (config file or --${k.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase())})`);
+  if (c.epochs === undefined && c.steps === undefined) throw new Error(`${stage}: set 'epochs' or 'steps'`);
+  return c as unknown as TrainConfig;
+}
+
+/** `--out`, else runs/<name>, else runs/<stage>-<UTC timestamp>. */
+export function resolveRunDir(o: { out?: string; name?: string; resume?: string }, stage: string): string {
+  if (o.out) return path.resolve(o.out);
+  if (o.name) return path.resolve('runs', o.name);
+  if (o.resume && o.resume !== 'latest') {
+    // --resume <checkpoint or run folder> without --out: the run that owns it.
+    const r = path.resolve(o.resume);
+    return fs.existsSync(path.join(r, 'trainer_state.json')) ? path.dirname(path.dirname(r)) : r;
+  }
+  if (o.resume === 'latest') throw new Error(`${stage}: --resume latest needs --out or --name to say which run`);
+  const ts = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return path.resolve('runs', `${stage}-${ts}`);
+}
+
+export type AnyClipModel = AltCLIPModel | CLIPModel;
+
+/** A model folder (config.json + weights) or a named config from configs/models (random init, seeded). */
+export async function resolveModel(spec: string | AnyClipModel, seed: number): Promise<{ model: AnyClipModel; dir?: string }> {
+  if (typeof spec !== 'string') return { model: spec };
+  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return { model: await loadClipLikeModel(spec), dir: spec };
+  if (/[\\/]/.test(spec) || spec.startsWith('.')) throw new Error(`model folder not found: ${spec}`);
+  const cfg = getModelConfig(spec);
+  return { model: cfg.model_type === 'altclip' ? new AltCLIPModel(cfg, { seed }) : new CLIPModel(cfg, { seed }) };
+}
+
+/** --tokenizer, else the model folder's tokenizer, else (CLIP only) the shipped CLIP BPE vocabulary. */
+export async function resolveTokenizer(spec: string | TextTokenizer | undefined, model: AnyClipModel, modelDir?: string): Promise<TextTokenizer> {
+  if (spec && typeof spec !== 'string') return spec;
+  if (spec) return loadTokenizer(spec);
+  if (modelDir) {
+    const hasTok = ['sentencepiece.bpe.model', 'vocab.json', 'bpe_simple_vocab_16e6.txt.gz'].some((f) => fs.existsSync(path.join(modelDir, f)));
+    if (hasTok || model.config.model_type === 'clip') return loadTokenizer(modelDir);
+  }
+  if (model.config.model_type === 'clip') return CLIPTokenizer.load();
+  throw new Error('an AltCLIP model needs an XLM-R tokenizer: pass --tokenizer <folder with sentencepiece.bpe.model>');
+}
+
+/** The model folder's preprocessor_config.json, else CLIP preprocessing at the model's image size. */
+export function resolveImageProcessor(model: AnyClipModel, dir?: string): ProcessorLike {
+  if (dir && fs.existsSync(path.join(dir, 'preprocessor_config.json'))) return ImageProcessor.fromPretrained(dir);
+  return resolveProcessor(model as any);
+}
+
+/** Writes a complete, loadable model folder: weights + config, tokenizer files, preprocessor_config.json. */
+export async function saveModelFolder(dir: string, model: ClipLikeModel, tokenizer?: TextTokenizer, processor?: ProcessorLike): Promise<void> {
+  await model.save(dir);
+  if (tokenizer) await tokenizer.save(dir);
+  if (processor instanceof ImageProcessor) processor.save(dir);
+}
+
+export { textMaxLength };
+
+/** One micro-batch of a CLIP-loss stage. */
+export interface ClipBatch {
+  ids: tf.Tensor2D; // [n, L] int32
+  mask: tf.Tensor2D; // [n, L] int32
+  pixels?: tf.Tensor4D; // [n, 3, S, S]
+  /** Image features of a frozen image tower, computed during loading [n, D]. */
+  imageFeats?: tf.Tensor2D;
+}
+
+/** In-batch retrieval accuracy of logits [n, n] (text->image rows and image->text columns, averaged). */
+export function inBatchAccuracy(logits: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => {
+    const n = logits.shape[0];
+    const diag = tf.range(0, n, 1, 'int32');
+    const t2i = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), diag), 'float32'));
+    const i2t = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 0), diag), 'float32'));
+    return tf.div(tf.add(t2i, i2t), 2) as tf.Scalar;
+  });
+}
+
+/** The CLIP contrastive task: features [text, image], symmetric CE with the learnable temperature. */
+export function clipTask(model: ClipLikeModel, o: { imageFrozen: boolean; dropout?: boolean }): FeatureTask<ClipBatch> {
+  return {
+    features: (b, ctx) => {
+      const training = ctx.training && o.dropout !== false;
+      const text = model.getTextFeatures(b.ids, b.mask, { training });
+      let image: tf.Tensor;
+      if (b.imageFeats) image = tf.clone(b.imageFeats);
+      else if (o.imageFrozen && ctx.cached) image = ctx.cached[1];
+      else image = model.getImageFeatures(b.pixels!, { training: training && !o.imageFrozen });
+      return [text, image];
+    },
+    constantFeatures: o.imageFrozen ? [1] : [],
+    loss: ([t, i]) => {
+      const { logitsPerText } = clipHead(t, i, model.logitScale);
+      const terms = clipLossTerms(logitsPerText);
+      return { loss: terms.loss, terms: { text_loss: terms.textLoss, image_loss: terms.imageLoss, acc: inBatchAccuracy(logitsPerText) } };
+    },
+  };
+}
+
+/**
+ * Batches for a CLIP-loss stage: captions tokenised on the fly, pixels from `loader` (decoded off the main thread
+ * for file datasets). Unreadable images are dropped from their batch and counted. With a frozen image tower the
+ * image features are computed once per sample and cached (the tower never changes), so later epochs skip it.
+ */
+export function clipBatchSource(a: {
+  size: number;
+  caption: (i: number) => string;
+  loader: BatchLoader;
+  tokenizer: TextTokenizer;
+  maxLength: number;
+  model: ClipLikeModel;
+  imageFrozen: boolean;
+  /** Cache preprocessed pixels (trainable image tower) or image features (frozen) up to this many floats. */
+  cacheFloats?: number;
+  onFailed?: (index: number, error: string) => void;
+}): BatchSource<ClipBatch> & { failed: Map<number, string> } {
+  const failed = new Map<number, string>();
+  const cache = new Map<number, Float32Array>();
+  let cachedFloats = 0;
+  const budget = a.cacheFloats ?? 64 * 2 ** 20;
+  return {
+    size: a.size,
+    failed,
+    async batch(indices: number[]) {
+      const want = indices.filter((i) => !failed.has(i));
+      const need = want.filter((i) => !cache.has(i));
+      let px: PixelBatch | undefined;
+      if (need.length) {
+        px = await a.loader(need);
+        for (const f of px.failed) {
+          failed.set(f.index, f.error);
+          a.onFailed?.(f.index, f.error);
+        }
+      }
+      const kept = want.filter((i) => !failed.has(i));
+      const rows = new Map<number, Float32Array>();
+      if (px && px.indices.length) {
+        const per = px.data.length / px.indices.length;
+        let feats: Float32Array | undefined;
+        let d = per;
+        if (a.imageFrozen) {
+          const f = tf.tidy(() => a.model.getImageFeatures(tf.tensor4d(px!.data, px!.shape)));
+          feats = f.dataSync() as Float32Array;
+          d = f.shape[1];
+          f.dispose();
+        }
+        px.indices.forEach((idx, r) => {
+          const row = feats ? feats.slice(r * d, (r + 1) * d) : px!.data.slice(r * per, (r + 1) * per);
+          rows.set(idx, row);
+          if (cachedFloats + row.length <= budget) {
+            cache.set(idx, row);
+            cachedFloats += row.length;
+          }
+        });
+      }
+      if (kept.length === 0) return null;
+      const get = (i: number) => cache.get(i) ?? rows.get(i)!;
+      const { ids, mask } = encodeTexts(a.tokenizer as any, kept.map(a.caption), a.maxLength);
+      const per = kept.length ? get(kept[0]).length : 0;
+      const flat = new Float32Array(kept.length * per);
+      kept.forEach((i, r) => flat.set(get(i), r * per));
+      if (a.imageFrozen) return { ids, mask, imageFeats: tf.tensor2d(flat, [kept.length, per]) };
+      const side = Math.round(Math.sqrt(per / 3));
+      return { ids, mask, pixels: tf.tensor4d(flat, [kept.length, 3, side, side]) };
+    },
+  };
+}

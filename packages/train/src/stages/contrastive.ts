@@ -1,0 +1,148 @@
+import * as path from 'path';
+import * as fs from 'fs';
+import { loadImage } from '@altclip/image';
+import { formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
+import { datasetLoader } from '@altclip/eval';
+import type { TextTokenizer } from '@altclip/tokenizers';
+import { FreezeOptions, selectTrainable, paddingRows } from '../params';
+import { train, TrainConfig, TrainResult } from '../trainer';
+import {
+  AnyClipModel, clipBatchSource, clipTask, withDefaults, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer, saveModelFolder,
+  textMaxLength, trainConfigOf,
+} from './common';
+import { evalHook, EvalSpec } from './eval-hook';
+
+/** Stage 2 (PAPER 5.2, Table 6): lr 2e-6, wd 5e-2, warmup 2000, clip 5.0, batch 1024, image tower frozen. */
+export const CONTRASTIVE_DEFAULTS: Partial<TrainConfig> & Record<string, unknown> = {
+  seed: 0,
+  batchSize: 1024,
+  lr: 2e-6,
+  betas: [0.99, 0.999],
+  eps: 1e-8,
+  weightDecay: 0.05,
+  warmup: 2000,
+  epochs: 1,
+  gradClip: 5.0,
+  schedule: 'cosine',
+  lockImage: true,
+};
+
+export interface ContrastiveOptions extends Partial<TrainConfig>, FreezeOptions {
+  /** AltCLIP or CLIP folder, a named config (configs/models), or a loaded model. */
+  model: string | AnyClipModel;
+  /** Tokenizer folder or instance (default: the model folder's; the shipped CLIP BPE for CLIP configs). */
+  tokenizer?: string | TextTokenizer;
+  /** Pairs file (CSV/TSV/JSONL) or a folder holding captions.{jsonl,tsv,csv}, or pairs already read. */
+  data: string | ImageTextPair[];
+  /** Image paths are relative to this folder (default: the data file's folder). */
+  imageRoot?: string;
+  captionColumn?: string;
+  imageColumn?: string;
+  out?: string;
+  name?: string;
+  resume?: string;
+  maxLength?: number;
+  /** Text dropout during training (default true: HF train mode). */
+  dropout?: boolean;
+  eval?: EvalSpec;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface StageResult extends TrainResult {
+  runDir: string;
+  /** The trained model as a complete folder (weights, config, tokenizer, preprocessor_config.json). */
+  finalDir?: string;
+  report?: ReadReport;
+  failedImages: number;
+}
+
+function findPairsFile(p: string): string {
+  if (!fs.statSync(p).isDirectory()) return p;
+  for (const f of ['captions.jsonl', 'captions.tsv', 'captions.csv', 'pairs.jsonl', 'pairs.tsv', 'pairs.csv', 'metadata.jsonl']) {
+    if (fs.existsSync(path.join(p, f))) return path.join(p, f);
+  }
+  throw new Error(`${p}: a data folder needs a captions file (captions.jsonl|tsv|csv, pairs.*, metadata.jsonl)`);
+}
+
+/** `altclip contrastive`: CLIP loss on image-text pairs; image tower frozen unless lockImage is false. */
+export async function runContrastive(opts: ContrastiveOptions): Promise<StageResult> {
+  const o = withDefaults<ContrastiveOptions>(CONTRASTIVE_DEFAULTS as Partial<ContrastiveOptions>, opts);
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'contrastive');
+  const runDir = resolveRunDir(o, 'contrastive');
+  let pairs: ImageTextPair[];
+  let report: ReadReport | undefined;
+  if (typeof o.data === 'string') {
+    const file = findPairsFile(o.data);
+    const r = await readImageTextPairs(file, { root: o.imageRoot, captionColumn: o.captionColumn, imageColumn: o.imageColumn });
+    pairs = r.pairs;
+    report = r.report;
+    log(formatReport(report));
+  } else pairs = o.data;
+  if (pairs.length === 0) throw new Error(`contrastive: no usable image-text pairs in ${typeof o.data === 'string' ? o.data : 'the given list'}`);
+
+  const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
+  try {
+    const tokenizer = await resolveTokenizer(o.tokenizer, model, dir);
+    const processor = resolveImageProcessor(model, dir);
+    const all = model.namedParameters();
+    const params = selectTrainable(all, o);
+    const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
+    const maxLength = o.maxLength ?? textMaxLength(model as any);
+    let failedCount = 0;
+    const ds = { getImage: (i: number) => loadImage(pairs[i].image), imagePath: (i: number) => pairs[i].image };
+    const data = clipBatchSource({
+      size: pairs.length,
+      caption: (i) => pairs[i].caption,
+      loader: datasetLoader(model as any, ds as any, processor, { skipErrors: true }),
+      tokenizer,
+      maxLength,
+      model,
+      imageFrozen,
+      onFailed: (i, err) => {
+        failedCount++;
+        if (failedCount <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);
+      },
+    });
+    log(`contrastive: ${pairs.length} pairs, ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+    const r = await train({
+      task: clipTask(model, { imageFrozen, dropout: o.dropout }),
+      params,
+      allParams: all,
+      data,
+      config: cfg,
+      runDir,
+      resume: o.resume,
+      runConfig: { stage: 'contrastive', ...stripObjects(o), train: cfg },
+      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
+      evaluate: evalHook(o.eval, model, tokenizer, processor),
+      paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
+      progress: o.progress,
+      label: 'contrastive',
+    });
+    if (failedCount) log(`contrastive: ${failedCount} unreadable image(s) skipped`);
+    let finalDir: string | undefined;
+    if (r.status === 'completed') {
+      finalDir = path.join(runDir, 'final');
+      await saveModelFolder(finalDir, model, tokenizer, processor);
+      log(`contrastive: model written to ${finalDir}`);
+    }
+    return { ...r, runDir, finalDir, report, failedImages: failedCount };
+  } finally {
+    if (typeof o.model === 'string') model.dispose();
+  }
+}
+
+/** Options as JSON for config.json: objects (models, tokenizers, pair lists) replaced by a short description. */
+export function stripObjects(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v === 'function') continue;
+    if (Array.isArray(v) && v.length > 16) out[k] = `[${v.length} items]`;
+    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp) && Object.getPrototypeOf(v) !== Object.prototype) out[k] = `<${v.constructor?.name ?? 'object'}>`;
+    else if (v instanceof RegExp) out[k] = String(v);
+    else out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,299 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { openSafetensors, writeSafetensors } from '@altclip/checkpoint';
+import { formatReport, ParallelPair, readParallelCorpus, ReadReport } from '@altclip/data';
+import { encodeTexts } from '@altclip/eval';
+import { ImageProcessor } from '@altclip/image';
+import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelConfig, AltCLIPConfig } from '@altclip/models';
+import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
+import type { FeatureTask } from '../grads';
+import { FreezeOptions, paddingRows, selectTrainable } from '../params';
+import { createProgress } from '../progress';
+import { BatchSource, train, TrainConfig } from '../trainer';
+import { readJsonConfig, resolveRunDir, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
+import { StageResult, stripObjects } from './contrastive';
+
+/** Stage 1 (PAPER 5.1, Table 6): batch 1024, AdamW betas (0.99, 0.999) as printed, lr 1e-4, wd 0.1, warmup 500, 10 epochs, clip 1.0. */
+export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
+  seed: 0,
+  batchSize: 1024,
+  lr: 1e-4,
+  betas: [0.99, 0.999],
+  eps: 1e-8,
+  weightDecay: 0.1,
+  warmup: 500,
+  epochs: 10,
+  gradClip: 1.0,
+  schedule: 'cosine',
+  target: 'pooled',
+  enEn: true,
+};
+
+export interface DistillOptions extends Partial<TrainConfig>, FreezeOptions {
+  /** CLIP teacher folder: a CLIPTextModelWithProjection or a full CLIPModel (model_type clip). */
+  teacher: string;
+  /** Student: an AltCLIP folder, an xlm-roberta folder (with `vision`), or a named config (configs/models). */
+  student: string;
+  /** AltCLIP config (named or a config.json path) for a student built from an xlm-roberta folder without `vision`. */
+  studentConfig?: string;
+  /** CLIP folder giving the vision tower, visual_projection and logit_scale (default: the teacher if it is a CLIPModel). */
+  vision?: string;
+  /** Parallel corpus: TSV `en<TAB>zh` or JSONL, or pairs already read. */
+  data: string | ParallelPair[];
+  teacherField?: string;
+  studentField?: string;
+  /** Also train (en, en) pairs (default true; PAPER Table 4: essential for English). */
+  enEn?: boolean;
+  /** Student tokenizer (XLM-R SentencePiece folder); default: the student folder. */
+  tokenizer?: string | TextTokenizer;
+  /** Teacher tokenizer; default: the teacher folder's CLIP BPE (or the shipped one). */
+  teacherTokenizer?: string | TextTokenizer;
+  /** Teacher feature to imitate: pooled EOS state before text_projection (default, the paper's) or after it. */
+  target?: 'pooled' | 'projected';
+  /** Where teacher features are cached (default: <run folder>/../.cache). */
+  cacheDir?: string;
+  maxLength?: number;
+  teacherMaxLength?: number;
+  dropout?: boolean;
+  out?: string;
+  name?: string;
+  resume?: string;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
+
+interface DistillBatch {
+  ids: tf.Tensor2D;
+  mask: tf.Tensor2D;
+  target: tf.Tensor2D;
+}
+
+/** A stable identity of a model folder: its config and the names, sizes and times of its weight files. */
+function folderFingerprint(dir: string): string {
+  const h = crypto.createHash('sha256');
+  h.update(fs.readFileSync(path.join(dir, 'config.json')));
+  for (const f of fs.readdirSync(dir).sort()) {
+    if (!/\.(safetensors|bin|json)$/.test(f) || f === 'config.json') continue;
+    const st = fs.statSync(path.join(dir, f));
+    h.update(`${f}:${st.size}:${st.mtimeMs}\n`);
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Teacher features of `texts` [U, D], computed once and cached as safetensors keyed by a hash of the teacher, the
+ * target kind, the tokenisation and the texts, so later epochs, resumed runs and new runs on the same corpus reuse them.
+ */
+export async function teacherFeatures(a: {
+  teacherDir: string;
+  texts: string[];
+  target: 'pooled' | 'projected';
+  tokenizer: TextTokenizer;
+  maxLength?: number;
+  cacheDir: string;
+  batchSize?: number;
+  progress?: boolean;
+  log: (l: string) => void;
+}): Promise<{ data: Float32Array; dim: number; file: string; cached: boolean }> {
+  const h = crypto.createHash('sha256');
+  h.update(folderFingerprint(a.teacherDir));
+  h.update(`\0${a.target}\0${a.maxLength}\0${a.tokenizer.vocabSize}\0${a.texts.length}\0`);
+  for (const t of a.texts) h.update(t + '\0');
+  const key = h.digest('hex').slice(0, 24);
+  const file = path.join(a.cacheDir, `teacher-${key}.safetensors`);
+  if (fs.existsSync(file)) {
+    const r = await openSafetensors(file);
+    try {
+      const info = r.info('features');
+      if (info.shape[0] === a.texts.length) {
+        const t = await r.read('features');
+        a.log(`distill: teacher features from cache ${file}`);
+        return { data: t.data as Float32Array, dim: info.shape[1], file, cached: true };
+      }
+    } finally {
+      await r.close();
+    }
+  }
+  const teacher = await CLIPTextModelWithProjection.fromPretrained(a.teacherDir, { trainable: false });
+  try {
+    const maxLength = a.maxLength ?? teacher.config.max_position_embeddings;
+    const bs = a.batchSize ?? 64;
+    const progress = createProgress({ total: a.texts.length, label: 'teacher features', every: Math.max(bs, Math.ceil(a.texts.length / 10)), quiet: a.progress === false });
+    let out: Float32Array | undefined;
+    let dim = 0;
+    for (let s = 0; s < a.texts.length; s += bs) {
+      const chunk = a.texts.slice(s, s + bs);
+      const enc = a.tokenizer.encode(chunk, { contextLength: maxLength, truncate: true, maxLength, truncation: true, padding: 'longest' });
+      const f = tf.tidy(() => {
+        const o = teacher.forward({ inputIds: enc.inputIds, attentionMask: enc.attentionMask });
+        return a.target === 'pooled' ? o.pooledOutput : o.textEmbeds;
+      });
+      dim = f.shape[1];
+      out ??= new Float32Array(a.texts.length * dim);
+      out.set(f.dataSync() as Float32Array, s * dim);
+      f.dispose();
+      progress.update(Math.min(a.texts.length, s + bs), {});
+    }
+    progress.done();
+    await writeSafetensors(file, { features: { shape: [a.texts.length, dim], data: out! } }, { teacher: a.teacherDir, target: a.target, texts: String(a.texts.length) });
+    a.log(`distill: ${a.texts.length} teacher features (${a.target}, dim ${dim}) cached in ${file}`);
+    return { data: out!, dim, file, cached: false };
+  } finally {
+    teacher.dispose();
+  }
+}
+
+function isFolder(p: string): boolean {
+  return fs.existsSync(p) && fs.statSync(p).isDirectory();
+}
+
+function modelType(dir: string): string | undefined {
+  const f = path.join(dir, 'config.json');
+  return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')).model_type as string | undefined) : undefined;
+}
+
+/** Copies `key` from a checkpoint folder into `model` when the shapes agree; returns whether it did. */
+async function copyParam(model: AltCLIPModel, dir: string, key: string): Promise<boolean> {
+  const v = model.namedParameters().get(key);
+  const file = path.join(dir, 'model.safetensors');
+  if (!v || !fs.existsSync(file)) return false;
+  const r = await openSafetensors(file);
+  try {
+    if (!r.has(key) || r.info(key).shape.join() !== v.shape.join()) return false;
+    const t = await r.read(key);
+    tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, v.shape)));
+    return true;
+  } finally {
+    await r.close();
+  }
+}
+
+/** Builds the student (see DistillOptions.student) and says where its vision tower came from. */
+async function buildStudent(o: DistillOptions, seed: number, log: (l: string) => void): Promise<AltCLIPModel> {
+  const teacherIsFull = modelType(o.teacher) === 'clip';
+  const vision = o.vision ?? (teacherIsFull ? o.teacher : undefined);
+  if (vision && modelType(vision) !== 'clip') throw new Error(`--vision ${vision}: a CLIPModel folder (model_type clip) is expected`);
+  if (isFolder(o.student) && modelType(o.student) === 'altclip') {
+    log(`distill: student = AltCLIP folder ${o.student}`);
+    return AltCLIPModel.fromPretrained(o.student);
+  }
+  let model: AltCLIPModel;
+  if (isFolder(o.student)) {
+    // An xlm-roberta-* folder: its encoder, plus pre_LN/transformation (new), CLIP vision and projections.
+    if (vision) model = await AltCLIPModel.fromParts({ vision, text: o.student, textProjection: teacherIsFull ? o.teacher : undefined, seed });
+    else {
+      if (!o.studentConfig) throw new Error(`distill: student ${o.student} is not an AltCLIP folder; pass --vision <CLIP folder> or --student-config`);
+      throw new Error('distill: building a student from an xlm-roberta folder without --vision is not supported; pass --vision <CLIP folder>');
+    }
+  } else {
+    const cfgSrc = o.studentConfig ?? o.student;
+    const cfg = (fs.existsSync(cfgSrc) ? readJsonConfig(cfgSrc) : getModelConfig(cfgSrc)) as unknown as AltCLIPConfig;
+    if (cfg.model_type !== 'altclip') throw new Error(`distill: student config '${cfgSrc}' has model_type '${cfg.model_type}', expected 'altclip'`);
+    if (vision) model = await AltCLIPModel.fromParts({ vision, text: cfg.text_config as unknown as Record<string, unknown>, textProjection: teacherIsFull ? o.teacher : undefined, projectDim: cfg.text_config.project_dim, seed });
+    else model = new AltCLIPModel(cfg, { seed });
+  }
+  if (!teacherIsFull) {
+    const ok = await copyParam(model, o.teacher, 'text_projection.weight');
+    log(ok ? `distill: text_projection from the teacher ${o.teacher}` : `distill: warning: the teacher's text_projection does not fit the student's; it stays randomly initialised`);
+  }
+  log(`distill: student built from ${o.student}${vision ? `, vision tower + visual_projection + logit_scale from ${vision}` : ' (random vision tower: pass --vision <CLIP folder> for a usable AltCLIP_T)'}`);
+  return model;
+}
+
+/** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
+export async function runDistill(opts: DistillOptions): Promise<StageResult> {
+  const o = withDefaults<DistillOptions>(DISTILL_DEFAULTS, opts);
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'distill');
+  const runDir = resolveRunDir(o, 'distill');
+  const target = o.target ?? 'pooled';
+  if (target !== 'pooled' && target !== 'projected') throw new Error(`distill: --target must be 'pooled' or 'projected', got '${target}'`);
+
+  let pairs: ParallelPair[];
+  let report: ReadReport | undefined;
+  if (typeof o.data === 'string') {
+    const r = await readParallelCorpus(o.data, { enEn: o.enEn !== false, teacherField: o.teacherField, studentField: o.studentField });
+    pairs = r.pairs;
+    report = r.report;
+    log(formatReport(report));
+  } else pairs = o.enEn === false ? o.data : [...o.data, ...o.data.filter((p) => p.kind !== 'identity').map((p) => ({ ...p, studentText: p.teacherText, kind: 'identity' as const }))];
+  if (pairs.length === 0) throw new Error('distill: the corpus has no usable pairs');
+
+  const teacherTok = typeof o.teacherTokenizer === 'object' ? o.teacherTokenizer : o.teacherTokenizer ? await loadTokenizer(o.teacherTokenizer) : await CLIPTokenizer.fromPretrained(o.teacher);
+  const unique = [...new Set(pairs.map((p) => p.teacherText))];
+  const row = new Map(unique.map((t, i) => [t, i]));
+  const feats = await teacherFeatures({
+    teacherDir: o.teacher, texts: unique, target, tokenizer: teacherTok, maxLength: o.teacherMaxLength,
+    cacheDir: o.cacheDir ?? path.join(path.dirname(runDir), '.cache'), progress: o.progress, log,
+  });
+
+  const model = await buildStudent(o, cfg.seed ?? 0, log);
+  try {
+    const studentDir = isFolder(o.student) ? o.student : undefined;
+    const tokenizer: TextTokenizer =
+      typeof o.tokenizer === 'object' ? o.tokenizer : o.tokenizer ? await loadTokenizer(o.tokenizer)
+        : studentDir && fs.existsSync(path.join(studentDir, 'sentencepiece.bpe.model')) ? await loadTokenizer(studentDir)
+          : (() => { throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model> (the student tokenizer)'); })();
+    const projDim = model.config.text_config.project_dim;
+    if (projDim !== feats.dim) throw new Error(`distill: the student's feature size (project_dim ${projDim}) differs from the teacher's ${target} feature size ${feats.dim}`);
+    const all = model.namedParameters();
+    // Only the text tower learns: the target sits before text_projection, which (from the teacher) stays fixed.
+    const params = selectTrainable(all, { ...o, lockImage: true, freeze: [/^text_projection\./, /^logit_scale$/, ...(o.freeze ?? [])] });
+    const maxLength = o.maxLength ?? textMaxLength(model as any);
+    const data: BatchSource<DistillBatch> = {
+      size: pairs.length,
+      batch: (idx) => {
+        const { ids, mask } = encodeTexts(tokenizer as any, idx.map((i) => pairs[i].studentText), maxLength);
+        const t = new Float32Array(idx.length * feats.dim);
+        idx.forEach((i, r) => {
+          const k = row.get(pairs[i].teacherText)!;
+          t.set(feats.data.subarray(k * feats.dim, (k + 1) * feats.dim), r * feats.dim);
+        });
+        return { ids, mask, target: tf.tensor2d(t, [idx.length, feats.dim]) };
+      },
+    };
+    const task: FeatureTask<DistillBatch> = {
+      features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
+      constantFeatures: [1],
+      loss: ([s, t]) => {
+        const loss = distillationLoss(s, t);
+        const cos = tf.tidy(() => tf.mean(tf.sum(tf.mul(tf.div(s, tf.norm(s, 2, 1, true)), tf.div(t, tf.norm(t, 2, 1, true))), 1)) as tf.Scalar);
+        return { loss, terms: { mse: loss, cosine: cos } };
+      },
+    };
+    let processor: ImageProcessor;
+    const visionDir = o.vision ?? (modelType(o.teacher) === 'clip' ? o.teacher : undefined);
+    if (visionDir && fs.existsSync(path.join(visionDir, 'preprocessor_config.json'))) processor = ImageProcessor.fromPretrained(visionDir);
+    else if (studentDir && fs.existsSync(path.join(studentDir, 'preprocessor_config.json'))) processor = ImageProcessor.fromPretrained(studentDir);
+    else {
+      const s = model.config.vision_config.image_size;
+      processor = ImageProcessor.fromConfig({ size: s, crop_size: s } as any);
+    }
+    log(`distill: ${pairs.length} pairs (${unique.length} distinct teacher texts), target ${target}, ${params.size}/${all.size} parameter tensors trainable, run ${runDir}`);
+    const r = await train({
+      task,
+      params,
+      allParams: all,
+      data,
+      config: cfg,
+      runDir,
+      resume: o.resume,
+      runConfig: { stage: 'distill', ...stripObjects(o), target, teacherFeatures: feats.file, train: cfg },
+      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
+      paddingRows: paddingRows([...params.keys()], model.config.text_config.pad_token_id),
+      progress: o.progress,
+      label: 'distill',
+    });
+    let finalDir: string | undefined;
+    if (r.status === 'completed') {
+      finalDir = path.join(runDir, 'final');
+      await saveModelFolder(finalDir, model, tokenizer, processor);
+      log(`distill: AltCLIP_T written to ${finalDir} (evaluate it with altclip eval)`);
+    }
+    return { ...r, runDir, finalDir, report, failedImages: 0 };
+  } finally {
+    model.dispose();
+  }
+}

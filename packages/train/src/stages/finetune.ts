@@ -1,0 +1,172 @@
+import * as path from 'path';
+import { ClassificationDataset, readCifar10, readFashionMnist, readImageFolder, readIdx, MNIST_CLASSES, downloadCifar10 } from '@altclip/data';
+import { builtinZeroShotSet, datasetLoader, fillTemplate, loadClassnames, loadTemplates, Lang } from '@altclip/eval';
+import type { TextTokenizer } from '@altclip/tokenizers';
+import { FreezeOptions, paddingRows, selectTrainable } from '../params';
+import { hashInts } from '../rng';
+import { train, TrainConfig } from '../trainer';
+import { AnyClipModel, clipBatchSource, clipTask, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
+import { StageResult, stripObjects } from './contrastive';
+import { evalHook, EvalSpec } from './eval-hook';
+
+/**
+ * FlagAI's examples/AltCLIP/altclip_finetuning.py (spec 5.3): batch 4, lr 1e-4, 10 epochs, warm_up 0.1 with
+ * AnnealingLR cosine, weight decay 0.1, grad clip 1.0, seed 1234, every parameter trainable, dropout on. One
+ * deliberate difference: captions use class names ("a photo of a cat"), not FlagAI's integer labels ("a photo of a 3").
+ */
+export const FINETUNE_FLAGAI_PRESET: Partial<FinetuneOptions> = {
+  seed: 1234,
+  batchSize: 4,
+  lr: 1e-4,
+  epochs: 10,
+  warmup: 0.1,
+  schedule: 'flagai-cosine',
+  weightDecay: 0.1,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  gradClip: 1.0,
+  dropLast: false,
+  lockImage: false,
+  templates: ['a photo of a {c}'],
+};
+
+/**
+ * Saner defaults (spec 5.3's note on FlagAI issue #561): a larger batch (more negatives), lr 1e-5, the image tower
+ * frozen as in stage 2, several prompt templates, cosine decay to 0 after a 5% warmup.
+ */
+export const FINETUNE_DEFAULTS: Partial<FinetuneOptions> = {
+  seed: 0,
+  batchSize: 64,
+  lr: 1e-5,
+  epochs: 3,
+  warmup: 0.05,
+  schedule: 'cosine',
+  weightDecay: 0.1,
+  betas: [0.9, 0.999],
+  eps: 1e-8,
+  gradClip: 1.0,
+  lockImage: true,
+};
+
+export interface FinetuneOptions extends Partial<TrainConfig>, FreezeOptions {
+  model: string | AnyClipModel;
+  tokenizer?: string | TextTokenizer;
+  /** cifar10 | fashion-mnist | mnist | folder, or a dataset already opened. */
+  dataset: string | ClassificationDataset;
+  /** cifar10: folder with the .bin files; fashion-mnist/mnist: folder with the IDX files; folder: class folders. */
+  data?: string;
+  split?: 'train' | 'test';
+  /** Download CIFAR-10 (md5-checked) into `data` when it is missing. */
+  download?: boolean;
+  lang?: Lang;
+  /** Class names (array, or a JSON/text file) and templates (array, a template-set name or a file); `{c}` = class. */
+  classnames?: string[] | string;
+  templates?: string[] | string;
+  /** Train on the first N samples only. */
+  limit?: number;
+  preset?: 'flagai' | 'default';
+  out?: string;
+  name?: string;
+  resume?: string;
+  maxLength?: number;
+  dropout?: boolean;
+  eval?: EvalSpec;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
+
+export async function openClassificationDataset(kind: string, data: string | undefined, split: 'train' | 'test', download = false): Promise<ClassificationDataset> {
+  switch (kind.toLowerCase()) {
+    case 'cifar10':
+    case 'cifar-10': {
+      if (!data) throw new Error('finetune --dataset cifar10 needs --data <folder with data_batch_*.bin>');
+      if (download) await downloadCifar10(data);
+      return readCifar10(data, { split });
+    }
+    case 'fashion-mnist':
+    case 'fashionmnist':
+      return readFashionMnist(data, split);
+    case 'mnist': {
+      if (!data) throw new Error('finetune --dataset mnist needs --data <folder with the MNIST IDX files>');
+      const p = split === 'train' ? 'train' : 't10k';
+      const pick = (kind2: string) => ['', '.gz'].map((z) => path.join(data, `${p}-${kind2}${z}`)).find((f) => require('fs').existsSync(f));
+      const images = pick('images-idx3-ubyte');
+      const labels = pick('labels-idx1-ubyte');
+      if (!images || !labels) throw new Error(`${data}: ${p}-images-idx3-ubyte(.gz) / ${p}-labels-idx1-ubyte(.gz) not found`);
+      return readIdx(images, labels, { classNames: MNIST_CLASSES, name: `mnist-${split}` });
+    }
+    case 'folder':
+      if (!data) throw new Error('finetune --dataset folder needs --data <folder of class folders>');
+      return readImageFolder(data);
+    default:
+      throw new Error(`unknown dataset '${kind}' (use cifar10, fashion-mnist, mnist or folder)`);
+  }
+}
+
+/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset. */
+export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
+  const o = withDefaults<FinetuneOptions>(opts.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS, opts);
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'finetune');
+  const runDir = resolveRunDir(o, 'finetune');
+  const kind = typeof o.dataset === 'string' ? o.dataset : o.dataset.name;
+  const ds = typeof o.dataset === 'string' ? await openClassificationDataset(o.dataset, o.data, o.split ?? 'train', o.download) : o.dataset;
+  const lang = o.lang ?? 'en';
+  const builtin = builtinZeroShotSet(kind, lang);
+  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? ds.classNames : null);
+  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>`);
+  if (classnames.length !== ds.classNames.length) throw new Error(`finetune: ${classnames.length} class names for ${ds.classNames.length} classes in ${ds.name}`);
+  const templates = Array.isArray(o.templates) ? o.templates : o.templates ? loadTemplates(o.templates, kind) : builtin.templates;
+  const size = Math.min(ds.size, o.limit ?? ds.size);
+  // A fixed template per sample (seeded), so a resumed run and an uninterrupted one see the same captions.
+  const caption = (i: number) => fillTemplate(templates[hashInts(cfg.seed ?? 0, i, 0x7e3) % templates.length], classnames[ds.labels[i]]);
+
+  const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
+  try {
+    const tokenizer = await resolveTokenizer(o.tokenizer, model, dir);
+    const processor = resolveImageProcessor(model, dir);
+    const all = model.namedParameters();
+    const params = selectTrainable(all, o);
+    const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
+    let failed = 0;
+    const data = clipBatchSource({
+      size,
+      caption,
+      loader: datasetLoader(model as any, ds, processor, { skipErrors: true }),
+      tokenizer,
+      maxLength: o.maxLength ?? textMaxLength(model as any),
+      model,
+      imageFrozen,
+      onFailed: (i, err) => {
+        failed++;
+        if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
+      },
+    });
+    log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+    const r = await train({
+      task: clipTask(model, { imageFrozen, dropout: o.dropout }),
+      params,
+      allParams: all,
+      data,
+      config: cfg,
+      runDir,
+      resume: o.resume,
+      runConfig: { stage: 'finetune', ...stripObjects(o), dataset: kind, classnames, templates, train: cfg },
+      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
+      evaluate: evalHook(o.eval, model, tokenizer, processor),
+      paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
+      progress: o.progress,
+      label: 'finetune',
+    });
+    let finalDir: string | undefined;
+    if (r.status === 'completed') {
+      finalDir = path.join(runDir, 'final');
+      await saveModelFolder(finalDir, model, tokenizer, processor);
+      log(`finetune: model written to ${finalDir}`);
+    }
+    return { ...r, runDir, finalDir, failedImages: failed };
+  } finally {
+    if (typeof o.model === 'string') model.dispose();
+    if (typeof o.dataset === 'string') ds.close?.();
+  }
+}
