@@ -19,7 +19,7 @@ export interface SetupOptions {
   /** 'auto' (default) picks the best available; an explicit name is an error if unavailable. */
   backend?: BackendName | 'auto';
   /**
-   * wasm threads (default: ALTCLIP_WASM_THREADS, else one per CPU, at most 8). More than 1 loads tfjs's
+   * wasm threads (default: ALTCLIP_WASM_THREADS, else one per CPU (1 under jest), at most 8). More than 1 loads tfjs's
    * threaded-SIMD build (see wasm-threads.ts); 1 keeps the single-threaded SIMD build. Fixed at the first
    * wasm initialisation in a process.
    */
@@ -68,7 +68,10 @@ export function wasmStartInfo(): WasmStart | undefined {
 
 function wantedWasmThreads(threads?: number): number {
   const env = process.env.ALTCLIP_WASM_THREADS;
-  const n = threads ?? (env ? Number(env) : os.cpus().length);
+  // Under jest every test file re-instantiates tfjs, and pthread workers outlive their file: stay single-threaded
+  // there unless asked (tests check results, not speed).
+  const dflt = process.env.JEST_WORKER_ID ? 1 : os.cpus().length;
+  const n = threads ?? (env ? Number(env) : dflt);
   if (!Number.isInteger(n) || n < 1) throw new Error(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
   return Math.min(n, 8); // tfjs pre-creates 8 pthread workers; the pool never exceeds them
 }
