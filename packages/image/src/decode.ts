@@ -2,7 +2,7 @@ import { promises as fsp } from 'fs';
 import sharp from 'sharp';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { decodeBmp, decodePnm, isBmp, isPnm } from './bmp-pnm';
-import { isGif, parseGif, parsePng } from './containers';
+import { isGif, jpegComponents, parseGif, parsePng } from './containers';
 import { DecodedImage, ImageError, ImageMode, MODE_CHANNELS } from './types';
 
 export interface LoadImageOptions {
@@ -21,10 +21,27 @@ function open(buf: Buffer, o: LoadImageOptions): Sharp {
   return o.applyExif ? s.autoOrient() : s;
 }
 
+/** The channels `keep` of interleaved pixels with `c` channels (the same memory when nothing is dropped). */
+function pick(data: Uint8Array, c: number, keep: number[]): Uint8Array {
+  if (keep.length === c && keep.every((k, i) => k === i)) return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  const n = data.length / c;
+  const out = new Uint8Array(n * keep.length);
+  for (let i = 0, o = 0; i < n; i++) for (const k of keep) out[o++] = data[i * c + k];
+  return out;
+}
+
 /** Decodes with sharp and returns pixels in Pillow's mode for that file (see `DecodedImage`). */
 async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Promise<DecodedImage> {
   if (isBmp(buf)) return decodeBmp(buf, src);
   if (isPnm(buf)) return decodePnm(buf, src);
+  // Plain JPEGs (the common case) skip sharp's metadata pass: the frame header says grey or colour.
+  const jc = jpegComponents(buf);
+  if (jc === 1 || jc === 3) {
+    const r = await open(buf, o).raw().toBuffer({ resolveWithObject: true });
+    const keep = jc === 1 ? [0] : [0, 1, 2];
+    const mode: ImageMode = jc === 1 ? 'L' : 'RGB';
+    return { width: r.info.width, height: r.info.height, channels: keep.length, mode, data: pick(r.data, r.info.channels, keep), source: src };
+  }
   const meta = await open(buf, {}).metadata();
   const png = parsePng(buf);
   const raw = (s: Sharp, depth?: 'ushort'): Promise<Raw> =>
@@ -34,12 +51,8 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
     data: new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.length), ...extra,
   });
   const take = (r: Raw, keep: number[]): Raw => {
-    const c = r.info.channels;
-    if (keep.length === c && keep.every((k, i) => k === i)) return r;
-    const n = r.info.width * r.info.height;
-    const out = Buffer.alloc(n * keep.length);
-    for (let i = 0, o = 0; i < n; i++) for (const k of keep) out[o++] = r.data[i * c + k];
-    return { data: out, info: { ...r.info, channels: keep.length as 1 | 2 | 3 | 4 } };
+    const out = pick(r.data, r.info.channels, keep);
+    return { data: Buffer.from(out.buffer, out.byteOffset, out.length), info: { ...r.info, channels: keep.length as 1 | 2 | 3 | 4 } };
   };
 
   if (meta.space === 'cmyk' || (meta.channels === 4 && meta.format === 'jpeg')) {

@@ -25,23 +25,44 @@ export interface PreprocessFilesResult {
   errors: { path: string; message: string }[];
 }
 
-/** A message to the worker: one file. */
+/** A message to the worker: one file, and where to write its tensor when the output size is known. */
 export interface PoolTask {
   id: number;
   path: string;
   opts: PreprocessOptions;
   applyExif: boolean;
+  /** Shared batch memory (float32) and the element offset of this image in it. */
+  out?: SharedArrayBuffer;
+  offset?: number;
 }
 
-export type PoolReply = { id: number; data: Float32Array; width: number; height: number } | { id: number; error: string };
+/** `data` is only sent back when the tensor could not be written into the shared batch. */
+export type PoolReply = { id: number; width: number; height: number; data?: Float32Array } | { id: number; error: string };
 
-/** Decodes and preprocesses one file on the current thread (what each worker runs). */
-export async function preprocessFile(file: string, opts: PreprocessOptions, applyExif = false): Promise<{ data: Float32Array; width: number; height: number }> {
+/**
+ * Decodes and preprocesses one file on the current thread (what each worker runs). Writes into `out` at `offset`
+ * when given and the size fits (`expected` elements), else returns a new array.
+ */
+export async function preprocessFile(
+  file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1,
+): Promise<{ width: number; height: number; data?: Float32Array }> {
   const img = await loadImage(file, { applyExif });
   const crop = resizeAndCrop(img, opts);
-  const data = new Float32Array(3 * crop.width * crop.height);
+  const n = 3 * crop.width * crop.height;
+  if (out && n === expected) {
+    normalizeInto(crop, opts, out, offset);
+    return { width: crop.width, height: crop.height };
+  }
+  const data = new Float32Array(n);
   normalizeInto(crop, opts, data);
-  return { data, width: crop.width, height: crop.height };
+  return { width: crop.width, height: crop.height, data };
+}
+
+/** Output [H, W] known before decoding (center crop on), so workers can write straight into the batch. */
+export function fixedDims(o: PreprocessOptions): [number, number] | undefined {
+  if (o.doCenterCrop === false) return undefined;
+  const c = o.cropSize ?? o.size ?? 224;
+  return typeof c === 'number' ? [c, c] : [c.height, c.width];
 }
 
 function workerScript(): string | undefined {
@@ -59,12 +80,11 @@ export class PreprocessPool {
   private pending = new Map<number, { resolve: (r: PoolReply) => void; worker: number }>();
   private queue: { task: PoolTask; resolve: (r: PoolReply) => void }[] = [];
   private nextId = 0;
-  /** Tasks per worker at once: one decoding in libuv while another is resampled on the JS thread. */
-  private readonly depth = 2;
 
   private closed = false;
 
-  constructor(readonly threads: number, private readonly script: string) {
+  /** `depth`: tasks per worker at once, so one decodes (libuv thread) while another is resampled (JS thread). */
+  constructor(readonly threads: number, private readonly script: string, private readonly depth = 2) {
     for (let i = 0; i < threads; i++) {
       this.workers.push(this.spawn(i));
       this.inflight.push(0);
@@ -80,9 +100,9 @@ export class PreprocessPool {
     return w;
   }
 
-  run(file: string, opts: PreprocessOptions, applyExif: boolean): Promise<PoolReply> {
+  run(file: string, opts: PreprocessOptions, applyExif: boolean, out?: SharedArrayBuffer, offset?: number): Promise<PoolReply> {
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, path: file, opts, applyExif }, resolve });
+      this.queue.push({ task: { id: this.nextId++, path: file, opts, applyExif, out, offset }, resolve });
       this.pump();
     });
   }
@@ -162,32 +182,48 @@ export async function preprocessFiles(
   const options = opts instanceof ImageProcessor ? opts.options : opts;
   const threads = po.threads ?? os.cpus().length;
   const pool = threads > 0 ? sharedPool(threads) : undefined;
+  const dims = fixedDims(options);
+  const per = dims ? 3 * dims[0] * dims[1] : 0;
+  // Workers write into shared memory: no per-image allocation, transfer or copy on this thread.
+  const mem = dims ? (pool ? new SharedArrayBuffer(per * paths.length * 4) : new ArrayBuffer(per * paths.length * 4)) : undefined;
+  const batch = mem ? new Float32Array(mem) : undefined;
   let done = 0;
-  const one = async (p: string): Promise<PoolReply> => {
+  const one = async (p: string, i: number): Promise<PoolReply> => {
     let r: PoolReply;
-    if (pool) r = await pool.run(p, options, po.applyExif ?? false);
-    else r = await preprocessFile(p, options, po.applyExif).then((x) => ({ id: 0, ...x }), (e: Error) => ({ id: 0, error: e.message }));
+    if (pool) r = await pool.run(p, options, po.applyExif ?? false, mem as SharedArrayBuffer | undefined, i * per);
+    else r = await preprocessFile(p, options, po.applyExif, batch, i * per, per).then((x) => ({ id: i, ...x }), (e: Error) => ({ id: i, error: e.message }));
     po.onProgress?.(++done, paths.length);
     return r;
   };
-  const replies = pool ? await Promise.all(paths.map(one)) : [];
-  if (!pool) for (const p of paths) replies.push(await one(p));
+  const replies: PoolReply[] = [];
+  if (pool) replies.push(...(await Promise.all(paths.map(one))));
+  else for (let i = 0; i < paths.length; i++) replies.push(await one(paths[i], i));
+
   const errors: PreprocessFilesResult['errors'] = [];
-  const kept: { path: string; data: Float32Array; width: number; height: number }[] = [];
+  const kept: number[] = [];
   replies.forEach((r, i) => {
     if ('error' in r) {
       const message = r.error.includes(paths[i]) ? r.error : `${paths[i]}: ${r.error}`;
       if ((po.onError ?? 'throw') === 'throw') throw new ImageError(message, paths[i]);
       errors.push({ path: paths[i], message });
-    } else kept.push({ path: paths[i], ...r });
+    } else kept.push(i);
   });
-  const h = kept[0]?.height ?? 0;
-  const w = kept[0]?.width ?? 0;
-  const per = 3 * h * w;
-  const data = new Float32Array(per * kept.length);
-  kept.forEach((k, i) => {
-    if (k.width !== w || k.height !== h) throw new Error(`preprocessFiles: ${k.path} gives ${k.height}x${k.width}, ${kept[0].path} gives ${h}x${w} (enable center crop)`);
-    data.set(k.data, i * per);
+  const ok = replies.filter((r): r is Exclude<PoolReply, { error: string }> => !('error' in r));
+  const [h, w] = [ok[0]?.height ?? dims?.[0] ?? 0, ok[0]?.width ?? dims?.[1] ?? 0];
+  for (const i of kept) {
+    const r = replies[i] as Exclude<PoolReply, { error: string }>;
+    if (r.width !== w || r.height !== h) {
+      throw new ImageError(`preprocessFiles: ${paths[i]} gives ${r.height}x${r.width}, ${paths[kept[0]]} gives ${h}x${w} (enable center crop)`, paths[i]);
+    }
+  }
+  const shape: [number, number, number, number] = [kept.length, 3, h, w];
+  const n = 3 * h * w;
+  if (batch && errors.length === 0 && ok.every((r) => !r.data)) return { data: batch, shape, paths: [...paths], errors };
+  // Unknown size (no center crop) or skipped files: assemble the kept tensors.
+  const data = new Float32Array(n * kept.length);
+  kept.forEach((i, j) => {
+    const r = replies[i] as Exclude<PoolReply, { error: string }>;
+    data.set(r.data ?? batch!.subarray(i * per, i * per + n), j * n);
   });
-  return { data, shape: [kept.length, 3, h, w], paths: kept.map((k) => k.path), errors };
+  return { data, shape, paths: kept.map((i) => paths[i]), errors };
 }

@@ -87,3 +87,12 @@ test('preprocessFiles: worker threads give the same tensors as the in-process pi
   exp.images.forEach((c, i) => expect(sha256(inline.data.subarray(i * 3072, (i + 1) * 3072))).toBe(sha256(ref.get(c.key)!.data)));
   await expect(preprocessFiles([bad], opts, { threads: 2 })).rejects.toThrow(/broken\.jpg/);
 });
+
+test('preprocessFiles without center crop: equal sizes batch, different sizes are a clear error', async () => {
+  const png = fixture('preprocess', 'images', 'rgb_224x224.png');
+  const r = await preprocessFiles([png, png], { size: 32, doCenterCrop: false }, { threads: 2 });
+  expect(r.shape).toEqual([2, 3, 32, 32]);
+  expect(sha256(r.data.subarray(0, 3072))).toBe(sha256(preprocess(await loadImage(png), { size: 32, crop: 'hf' })));
+  const other = fixture('preprocess', 'images', 'rgb_640x480.jpg');
+  await expect(preprocessFiles([png, other], { size: 32, doCenterCrop: false }, { threads: 2 })).rejects.toThrow(/rgb_640x480\.jpg gives 32x42, .*rgb_224x224\.png gives 32x32/);
+});
