@@ -2,6 +2,8 @@
 export interface Progress {
   update(step: number, info: Record<string, number | string>): void;
   log(line: string): void;
+  /** Erases the bar line so that another writer can print a line. */
+  clear(): void;
   done(): void;
 }
 
@@ -75,6 +77,10 @@ export function createProgress(o: ProgressOptions): Progress {
       if (o.quiet) return;
       if (tty && drawn) stream.write('\r\x1b[K');
       stream.write(line + '\n');
+      drawn = false;
+    },
+    clear() {
+      if (tty && drawn) stream.write('\r\x1b[K');
       drawn = false;
     },
     done() {

@@ -100,6 +100,8 @@ export interface TrainArgs<B> {
   handleSignals?: boolean;
   progress?: boolean;
   label?: string;
+  /** Messages (resume, signals, evaluation); default stderr, even with progress off. */
+  log?: (line: string) => void;
   /** Test hook: runs before each checkpoint is committed. */
   beforeCommit?: (tmpDir: string) => Promise<void> | void;
 }
@@ -165,7 +167,11 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const noDecay = c.noDecay ? c.noDecay.map((s) => new RegExp(s)) : NO_DECAY_PATTERNS;
   const opt = new AdamW(a.params, { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, groups: defaultParamGroups(noDecay), noDecayRows: paddingRows });
   const hash = trajectoryHash(c);
-  const log = (s: string) => progress.log(s);
+  const log = (s: string) => {
+    progress.clear();
+    if (a.log) a.log(s);
+    else process.stderr.write(s + '\n');
+  };
 
   let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, seed: c.seed, configHash: hash, time: '' };
   let metrics: MetricsLog | undefined;

@@ -119,6 +119,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
       evaluate: evalHook(o.eval, model, tokenizer, processor),
       paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
       progress: o.progress,
+      log,
       label: 'contrastive',
     });
     if (failedCount) log(`contrastive: ${failedCount} unreadable image(s) skipped`);

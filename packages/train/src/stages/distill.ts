@@ -284,6 +284,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
       saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
       paddingRows: paddingRows([...params.keys()], model.config.text_config.pad_token_id),
       progress: o.progress,
+      log,
       label: 'distill',
     });
     let finalDir: string | undefined;

@@ -156,6 +156,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
       evaluate: evalHook(o.eval, model, tokenizer, processor),
       paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
       progress: o.progress,
+      log,
       label: 'finetune',
     });
     let finalDir: string | undefined;

@@ -1,0 +1,48 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { setupBackend } from '@altclip/backend';
+import { fixture, tmpDir, REPO_ROOT } from '@altclip/test-utils';
+import { main } from '../src/main';
+
+const SPM = path.join(REPO_ROOT, 'datasets', 'demo-spm');
+const TINY = fixture('altclip-tiny');
+let dir: string;
+
+beforeAll(async () => {
+  await setupBackend({ backend: 'cpu' });
+  dir = tmpDir('altclip-cli-train-');
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('altclip contrastive: --config + flag overrides, run folder layout, refusal to reuse, --resume latest', async () => {
+  const imgs = fixture('preprocess', 'images');
+  const rows = ['rgb_224x224.png', 'rgb_50x80.png', 'gray_334x250.png', 'palette_120x90.png'].map((f, i) => `${path.join(imgs, f)}\tcaption number ${i}`);
+  const data = path.join(dir, 'pairs.tsv');
+  fs.writeFileSync(data, `image\tcaption\n${rows.join('\n')}\n`);
+  const out = path.join(dir, 'run');
+  const args = (steps: number) => ['contrastive', '--backend', 'cpu', '--config', path.join(REPO_ROOT, 'configs', 'train', 'contrastive-tiny.json'), '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '4', '--steps', String(steps), '--log-every', '1', '--checkpoint-every', '1', '--out', out, '--no-progress'];
+  await main(args(2));
+  const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  expect(cfg.train).toMatchObject({ batchSize: 4, steps: 2, lr: 1e-4, weightDecay: 0.05, gradClip: 5 }); // flags over the config file
+  expect(cfg.lockImage).toBe(true);
+  const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  expect(metrics.map((m) => m.step)).toEqual([1, 2]);
+  for (const k of ['loss', 'text_loss', 'image_loss', 'acc', 'lr', 'grad_norm', 'samples_per_s', 'logit_scale', 'num_tensors', 'rss_mib']) expect(typeof metrics[1][k]).toBe('number');
+  expect(fs.readdirSync(path.join(out, 'checkpoints')).sort()).toEqual(['latest', 'step-1', 'step-2']);
+  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'trainer_state.json', 'sentencepiece.bpe.model', 'preprocessor_config.json'])
+    expect(fs.existsSync(path.join(out, 'checkpoints', 'step-2', f))).toBe(true);
+  expect(fs.existsSync(path.join(out, 'final', 'model.safetensors'))).toBe(true);
+  await expect(main(args(2))).rejects.toThrow(/already exists.*--resume latest/);
+  await main([...args(3), '--resume', 'latest']);
+  const after = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
+  expect(after).toEqual([1, 2, 3]);
+});
+
+test('altclip finetune on the CIFAR-10 fixture (--limit, --lang zh captions written to config.json)', async () => {
+  const out = path.join(dir, 'ft');
+  await main(['finetune', '--backend', 'cpu', '--model', TINY, '--tokenizer', SPM, '--dataset', 'cifar10', '--data', fixture('cifar10_bin'), '--lang', 'zh', '--limit', '8', '--batch-size', '4', '--steps', '1', '--out', out, '--no-progress']);
+  const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+  expect(cfg.classnames[0]).toBe('飞机');
+  expect(cfg.train.lr).toBe(1e-5);
+  expect(fs.existsSync(path.join(out, 'final', 'model.safetensors'))).toBe(true);
+});
