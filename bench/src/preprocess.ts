@@ -98,9 +98,15 @@ async function main(): Promise<void> {
   const files = fs.readdirSync(dir).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort().slice(0, n).map((f) => path.join(dir!, f));
   console.log(`preprocess bench: ${files.length} images from ${dir}, ${threads} threads/processes, batch ${batch}, CLIP 224 (openai pipeline)`);
   const opts = { size: 224, crop: 'openai' as const };
+  // Two batches in flight, like a data loader that prefetches the next batch (DataLoader does the same).
   const runOurs = async (list: string[]) => {
     const out: Float32Array[] = [];
-    for (let i = 0; i < list.length; i += batch) out.push((await preprocessFiles(list.slice(i, i + batch), opts, { threads })).data);
+    const inflight: Promise<{ data: Float32Array }>[] = [];
+    for (let i = 0; i < list.length; i += batch) {
+      inflight.push(preprocessFiles(list.slice(i, i + batch), opts, { threads }));
+      if (inflight.length >= 2) out.push((await inflight.shift()!).data);
+    }
+    while (inflight.length) out.push((await inflight.shift()!).data);
     return out;
   };
   const rounds = Number(arg('rounds', '2'));
