@@ -125,6 +125,15 @@ export class PreprocessPool {
     if (--this.inflight[p.worker] === 0) this.workers[p.worker].unref();
     p.resolve(r);
     this.pump();
+    if (this.retiring && this.pending.size === 0 && this.queue.length === 0) void this.close();
+  }
+
+  private retiring = false;
+
+  /** Closes the pool once the tasks already given to it are done. */
+  retire(): void {
+    this.retiring = true;
+    if (this.pending.size === 0 && this.queue.length === 0) void this.close();
   }
 
   /** A worker died (native crash, out of memory): fail its tasks, start a replacement, carry on. */
@@ -140,8 +149,14 @@ export class PreprocessPool {
     this.pump();
   }
 
+  /** Stops the workers now; tasks still queued or running resolve as errors. */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    for (const [id, p] of this.pending) p.resolve({ id, error: 'preprocessing pool closed' });
+    for (const q of this.queue) q.resolve({ id: q.task.id, error: 'preprocessing pool closed' });
+    this.pending.clear();
+    this.queue = [];
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
   }
@@ -159,7 +174,7 @@ export function sharedPool(threads: number): PreprocessPool | undefined {
     warned = true;
     return undefined;
   }
-  void shared?.close();
+  shared?.retire(); // a concurrent caller may still be waiting on it
   shared = new PreprocessPool(threads, script);
   return shared;
 }

@@ -96,3 +96,10 @@ test('preprocessFiles without center crop: equal sizes batch, different sizes ar
   const other = fixture('preprocess', 'images', 'rgb_640x480.jpg');
   await expect(preprocessFiles([png, other], { size: 32, doCenterCrop: false }, { threads: 2 })).rejects.toThrow(/rgb_640x480\.jpg gives 32x42, .*rgb_224x224\.png gives 32x32/);
 });
+
+test('preprocessFiles: concurrent calls with different thread counts both complete', async () => {
+  const files = exp.images.slice(0, 4).map((c) => fixture('preprocess', c.file));
+  const o = { size: 32, crop: 'openai' as const };
+  const [a, b] = await Promise.all([preprocessFiles(files, o, { threads: 2 }), preprocessFiles(files, o, { threads: 1 })]);
+  expect(sha256(a.data)).toBe(sha256(b.data));
+});
