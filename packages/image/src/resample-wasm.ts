@@ -74,9 +74,17 @@ export function resizeU8Wasm(
   } else {
     for (let y = r0; y < r1; y++) heap.set(src.subarray((y * w + r.x0) * c, (y * w + r.x1) * c), oTmp + (y - r0) * stride);
   }
-  if (!cv) return heap.slice(oTmp, oTmp + (r1 - r0) * stride);
-  heap.set(new Uint8Array(cv.bounds.buffer, cv.bounds.byteOffset, cv.bounds.byteLength), oVb);
-  heap.set(new Uint8Array(cv.k.buffer, cv.k.byteOffset, cv.k.byteLength), oVk);
-  K.v(oTmp, stride, r0, oVb, oVk, cv.ksize, r.y0, r.y1, oOut);
-  return heap.slice(oOut, oOut + oh * stride);
+  let out: Uint8Array;
+  if (!cv) out = heap.slice(oTmp, oTmp + (r1 - r0) * stride);
+  else {
+    heap.set(new Uint8Array(cv.bounds.buffer, cv.bounds.byteOffset, cv.bounds.byteLength), oVb);
+    heap.set(new Uint8Array(cv.k.buffer, cv.k.byteOffset, cv.k.byteLength), oVk);
+    K.v(oTmp, stride, r0, oVb, oVk, cv.ksize, r.y0, r.y1, oOut);
+    out = heap.slice(oOut, oOut + oh * stride);
+  }
+  // Wasm memory cannot shrink: after a very large image, drop the instance so the memory can be collected.
+  if (K.mem.buffer.byteLength > MAX_KEPT_MEMORY) kernels = undefined;
+  return out;
 }
+
+const MAX_KEPT_MEMORY = 64 << 20;
