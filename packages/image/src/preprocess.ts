@@ -95,9 +95,18 @@ function targetSize(img: DecodedImage, o: PreprocessOptions): HW {
 }
 
 /** Resize + center crop + RGB conversion in the order of the chosen pipeline; returns the u8 RGB crop (HWC). */
+function checkSize(name: string, v: number | HW | undefined): void {
+  const ok = (n: number) => Number.isInteger(n) && n > 0;
+  if (v !== undefined && !(typeof v === 'number' ? ok(v) : ok(v.height) && ok(v.width))) {
+    throw new ImageError(`${name} must be a positive integer or {height, width} of positive integers, got ${JSON.stringify(v)}`);
+  }
+}
+
 export function resizeAndCrop(img: DecodedImage, o: PreprocessOptions = {}): RGBCrop {
   const style = o.crop ?? 'hf';
   if (style !== 'hf' && style !== 'openai') throw new ImageError(`unknown crop style '${style as string}' (expected 'hf' or 'openai')`);
+  checkSize('size', o.size);
+  checkSize('cropSize', o.cropSize);
   if (style === 'hf' && img.mode !== 'RGB') {
     if (o.doConvertRgb === false) throw new ImageError(`${img.source ?? 'image'}: mode ${img.mode} needs do_convert_rgb (3-channel output)`);
     img = toRGB(img);

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, tmpDir } from '@altclip/test-utils';
-import { ImageError, imageFromPixels, loadImage } from '@altclip/image';
+import { ImageError, imageFromPixels, loadImage, preprocess } from '@altclip/image';
 
 const dir = tmpDir('altclip-image-err-');
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -35,4 +35,11 @@ test('imageFromPixels checks sizes', () => {
   expect(() => imageFromPixels(new Uint8Array(10), 2, 2, 3)).toThrow(/10 bytes, expected 2x2x3 = 12/);
   expect(() => imageFromPixels(new Uint8Array(5), 5, 1, 5)).toThrow(/channel count 5/);
   expect(imageFromPixels(new Uint8Array(28 * 28), 28, 28, 1).mode).toBe('L');
+});
+
+test('bad preprocessing options are clear errors', () => {
+  const img = imageFromPixels(new Uint8Array(4 * 4 * 3), 4, 4, 3);
+  expect(() => preprocess(img, { size: 0 })).toThrow(/size must be a positive integer/);
+  expect(() => preprocess(img, { size: 8, cropSize: { height: 8, width: 2.5 } })).toThrow(/cropSize must be/);
+  expect(() => preprocess(img, { crop: 'center' as never })).toThrow(/unknown crop style 'center'/);
 });
