@@ -4,9 +4,10 @@ import { convertCommand } from './convert';
 import { evalCommand } from './eval';
 import { predictCommand } from './predict';
 import { embedCommand } from './embed';
+import { demoCommand } from './demo';
 import { distillCommand } from './distill';
 import { contrastiveCommand } from './contrastive';
 import { finetuneCommand } from './finetune';
 
 /** Every `altclip` command, in the order --help lists them. */
-export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, distillCommand, contrastiveCommand, finetuneCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand];

@@ -30,9 +30,9 @@ export interface DemoSettings {
  * gets most of it: its English zero-shot accuracy bounds everything after it.
  */
 export const DEFAULT_SETTINGS: DemoSettings = {
-  data: { trainImages: 60000, captionsPerImage: 1, stage2Images: 10000, testImages: 0, galleries: 20, seed: 0 },
+  data: { trainImages: 20000, captionsPerImage: 1, stage2Images: 10000, testImages: 0, galleries: 20, seed: 0 },
   teacherConfig: 'clip-demo-tiny',
-  stage0: { batchSize: 128, steps: 700, lr: 1e-3, warmup: 50, weightDecay: 0.1, betas: [0.9, 0.98], gradClip: 1, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
+  stage0: { batchSize: 128, steps: 600, lr: 1e-3, warmup: 50, weightDecay: 0.1, betas: [0.9, 0.98], gradClip: 1, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
   student: { hiddenSize: 64, layers: 2, heads: 4, intermediateSize: 256 },
   stage1: { batchSize: 64, steps: 500, lr: 1e-3, warmup: 30, weightDecay: 0.01, betas: [0.9, 0.98], gradClip: 1, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
   stage2: { batchSize: 128, steps: 150, lr: 1e-4, warmup: 10, weightDecay: 0.05, betas: [0.9, 0.98], gradClip: 5, schedule: 'cosine', logEvery: 10, checkpointEvery: 50 },
@@ -40,10 +40,10 @@ export const DEFAULT_SETTINGS: DemoSettings = {
 
 /** `--fast`: the same pipeline in 2-3 minutes (used by the test); accuracy is lower but well above chance. */
 export const FAST_SETTINGS: DemoSettings = {
-  data: { trainImages: 6000, captionsPerImage: 1, stage2Images: 2000, testImages: 1000, galleries: 4, seed: 0 },
+  data: { trainImages: 3000, captionsPerImage: 1, stage2Images: 2000, testImages: 1000, galleries: 4, seed: 0 },
   teacherConfig: 'clip-demo-tiny',
-  stage0: { ...DEFAULT_SETTINGS.stage0, steps: 120, warmup: 10, checkpointEvery: 60 },
+  stage0: { ...DEFAULT_SETTINGS.stage0, steps: 100, warmup: 10, checkpointEvery: 50 },
   student: DEFAULT_SETTINGS.student,
-  stage1: { ...DEFAULT_SETTINGS.stage1, steps: 150, warmup: 10, checkpointEvery: 75 },
+  stage1: { ...DEFAULT_SETTINGS.stage1, steps: 120, warmup: 10, checkpointEvery: 60 },
   stage2: { ...DEFAULT_SETTINGS.stage2, steps: 30, warmup: 3, checkpointEvery: 15 },
 };

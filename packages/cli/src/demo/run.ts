@@ -1,0 +1,283 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { atomicWriteFile } from '@altclip/checkpoint';
+import { getModelConfig } from '@altclip/models';
+import { XLMRobertaTokenizer } from '@altclip/tokenizers';
+import { resolveCheckpoint, runContrastive, runDistill, StageResult } from '@altclip/train';
+import { datasetsDir, LANGS, loadCaptionSpec, templates } from './captions';
+import { DemoData, prepareDemoData } from './data';
+import { EvalDetails, evaluateModelDir } from './evaluate';
+import { formatTable, LossCurve, markdownTable, readLossCurves, reportHtml, StageScores } from './report';
+import { DEFAULT_SETTINGS, DemoSettings, FAST_SETTINGS, StageTrain } from './settings';
+
+export interface DemoOptions {
+  /** Output folder (default runs/demo-<UTC timestamp>; with resume and no out: the newest runs/demo-*). */
+  out?: string;
+  fast?: boolean;
+  resume?: boolean;
+  /** Extra folders searched for Fashion-MNIST first. */
+  fashionMnistDir?: string;
+  /** Override settings (tests, experiments). */
+  settings?: DemoSettings;
+  backend?: string;
+  log?: (line: string) => void;
+  /** Show the trainers' progress bars / lines (default true). */
+  progress?: boolean;
+}
+
+/** What each stage leaves in demo-state.json (the demo's own resume record). */
+interface StageState {
+  runDir: string;
+  finalDir?: string;
+  trainSeconds?: number;
+  scores?: StageScores;
+  details?: EvalDetails;
+}
+
+interface DemoState {
+  version: 1;
+  fast: boolean;
+  settings: DemoSettings;
+  startedAt: string;
+  /** Wall seconds spent in earlier (interrupted) invocations. */
+  priorSeconds: number;
+  stages: Partial<Record<StageKey, StageState>>;
+}
+
+type StageKey = 'teacher' | 'distill' | 'contrastive';
+const STAGES: Array<{ key: StageKey; dir: string; label: string; title: string }> = [
+  { key: 'teacher', dir: 'stage0-teacher', label: 'CLIP (teacher)', title: 'Stage 0: English CLIP teacher (contrastive, from scratch)' },
+  { key: 'distill', dir: 'stage1-distill', label: 'AltCLIP_T (stage 1)', title: 'Stage 1: teacher learning (distillation, EN-EN + EN-ZH)' },
+  { key: 'contrastive', dir: 'stage2-contrastive', label: 'AltCLIP (stage 2)', title: 'Stage 2: contrastive learning (image tower frozen, EN + ZH)' },
+];
+
+export interface DemoResult {
+  out: string;
+  rows: StageScores[];
+  wallSeconds: number;
+  status: 'completed' | 'interrupted';
+  table: string;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+}
+
+function newestDemoRun(): string | undefined {
+  const runs = path.resolve('runs');
+  if (!fs.existsSync(runs)) return undefined;
+  const dirs = fs.readdirSync(runs).filter((d) => d.startsWith('demo-') && fs.existsSync(path.join(runs, d, 'demo-state.json'))).sort();
+  return dirs.length ? path.join(runs, dirs[dirs.length - 1]) : undefined;
+}
+
+async function writeJson(file: string, value: unknown): Promise<void> {
+  await atomicWriteFile(file, [Buffer.from(JSON.stringify(value, null, 2) + '\n')]);
+}
+
+/** A stage's run folder: resume it if it holds a checkpoint, start over if it holds none (killed before the first). */
+function resumeArg(runDir: string, log: (l: string) => void): string | undefined {
+  if (!fs.existsSync(runDir)) return undefined;
+  try {
+    const ck = resolveCheckpoint(runDir, 'latest');
+    log(`resuming ${path.basename(runDir)} from ${path.relative(runDir, ck)}`);
+    return 'latest';
+  } catch {
+    fs.rmSync(runDir, { recursive: true, force: true });
+    return undefined;
+  }
+}
+
+function trainOpts(t: StageTrain, seed: number) {
+  return { ...t, seed, epochs: undefined };
+}
+
+/** The stage-1 student: XLM-R architecture text tower sized for the demo, vocabulary of the demo SentencePiece model. */
+async function writeStudentConfig(file: string, s: DemoSettings, spmDir: string, teacherConfig: string): Promise<void> {
+  const tok = await XLMRobertaTokenizer.fromPretrained(spmDir);
+  const teacher = getModelConfig(teacherConfig) as any;
+  const config = {
+    model_type: 'altclip',
+    architectures: ['AltCLIPModel'],
+    projection_dim: teacher.projection_dim,
+    logit_scale_init_value: teacher.logit_scale_init_value ?? 2.6592,
+    text_config: {
+      model_type: 'altclip_text_model',
+      vocab_size: tok.vocabSize,
+      hidden_size: s.student.hiddenSize,
+      num_hidden_layers: s.student.layers,
+      num_attention_heads: s.student.heads,
+      intermediate_size: s.student.intermediateSize,
+      max_position_embeddings: 80,
+      type_vocab_size: 1,
+      // Distillation target: the teacher's pooled text feature (before text_projection), so its width.
+      project_dim: teacher.text_config.hidden_size,
+      hidden_act: 'gelu',
+      hidden_dropout_prob: 0.1,
+      attention_probs_dropout_prob: 0.1,
+      layer_norm_eps: 1e-5,
+      pad_token_id: 1,
+      bos_token_id: 0,
+      eos_token_id: 2,
+    },
+    vision_config: { ...teacher.vision_config, model_type: 'altclip_vision_model' },
+  };
+  await writeJson(file, config);
+}
+
+/**
+ * `altclip demo`: stage 0 (English CLIP teacher) -> stage 1 (distill into an XLM-R student) -> stage 2 (contrastive,
+ * image tower frozen), each through the library functions behind `altclip contrastive` / `altclip distill`, with
+ * zero-shot and retrieval evaluation (@altclip/eval) after each, then results.json and report.html.
+ */
+export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
+  const t0 = Date.now();
+  const log = opts.log ?? ((l: string) => console.log(l));
+  let out = opts.out ? path.resolve(opts.out) : undefined;
+  if (!out && opts.resume) {
+    out = newestDemoRun();
+    if (!out) throw new Error('--resume: no runs/demo-* folder with a demo-state.json here; pass --out DIR');
+  }
+  out ??= path.resolve('runs', `demo-${timestamp()}`);
+  const stateFile = path.join(out, 'demo-state.json');
+  let state: DemoState;
+  if (fs.existsSync(stateFile)) {
+    if (!opts.resume) throw new Error(`${out} already holds a demo run; pass --resume to continue it, or choose another --out`);
+    state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
+    if (opts.fast !== undefined && state.fast !== !!opts.fast) throw new Error(`${out} was started ${state.fast ? 'with' : 'without'} --fast; resume it the same way`);
+    log(`demo: resuming ${out}`);
+  } else {
+    if (fs.existsSync(out) && fs.readdirSync(out).length) throw new Error(`${out} exists and is not a demo run folder; choose another --out`);
+    const settings = opts.settings ?? (opts.fast ? FAST_SETTINGS : DEFAULT_SETTINGS);
+    state = { version: 1, fast: !!opts.fast, settings, startedAt: new Date().toISOString(), priorSeconds: 0, stages: {} };
+    fs.mkdirSync(out, { recursive: true });
+    await writeJson(stateFile, state);
+  }
+  const s = state.settings;
+  const saveState = () => writeJson(stateFile, state);
+  const wall = () => state.priorSeconds + (Date.now() - t0) / 1000;
+  log(`demo: ${opts.fast ? 'fast' : 'full'} run in ${out}`);
+
+  const spec = loadCaptionSpec();
+  const dataDir = path.join(out, 'data');
+  const data: DemoData = await prepareDemoData(dataDir, spec, s.data, log, opts.fashionMnistDir ? [opts.fashionMnistDir] : []);
+  const spmDir = path.join(datasetsDir(), 'demo-spm');
+  const seed = s.data.seed;
+  const progress = opts.progress ?? true;
+
+  const stageRunners: Record<StageKey, (runDir: string, resume: string | undefined) => Promise<StageResult>> = {
+    teacher: (runDir, resume) =>
+      runContrastive({
+        model: s.teacherConfig,
+        data: data.stage0Pairs,
+        lockImage: false,
+        // The CLIP BPE vocabulary has 49,408 rows but the captions use ~100 of them; training the table would be
+        // most of the step's optimizer work for nothing, so it keeps its random init (positions still train).
+        freeze: [/token_embedding/],
+        out: runDir,
+        resume,
+        progress,
+        log,
+        ...trainOpts(s.stage0, seed),
+      }),
+    distill: async (runDir, resume) => {
+      const cfgFile = path.join(dataDir, 'student-config.json');
+      await writeStudentConfig(cfgFile, s, spmDir, s.teacherConfig);
+      return runDistill({
+        teacher: state.stages.teacher!.finalDir!,
+        student: cfgFile,
+        tokenizer: spmDir,
+        data: data.parallel,
+        out: runDir,
+        resume,
+        cacheDir: path.join(out!, '.cache'),
+        progress,
+        log,
+        ...trainOpts(s.stage1, seed),
+      });
+    },
+    contrastive: (runDir, resume) =>
+      runContrastive({
+        model: state.stages.distill!.finalDir!,
+        data: data.stage2Pairs,
+        lockImage: true,
+        out: runDir,
+        resume,
+        progress,
+        log,
+        ...trainOpts(s.stage2, seed),
+      }),
+  };
+
+  for (const [n, st] of STAGES.entries()) {
+    const prev = state.stages[st.key];
+    if (prev?.scores) {
+      log(`\n== ${st.title}: done (${path.relative(process.cwd(), prev.runDir) || prev.runDir}), skipped`);
+      continue;
+    }
+    const runDir = path.join(out, st.dir);
+    if (!prev?.finalDir) {
+      log(`\n== ${st.title} [${n + 1}/3]  (${wall().toFixed(0)} s so far)`);
+      const ts = Date.now();
+      const r = await stageRunners[st.key](runDir, resumeArg(runDir, log));
+      if (r.status !== 'completed' || !r.finalDir) {
+        state.priorSeconds = wall();
+        await saveState();
+        log(`\ndemo: interrupted during ${st.dir}; run again with --resume${opts.out ? ` --out ${opts.out}` : ''} to continue from its last checkpoint`);
+        return { out, rows: [], wallSeconds: wall(), status: 'interrupted', table: '' };
+      }
+      state.stages[st.key] = { runDir: r.runDir, finalDir: r.finalDir, trainSeconds: (Date.now() - ts) / 1000 };
+      await saveState();
+    }
+    log(`-- evaluating ${st.label} on held-out templates`);
+    const ev = await evaluateModelDir(state.stages[st.key]!.finalDir!, st.label, data, spec, log);
+    state.stages[st.key] = { ...state.stages[st.key]!, scores: ev.scores, details: ev.details };
+    await saveState();
+  }
+
+  const rows = STAGES.map((st) => state.stages[st.key]!.scores!);
+  const wallSeconds = wall();
+  const table = formatTable(rows);
+  const curves: Array<{ stage: string; curves: LossCurve[] }> = STAGES.map((st) => ({
+    stage: st.title,
+    curves: readLossCurves(path.join(state.stages[st.key]!.runDir, 'metrics.jsonl'), st.key).filter((c) => ['loss', 'mse'].includes(c.term) || c.term.endsWith('_loss')),
+  }));
+  const teacherEn = rows[0].zeroShot.en;
+  const targets = {
+    teacherEnAtLeast75: teacherEn >= 0.75,
+    stage1ZhAtLeast80PctOfTeacherEn: rows[1].zeroShot.zh >= 0.8 * teacherEn,
+    finalZhAtLeast90PctOfTeacherEn: rows[2].zeroShot.zh >= 0.9 * teacherEn,
+    finalEnWithin3Points: Math.abs(rows[2].zeroShot.en - teacherEn) <= 0.03,
+  };
+  const results = {
+    date: new Date().toISOString(),
+    fast: state.fast,
+    wallSeconds,
+    dataSource: data.source,
+    counts: data.counts,
+    heldOutTemplates: { en: templates(spec, 'en', true), zh: templates(spec, 'zh', true) },
+    settings: s,
+    stages: Object.fromEntries(STAGES.map((st) => [st.key, { label: st.label, ...state.stages[st.key] }])),
+    table: rows,
+    targets,
+  };
+  await writeJson(path.join(out, 'results.json'), results);
+  const facts: Array<[string, string]> = [
+    ['date', results.date],
+    ['wall time', `${(wallSeconds / 60).toFixed(1)} min${state.fast ? ' (--fast)' : ''}`],
+    ['data', `Fashion-MNIST from ${data.source}: ${data.counts.stage0Pairs} EN training pairs, ${data.counts.parallelPairs} EN-ZH sentence pairs, ${data.counts.testImages} test images`],
+    ['held-out templates', `${results.heldOutTemplates.en.join(' | ')}  /  ${results.heldOutTemplates.zh.join(' | ')}`],
+    ['retrieval', `${data.counts.galleries} galleries of one test image per (class, tone), ${spec.heldOut.length} held-out captions per image; recalls averaged over galleries`],
+    ['targets', Object.entries(targets).map(([k, v]) => `${k}: ${v ? 'met' : 'NOT met'}`).join('; ')],
+  ];
+  const examples = data.galleries[0]?.indices.slice(0, 4).map((i, k) => {
+    const t = spec.heldOut[k % spec.heldOut.length];
+    const label = data.test.labels[i];
+    return { en: spec.templates.en[t].replace('{c}', spec.classes.en[label]), zh: spec.templates.zh[t].replace('{c}', spec.classes.zh[label]) };
+  });
+  await atomicWriteFile(path.join(out, 'report.html'), [Buffer.from(reportHtml({ title: 'altclip demo: bilingual CLIP on Fashion-MNIST', rows, curves, facts, examples }))]);
+  await atomicWriteFile(path.join(out, 'table.md'), [Buffer.from(markdownTable(rows) + '\n')]);
+  log(`\nResults (zero-shot top-1 on ${data.counts.testImages} Fashion-MNIST test images; retrieval on held-out captions; %):\n`);
+  log(table);
+  log(`\nwall time ${(wallSeconds / 60).toFixed(1)} min; ${LANGS.length} languages; results.json, report.html and table.md in ${out}`);
+  return { out, rows, wallSeconds, status: 'completed', table };
+}
