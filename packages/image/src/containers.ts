@@ -81,26 +81,34 @@ export function parseGif(b: Uint8Array): GifInfo | undefined {
   return info;
 }
 
-/** Number of colour components of a JPEG (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK) from its SOF marker, or 0. */
-export function jpegComponents(b: Uint8Array): number {
-  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return 0;
+/** Walks JPEG marker segments up to the first scan, calling `visit(marker, segmentStart, length)`. */
+function jpegSegments(b: Uint8Array, visit: (m: number, p: number, len: number) => boolean | void): void {
+  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8) return;
   let p = 2;
-  while (p + 4 <= b.length) {
-    if (b[p] !== 0xff) return 0;
+  while (p + 4 <= b.length && b[p] === 0xff) {
     const m = b[p + 1];
     if (m === 0xff) {
       p++; // fill byte
       continue;
     }
-    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd8)) {
       p += 2; // markers without a length
       continue;
     }
     const len = (b[p + 2] << 8) | b[p + 3];
-    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
-    if (isSof) return p + 9 < b.length ? b[p + 9] : 0;
-    if (m === 0xda) return 0; // start of scan before any frame header
+    if (visit(m, p, len) === true || m === 0xda) return;
     p += 2 + len;
   }
-  return 0;
+}
+
+/** Number of colour components of a JPEG (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK) from its SOF marker, or 0. */
+export function jpegComponents(b: Uint8Array): number {
+  let n = 0;
+  jpegSegments(b, (m, p) => {
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      n = p + 9 < b.length ? b[p + 9] : 0;
+      return true;
+    }
+  });
+  return n;
 }

@@ -56,7 +56,8 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
   };
 
   if (meta.space === 'cmyk' || (meta.channels === 4 && meta.format === 'jpeg')) {
-    // Raw CMYK without colour management: libvips inverts Adobe CMYK like Pillow's "CMYK;I" rawmode.
+    // Raw CMYK without colour management. Like Pillow ("CMYK;I"), libvips inverts CMYK JPEGs, with or without
+    // the Adobe segment (tested).
     return make('CMYK', await raw(open(buf, o).pipelineColourspace('cmyk').toColourspace('cmyk')));
   }
   if (png && png.colorType === 3) {

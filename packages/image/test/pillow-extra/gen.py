@@ -73,6 +73,13 @@ def make_images():
     save('lossless_44x30.webp', Image.fromarray(rgba, 'RGBA'), lossless=True)
     save('gray_45x60.jpg', Image.fromarray(u8(smooth(60, 45, 1))[:, :, 0]), quality=90)
     save('cmyk_40x30.jpg', Image.fromarray(u8(smooth(30, 40, 4)), 'CMYK'), quality=90)
+    # The same CMYK JPEG without its Adobe APP14 segment: Pillow inverts CMYK JPEGs regardless.
+    raw = open(out['cmyk_40x30.jpg'], 'rb').read()
+    p = raw.find(b'\xff\xee')
+    seg = 2 + int.from_bytes(raw[p + 2:p + 4], 'big')
+    with open(os.path.join(HERE, 'cmyk_noadobe_40x30.jpg'), 'wb') as f:
+        f.write(raw[:p] + raw[p + seg:])
+    out['cmyk_noadobe_40x30.jpg'] = os.path.join(HERE, 'cmyk_noadobe_40x30.jpg')
     save('rgb444_33x61.jpg', Image.fromarray(u8(smooth(61, 33, 3))), quality=95, subsampling=0)
     # Kept as committed (made with sharp's withIccProfile('p3')): Pillow ignores embedded ICC profiles on open.
     for name in ['icc_p3_40x30.jpg']:
