@@ -117,7 +117,7 @@ export function readCifar10(dirOrFile: string, opts: Cifar10Options = {}): Cifar
   const split = opts.split ?? 'test';
   if (split !== 'train' && split !== 'test') throw new Error(`readCifar10: split must be 'train' or 'test', got '${split}'`);
   if (!fs.existsSync(dirOrFile)) {
-    throw new Error(`CIFAR-10 data not found: ${dirOrFile} (pass the folder holding data_batch_1..5.bin / test_batch.bin, or download it with downloadCifar10 / 'altclip data download cifar10')`);
+    throw new Error(`CIFAR-10 data not found: ${dirOrFile} (pass the folder holding data_batch_1..5.bin / test_batch.bin, or fetch it with downloadCifar10(dir) / 'altclip eval zeroshot --download')`);
   }
   let dir: string;
   let files: string[];

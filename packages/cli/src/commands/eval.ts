@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
-import { readCifar10, readFashionMnist, readImageFolder, readRetrievalDataset, formatReport, ClassificationDataset, RetrievalFormat } from '@altclip/data';
+import { downloadCifar10, readCifar10, readFashionMnist, readImageFolder, readRetrievalDataset, formatReport, ClassificationDataset, RetrievalFormat } from '@altclip/data';
 import {
   evaluateZeroShot,
   evaluateRetrieval,
@@ -28,12 +28,25 @@ interface ZeroShotArgs {
   'batch-size': number;
   out?: string;
   'skip-errors'?: boolean;
+  download?: boolean;
 }
 
 /** Opens the dataset the flags name. */
-export function openClassificationDataset(kind: string, data: string | undefined, split: 'train' | 'test', warn: (s: string) => void): ClassificationDataset {
+export async function openClassificationDataset(kind: string, data: string | undefined, split: 'train' | 'test', warn: (s: string) => void, download = false): Promise<ClassificationDataset> {
   if (kind === 'cifar10') {
-    if (!data) throw new Error('--data is required for cifar10: the folder holding data_batch_1..5.bin / test_batch.bin (the binary version, cifar-10-binary.tar.gz)');
+    if (download) {
+      const dir = data ?? 'data';
+      process.stderr.write(`downloading CIFAR-10 into ${dir} (if not there yet) ...\n`);
+      let last = 0;
+      const folder = await downloadCifar10(dir, {
+        onProgress: (d, t) => {
+          if (Date.now() - last > 2000 || d === t) process.stderr.write(`  ${(d / 2 ** 20).toFixed(0)}/${(t / 2 ** 20).toFixed(0)} MiB\n`);
+          last = Date.now();
+        },
+      });
+      return readCifar10(folder, { split, onWarning: warn });
+    }
+    if (!data) throw new Error('--data is required for cifar10: the folder holding data_batch_1..5.bin / test_batch.bin (the binary version, cifar-10-binary.tar.gz), or add --download');
     return readCifar10(data, { split, onWarning: warn });
   }
   if (kind === 'fashion-mnist') return readFashionMnist(data, split);
@@ -52,7 +65,7 @@ async function writeJson(file: string, value: unknown): Promise<void> {
 
 export async function runZeroShot(args: ZeroShotArgs, log: (s: string) => void = console.log): Promise<any> {
   const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
-  const ds = openClassificationDataset(args.dataset, args.data, args.split, warn);
+  const ds = await openClassificationDataset(args.dataset, args.data, args.split, warn, args.download);
   const builtin = builtinZeroShotSet(args.dataset, args.lang);
   const classnames = args.classnames ? loadClassnames(args.classnames, args.dataset) : builtin.classnames ?? ds.classNames;
   if (classnames.length !== ds.classNames.length) throw new Error(`${classnames.length} class names but the dataset has ${ds.classNames.length} classes`);
@@ -187,7 +200,8 @@ export const evalCommand: CommandModule<any, any> = {
             .option('lang', { choices: ['en', 'zh'], default: 'en', describe: 'built-in class names and templates language' })
             .option('templates', { type: 'string', describe: 'templates JSON file or a built-in set (cifar10-en, cifar10-zh, imagenet-zh, ...)' })
             .option('classnames', { type: 'string', describe: 'class names JSON file' })
-            .option('skip-errors', { type: 'boolean', describe: 'skip unreadable images (counted) instead of failing' }),
+            .option('skip-errors', { type: 'boolean', describe: 'skip unreadable images (counted) instead of failing' })
+            .option('download', { type: 'boolean', describe: 'cifar10: download the binary archive (md5-checked) into --data (default ./data) first' }),
         handler: async (a) => {
           await runZeroShot(a as any);
         },
