@@ -1,0 +1,91 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { execFileSync } from 'child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { fixture, tmpDir, maxAbsDiff } from '@altclip/test-utils';
+import { setupBackend } from '@altclip/backend';
+import { readCifar10 } from '@altclip/data';
+import { closeSharedPool } from '@altclip/image';
+import { loadModelBundle, evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textMaxLength } from '@altclip/eval';
+// The tiny fixture model widened to the xlmr fixture tokenizer's 4,002 ids (see that file for why).
+import { makeTinyModelDir } from '../../packages/eval/test/tiny-model';
+import * as inference from '../inference';
+import * as zeroshot from '../cifar10-zeroshot';
+import * as finetune from '../cifar10-finetune';
+
+const CIFAR = fixture('cifar10_bin');
+let work: string;
+let modelDir: string;
+
+beforeAll(async () => {
+  await setupBackend({});
+  work = tmpDir();
+  modelDir = await makeTinyModelDir(path.join(work, 'model'));
+});
+afterAll(async () => {
+  await closeSharedPool();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+function quiet<T>(fn: () => Promise<T>): Promise<T> {
+  const log = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  return fn().finally(() => {
+    log.mockRestore();
+    err.mockRestore();
+  });
+}
+
+test('inference.ts: one image, three captions, probabilities equal to the model forward', async () => {
+  const sharp = require('sharp');
+  const ds = readCifar10(CIFAR, { split: 'test' });
+  const img = await ds.getImage(0);
+  ds.close();
+  const file = path.join(work, 'cifar0.png');
+  await sharp(Buffer.from(img.data), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(file);
+  const r = await quiet(() => inference.main([modelDir, file]));
+  expect(r.texts).toEqual(['a rat', 'a dog', 'a man']);
+  const b = await loadModelBundle(modelDir);
+  const enc = b.tokenizer.encode(r.texts, { maxLength: textMaxLength(b.model), padding: 'longest', truncation: true } as any);
+  const ref = tf.tidy(() => {
+    const px = tf.tensor4d(b.processor.process({ ...img, mode: 'RGB' } as any), [1, 3, 32, 32]);
+    return tf.softmax((b.model as any).forward({ inputIds: enc.inputIds, attentionMask: enc.attentionMask, pixelValues: px }).logitsPerImage, -1);
+  });
+  expect(maxAbsDiff(r.probs, ref.dataSync())).toBeLessThan(1e-5);
+  ref.dispose();
+  b.dispose();
+});
+
+test('cifar10-zeroshot.ts prints {"dataset": "cifar10", "metrics": ...} equal to evaluateZeroShot', async () => {
+  for (const split of ['train', 'test'] as const) {
+    const r = await quiet(() => zeroshot.main([modelDir, CIFAR, '--split', split]));
+    expect(r.dataset).toBe('cifar10');
+    const b = await loadModelBundle(modelDir);
+    const ds = readCifar10(CIFAR, { split });
+    const lib = await evaluateZeroShot({ ...b, dataset: ds, classnames: CIFAR10_CLASSNAMES_EN, templates: CIFAR10_TEMPLATES_EN });
+    expect(r.metrics).toEqual({ acc1: lib.metrics.acc1, acc5: lib.metrics.acc5, mean_per_class_recall: lib.metrics.meanPerClassRecall });
+    ds.close();
+    b.dispose();
+  }
+});
+
+test('cifar10-finetune.ts trains a few steps with @altclip/train and writes a loadable model folder', async () => {
+  const out = path.join(work, 'ft');
+  const r = await quiet(() => finetune.main([modelDir, CIFAR, '--limit', '8', '--steps', '2', '--out', out]));
+  expect(r.steps).toBe(2);
+  expect(Number.isFinite(r.firstLoss) && Number.isFinite(r.lastLoss)).toBe(true);
+  expect(r.finalDir).toBe(path.join(out, 'final'));
+  const b = await loadModelBundle(r.finalDir!);
+  expect((b.model.config as any).model_type).toBe('altclip');
+  b.dispose();
+}, 300000);
+
+const built = fs.existsSync(path.join(__dirname, '..', 'dist', 'cifar10-zeroshot.js'));
+(built ? test : test.skip)('the built examples run as `node examples/dist/<name>.js MODEL_DIR` (needs `npx tsc -b`)', () => {
+  const out = execFileSync(process.execPath, [path.join(__dirname, '..', 'dist', 'cifar10-zeroshot.js'), modelDir, CIFAR, '--split', 'test'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  expect(r.dataset).toBe('cifar10');
+  expect(Object.keys(r.metrics).sort()).toEqual(['acc1', 'acc5', 'mean_per_class_recall']);
+  const inf = execFileSync(process.execPath, [path.join(__dirname, '..', 'dist', 'inference.js'), modelDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  expect(inf).toMatch(/0\.\d{4}\s+a photo of a sneaker/);
+});
