@@ -112,3 +112,29 @@ export function jpegComponents(b: Uint8Array): number {
   });
   return n;
 }
+
+/** The 8-bit palette of a palette TIFF (PhotometricInterpretation 3), as Pillow builds it (high bytes of ColorMap). */
+export function tiffPalette(b: Uint8Array): Uint8Array | undefined {
+  if (b.length < 8) return undefined;
+  const le = b[0] === 0x49 && b[1] === 0x49;
+  if (!le && !(b[0] === 0x4d && b[1] === 0x4d)) return undefined;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (dv.getUint16(2, le) !== 42) return undefined;
+  const ifd = dv.getUint32(4, le);
+  if (ifd + 2 > b.length) return undefined;
+  const n = dv.getUint16(ifd, le);
+  let photometric = -1;
+  let map: { count: number; at: number } | undefined;
+  for (let i = 0; i < n; i++) {
+    const e = ifd + 2 + 12 * i;
+    if (e + 12 > b.length) return undefined;
+    const tag = dv.getUint16(e, le);
+    if (tag === 262) photometric = dv.getUint16(e + 8, le);
+    if (tag === 320 && dv.getUint16(e + 2, le) === 3) map = { count: dv.getUint32(e + 4, le), at: dv.getUint32(e + 8, le) };
+  }
+  if (photometric !== 3 || !map || map.at + 2 * map.count > b.length || map.count % 3) return undefined;
+  const k = map.count / 3;
+  const pal = new Uint8Array(3 * k);
+  for (let i = 0; i < k; i++) for (let c = 0; c < 3; c++) pal[3 * i + c] = dv.getUint16(map.at + 2 * (c * k + i), le) >> 8;
+  return pal;
+}

@@ -2,7 +2,7 @@ import { promises as fsp } from 'fs';
 import sharp from 'sharp';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { decodeBmp, decodePnm, isBmp, isPnm } from './bmp-pnm';
-import { isGif, jpegComponents, parseGif, parsePng } from './containers';
+import { isGif, jpegComponents, parseGif, parsePng, tiffPalette } from './containers';
 import { DecodedImage, ImageError, ImageMode, MODE_CHANNELS } from './types';
 
 export interface LoadImageOptions {
@@ -63,6 +63,11 @@ async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Prom
   if (png && png.colorType === 3) {
     const rgba = make('P', await raw(open(buf, o).ensureAlpha()));
     return paletteImage(rgba, png.palette, png.paletteAlpha) ?? asRGB(rgba);
+  }
+  const tpal = meta.format === 'tiff' ? tiffPalette(buf) : undefined;
+  if (tpal) {
+    const rgba = make('P', await raw(open(buf, o).ensureAlpha()));
+    return paletteImage(rgba, tpal, undefined) ?? asRGB(rgba);
   }
   if (isGif(buf)) {
     const g = parseGif(buf);

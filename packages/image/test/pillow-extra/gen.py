@@ -91,6 +91,9 @@ def make_images():
     save('grey8_37x26.bmp', Image.fromarray(rgb[:, :, 0]))
     save('bilevel_37x26.bmp', Image.fromarray(rgb[:, :, 0]).convert('1'))
     save('rgb_37x26.ppm', Image.fromarray(rgb))
+    save('rgb_37x26.tif', Image.fromarray(rgb))
+    save('pal_37x26.tif', Image.fromarray(rgb).quantize(12))
+    save('grey_37x26.tif', Image.fromarray(rgb[:, :, 2]))
     save('grey_37x26.pgm', Image.fromarray(rgb[:, :, 1]))
     save('bilevel_37x26.pbm', Image.fromarray(rgb[:, :, 2]).convert('1'))
     for name, magic, arr in [('ascii_9x7.ppm', 'P3', rgb[:7, :9]), ('ascii_9x7.pgm', 'P2', rgb[:7, :9, 0])]:
