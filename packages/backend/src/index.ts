@@ -4,3 +4,5 @@ export type { KernelPatch } from './kernels';
 export { registerGradients } from './gradients';
 export { backendInfo } from './info';
 export type { BackendInfo } from './info';
+export { nativeInfo, NATIVE_INSTALL_HINT } from './native';
+export type { NativeInfo } from './native';

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
+import { NativeInfo, nativeInfo } from './native';
 
 export interface BackendInfo {
   backend: string | null;
@@ -14,7 +15,8 @@ export interface BackendInfo {
   threads: { cpus: number; backend: number | null };
   kernelsPatched: Array<{ backend: string; kernel: string; what: string }>;
   gradientsRegistered: number;
-  native: { installed: boolean; note: string };
+  /** The optional @altclip/native fast path (native.ts). */
+  native: NativeInfo;
   memory: { rssMiB: number; jsHeapMiB: number; tfTensors: number; tfMiB: number; totalGiB: number; freeGiB: number };
 }
 
@@ -32,15 +34,6 @@ function flag(name: string): boolean | undefined {
     return tf.env().getBool(name);
   } catch {
     return undefined;
-  }
-}
-
-function nativeInstalled(): { installed: boolean; note: string } {
-  try {
-    require.resolve('@altclip/native');
-    return { installed: true, note: '@altclip/native is installed' };
-  } catch {
-    return { installed: false, note: 'not installed (pure TypeScript/wasm path)' };
   }
 }
 
@@ -83,7 +76,7 @@ export function backendInfo(): BackendInfo {
     threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : null },
     kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
     gradientsRegistered: registerGradients(),
-    native: nativeInstalled(),
+    native: nativeInfo(),
     memory: {
       rssMiB: mib(mem.rss),
       jsHeapMiB: mib(mem.heapUsed),

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wasm-threads';
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
+import { disableNativeKernels, enableNativeKernels } from './native';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
@@ -122,8 +123,10 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
       registerGradients();
+      if (opts.patchKernels === false) disableNativeKernels(); // @altclip/native (optional, issue 8): see native.ts
       if (opts.patchKernels === false) removePatches();
       else applyPatches(KERNEL_PATCHES);
+      if (name === 'wasm' && opts.patchKernels !== false) enableNativeKernels();
       const reason =
         requested === 'auto'
           ? skipped.length

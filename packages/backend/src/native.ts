@@ -1,0 +1,63 @@
+/**
+ * Optional hook-up of @altclip/native (issue 8), kept apart from setup.ts: setupBackend() calls
+ * enableNativeKernels() once the wasm backend and this package's kernel patches are in place, so the native
+ * kernels sit on top and fall back to the patched ones. ALTCLIP_NATIVE=0 disables it. A missing package or an
+ * unbuilt addon is never an error: the pure TypeScript/wasm path stays in use and backendInfo() says what to install.
+ */
+export const NATIVE_INSTALL_HINT = 'apt-get install -y build-essential libopenblas-dev && npm rebuild @altclip/native';
+
+interface NativeModule {
+  registerNativeKernels(): NativeState;
+  unregisterNativeKernels(): void;
+  nativeStatus(): NativeState;
+}
+interface NativeState {
+  available: boolean;
+  kernels: string[];
+  why?: string;
+  blas?: { config: string; core: string; threads: number };
+  threads?: number;
+}
+
+export interface NativeInfo {
+  /** @altclip/native can be required. */
+  installed: boolean;
+  /** Its kernels are registered on the wasm backend now. */
+  active: boolean;
+  kernels: string[];
+  /** One line for `altclip info`: what is active, or why not and what to install. */
+  note: string;
+}
+
+function load(): NativeModule | undefined {
+  if (process.env.ALTCLIP_NATIVE === '0') return undefined;
+  try {
+    return require('@altclip/native') as NativeModule;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Registers the native kernels on the wasm backend when available; returns what is active. */
+export function enableNativeKernels(): NativeInfo {
+  load()?.registerNativeKernels();
+  return nativeInfo();
+}
+
+/** Takes the native kernels off the wasm backend (the ones registered before them come back). */
+export function disableNativeKernels(): void {
+  load()?.unregisterNativeKernels();
+}
+
+export function nativeInfo(): NativeInfo {
+  if (process.env.ALTCLIP_NATIVE === '0') return { installed: false, active: false, kernels: [], note: 'disabled by ALTCLIP_NATIVE=0 (pure TypeScript/wasm path)' };
+  const mod = load();
+  if (!mod) return { installed: false, active: false, kernels: [], note: `not installed (pure TypeScript/wasm path); for the fast path: ${NATIVE_INSTALL_HINT}` };
+  const s = mod.nativeStatus();
+  if (!s.available) return { installed: true, active: false, kernels: [], note: `@altclip/native is installed but not usable: ${s.why ?? 'unknown reason'} (pure TypeScript/wasm path)` };
+  const blas = s.blas ? `${s.blas.config.split(' ').slice(0, 2).join(' ')} (${s.blas.core}, ${s.blas.threads} thread(s))` : 'BLAS';
+  const note = s.kernels.length
+    ? `active: ${blas}, ${s.threads} thread(s) for elementwise kernels; on wasm: ${s.kernels.join(', ')}`
+    : `built (${blas}) but no kernels registered (only the wasm backend uses them)`;
+  return { installed: true, active: s.kernels.length > 0, kernels: s.kernels, note };
+}

@@ -1,0 +1,270 @@
+// N-API bindings. Every kernel takes `heap` (a typed array, normally the wasm backend's HEAPU8, possibly over a
+// SharedArrayBuffer) and byte offsets into it, so tensors are read and written where they live, without copies.
+// Offsets and sizes are checked against the heap's length before any pointer is formed.
+#include <cblas.h>
+#include <node_api.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "pool.h"
+
+extern "C" {
+// OpenBLAS extensions (declared here so a cblas.h without them still compiles).
+void openblas_set_num_threads(int);
+int openblas_get_num_threads(void);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+namespace {
+
+struct ArgError {
+  std::string msg;
+};
+
+class Args {
+ public:
+  Args(napi_env env, napi_callback_info info, size_t expected, const char* fn) : env_(env), fn_(fn) {
+    argv_.resize(expected);
+    size_t argc = expected;
+    napi_get_cb_info(env, info, &argc, argv_.data(), nullptr, nullptr);
+    if (argc < expected) throw ArgError{std::string(fn) + ": expected " + std::to_string(expected) + " arguments, got " + std::to_string(argc)};
+  }
+
+  // The heap: base pointer and length in bytes.
+  void heap(size_t i) {
+    bool is = false;
+    napi_is_typedarray(env_, argv_[i], &is);
+    if (!is) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a typed array (the wasm heap)"};
+    napi_typedarray_type type;
+    size_t length = 0, byteOffset = 0;
+    void* data = nullptr;
+    napi_value ab;
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, &ab, &byteOffset) != napi_ok || data == nullptr)
+      throw ArgError{std::string(fn_) + ": cannot read the heap's buffer"};
+    size_t elem = 1;
+    switch (type) {
+      case napi_int16_array: case napi_uint16_array: elem = 2; break;
+      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
+      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
+      default: elem = 1;
+    }
+    base_ = static_cast<char*>(data);
+    bytes_ = length * elem;
+  }
+
+  double num(size_t i) {
+    double v;
+    if (napi_get_value_double(env_, argv_[i], &v) != napi_ok) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a number"};
+    return v;
+  }
+
+  size_t size(size_t i) {
+    double v = num(i);
+    if (!(v >= 0) || v != (double)(int64_t)v) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a non-negative integer"};
+    return (size_t)v;
+  }
+
+  bool flag(size_t i) {
+    bool b = false;
+    if (napi_get_value_bool(env_, argv_[i], &b) != napi_ok) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a boolean"};
+    return b;
+  }
+
+  // float32 pointer to `count` elements at byte offset argument i, bounds- and alignment-checked.
+  float* f32(size_t i, size_t count) {
+    size_t off = size(i);
+    if (off % 4) throw ArgError{std::string(fn_) + ": byte offset " + std::to_string(off) + " is not 4-byte aligned"};
+    if (off > bytes_ || count > (bytes_ - off) / 4)
+      throw ArgError{std::string(fn_) + ": " + std::to_string(count) + " floats at byte " + std::to_string(off) + " run past the heap (" + std::to_string(bytes_) + " bytes)"};
+    return reinterpret_cast<float*>(base_ + off);
+  }
+
+  // Optional Int32Array (null/undefined -> empty).
+  std::vector<int32_t> int32s(size_t i) {
+    napi_valuetype t;
+    napi_typeof(env_, argv_[i], &t);
+    if (t == napi_null || t == napi_undefined) return {};
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array)
+      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be an Int32Array or null"};
+    const int32_t* p = static_cast<const int32_t*>(data);
+    return std::vector<int32_t>(p, p + length);
+  }
+
+ private:
+  napi_env env_;
+  const char* fn_;
+  std::vector<napi_value> argv_;
+  char* base_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F&& f) {
+  try {
+    return f();
+  } catch (const ArgError& e) {
+    napi_throw_range_error(env, nullptr, e.msg.c_str());
+    return nullptr;
+  }
+}
+
+// gemm(heap, aOff, bOff, cOff, M, N, K, transA, transB, count, aStride, bStride, aIdx|null, bIdx|null,
+//      biasOff (-1: none), biasSize, activation, leakyAlpha)
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 18, "gemm");
+    a.heap(0);
+    size_t M = a.size(4), N = a.size(5), K = a.size(6);
+    bool ta = a.flag(7), tb = a.flag(8);
+    size_t count = a.size(9), aStride = a.size(10), bStride = a.size(11);
+    std::vector<int32_t> ai = a.int32s(12), bi = a.int32s(13);
+    if ((!ai.empty() && ai.size() < count) || (!bi.empty() && bi.size() < count)) throw ArgError{"gemm: batch index arrays shorter than the batch"};
+    auto maxIdx = [&](const std::vector<int32_t>& v) -> size_t {
+      if (v.empty()) return count ? count - 1 : 0;
+      int32_t m = 0;
+      for (size_t o = 0; o < count; o++) {
+        if (v[o] < 0) throw ArgError{"gemm: negative batch index"};
+        m = v[o] > m ? v[o] : m;
+      }
+      return (size_t)m;
+    };
+    if (M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff) throw ArgError{"gemm: dimension too large for BLAS int"};
+    const float* A = a.f32(1, maxIdx(ai) * aStride + M * K);
+    const float* B = a.f32(2, maxIdx(bi) * bStride + K * N);
+    float* C = a.f32(3, count * M * N);
+    double biasOff = a.num(14);
+    size_t biasSize = a.size(15);
+    const float* bias = biasOff < 0 ? nullptr : a.f32(14, biasSize);
+    if (bias && biasSize != 1 && biasSize != N) throw ArgError{"gemm: bias must have 1 or N values"};
+    altclip::GemmBatch batch{ai.empty() ? nullptr : ai.data(), bi.empty() ? nullptr : bi.data(), aStride, bStride, count};
+    altclip::gemm(A, B, C, (int)M, (int)N, (int)K, ta, tb, batch, bias, biasSize, (int)a.num(16), (float)a.num(17));
+    return undefinedValue(env);
+  });
+}
+
+// reduceSum(heap, xOff, outOff, outer, mid, inner, scale) / reduceMax(heap, xOff, outOff, outer, mid, inner)
+napi_value ReduceSum(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 7, "reduceSum");
+    a.heap(0);
+    size_t outer = a.size(3), mid = a.size(4), inner = a.size(5);
+    const float* x = a.f32(1, outer * mid * inner);
+    float* out = a.f32(2, outer * inner);
+    if (mid == 0) throw ArgError{"reduceSum: empty reduction"};
+    altclip::reduceSum(x, out, outer, mid, inner, (float)a.num(6));
+    return undefinedValue(env);
+  });
+}
+
+napi_value ReduceMax(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 6, "reduceMax");
+    a.heap(0);
+    size_t outer = a.size(3), mid = a.size(4), inner = a.size(5);
+    const float* x = a.f32(1, outer * mid * inner);
+    float* out = a.f32(2, outer * inner);
+    if (mid == 0) throw ArgError{"reduceMax: empty reduction"};
+    altclip::reduceMax(x, out, outer, mid, inner);
+    return undefinedValue(env);
+  });
+}
+
+// unary(heap, op, xOff, outOff, n)
+napi_value Unary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 5, "unary");
+    a.heap(0);
+    size_t op = a.size(1), n = a.size(4);
+    if (op > altclip::kReluOp) throw ArgError{"unary: unknown op " + std::to_string(op)};
+    altclip::unary((int)op, a.f32(2, n), a.f32(3, n), n);
+    return undefinedValue(env);
+  });
+}
+
+// softmax(heap, xOff, outOff, rows, cols)
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 5, "softmax");
+    a.heap(0);
+    size_t rows = a.size(3), cols = a.size(4);
+    altclip::softmax(a.f32(1, rows * cols), a.f32(2, rows * cols), rows, cols);
+    return undefinedValue(env);
+  });
+}
+
+// adamw(heap, pOff, mOff, vOff, gOff, n, lr, b1, b2, eps, bc1, bc2, wd)
+napi_value AdamW(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 13, "adamw");
+    a.heap(0);
+    size_t n = a.size(5);
+    altclip::adamw(a.f32(1, n), a.f32(2, n), a.f32(3, n), a.f32(4, n), n, (float)a.num(6), (float)a.num(7), (float)a.num(8), (float)a.num(9),
+                   (float)a.num(10), (float)a.num(11), (float)a.num(12));
+    return undefinedValue(env);
+  });
+}
+
+// setThreads(n): the elementwise pool and OpenBLAS.
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "setThreads");
+    size_t n = a.size(0);
+    if (n < 1 || n > 256) throw ArgError{"setThreads: thread count must be 1..256"};
+    altclip::setPoolThreads((int)n);
+    openblas_set_num_threads((int)n);
+    return undefinedValue(env);
+  });
+}
+
+napi_value setProp(napi_env env, napi_value obj, const char* key, napi_value v) {
+  napi_set_named_property(env, obj, key, v);
+  return obj;
+}
+
+napi_value Info(napi_env env, napi_callback_info info) {
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, altclip::poolThreads(), &v);
+  setProp(env, obj, "threads", v);
+  napi_create_int32(env, openblas_get_num_threads(), &v);
+  setProp(env, obj, "blasThreads", v);
+  const char* cfg = openblas_get_config();
+  napi_create_string_utf8(env, cfg ? cfg : "", NAPI_AUTO_LENGTH, &v);
+  setProp(env, obj, "blasConfig", v);
+  const char* core = openblas_get_corename();
+  napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v);
+  setProp(env, obj, "blasCore", v);
+  return obj;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reduceSum", nullptr, ReduceSum, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reduceMax", nullptr, ReduceMax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,306 @@
+#include "kernels.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "pool.h"
+
+// Elementwise loops are written so GCC vectorises them; on x86-64 they are compiled twice (x86-64-v3: AVX2+FMA, and
+// baseline) and picked at load time, so the addon still runs on CPUs without AVX2.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VEC_CLONES
+#endif
+
+namespace altclip {
+namespace {
+
+// Elements per parallel chunk for memory-bound loops: below ~2 chunks the pool's wake-up costs more than it saves.
+constexpr size_t kGrain = 32768;
+
+// 8-lane float vectors (GCC/Clang vector extensions): one AVX register in the haswell clone, two SSE
+// registers in the baseline one. Auto-vectorisation does not handle exp's range reduction, so it is explicit.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+__attribute__((always_inline)) inline v8f splat(float f) { return v8f{f, f, f, f, f, f, f, f}; }
+__attribute__((always_inline)) inline v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, 32);
+  return v;
+}
+__attribute__((always_inline)) inline void store8(float* p, v8f v) { std::memcpy(p, &v, 32); }
+__attribute__((always_inline)) inline v8f vabs(v8f x) { return (v8f)((v8i)x & 0x7fffffff); }
+// x with the sign bit of s
+__attribute__((always_inline)) inline v8f withSign(v8f x, v8f s) { return (v8f)(((v8i)x & 0x7fffffff) | ((v8i)s & (int32_t)0x80000000)); }
+
+// exp(x): range reduction to r in [-ln2/2, ln2/2], degree-6 polynomial, scale by 2^n. ~2 ulp; exactly 0 below
+// -87.3 (so masks of -1e9 give zeros as in tfjs) and inf above 88.7.
+__attribute__((always_inline)) inline v8f expV(v8f x) {
+  v8f xc = x < -87.3f ? splat(-87.3f) : x;
+  xc = xc > 88.7f ? splat(88.7f) : xc;
+  v8f t = xc * 1.44269504088896341f + 0.5f;
+  v8i ni = __builtin_convertvector(t, v8i);  // truncates toward zero
+  v8f nf = __builtin_convertvector(ni, v8f);
+  v8i fix = nf > t;  // -1 where truncation rounded up (negative t): floor = trunc - 1
+  ni = ni + fix;
+  nf = __builtin_convertvector(ni, v8f);
+  v8f r = xc - nf * 0.693359375f;
+  r = r - nf * -2.12194440e-4f;
+  v8f p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  v8f y = p * (v8f)((ni + 127) << 23);
+  y = x < -87.3f ? splat(0.0f) : y;
+  y = x > 88.7f ? splat(INFINITY) : y;
+  return y;
+}
+
+// erf as Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula tfjs's cpu and wasm kernels use.
+__attribute__((always_inline)) inline v8f erfV(v8f x) {
+  v8f ax = vabs(x);
+  v8f t = 1.0f / (1.0f + 0.3275911f * ax);
+  v8f poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+  return withSign(1.0f - poly * expV(-ax * ax), x);
+}
+
+__attribute__((always_inline)) inline v8f sigmoidV(v8f x) { return 1.0f / (1.0f + expV(-x)); }
+
+// Applies f to x[0..n) into out, 8 lanes at a time; the tail goes through a padded buffer.
+template <typename F>
+__attribute__((always_inline)) inline void mapV(const float* x, float* out, size_t n, F f) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, f(load8(x + i)));
+  if (i < n) {
+    float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(buf, x + i, (n - i) * 4);
+    store8(buf, f(load8(buf)));
+    std::memcpy(out + i, buf, (n - i) * 4);
+  }
+}
+
+VEC_CLONES void unaryRange(int op, const float* __restrict x, float* __restrict out, size_t n) {
+  switch (op) {
+    case kExp:
+      mapV(x, out, n, expV);
+      break;
+    case kErf:
+      mapV(x, out, n, erfV);
+      break;
+    case kSigmoidOp:
+      mapV(x, out, n, sigmoidV);
+      break;
+    case kSqrt:
+      for (size_t i = 0; i < n; i++) out[i] = std::sqrt(x[i]);
+      break;
+    case kRsqrt:
+      for (size_t i = 0; i < n; i++) out[i] = 1.0f / std::sqrt(x[i]);
+      break;
+    case kSquare:
+      for (size_t i = 0; i < n; i++) out[i] = x[i] * x[i];
+      break;
+    case kNeg:
+      for (size_t i = 0; i < n; i++) out[i] = -x[i];
+      break;
+    case kLog:
+      for (size_t i = 0; i < n; i++) out[i] = std::log(x[i]);
+      break;
+    case kReluOp:
+      for (size_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : (x[i] == x[i] ? 0.0f : x[i]);
+      break;
+  }
+}
+
+VEC_CLONES void epilogueRows(float* __restrict c, size_t rows, size_t N, const float* __restrict bias, size_t biasSize, int act,
+                             float alpha) {
+  for (size_t r = 0; r < rows; r++) {
+    float* row = c + r * N;
+    if (bias) {
+      if (biasSize == 1) {
+        float b0 = bias[0];
+        for (size_t j = 0; j < N; j++) row[j] += b0;
+      } else {
+        for (size_t j = 0; j < N; j++) row[j] += bias[j];
+      }
+    }
+    switch (act) {
+      case kRelu:
+        for (size_t j = 0; j < N; j++) row[j] = row[j] > 0 ? row[j] : 0.0f;
+        break;
+      case kRelu6:
+        for (size_t j = 0; j < N; j++) row[j] = std::min(std::max(row[j], 0.0f), 6.0f);
+        break;
+      case kSigmoid:
+        mapV(row, row, N, sigmoidV);
+        break;
+      case kLeakyRelu:
+        for (size_t j = 0; j < N; j++) row[j] = row[j] < 0 ? alpha * row[j] : row[j];
+        break;
+      case kElu:
+        mapV(row, row, N, [](v8f v) { return v < 0.0f ? expV(v) - 1.0f : v; });
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// Sum of x[0..n) with 16 independent partial sums (vectorises without -ffast-math).
+VEC_CLONES float sumContiguous(const float* __restrict x, size_t n) {
+  float acc[16] = {0};
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; k++) acc[k] += x[i + k];
+  float s = 0;
+  for (; i < n; i++) s += x[i];
+  for (int k = 0; k < 16; k++) s += acc[k];
+  return s;
+}
+
+VEC_CLONES float maxContiguous(const float* __restrict x, size_t n) {
+  float acc[16];
+  for (int k = 0; k < 16; k++) acc[k] = -INFINITY;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; k++) acc[k] = std::max(acc[k], x[i + k]);
+  float m = -INFINITY;
+  for (; i < n; i++) m = std::max(m, x[i]);
+  for (int k = 0; k < 16; k++) m = std::max(m, acc[k]);
+  return m;
+}
+
+// out[i] (+)= x[i] over a strip.
+VEC_CLONES void addStrip(float* __restrict out, const float* __restrict x, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] += x[i];
+}
+VEC_CLONES void maxStrip(float* __restrict out, const float* __restrict x, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = std::max(out[i], x[i]);
+}
+VEC_CLONES void scaleStrip(float* __restrict out, float s, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] *= s;
+}
+
+VEC_CLONES void softmaxRows(const float* __restrict x, float* __restrict out, size_t r0, size_t r1, size_t cols) {
+  for (size_t r = r0; r < r1; r++) {
+    const float* xr = x + r * cols;
+    float* o = out + r * cols;
+    float mx = maxContiguous(xr, cols);
+    mapV(xr, o, cols, [mx](v8f v) { return expV(v - mx); });
+    float inv = 1.0f / sumContiguous(o, cols);
+    for (size_t j = 0; j < cols; j++) o[j] *= inv;
+  }
+}
+
+VEC_CLONES void adamwRange(float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g, size_t n, float lr,
+                           float b1, float b2, float eps, float bc1, float bc2, float wd) {
+  const float decay = 1.0f - lr * wd, step = lr / bc1, rs2 = 1.0f / std::sqrt(bc2), c1 = 1.0f - b1, c2 = 1.0f - b2;
+  for (size_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = b1 * m[i] + c1 * gi;
+    float vi = b2 * v[i] + c2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * decay - step * mi / (std::sqrt(vi) * rs2 + eps);
+  }
+}
+
+}  // namespace
+
+void unary(int op, const float* x, float* out, size_t n) {
+  parallelFor(n, kGrain, [&](size_t b, size_t e) { unaryRange(op, x + b, out + b, e - b); });
+}
+
+void softmax(const float* x, float* out, size_t rows, size_t cols) {
+  size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(cols, 1));
+  parallelFor(rows, grain, [&](size_t b, size_t e) { softmaxRows(x, out, b, e, cols); });
+}
+
+void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
+           float wd) {
+  parallelFor(n, kGrain, [&](size_t b, size_t e) { adamwRange(p + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps, bc1, bc2, wd); });
+}
+
+void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inner, float scale) {
+  if (inner == 1) {
+    size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(mid, 1));
+    parallelFor(outer, grain, [&](size_t b, size_t e) {
+      for (size_t o = b; o < e; o++) out[o] = scale * sumContiguous(x + o * mid, mid);
+    });
+    return;
+  }
+  // Column sums: each task owns a strip of `inner` for every outer index and walks the mid axis row by row.
+  size_t strip = std::max<size_t>(64, std::min<size_t>(inner, kGrain / std::max<size_t>(mid, 1)));
+  size_t strips = (inner + strip - 1) / strip;
+  parallelFor(outer * strips, 1, [&](size_t b, size_t e) {
+    for (size_t t = b; t < e; t++) {
+      size_t o = t / strips, i0 = (t % strips) * strip, len = std::min(strip, inner - i0);
+      float* dst = out + o * inner + i0;
+      const float* src = x + o * mid * inner + i0;
+      std::memcpy(dst, src, len * 4);
+      for (size_t m = 1; m < mid; m++) addStrip(dst, src + m * inner, len);
+      if (scale != 1.0f) scaleStrip(dst, scale, len);
+    }
+  });
+}
+
+void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inner) {
+  if (inner == 1) {
+    size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(mid, 1));
+    parallelFor(outer, grain, [&](size_t b, size_t e) {
+      for (size_t o = b; o < e; o++) out[o] = maxContiguous(x + o * mid, mid);
+    });
+    return;
+  }
+  size_t strip = std::max<size_t>(64, std::min<size_t>(inner, kGrain / std::max<size_t>(mid, 1)));
+  size_t strips = (inner + strip - 1) / strip;
+  parallelFor(outer * strips, 1, [&](size_t b, size_t e) {
+    for (size_t t = b; t < e; t++) {
+      size_t o = t / strips, i0 = (t % strips) * strip, len = std::min(strip, inner - i0);
+      float* dst = out + o * inner + i0;
+      const float* src = x + o * mid * inner + i0;
+      std::memcpy(dst, src, len * 4);
+      for (size_t m = 1; m < mid; m++) maxStrip(dst, src + m * inner, len);
+    }
+  });
+}
+
+void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
+          const float* bias, size_t biasSize, int activation, float leakyAlpha) {
+  const int lda = transA ? M : K, ldb = transB ? K : N;
+  auto one = [&](size_t o) {
+    const float* ao = a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride;
+    const float* bo = b + (batch.bIdx ? (size_t)batch.bIdx[o] : o) * batch.bStride;
+    float* co = c + o * (size_t)M * N;
+    if (K == 0) {
+      std::memset(co, 0, (size_t)M * N * 4);
+    } else {
+      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, ao, lda, bo, ldb,
+                  0.0f, co, N);
+    }
+  };
+  const double mnk = (double)M * N * K;
+  // OpenBLAS runs a gemm this small on one thread; spread the batch over the pool instead. Larger ones use
+  // OpenBLAS's own threads, one gemm at a time.
+  if (batch.count > 1 && mnk <= 262144.0) {
+    parallelFor(batch.count, 1, [&](size_t b0, size_t e0) {
+      for (size_t o = b0; o < e0; o++) one(o);
+    });
+  } else {
+    for (size_t o = 0; o < batch.count; o++) one(o);
+  }
+  if (bias || activation != kLinear) {
+    size_t rows = batch.count * (size_t)M;
+    size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(N, 1));
+    parallelFor(rows, grain, [&](size_t r0, size_t r1) { epilogueRows(c + r0 * N, r1 - r0, N, bias, biasSize, activation, leakyAlpha); });
+  }
+}
+
+}  // namespace altclip

@@ -1,0 +1,39 @@
+// Kernels on raw float32 buffers (the caller resolves wasm-heap offsets to pointers). Row-major throughout.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace altclip {
+
+enum Activation { kLinear = 0, kRelu = 1, kRelu6 = 2, kSigmoid = 3, kLeakyRelu = 4, kElu = 5 };
+
+struct GemmBatch {
+  // Per output batch o: A at a + aIdx[o] * aStride (aIdx null: o), same for B; C at c + o * M * N.
+  const int32_t* aIdx;
+  const int32_t* bIdx;
+  size_t aStride, bStride;
+  size_t count;
+};
+
+// C[o] = act(op(A[o]) op(B[o]) + bias), op = transpose when the flag is set. bias: null, 1 or N values.
+void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
+          const float* bias, size_t biasSize, int activation, float leakyAlpha);
+
+// out[o, i] = scale * sum_m x[o, m, i] for x viewed as [outer, mid, inner].
+void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inner, float scale);
+
+// out[o, i] = max_m x[o, m, i] (same view).
+void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inner);
+
+enum Unary { kExp = 0, kErf = 1, kSigmoidOp = 2, kSqrt = 4, kRsqrt = 5, kSquare = 6, kNeg = 7, kLog = 8, kReluOp = 9 };
+void unary(int op, const float* x, float* out, size_t n);
+
+// Softmax over the last axis of a [rows, cols] matrix.
+void softmax(const float* x, float* out, size_t rows, size_t cols);
+
+// In-place AdamW (PyTorch formulation, decoupled decay):
+//   p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps)
+void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
+           float wd);
+
+}  // namespace altclip

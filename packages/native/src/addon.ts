@@ -1,0 +1,57 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+/** The compiled addon's functions (csrc/addon.cc). Offsets are byte offsets into `heap`. */
+export interface NativeAddon {
+  gemm(
+    heap: Uint8Array, a: number, b: number, c: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
+    count: number, aStride: number, bStride: number, aIdx: Int32Array | null, bIdx: Int32Array | null,
+    bias: number, biasSize: number, activation: number, leakyAlpha: number,
+  ): void;
+  reduceSum(heap: Uint8Array, x: number, out: number, outer: number, mid: number, inner: number, scale: number): void;
+  reduceMax(heap: Uint8Array, x: number, out: number, outer: number, mid: number, inner: number): void;
+  unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
+  softmax(heap: Uint8Array, x: number, out: number, rows: number, cols: number): void;
+  adamw(heap: Uint8Array, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
+  setThreads(n: number): void;
+  info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string };
+}
+
+/** Unary op codes (csrc/kernels.h). */
+export const UNARY = { Exp: 0, Erf: 1, Sigmoid: 2, Sqrt: 4, Rsqrt: 5, Square: 6 } as const;
+/** _FusedMatMul activation codes (csrc/kernels.h); prelu is not fused natively. */
+export const ACTIVATION: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, leakyrelu: 4, elu: 5 };
+
+export const INSTALL_HINT = 'apt-get install -y build-essential libopenblas-dev && npm rebuild @altclip/native';
+
+export interface AddonStatus {
+  addon: NativeAddon | null;
+  /** Where the binary is (or was looked for). */
+  file: string;
+  /** Why it is not loaded, when it is not. */
+  why?: string;
+}
+
+let status: AddonStatus | undefined;
+
+/** Loads build/Release/altclip_native.node once; never throws (a missing or broken build is reported in `why`). */
+export function loadAddon(): AddonStatus {
+  if (status) return status;
+  const file = path.join(__dirname, '..', 'build', 'Release', 'altclip_native.node');
+  if (process.env.ALTCLIP_NATIVE === '0') return (status = { addon: null, file, why: 'disabled by ALTCLIP_NATIVE=0' });
+  if (!fs.existsSync(file)) return (status = { addon: null, file, why: `not built (${INSTALL_HINT})` });
+  try {
+    const addon = require(file) as NativeAddon;
+    addon.setThreads(defaultThreads());
+    return (status = { addon, file });
+  } catch (e) {
+    return (status = { addon: null, file, why: `failed to load ${file}: ${(e as Error).message.split('\n')[0]} (${INSTALL_HINT})` });
+  }
+}
+
+/** ALTCLIP_NATIVE_THREADS, else one per CPU (OpenBLAS and the elementwise pool). */
+function defaultThreads(): number {
+  const env = Number(process.env.ALTCLIP_NATIVE_THREADS);
+  return Number.isInteger(env) && env >= 1 ? env : Math.max(1, Math.min(os.cpus().length, 64));
+}

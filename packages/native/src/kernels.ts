@@ -1,0 +1,231 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { ACTIVATION, NativeAddon, UNARY } from './addon';
+import { WasmBackendLike, heap, isWasmBackend, offsetOf } from './heap';
+
+/**
+ * Native kernels for the wasm backend. Each reads its inputs and writes its output in the wasm heap (no copies)
+ * and hands every case it does not cover (other dtypes, empty tensors, unsupported attributes) to the kernel
+ * that was registered before it: the backend package's patched kernel or tfjs's stock one.
+ */
+type Impl = (addon: NativeAddon, backend: WasmBackendLike, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap) => TensorInfo | null;
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const f32 = (...ts: Array<TensorInfo | undefined>) => ts.every((t) => t != null && t.dtype === 'float32' && size(t.shape) > 0);
+
+/** tf.matMul's batch broadcasting: for each flat index of `outBatch`, the flat index into `batch` (right-aligned). */
+export function broadcastIndex(outBatch: number[], batch: number[]): Int32Array {
+  const n = size(outBatch);
+  const idx = new Int32Array(n);
+  const off = outBatch.length - batch.length;
+  const strides = new Array<number>(outBatch.length).fill(0);
+  let s = 1;
+  for (let d = batch.length - 1; d >= 0; d--) {
+    strides[d + off] = batch[d] === 1 ? 0 : s;
+    s *= batch[d];
+  }
+  for (let o = 0; o < n; o++) {
+    let rem = o;
+    let j = 0;
+    for (let d = outBatch.length - 1; d >= 0; d--) {
+      const c = rem % outBatch[d];
+      rem = (rem - c) / outBatch[d];
+      j += c * strides[d];
+    }
+    idx[o] = j;
+  }
+  return idx;
+}
+
+function broadcastShapes(a: number[], b: number[]): number[] | null {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) return null;
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+/** a x b as tf.matMul (transposes, batch broadcasting), optional bias (1 or N values) and activation. */
+function matMul(addon: NativeAddon, backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, transA: boolean, transB: boolean, bias: TensorInfo | undefined, act: number, alpha: number): TensorInfo | null {
+  if (a.shape.length < 2 || b.shape.length < 2) return null;
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const M = transA ? ac : ar;
+  const K = transA ? ar : ac;
+  const N = transB ? br : bc;
+  if ((transB ? bc : br) !== K) return null; // the fallback kernel reports the shape error
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const outBatch = broadcastShapes(batchA, batchB);
+  if (!outBatch) return null;
+  const sA = size(batchA);
+  const sB = size(batchB);
+  const nOut = size(outBatch);
+  const out = backend.makeOutput([...outBatch, M, N], 'float32');
+  const biasOff = bias ? offsetOf(backend, bias) : -1;
+  const biasSize = bias ? size(bias.shape) : 0;
+  const h = heap(backend); // after makeOutput: an allocation may have grown (replaced) the heap
+  if (sB === 1 && !transA) {
+    // [..., M, K] x [K, N]: the batch of a folds into rows, one gemm.
+    addon.gemm(h, offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), sA * M, N, K, false, transB, 1, 0, 0, null, null, biasOff, biasSize, act, alpha);
+  } else {
+    const aIdx = sA === nOut || sA === 1 ? null : broadcastIndex(outBatch, batchA);
+    const bIdx = sB === nOut || sB === 1 ? null : broadcastIndex(outBatch, batchB);
+    addon.gemm(h, offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), M, N, K, transA, transB, nOut, sA === 1 ? 0 : M * K, sB === 1 ? 0 : K * N, aIdx, bIdx, biasOff, biasSize, act, alpha);
+  }
+  return out;
+}
+
+const batchMatMul: Impl = (addon, backend, { a, b }, attrs) => {
+  if (!f32(a, b)) return null;
+  return matMul(addon, backend, a!, b!, !!attrs.transposeA, !!attrs.transposeB, undefined, 0, 0);
+};
+
+const fusedMatMul: Impl = (addon, backend, { a, b, bias, preluActivationWeights }, attrs) => {
+  const activation = (attrs.activation as string | undefined) ?? 'linear';
+  const act = ACTIVATION[activation];
+  if (!f32(a, b) || act == null || preluActivationWeights != null) return null;
+  if (bias && (bias.dtype !== 'float32' || bias.shape.length > 1)) return null;
+  const N = attrs.transposeB ? b!.shape[b!.shape.length - 2] : b!.shape[b!.shape.length - 1];
+  if (bias && size(bias.shape) !== 1 && size(bias.shape) !== N) return null;
+  return matMul(addon, backend, a!, b!, !!attrs.transposeA, !!attrs.transposeB, bias, act, (attrs.leakyreluAlpha as number | undefined) ?? 0.2);
+};
+
+/** Reduction axes as [outer, mid, inner] when they form one contiguous block (after dropping size-1 dims). */
+function reductionView(shape: number[], axisAttr: number | number[] | undefined): { outer: number; mid: number; inner: number } | null {
+  const rank = shape.length;
+  const axes = (axisAttr == null ? [...Array(rank).keys()] : Array.isArray(axisAttr) ? axisAttr : [axisAttr]).map((ax) => (ax < 0 ? ax + rank : ax));
+  if (axes.some((ax) => ax < 0 || ax >= rank)) return null;
+  const red = new Set(axes);
+  // Size-1 dims can be counted on either side; only the order of the others matters.
+  const kinds = shape.map((d, i) => (d === 1 ? 'any' : red.has(i) ? 'mid' : 'keep'));
+  let phase = 0; // 0: outer, 1: mid, 2: inner
+  let outer = 1, mid = 1, inner = 1;
+  for (let i = 0; i < rank; i++) {
+    if (kinds[i] === 'any') continue;
+    if (kinds[i] === 'mid') {
+      if (phase === 2) return null;
+      phase = 1;
+      mid *= shape[i];
+    } else if (phase === 0) outer *= shape[i];
+    else {
+      phase = 2;
+      inner *= shape[i];
+    }
+  }
+  return { outer, mid, inner };
+}
+
+function reducedShape(shape: number[], axisAttr: number | number[] | undefined, keepDims: boolean): number[] {
+  const rank = shape.length;
+  const axes = new Set((axisAttr == null ? [...Array(rank).keys()] : Array.isArray(axisAttr) ? axisAttr : [axisAttr]).map((ax) => (ax < 0 ? ax + rank : ax)));
+  return keepDims ? shape.map((d, i) => (axes.has(i) ? 1 : d)) : shape.filter((_, i) => !axes.has(i));
+}
+
+function reduction(kind: 'sum' | 'mean' | 'max'): Impl {
+  return (addon, backend, { x }, attrs) => {
+    if (!f32(x)) return null;
+    // Sum and Mean name the axes `axis`; Max names them `reductionIndices`.
+    const axis = (kind === 'max' ? attrs.reductionIndices : attrs.axis) as number | number[] | undefined;
+    const view = reductionView(x!.shape, axis);
+    if (!view) return null;
+    const out = backend.makeOutput(reducedShape(x!.shape, axis, !!attrs.keepDims), 'float32');
+    const h = heap(backend);
+    if (kind === 'max') addon.reduceMax(h, offsetOf(backend, x!), offsetOf(backend, out), view.outer, view.mid, view.inner);
+    else addon.reduceSum(h, offsetOf(backend, x!), offsetOf(backend, out), view.outer, view.mid, view.inner, kind === 'mean' ? 1 / view.mid : 1);
+    return out;
+  };
+}
+
+const softmax: Impl = (addon, backend, { logits }, attrs) => {
+  if (!f32(logits)) return null;
+  const rank = logits!.shape.length;
+  const dim = (attrs.dim as number | undefined) ?? -1;
+  if (dim !== -1 && dim !== rank - 1) return null;
+  const cols = logits!.shape[rank - 1];
+  const out = backend.makeOutput(logits!.shape, 'float32');
+  addon.softmax(heap(backend), offsetOf(backend, logits!), offsetOf(backend, out), size(logits!.shape) / cols, cols);
+  return out;
+};
+
+function unary(op: number): Impl {
+  return (addon, backend, { x }) => {
+    if (!f32(x)) return null;
+    const out = backend.makeOutput(x!.shape, 'float32');
+    addon.unary(heap(backend), op, offsetOf(backend, x!), offsetOf(backend, out), size(x!.shape));
+    return out;
+  };
+}
+
+/** Kernel name -> native implementation (what `altclip info` lists). */
+export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
+  BatchMatMul: { impl: batchMatMul, what: 'OpenBLAS sgemm, all transpose/batch/broadcast forms' },
+  _FusedMatMul: { impl: fusedMatMul, what: 'OpenBLAS sgemm + bias/activation epilogue' },
+  Sum: { impl: reduction('sum'), what: 'contiguous-axes sum (bias and LayerNorm gradients)' },
+  Mean: { impl: reduction('mean'), what: 'contiguous-axes mean' },
+  Max: { impl: reduction('max'), what: 'contiguous-axes max' },
+  Softmax: { impl: softmax, what: 'last-axis softmax' },
+  Exp: { impl: unary(UNARY.Exp), what: 'vectorised exp' },
+  Erf: { impl: unary(UNARY.Erf), what: 'vectorised erf (GELU)' },
+  Sigmoid: { impl: unary(UNARY.Sigmoid), what: 'vectorised sigmoid (quick-GELU)' },
+  Sqrt: { impl: unary(UNARY.Sqrt), what: 'vectorised sqrt' },
+  Rsqrt: { impl: unary(UNARY.Rsqrt), what: 'vectorised rsqrt (LayerNorm)' },
+  Square: { impl: unary(UNARY.Square), what: 'vectorised square' },
+};
+
+interface Registered {
+  func: KernelFunc;
+  previous: KernelConfig | undefined;
+}
+const registered = new Map<string, Registered>();
+
+function wrap(addon: NativeAddon, name: string, impl: Impl, previous: KernelConfig | undefined): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown;
+    if (isWasmBackend(backend)) {
+      const out = impl(addon, backend, args.inputs as Record<string, TensorInfo | undefined>, args.attrs ?? {});
+      if (out) return out;
+    }
+    if (!previous) throw new Error(`${name}: no wasm kernel for this case (dtype or shape not supported natively)`);
+    return previous.kernelFunc(args);
+  };
+}
+
+/**
+ * Registers the native kernels on the wasm backend over whatever is registered now (kept as the fallback).
+ * Idempotent; re-registers a kernel that something else replaced since. Returns the kernel names now native.
+ */
+export function registerKernels(addon: NativeAddon, only?: string[]): string[] {
+  for (const [name, { impl }] of Object.entries(NATIVE_KERNELS)) {
+    if (only && !only.includes(name)) continue;
+    const current = tf.getKernel(name, 'wasm');
+    const mine = registered.get(name);
+    if (mine && current?.kernelFunc === mine.func) continue;
+    if (current) tf.unregisterKernel(name, 'wasm');
+    const func = wrap(addon, name, impl, current);
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: func });
+    registered.set(name, { func, previous: current });
+  }
+  return activeKernels();
+}
+
+/** Puts back the kernels that were registered before registerKernels (where ours are still in place). */
+export function unregisterKernels(): void {
+  for (const [name, { func, previous }] of registered) {
+    const current = tf.getKernel(name, 'wasm');
+    if (current?.kernelFunc === func) {
+      tf.unregisterKernel(name, 'wasm');
+      if (previous) tf.registerKernel(previous);
+    }
+    registered.delete(name);
+  }
+}
+
+/** Names of the native kernels currently registered (and not replaced by someone else since). */
+export function activeKernels(): string[] {
+  return [...registered].filter(([name, r]) => tf.getKernel(name, 'wasm')?.kernelFunc === r.func).map(([name]) => name);
+}
