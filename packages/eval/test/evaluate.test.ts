@@ -22,7 +22,8 @@ afterAll(async () => {
 });
 
 test('evaluateZeroShot on the CIFAR-10 sample: streaming result equals scoring all logits at once', async () => {
-  const ds = readCifar10(fixture('cifar10_bin'), { split: 'train' });
+  const hasTrain = fs.existsSync(path.join(fixture('cifar10_bin'), 'data_batch_1.bin'));
+  const ds = readCifar10(fixture('cifar10_bin'), { split: hasTrain ? 'train' : 'test' });
   const progress: number[] = [];
   const r = await evaluateZeroShot({
     ...bundle,
@@ -88,7 +89,8 @@ test('memory stays flat over a streamed run of thousands of synthetic images (nu
 
 test('evaluateRetrieval on image files grouped with several captions', async () => {
   const work = tmpDir();
-  const ds = readCifar10(fixture('cifar10_bin'), { split: 'test' });
+  const hasTest = fs.existsSync(path.join(fixture('cifar10_bin'), 'test_batch.bin'));
+  const ds = readCifar10(fixture('cifar10_bin'), { split: hasTest ? 'test' : 'train' });
   const sharp = require('sharp');
   const images: string[] = [];
   const captions: string[] = [];
