@@ -71,3 +71,33 @@ describeNative('nativeAdamWStep', () => {
     await tf.setBackend('wasm');
   });
 });
+
+describeNative('@altclip/train AdamW uses the native step on wasm', () => {
+  test('three steps on wasm (native, decay and no-decay groups) equal three steps on cpu (tfjs ops)', async () => {
+    const { AdamW } = await import('@altclip/train');
+    const shapes: Record<string, number[]> = { 'enc.dense.weight': [33, 17], 'enc.dense.bias': [17] };
+    const run = async (backend: 'cpu' | 'wasm') => {
+      await tf.setBackend(backend);
+      const params = new Map(Object.entries(shapes).map(([k, s], i) => [k, tf.tidy(() => tf.variable(tf.tensor(rand(s.reduce((a, b) => a * b, 1), 40 + i), s), true, `${backend}.${k}`))]));
+      const opt = new AdamW(params, { weightDecay: 0.1 });
+      const ids = [...params.values()].map((p) => p.dataId);
+      for (let t = 1; t <= 3; t++) {
+        const grads = new Map([...params].map(([k, p], i) => [k, tf.tensor(rand(p.size, 100 * t + i, -0.01, 0.01), p.shape)]));
+        opt.step(grads, 1e-2);
+        tf.dispose([...grads.values()]);
+      }
+      const out = [...params.values()].map((p) => Float64Array.from(p.dataSync()));
+      // the native step updates in place; the tfjs update assigns new tensors
+      const inPlace = [...params.values()].every((p, i) => p.dataId === ids[i]);
+      opt.dispose();
+      tf.dispose([...params.values()]);
+      return { out, inPlace };
+    };
+    const w = await run('wasm');
+    const c = await run('cpu');
+    expect(w.inPlace).toBe(true);
+    expect(c.inPlace).toBe(false);
+    for (let i = 0; i < w.out.length; i++) expect(relErr(w.out[i], c.out[i])).toBeLessThan(1e-6);
+    await tf.setBackend('wasm');
+  });
+});

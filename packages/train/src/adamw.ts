@@ -1,6 +1,24 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorToWrite } from '@altclip/checkpoint';
 
+type NativeAdamWStep = (
+  p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor,
+  o: { lr: number; beta1: number; beta2: number; eps: number; bc1: number; bc2: number; weightDecay: number },
+) => boolean;
+let nativeStep: NativeAdamWStep | null | undefined;
+
+/** @altclip/native's fused AdamW when that optional package is installed (ALTCLIP_NATIVE=0 turns it off). */
+function nativeAdamWStep(): NativeAdamWStep | null {
+  if (nativeStep === undefined) {
+    try {
+      nativeStep = process.env.ALTCLIP_NATIVE === '0' ? null : (require('@altclip/native') as { nativeAdamWStep: NativeAdamWStep }).nativeAdamWStep;
+    } catch {
+      nativeStep = null;
+    }
+  }
+  return nativeStep;
+}
+
 /** A parameter group: the keys it owns (first matching group wins) and its weight decay. */
 export interface ParamGroup {
   name: string;
@@ -103,6 +121,9 @@ export class AdamW {
       s.step++;
       const bc1 = 1 - b1 ** s.step;
       const bc2 = 1 - b2 ** s.step;
+      // @altclip/native (optional): one fused in-place update on the wasm heap; false -> the tfjs update below.
+      const native = nativeAdamWStep();
+      if (native && !s.decayMask && native(s.p, s.m, s.v, g, { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay })) continue;
       tf.tidy(() => {
         const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));
         const v = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
