@@ -1,3 +1,4 @@
+import { ImageProcessor, preprocessFiles } from '@altclip/image';
 import type { ClassificationDataset, RawImage } from './types';
 
 /** mulberry32: a small, fast, well-mixed 32-bit PRNG; same seed, same stream on every platform. */
@@ -189,6 +190,23 @@ export function imageBatchLoader(
       }
     });
     return { data, shape: [kept.length, 3, size, size], indices: kept, failed };
+  };
+}
+
+/**
+ * A loader for items that are image files: decoding and preprocessing run on @altclip/image's worker pool, so
+ * with prefetch() the next batches load while the model runs on this one. Unreadable files are left out and
+ * reported when skipErrors is set; otherwise the first error (naming the file) is thrown.
+ */
+export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageProcessor, opts: { threads?: number; skipErrors?: boolean } = {}): BatchLoader {
+  return async (indices) => {
+    const idx = Array.from(indices);
+    const paths = idx.map((i) => pathOf(i));
+    const r = await preprocessFiles(paths, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' });
+    const bad = new Map(r.errors.map((e) => [e.path, e.message]));
+    const kept = idx.filter((_, k) => !bad.has(paths[k]));
+    const failed = idx.filter((_, k) => bad.has(paths[k])).map((i) => ({ index: i, error: `${pathOf(i)}: ${bad.get(pathOf(i))}` }));
+    return { data: r.data, shape: r.shape, indices: kept, failed };
   };
 }
 

@@ -76,3 +76,38 @@ test('imageBatchLoader: NCHW batch, unreadable images skipped and reported', asy
   await expect(imageBatchLoader(ds, (img) => new Float32Array(12), 2)([2])).rejects.toThrow(/bad.jpg/);
   expect(Array.from(sequentialBatches(0, 5, 2))).toEqual([[0, 1], [2, 3], [4]]);
 });
+
+test('fileBatchLoader: worker-pool batch equals per-file preprocessing; a corrupt file is skipped and named', async () => {
+  const fs = require('fs');
+  const path = require('path');
+  const sharp = require('sharp');
+  const { ImageProcessor, loadImage, closeSharedPool } = require('@altclip/image');
+  const { tmpDir } = require('@altclip/test-utils');
+  const { fileBatchLoader } = require('@altclip/data');
+  const dir = tmpDir();
+  const files: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const f = path.join(dir, `${i}.png`);
+    const px = Buffer.from(Uint8Array.from({ length: 20 * 12 * 3 }, (_, k) => (k * (i + 3)) & 255));
+    await sharp(px, { raw: { width: 20, height: 12, channels: 3 } }).png().toFile(f);
+    files.push(f);
+  }
+  fs.writeFileSync(path.join(dir, 'bad.png'), 'not a png');
+  files.splice(1, 0, path.join(dir, 'bad.png'));
+  const proc = ImageProcessor.fromConfig({ size: 8, crop_size: 8 });
+  try {
+    const b = await fileBatchLoader((i: number) => files[i], proc, { skipErrors: true, threads: 2 })([0, 1, 2, 3]);
+    expect(b.indices).toEqual([0, 2, 3]);
+    expect(b.failed.map((f: any) => f.index)).toEqual([1]);
+    expect(b.failed[0].error).toContain('bad.png');
+    expect(b.shape).toEqual([3, 3, 8, 8]);
+    for (const [row, i] of [0, 2, 3].entries()) {
+      const ref = proc.process(await loadImage(files[i]));
+      expect(Array.from(b.data.subarray(row * 192, (row + 1) * 192))).toEqual(Array.from(ref));
+    }
+    await expect(fileBatchLoader((i: number) => files[i], proc, { threads: 2 })([1])).rejects.toThrow(/bad.png/);
+  } finally {
+    await closeSharedPool();
+    fs.rmSync(dir, { recursive: true });
+  }
+});

@@ -2,8 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadClipLikeModel, ClipLikeModel } from '@altclip/models';
 import { loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
-import { ImageProcessor, preprocessFiles } from '@altclip/image';
-import type { BatchLoader } from '@altclip/data';
+import { ImageProcessor } from '@altclip/image';
 import { imageSizeOf } from './model-types';
 
 /** A model folder opened for inference: the model, its tokenizer and its image processor. */
@@ -45,21 +44,5 @@ export async function loadModelBundle(dir: string, opts: { onProgress?: (msg: st
   return { dir, model, tokenizer, processor, processorSource: source, dispose: () => model.dispose() };
 }
 
-/**
- * A batch loader for datasets whose items are image files: decoding and preprocessing run on worker threads
- * (@altclip/image's pool), so the next batches load while the model runs on this one.
- */
-export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageProcessor, opts: { threads?: number; skipErrors?: boolean } = {}): BatchLoader {
-  return async (indices) => {
-    const idx = Array.from(indices);
-    const r = await preprocessFiles(
-      idx.map((i) => pathOf(i)),
-      processor,
-      { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' },
-    );
-    const failedPaths = new Set(r.errors.map((e) => e.path));
-    const kept = idx.filter((i) => !failedPaths.has(pathOf(i)));
-    const failed = r.errors.map((e) => ({ index: idx[idx.findIndex((i) => pathOf(i) === e.path)], error: `${e.path}: ${e.message}` }));
-    return { data: r.data, shape: r.shape, indices: kept, failed };
-  };
-}
+/** Moved to @altclip/data; re-exported for callers that import it from here. */
+export { fileBatchLoader } from '@altclip/data';

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { imageFromPixels, ImageProcessor, loadImage } from '@altclip/image';
-import { BatchLoader, ClassificationDataset, imageBatchLoader, prefetch, RawImage, RetrievalDataset, sequentialBatches } from '@altclip/data';
+import { BatchLoader, ClassificationDataset, fileBatchLoader, imageBatchLoader, prefetch, RawImage, RetrievalDataset, sequentialBatches } from '@altclip/data';
 import { zeroShotClassifier, zeroShotLogits } from './classifier';
 import { retrievalMetrics, RetrievalMetrics, zeroShotMetrics, ZeroShotMetrics, normalizeRows } from './metrics';
 import { FeatureModel, imageSizeOf, ProcessorLike, textFeatures, TokenizerLike } from './model-types';
-import { fileBatchLoader } from './bundle';
+
 
 export interface Progress {
   phase: 'classifier' | 'images' | 'texts';
