@@ -125,3 +125,24 @@ describe('retrieval readers', () => {
     expect(Array.from(ds.textToImage)).toEqual([0, 0, 1]);
   });
 });
+
+test('readImageFolder: sorted class subfolders, images decoded on demand, non-images ignored', async () => {
+  const sharp = require('sharp');
+  const { readImageFolder } = require('@altclip/data');
+  const root = path.join(dir, 'folder');
+  const make = async (rel: string, v: number) => {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    await sharp(Buffer.alloc(4 * 3 * 3, v), { raw: { width: 4, height: 3, channels: 3 } }).png().toFile(path.join(root, rel));
+  };
+  await make('dog/b.png', 20);
+  await make('dog/a.png', 10);
+  await make('cat/x.png', 30);
+  fs.writeFileSync(path.join(root, 'cat', 'notes.txt'), 'not an image');
+  const ds = readImageFolder(root);
+  expect(ds.classNames).toEqual(['cat', 'dog']);
+  expect(ds.files.map((f: string) => path.relative(root, f))).toEqual(['cat/x.png', 'dog/a.png', 'dog/b.png']);
+  expect(Array.from(ds.labels)).toEqual([0, 1, 1]);
+  const img = await ds.getImage(1);
+  expect([img.width, img.height, img.data[0]]).toEqual([4, 3, 10]);
+  expect(() => readImageFolder(path.join(dir, 'nope'))).toThrow(/not found/);
+});
