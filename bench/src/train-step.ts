@@ -25,14 +25,16 @@ interface Opts {
   backends: string[];
   /** Print the kernels that took the most time in the (last) run of each backend. */
   profile: number;
+  /** 0 skips the stock-kernel wasm run (quicker when only the patched speed is wanted). */
+  stock: number;
 }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { layers: 2, hidden: 256, heads: 4, ffn: 1024, batch: 8, seq: 64, vocab: 8192, steps: 3, warmup: 1, optimizer: 'adam', backends: ['wasm'], profile: 0 };
+  const o: Opts = { layers: 2, hidden: 256, heads: 4, ffn: 1024, batch: 8, seq: 64, vocab: 8192, steps: 3, warmup: 1, optimizer: 'adam', backends: ['wasm'], profile: 0, stock: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') {
-      console.log('options: --layers --hidden --heads --ffn --batch --seq --vocab --steps --warmup --optimizer adam|sgd --backends wasm,cpu,tensorflow --profile 1');
+      console.log('options: --layers --hidden --heads --ffn --batch --seq --vocab --steps --warmup --optimizer adam|sgd --backends wasm,cpu,tensorflow --profile 1 --stock 0|1');
       process.exit(0);
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
@@ -46,7 +48,7 @@ function parseArgs(argv: string[]): Opts {
       o.optimizer = v;
     } else {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < (k === 'warmup' || k === 'profile' ? 0 : 1)) throw new Error(`${a} must be a positive integer, got '${v}'`);
+      if (!Number.isInteger(n) || n < (k === 'warmup' || k === 'profile' || k === 'stock' ? 0 : 1)) throw new Error(`${a} must be a positive integer, got '${v}'`);
       (o as unknown as Record<string, number>)[k] = n;
     }
   }
@@ -223,27 +225,27 @@ async function main(): Promise<void> {
     `train-step: post-LN encoder, layers ${o.layers}, hidden ${o.hidden}, heads ${o.heads}, ffn ${o.ffn}, batch ${o.batch}, seq ${o.seq}, vocab ${o.vocab} ` +
       `(${(params / 1e6).toFixed(1)}M params), ${o.optimizer}, ${o.warmup} warm-up + ${o.steps} timed steps, ${new Date().toISOString()}`,
   );
-  const results: Result[] = [];
   for (const be of o.backends) {
     const choice = await setupBackend({ backend: be as BackendName });
     if (be === 'wasm') {
-      unpatchKernels(MATMUL_PATCHES);
-      const stock = await runOne('wasm, stock matmul kernels', o);
-      patchKernels();
+      let stock: Result | undefined;
+      if (o.stock) {
+        unpatchKernels(MATMUL_PATCHES);
+        stock = await runOne('wasm, stock matmul kernels', o);
+        patchKernels();
+      }
       const stopProfile = o.profile ? profileKernels('wasm') : undefined;
       const patched = await runOne('wasm, patched kernels', o);
       stopProfile?.();
-      results.push(stock, patched);
-      console.log(fmt(stock));
+      if (stock) console.log(fmt(stock));
       console.log(fmt(patched));
-      console.log(`wasm speed-up from the kernel patches: ${(stock.msPerStep / patched.msPerStep).toFixed(2)}x (same process, same data)`);
+      if (stock) console.log(`wasm speed-up from the kernel patches: ${(stock.msPerStep / patched.msPerStep).toFixed(2)}x (same process, same data)`);
       const info = backendInfo();
       console.log(`  (wasm: SIMD ${info.wasm?.simd}, ${info.wasm?.threads} thread(s); baseline keeps our UnsortedSegmentSum because stock wasm has none and cannot train an embedding)`);
     } else {
       const stopProfile = o.profile ? profileKernels(choice.name) : undefined;
       const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
       stopProfile?.();
-      results.push(r);
       console.log(fmt(r));
     }
   }

@@ -1,6 +1,7 @@
 import { cpuSegmentSumPatch, wasmSegmentSumPatch } from './segment-sum';
 import { wasmBatchMatMulPatch, wasmFusedMatMulPatch } from './wasm-matmul';
 import { wasmConv2DBackpropFilterPatch } from './conv2d-backprop-filter';
+import { wasmIdentityPatch } from './wasm-identity';
 import type { KernelPatch } from './registry';
 
 export { applyPatches, removePatches, appliedPatches } from './registry';
@@ -12,5 +13,6 @@ export const KERNEL_PATCHES: KernelPatch[] = [
   wasmFusedMatMulPatch,
   wasmSegmentSumPatch,
   wasmConv2DBackpropFilterPatch,
+  wasmIdentityPatch,
   cpuSegmentSumPatch,
 ];
