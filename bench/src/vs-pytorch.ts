@@ -1,0 +1,388 @@
+/**
+ * Our CPU path against PyTorch on the same machine, same shapes, same ops, same thread count, measured in one run
+ * with the two sides alternating rounds (the machine is shared: only same-run ratios mean anything).
+ *
+ *   npm run bench -- vs-pytorch [--case bert-train|vit-forward|altclip-large|all] [--threads 2] [--rounds 3]
+ *        [--steps 2] [--warmup 1] [--python /usr/bin/python3] [--profile] [--no-native]
+ *        bert-train only: [--layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 --vocab 8192]
+ *
+ * PyTorch side: bench/python/vs_pytorch.py (Debian's python3-torch: apt-get install -y python3-torch), run with
+ * OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=--threads so idle threads do not spin against ours.
+ * Cases:
+ *  - bert-train: 4-layer BERT-base-size post-LN encoder training step (768/12/3072, batch 8 x seq 64, vocab 8192):
+ *    embeddings, LayerNorm, masked MHA, exact-GELU FFN, mean pooling, MSE, backward, AdamW (@altclip/train's).
+ *  - vit-forward: CLIP ViT-B/16 image features, batch 8 at 224x224 (@altclip/models CLIPModel vision tower).
+ *  - altclip-large: BAAI/AltCLIP shapes (configs/models/altclip-large.json), random weights, one image + one
+ *    77-token text; time and peak RSS of each side's process (each case runs in its own node process).
+ */
+import * as os from 'os';
+import * as path from 'path';
+import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process';
+import * as readline from 'readline';
+import * as tf from '@tensorflow/tfjs-core';
+import { backendInfo, setupBackend } from '@altclip/backend';
+import { AdamW } from '@altclip/train';
+import { AltCLIPConfig, AltCLIPModel, CLIPModel, getModelConfig } from '@altclip/models';
+
+const CASES = ['bert-train', 'vit-forward', 'altclip-large'] as const;
+type CaseName = (typeof CASES)[number];
+
+interface Opts {
+  cases: CaseName[];
+  threads: number;
+  rounds: number;
+  steps: number;
+  warmup: number;
+  python: string;
+  profile: boolean;
+  native: boolean;
+  bert: { layers: number; hidden: number; heads: number; ffn: number; batch: number; seq: number; vocab: number };
+}
+
+function parseArgs(argv: string[]): Opts {
+  const o: Opts = {
+    cases: ['bert-train'],
+    threads: os.cpus().length,
+    rounds: 3,
+    steps: 2,
+    warmup: 1,
+    python: process.env.ALTCLIP_PYTHON ?? '/usr/bin/python3',
+    profile: false,
+    native: process.env.ALTCLIP_NATIVE !== '0',
+    bert: { layers: 4, hidden: 768, heads: 12, ffn: 3072, batch: 8, seq: 64, vocab: 8192 },
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v == null) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const int = (min: number) => {
+      const v = val();
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < min) throw new Error(`${a} must be an integer >= ${min}, got '${v}'`);
+      return n;
+    };
+    if (a === '--case') {
+      const v = val();
+      o.cases = v === 'all' ? [...CASES] : (v.split(',') as CaseName[]);
+      for (const c of o.cases) if (!CASES.includes(c)) throw new Error(`unknown --case '${c}' (choose ${CASES.join(', ')} or all)`);
+    } else if (a === '--threads') o.threads = int(1);
+    else if (a === '--rounds') o.rounds = int(1);
+    else if (a === '--steps') o.steps = int(1);
+    else if (a === '--warmup') o.warmup = int(0);
+    else if (a === '--python') o.python = val();
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--no-native') o.native = false;
+    else if (a.startsWith('--') && a.slice(2) in o.bert) (o.bert as Record<string, number>)[a.slice(2)] = int(1);
+    else if (a === '--help' || a === '-h') {
+      console.log('see the comment at the top of bench/src/vs-pytorch.ts');
+      process.exit(0);
+    } else throw new Error(`unknown argument '${a}' (see --help)`);
+  }
+  if (o.bert.hidden % o.bert.heads) throw new Error(`--hidden ${o.bert.hidden} is not divisible by --heads ${o.bert.heads}`);
+  return o;
+}
+
+// ------------------------------------------------------------------------------------------ the PyTorch side
+interface Python {
+  ready: Record<string, unknown>;
+  run(n: number): Promise<number[]>;
+  quit(): Promise<number>;
+}
+
+async function startPython(o: Opts, c: CaseName): Promise<Python> {
+  const script = path.join(__dirname, '..', 'python', 'vs_pytorch.py');
+  const b = o.bert;
+  const args = [script, '--case', c, '--threads', String(o.threads), '--layers', String(b.layers), '--hidden', String(b.hidden), '--heads', String(b.heads), '--ffn', String(b.ffn), '--batch', String(c === 'vit-forward' ? 8 : b.batch), '--seq', String(b.seq), '--vocab', String(b.vocab)];
+  const env = { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(o.threads), OPENBLAS_NUM_THREADS: String(o.threads) };
+  const child: ChildProcessWithoutNullStreams = spawn(o.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown>> => {
+    const r = await lines.next();
+    if (r.done) throw new Error(`PyTorch side (${o.python} ${path.relative(process.cwd(), script)}) exited: ${stderr.trim().split('\n').slice(-3).join(' | ') || 'no output'}`);
+    return JSON.parse(r.value);
+  };
+  const ready = await next();
+  return {
+    ready,
+    async run(n) {
+      child.stdin.write(`run ${n}\n`);
+      return ((await next()).times as number[]).map((s) => s * 1000);
+    },
+    async quit() {
+      child.stdin.write('quit\n');
+      const r = await next();
+      child.stdin.end();
+      return r.peak_rss_bytes as number;
+    },
+  };
+}
+
+function checkPython(o: Opts): string | null {
+  const r = spawnSync(o.python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `PyTorch is not importable with ${o.python} (${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}); install it with: apt-get install -y python3-torch (or pass --python)`;
+}
+
+// ------------------------------------------------------------------------------------------ our side
+interface Ours {
+  describe: string;
+  /** One timed iteration (synchronous on wasm/cpu; ends with a data read so all work is done). */
+  step(): void;
+  dispose(): void;
+}
+
+/** Same model and data as bert_case() in vs_pytorch.py. */
+function bertTrain(o: Opts): Ours {
+  const { layers: L, hidden: H, heads: NH, ffn: FF, batch: B, seq: S, vocab: V } = o.bert;
+  const dh = H / NH;
+  const params = new Map<string, tf.Variable>();
+  let seed = 1;
+  const add = (name: string, init: () => tf.Tensor) => params.set(name, tf.tidy(() => tf.variable(init(), true, `vsp.${name}`)));
+  const normal = (name: string, shape: number[]) => add(name, () => tf.randomNormal(shape, 0, 0.02, 'float32', seed++));
+  normal('tok', [V, H]);
+  normal('pos', [S, H]);
+  add('emb.ln.g', () => tf.ones([H]));
+  add('emb.ln.b', () => tf.zeros([H]));
+  for (let l = 0; l < L; l++) {
+    for (const w of ['q', 'k', 'v', 'o']) {
+      normal(`${l}.${w}.w`, [H, H]);
+      add(`${l}.${w}.b`, () => tf.zeros([H]));
+    }
+    normal(`${l}.ffn1.w`, [H, FF]);
+    add(`${l}.ffn1.b`, () => tf.zeros([FF]));
+    normal(`${l}.ffn2.w`, [FF, H]);
+    add(`${l}.ffn2.b`, () => tf.zeros([H]));
+    for (const n of ['ln1', 'ln2']) {
+      add(`${l}.${n}.g`, () => tf.ones([H]));
+      add(`${l}.${n}.b`, () => tf.zeros([H]));
+    }
+  }
+  const p = (k: string) => params.get(k)!;
+  const idsA = new Int32Array(B * S);
+  const maskA = new Float32Array(B * S);
+  for (let b = 0; b < B; b++) {
+    const n = b === 0 ? S : Math.max(1, Math.ceil(S * 0.75));
+    for (let s = 0; s < S; s++) {
+      idsA[b * S + s] = s < n ? (b * 7919 + s * 104729) % V : 1;
+      maskA[b * S + s] = s < n ? 1 : 0;
+    }
+  }
+  const ids = tf.tensor1d(idsA, 'int32');
+  const mask = tf.tensor3d(maskA, [B, S, 1]);
+  const maskBias = tf.tidy(() => tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, S]));
+  const target = tf.randomNormal([B, H], 0, 1, 'float32', 99);
+  // PyTorch's AdamW defaults to weight decay on every parameter: no no-decay groups here either
+  const opt = new AdamW(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, groups: [] });
+
+  const ln = (x: tf.Tensor, g: string, b: string) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-12))), p(g)), p(b));
+  };
+  const dense = (x: tf.Tensor, name: string) => tf.add(tf.matMul(x as tf.Tensor2D, p(`${name}.w`) as tf.Tensor2D), p(`${name}.b`));
+  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, S, NH, dh]), [0, 2, 1, 3]); // [B, NH, S, dh]
+  const loss = () => {
+    const emb = tf.add(tf.reshape(tf.gather(p('tok'), ids), [B, S, H]), p('pos'));
+    let x = ln(tf.reshape(emb, [B * S, H]), 'emb.ln.g', 'emb.ln.b'); // [B*S, H]
+    for (let l = 0; l < L; l++) {
+      const [q, k, v] = ['q', 'k', 'v'].map((w) => heads(dense(x, `${l}.${w}`)));
+      const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), maskBias)); // [B, NH, S, S]
+      const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * S, H]);
+      x = ln(tf.add(x, dense(ctx, `${l}.o`)), `${l}.ln1.g`, `${l}.ln1.b`);
+      x = ln(tf.add(x, dense(gelu(dense(x, `${l}.ffn1`)), `${l}.ffn2`)), `${l}.ln2.g`, `${l}.ln2.b`);
+    }
+    const pooled = tf.div(tf.sum(tf.mul(tf.reshape(x, [B, S, H]), mask), 1), tf.sum(mask, 1)); // [B, H]
+    return tf.mean(tf.square(tf.sub(pooled, target))) as tf.Scalar;
+  };
+  const keys = [...params.keys()];
+  const vars = keys.map(p);
+  return {
+    describe: `BERT-base-size training step: ${L} layers, hidden ${H}, ${NH} heads, ffn ${FF}, batch ${B} x seq ${S}, vocab ${V}, AdamW`,
+    step() {
+      tf.tidy(() => {
+        const { value, grads } = tf.variableGrads(loss, vars);
+        opt.step(new Map(keys.map((k) => [k, grads[`vsp.${k}`]])), 1e-4);
+        value.dataSync();
+      });
+    },
+    dispose() {
+      opt.dispose();
+      tf.dispose([...vars, ids, mask, maskBias, target]);
+    },
+  };
+}
+
+/** CLIP ViT-B/16 image tower (HF CLIPVisionModel + visual projection) with a minimal text tower. */
+function vitForward(): Ours {
+  const config = {
+    model_type: 'clip',
+    projection_dim: 512,
+    logit_scale_init_value: 2.6592,
+    text_config: { model_type: 'clip_text_model', vocab_size: 64, hidden_size: 64, intermediate_size: 128, num_hidden_layers: 1, num_attention_heads: 2, max_position_embeddings: 8, projection_dim: 512, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5, pad_token_id: 1, bos_token_id: 62, eos_token_id: 63 },
+    vision_config: { model_type: 'clip_vision_model', hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, image_size: 224, patch_size: 16, num_channels: 3, projection_dim: 512, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5 },
+  };
+  const model = new CLIPModel(config, { seed: 0, distribution: 'uniform' });
+  const pixels = tf.randomNormal([8, 3, 224, 224], 0, 1, 'float32', 1) as tf.Tensor4D;
+  return {
+    describe: 'CLIP ViT-B/16 image features, batch 8 at 224x224 (inference)',
+    step() {
+      const f = model.getImageFeatures(pixels);
+      f.dataSync();
+      f.dispose();
+    },
+    dispose() {
+      model.dispose();
+      pixels.dispose();
+    },
+  };
+}
+
+/** AltCLIP-L with random weights: one 224x224 image and one 77-token text. */
+function altclipLarge(wasm: boolean): Ours {
+  const config = getModelConfig('altclip-large') as AltCLIPConfig;
+  const model = new AltCLIPModel(config, { seed: 0, distribution: 'uniform', embeddingsOnHost: wasm });
+  const S = 77;
+  const ids = [Array.from({ length: S }, (_, i) => (i === 0 ? 0 : i === S - 1 ? 2 : 3 + (((i - 1) * 7919) % 250000)))];
+  const mask = [Array(S).fill(1)];
+  const pixels = tf.randomNormal([1, 3, 224, 224], 0, 1, 'float32', 1) as tf.Tensor4D;
+  return {
+    describe: 'AltCLIP-L (BAAI/AltCLIP shapes, random weights): embed one 224x224 image + one 77-token text',
+    step() {
+      const t = model.getTextFeatures(ids as never, mask as never);
+      const i = model.getImageFeatures(pixels);
+      t.dataSync();
+      i.dataSync();
+      tf.dispose([t, i]);
+    },
+    dispose() {
+      model.dispose();
+      pixels.dispose();
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------ profiling
+function profileKernels(backend: string): () => void {
+  const total = new Map<string, { ms: number; calls: number }>();
+  const orig = tf.getKernelsForBackend(backend);
+  for (const k of orig) {
+    tf.unregisterKernel(k.kernelName, backend);
+    tf.registerKernel({
+      ...k,
+      setupFunc: undefined,
+      kernelFunc: (args) => {
+        const t0 = performance.now();
+        try {
+          return k.kernelFunc(args);
+        } finally {
+          const e = total.get(k.kernelName) ?? { ms: 0, calls: 0 };
+          e.ms += performance.now() - t0;
+          e.calls++;
+          total.set(k.kernelName, e);
+        }
+      },
+    });
+  }
+  return () => {
+    for (const k of orig) {
+      tf.unregisterKernel(k.kernelName, backend);
+      tf.registerKernel(k);
+    }
+    const all = [...total.entries()].sort((a, b) => b[1].ms - a[1].ms);
+    const sum = all.reduce((a, [, e]) => a + e.ms, 0);
+    console.log(`  our kernel time (profiled steps, ${sum.toFixed(0)} ms in kernels):`);
+    for (const [name, e] of all.slice(0, 18)) console.log(`    ${name.padEnd(22)} ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / sum).toFixed(1).padStart(5)}%  ${e.calls} calls`);
+  };
+}
+
+// ------------------------------------------------------------------------------------------ driver
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const GiB = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+
+async function runCase(o: Opts, c: CaseName): Promise<void> {
+  const py = await startPython(o, c);
+  const choice = await setupBackend({ threads: o.threads });
+  if (!o.native) (require('@altclip/native') as { unregisterNativeKernels(): void }).unregisterNativeKernels();
+  const info = backendInfo();
+  const t0 = performance.now();
+  const ours = c === 'bert-train' ? bertTrain(o) : c === 'vit-forward' ? vitForward() : altclipLarge(choice.name === 'wasm');
+  const buildMs = performance.now() - t0;
+  console.log(`\n== ${c}: ${ours.describe}`);
+  console.log(`  ours: ${choice.name}, ${info.wasm ? `wasm ${info.wasm.threads} thread(s), ` : ''}native: ${info.native.active && o.native ? info.native.note.replace(/; on wasm:.*/, '') : `off (${o.native ? info.native.note : '--no-native'})`}`);
+  console.log(`  PyTorch ${py.ready.torch}, ${py.ready.threads} thread(s), OMP_WAIT_POLICY=PASSIVE; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
+
+  // warm-up (both sides), then rounds alternating which side goes first
+  await py.run(o.warmup);
+  for (let i = 0; i < o.warmup; i++) ours.step();
+  const oursMs: number[] = [];
+  const pyMs: number[] = [];
+  const ratios: number[] = [];
+  let stopProfile: (() => void) | undefined;
+  for (let r = 0; r < o.rounds; r++) {
+    const runOurs = () => {
+      if (o.profile && r === o.rounds - 1) stopProfile = profileKernels(choice.name);
+      const ts: number[] = [];
+      for (let i = 0; i < o.steps; i++) {
+        const t = performance.now();
+        ours.step();
+        ts.push(performance.now() - t);
+      }
+      stopProfile?.();
+      stopProfile = undefined;
+      return ts;
+    };
+    let a: number[], b: number[];
+    if (r % 2 === 0) {
+      b = await py.run(o.steps);
+      a = runOurs();
+    } else {
+      a = runOurs();
+      b = await py.run(o.steps);
+    }
+    oursMs.push(...a);
+    pyMs.push(...b);
+    ratios.push(median(a) / median(b));
+    console.log(`  round ${r + 1}: ours ${a.map((x) => x.toFixed(0)).join(', ')} ms | PyTorch ${b.map((x) => x.toFixed(0)).join(', ')} ms | ratio ${(median(a) / median(b)).toFixed(2)}x`);
+  }
+  ours.dispose();
+  const pyPeak = await py.quit();
+  const ourPeak = process.resourceUsage().maxRSS * 1024;
+  const m = median(oursMs);
+  const pm = median(pyMs);
+  console.log(`RESULT ${c}: ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each; per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= 1.0x)`);
+  const rssNote = c === 'altclip-large' ? ` (target <= 1.3x)` : ' (process totals; only altclip-large runs alone in its process)';
+  console.log(`RESULT ${c} peak RSS: ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x${rssNote}; our build ${(buildMs / 1000).toFixed(1)} s`);
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const missing = checkPython(o);
+  if (missing) {
+    console.log(`vs-pytorch: ${missing}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (o.cases.length > 1) {
+    // one node process per case, so each peak RSS is that case's alone
+    const rest = process.argv.slice(2).filter((a, i, all) => a !== '--case' && all[i - 1] !== '--case');
+    for (const c of o.cases) {
+      const r = spawnSync(process.execPath, [process.argv[1], '--case', c, ...rest], { stdio: 'inherit' });
+      if (r.status !== 0) process.exitCode = r.status ?? 1;
+    }
+    return;
+  }
+  console.log(`vs-pytorch ${new Date().toISOString()}: ${o.threads} thread(s) each side, ${o.rounds} rounds x ${o.steps} steps after ${o.warmup} warm-up, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  await runCase(o, o.cases[0]);
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
