@@ -9,7 +9,7 @@
  * BERT-base size: --layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 (--layers 12 for all of it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendName, backendInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
+import { BackendName, appliedPatches, backendInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
 
 interface Opts {
   layers: number;
@@ -212,11 +212,14 @@ async function runOne(label: string, o: Opts): Promise<Result> {
 
 function fmt(r: Result): string {
   const mb = (r.memory.numBytes / 2 ** 20).toFixed(0);
-  return `${r.label.padEnd(34)} ${r.msPerStep.toFixed(0).padStart(8)} ms/step ${r.samplesPerS.toFixed(2).padStart(8)} samples/s   loss ${r.loss.toFixed(5)}   tf.memory: ${r.memory.numTensors} tensors, ${mb} MiB   rss ${r.rssMiB.toFixed(0)} MiB`;
+  return `${r.label.padEnd(44)} ${r.msPerStep.toFixed(0).padStart(8)} ms/step ${r.samplesPerS.toFixed(2).padStart(8)} samples/s   loss ${r.loss.toFixed(5)}   tf.memory: ${r.memory.numTensors} tensors, ${mb} MiB   rss ${r.rssMiB.toFixed(0)} MiB`;
 }
 
-/** Kernels whose stock versions are the baseline; UnsortedSegmentSum stays patched (stock wasm has none). */
-const MATMUL_PATCHES = ['BatchMatMul', '_FusedMatMul'];
+/**
+ * The baseline restores every stock wasm kernel we replace (BatchMatMul, _FusedMatMul, Identity); the kernels
+ * stock wasm lacks (UnsortedSegmentSum, Conv2DBackpropFilter) stay, since without them it cannot train at all.
+ */
+const replacedOnWasm = () => appliedPatches().filter((p) => p.backend === 'wasm' && p.replaces).map((p) => p.kernel);
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
@@ -230,8 +233,9 @@ async function main(): Promise<void> {
     if (be === 'wasm') {
       let stock: Result | undefined;
       if (o.stock) {
-        unpatchKernels(MATMUL_PATCHES);
-        stock = await runOne('wasm, stock matmul kernels', o);
+        const replaced = replacedOnWasm();
+        unpatchKernels(replaced);
+        stock = await runOne(`wasm, stock ${replaced.join('/')}`, o);
         patchKernels();
       }
       const stopProfile = o.profile ? profileKernels('wasm') : undefined;
@@ -241,7 +245,7 @@ async function main(): Promise<void> {
       console.log(fmt(patched));
       if (stock) console.log(`wasm speed-up from the kernel patches: ${(stock.msPerStep / patched.msPerStep).toFixed(2)}x (same process, same data)`);
       const info = backendInfo();
-      console.log(`  (wasm: SIMD ${info.wasm?.simd}, ${info.wasm?.threads} thread(s); baseline keeps our UnsortedSegmentSum because stock wasm has none and cannot train an embedding)`);
+      console.log(`  (wasm: SIMD ${info.wasm?.simd}, ${info.wasm?.threads} thread(s); the stock run keeps the kernels stock wasm lacks, e.g. UnsortedSegmentSum, without which it cannot train an embedding)`);
     } else {
       const stopProfile = o.profile ? profileKernels(choice.name) : undefined;
       const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
