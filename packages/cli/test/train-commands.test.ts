@@ -38,9 +38,19 @@ test('altclip contrastive: --config + flag overrides, run folder layout, refusal
   expect(after).toEqual([1, 2, 3]);
 });
 
-test('altclip finetune on the CIFAR-10 fixture (--limit, --lang zh captions written to config.json)', async () => {
+test('altclip finetune on the CIFAR-10 fixture (--limit, --lang zh captions written to config.json), zero-shot eval logged', async () => {
   const out = path.join(dir, 'ft');
-  await main(['finetune', '--backend', 'cpu', '--model', TINY, '--tokenizer', SPM, '--dataset', 'cifar10', '--data', fixture('cifar10_bin'), '--lang', 'zh', '--limit', '8', '--batch-size', '4', '--steps', '1', '--out', out, '--no-progress']);
+  await main(['finetune', '--backend', 'cpu', '--model', TINY, '--tokenizer', SPM, '--dataset', 'cifar10', '--data', fixture('cifar10_bin'), '--lang', 'zh', '--limit', '8', '--batch-size', '4', '--steps', '2', '--out', out, '--no-progress',
+    '--eval-dataset', 'cifar10', '--eval-data', fixture('cifar10_bin'), '--eval-limit', '6', '--eval-every', '2']);
+  const evals = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.eval);
+  expect(evals.map((e) => e.step)).toEqual([2]);
+  for (const e of evals) {
+    expect(e.eval.zeroshot_n).toBe(6);
+    expect(e.eval.zeroshot_acc1).toBeGreaterThanOrEqual(0);
+    expect(e.eval.zeroshot_acc1).toBeLessThanOrEqual(1);
+    // acc1 over 6 images is a multiple of 1/6.
+    expect(Math.abs(e.eval.zeroshot_acc1 * 6 - Math.round(e.eval.zeroshot_acc1 * 6))).toBeLessThan(1e-9);
+  }
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   expect(cfg.classnames[0]).toBe('飞机');
   expect(cfg.train.lr).toBe(1e-5);

@@ -34,6 +34,11 @@ export function trainFlags<T>(y: Argv<T>): Argv<T> {
     .option('freeze-embeddings', { type: 'boolean' })
     .option('unlocked-text-layers', { type: 'number', describe: 'with --lock-text: last N text layers stay trainable' })
     .option('unlocked-image-layers', { type: 'number', describe: 'with --lock-image: last N vision layers stay trainable' })
+    .option('eval-dataset', { type: 'string', choices: ['cifar10', 'fashion-mnist', 'mnist', 'folder'], describe: 'zero-shot evaluation every --eval-every steps and at the end (logged to metrics.jsonl)' })
+    .option('eval-data', { type: 'string', describe: 'folder of the evaluation dataset' })
+    .option('eval-split', { type: 'string', choices: ['train', 'test'], describe: 'default test' })
+    .option('eval-lang', { type: 'string', choices: ['en', 'zh'], describe: 'class names/templates language (default en)' })
+    .option('eval-limit', { type: 'number', describe: 'evaluate on the first N images only' })
     .option('progress', { type: 'boolean', default: true, describe: 'progress bar (--no-progress for plain logs only)' }) as Argv<T>;
 }
 
@@ -51,6 +56,7 @@ export function optionsFromArgs(args: Record<string, any>, extra: string[]): Rec
   if (Array.isArray(flags.betas) && flags.betas.length !== 2) throw new Error(`--betas takes two numbers, got ${JSON.stringify(flags.betas)}`);
   if (typeof flags.freeze === 'string') flags.freeze = [flags.freeze];
   const merged: Record<string, unknown> = { ...file, ...flags };
+  if (args.evalDataset) merged.eval = { dataset: args.evalDataset, data: args.evalData, split: args.evalSplit, lang: args.evalLang, limit: args.evalLimit };
   for (const k of ['freeze', 'unfreeze']) if (Array.isArray(merged[k])) merged[k] = (merged[k] as string[]).map((p) => new RegExp(p));
   // A bar on a TTY, plain periodic lines otherwise; --no-progress silences both.
   return { ...merged, progress: args.progress === false ? false : undefined };

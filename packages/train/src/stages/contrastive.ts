@@ -142,7 +142,9 @@ export function stripObjects(o: object): Record<string, unknown> {
     if (typeof v === 'function') continue;
     if (Array.isArray(v) && v.length > 16) out[k] = `[${v.length} items]`;
     else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp) && Object.getPrototypeOf(v) !== Object.prototype) out[k] = `<${v.constructor?.name ?? 'object'}>`;
+    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp)) out[k] = stripObjects(v);
     else if (v instanceof RegExp) out[k] = String(v);
+    else if (Array.isArray(v)) out[k] = v.map((x) => (x instanceof RegExp ? String(x) : x && typeof x === 'object' ? '<object>' : x));
     else out[k] = v;
   }
   return out;

@@ -14,6 +14,7 @@ import { createProgress } from '../progress';
 import { BatchSource, train, TrainConfig } from '../trainer';
 import { readJsonConfig, resolveRunDir, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
 import { StageResult, stripObjects } from './contrastive';
+import { evalHook, EvalSpec } from './eval-hook';
 
 /** Stage 1 (PAPER 5.1, Table 6): batch 1024, AdamW betas (0.99, 0.999) as printed, lr 1e-4, wd 0.1, warmup 500, 10 epochs, clip 1.0. */
 export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
@@ -57,6 +58,8 @@ export interface DistillOptions extends Partial<TrainConfig>, FreezeOptions {
   maxLength?: number;
   teacherMaxLength?: number;
   dropout?: boolean;
+  /** Zero-shot evaluation of the AltCLIP_T being trained, every evalEvery steps and at the end. */
+  eval?: EvalSpec;
   out?: string;
   name?: string;
   resume?: string;
@@ -282,6 +285,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
       resume: o.resume,
       runConfig: { stage: 'distill', ...stripObjects(o), target, teacherFeatures: feats.file, train: cfg },
       saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
+      evaluate: evalHook(o.eval, model, tokenizer, processor),
       paddingRows: paddingRows([...params.keys()], model.config.text_config.pad_token_id),
       progress: o.progress,
       log,
