@@ -95,4 +95,28 @@ describe('AdamW', () => {
     oa.dispose();
     ob.dispose();
   });
+
+  test('peak memory of a step: a few temporaries of one parameter (tf.train.adam needs far more)', async () => {
+    const shape = [512, 256];
+    const bytes = 512 * 256 * 4;
+    const g = tf.randomNormal(shape, 0, 1, 'float32', 2);
+    const p = tf.variable(tf.randomNormal(shape, 0, 1, 'float32', 1));
+    const opt = new AdamW(new Map([['w', p]]), { weightDecay: 0.1 });
+    const grads = new Map([['w', g]]);
+    opt.step(grads, 1e-3);
+    const before = tf.memory().numBytes;
+    const mine = (await tf.profile(() => opt.step(grads, 1e-3))).peakBytes - before;
+    expect(tf.memory().numBytes).toBe(before);
+    expect(mine).toBeLessThanOrEqual(4 * bytes + 4096); // + a few scalars
+    const q = tf.variable(tf.randomNormal(shape, 0, 1, 'float32', 1));
+    const adam = tf.train.adam(1e-3);
+    adam.applyGradients({ [q.name]: g });
+    const before2 = tf.memory().numBytes;
+    const theirs = (await tf.profile(() => adam.applyGradients({ [q.name]: g }))).peakBytes - before2;
+    expect(theirs).toBeGreaterThan(mine);
+    if (process.env.ALTCLIP_VERBOSE) console.log(`AdamW step peak: ours ${(mine / bytes).toFixed(2)}x, tf.train.adam ${(theirs / bytes).toFixed(2)}x the parameter`);
+    opt.dispose();
+    adam.dispose();
+    tf.dispose([g, p, q]);
+  });
 });
