@@ -15,7 +15,7 @@ export interface ToyBatch {
 }
 
 /** A tiny two-tower contrastive model made of tf.Variables, with HF-like keys. */
-export function makeToy(seed = 1, dt = 6, di = 5, d = 4, h = 8) {
+export function makeToy(seed = 1, opts: { dropout?: number } = {}, dt = 6, di = 5, d = 4, h = 8) {
   const params = new Map<string, tf.Variable>();
   const v = (k: string, shape: number[], s: number) => params.set(k, tf.variable(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', s), 0.5), true, `${k}_${seed}_${Math.random()}`));
   v('text_model.encoder.layers.0.fc.weight', [dt, h], seed);
@@ -25,12 +25,16 @@ export function makeToy(seed = 1, dt = 6, di = 5, d = 4, h = 8) {
   v('visual_projection.weight', [h, d], seed + 4);
   params.set('logit_scale', tf.variable(tf.scalar(Math.log(1 / 0.07)), true, `logit_scale_${seed}_${Math.random()}`));
   const P = (k: string) => params.get(k)!;
-  const textFeat = (x: tf.Tensor2D) =>
-    tf.matMul(tf.tanh(tf.add(tf.matMul(x, P('text_model.encoder.layers.0.fc.weight')), P('text_model.encoder.layers.0.fc.bias'))), P('text_projection.weight')) as tf.Tensor2D;
+  const textFeat = (x: tf.Tensor2D, training: boolean) => {
+    let hid = tf.tanh(tf.add(tf.matMul(x, P('text_model.encoder.layers.0.fc.weight')), P('text_model.encoder.layers.0.fc.bias')));
+    // Unseeded tf.dropout, as the real models use it: its randomness comes from Math.random.
+    if (training && opts.dropout) hid = tf.dropout(hid, opts.dropout);
+    return tf.matMul(hid, P('text_projection.weight')) as tf.Tensor2D;
+  };
   const imageFeat = (x: tf.Tensor2D) => tf.matMul(tf.tanh(tf.matMul(x, P('vision_model.encoder.layers.0.fc.weight'))), P('visual_projection.weight')) as tf.Tensor2D;
   const norm = (x: tf.Tensor2D) => tf.div(x, tf.norm(x, 2, 1, true)) as tf.Tensor2D;
   const task: FeatureTask<ToyBatch> = {
-    features: (b) => [textFeat(b.text), imageFeat(b.image)],
+    features: (b, ctx) => [textFeat(b.text, ctx.training), imageFeat(b.image)],
     loss: ([t, i]) => {
       const logits = tf.mul(tf.matMul(norm(t as tf.Tensor2D), norm(i as tf.Tensor2D), false, true), tf.exp(P('logit_scale'))) as tf.Tensor2D;
       const loss = toyClipLoss(logits);

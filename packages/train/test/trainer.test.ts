@@ -55,6 +55,18 @@ test('overfits 8 pairs to 100% in-batch accuracy, logit_scale stays clamped, ten
   toy.dispose();
 });
 
+test('--seed makes runs with dropout repeatable; another seed gives another run', async () => {
+  const run = async (seed: number) => {
+    const toy = makeToy(8, { dropout: 0.5 });
+    const r = await train({ task: toy.task, params: toy.params, data: toyData(8), config: { ...base, seed, steps: 5 }, progress: false });
+    toy.dispose();
+    return r.losses;
+  };
+  const a = await run(3);
+  expect(await run(3)).toEqual(a);
+  expect(maxAbsDiff(await run(4), a)).toBeGreaterThan(1e-4);
+});
+
 test('frozen parameters do not change; the predicate follows HF keys', async () => {
   const toy = makeToy(4);
   const trainable = selectTrainable(toy.params, { lockImage: true });
@@ -76,10 +88,11 @@ describe('run folders', () => {
 
   test('resume continues exactly: k steps + resume == N uninterrupted steps', async () => {
     const cfg = { ...base, steps: 10, batchSize: 4, accumSteps: 2, checkpointEvery: 2, keepLast: 2 };
-    const full = makeToy(5);
+    // With dropout: its masks must be a function of (seed, step, micro-batch) for the resumed run to match.
+    const full = makeToy(5, { dropout: 0.3 });
     const rf = await train({ task: full.task, params: full.params, data: toyData(12), config: cfg, runDir: path.join(dir, 'full'), progress: false });
     // Interrupted run: stop after 4 steps (a run with steps = 4 would change the schedule, so use a hook instead).
-    const part = makeToy(5);
+    const part = makeToy(5, { dropout: 0.3 });
     const runDir = path.join(dir, 'part');
     let calls = 0;
     const stopAt4 = { ...toyData(12), batch(idx: number[]) {
@@ -94,7 +107,7 @@ describe('run folders', () => {
     expect(fs.readFileSync(path.join(runDir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(`step-${r1.step}`);
     part.dispose();
     // Fresh model with a different init: everything must come from the checkpoint.
-    const res = makeToy(99);
+    const res = makeToy(99, { dropout: 0.3 });
     const r2 = await train({ task: res.task, params: res.params, data: toyData(12), config: cfg, runDir, resume: 'latest', progress: false });
     expect(r2.status).toBe('completed');
     const resumed = [...r1.losses, ...r2.losses];
