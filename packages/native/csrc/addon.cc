@@ -217,6 +217,44 @@ napi_value AdamW(napi_env env, napi_callback_info info) {
   });
 }
 
+// binary(heap, op, aOff, bOff, outOff, dims Int32Array, aStrides Int32Array, bStrides Int32Array)
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 8, "binary");
+    a.heap(0);
+    size_t op = a.size(1);
+    if (op > altclip::kMinimum) throw ArgError{"binary: unknown op " + std::to_string(op)};
+    std::vector<int32_t> dims = a.int32s(5), as = a.int32s(6), bs = a.int32s(7);
+    int rank = (int)dims.size();
+    if (rank < 1 || rank > 16 || (int)as.size() != rank || (int)bs.size() != rank) throw ArgError{"binary: dims/strides must be Int32Arrays of equal length 1..16"};
+    size_t n = 1, aSpan = 1, bSpan = 1;
+    for (int d = 0; d < rank; d++) {
+      if (dims[d] < 1 || as[d] < 0 || bs[d] < 0) throw ArgError{"binary: dims must be positive and strides non-negative"};
+      n *= (size_t)dims[d];
+      aSpan += (size_t)(dims[d] - 1) * (size_t)as[d];
+      bSpan += (size_t)(dims[d] - 1) * (size_t)bs[d];
+    }
+    if (as[rank - 1] > 1 || bs[rank - 1] > 1) throw ArgError{"binary: innermost strides must be 0 or 1"};
+    altclip::binary((int)op, a.f32(2, aSpan), a.f32(3, bSpan), a.f32(4, n), dims.data(), as.data(), bs.data(), rank);
+    return undefinedValue(env);
+  });
+}
+
+// gather(heap, xOff, idxOff, outOff, outer, axisDim, inner, nIdx) -> false if an index is out of range
+napi_value Gather(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 8, "gather");
+    a.heap(0);
+    size_t outer = a.size(4), axisDim = a.size(5), inner = a.size(6), nIdx = a.size(7);
+    const float* x = a.f32(1, outer * axisDim * inner);
+    const int32_t* idx = reinterpret_cast<const int32_t*>(a.f32(2, nIdx));
+    float* out = a.f32(3, outer * nIdx * inner);
+    napi_value r;
+    napi_get_boolean(env, altclip::gather(x, idx, out, outer, axisDim, inner, nIdx), &r);
+    return r;
+  });
+}
+
 // setThreads(n): the elementwise pool and OpenBLAS.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -258,6 +296,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -19,8 +19,11 @@
 namespace altclip {
 namespace {
 
-// Elements per parallel chunk for memory-bound loops: below ~2 chunks the pool's wake-up costs more than it saves.
-constexpr size_t kGrain = 32768;
+// Elements per parallel chunk. Memory-bound loops (copies, adds, reductions) gain little from a second thread and
+// on a loaded machine lose more when a preempted worker holds a chunk, so they split only when large; exp/erf
+// style loops are compute-bound and split sooner.
+constexpr size_t kGrain = 1 << 20;
+constexpr size_t kMathGrain = 1 << 17;
 
 // 8-lane float vectors (GCC/Clang vector extensions): one AVX register in the haswell clone, two SSE
 // registers in the baseline one. Auto-vectorisation does not handle exp's range reduction, so it is explicit.
@@ -212,14 +215,77 @@ VEC_CLONES void adamwRange(float* __restrict p, float* __restrict m, float* __re
   }
 }
 
+template <typename F>
+__attribute__((always_inline)) inline void binaryLoop(const float* __restrict a, int sa, const float* __restrict b, int sb, float* __restrict o, size_t n, F f) {
+  if (sa && sb) {
+    for (size_t i = 0; i < n; i++) o[i] = f(a[i], b[i]);
+  } else if (sa) {
+    const float bv = b[0];
+    for (size_t i = 0; i < n; i++) o[i] = f(a[i], bv);
+  } else if (sb) {
+    const float av = a[0];
+    for (size_t i = 0; i < n; i++) o[i] = f(av, b[i]);
+  } else {
+    const float v = f(a[0], b[0]);
+    for (size_t i = 0; i < n; i++) o[i] = v;
+  }
+}
+
+VEC_CLONES void binaryRow(int op, const float* a, int sa, const float* b, int sb, float* o, size_t n) {
+  switch (op) {
+    case kAdd: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return x + y; }); break;
+    case kSub: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return x - y; }); break;
+    case kMul: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return x * y; }); break;
+    case kDiv: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return x / y; }); break;
+    case kSquaredDifference: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return (x - y) * (x - y); }); break;
+    // NaN-propagating like tfjs (std::max would drop a NaN in the first operand)
+    case kMaximum: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return x != x || y != y ? x + y : (x > y ? x : y); }); break;
+    case kMinimum: binaryLoop(a, sa, b, sb, o, n, [](float x, float y) { return x != x || y != y ? x + y : (x < y ? x : y); }); break;
+  }
+}
+
 }  // namespace
 
+void binary(int op, const float* a, const float* b, float* out, const int32_t* dims, const int32_t* as, const int32_t* bs, int rank) {
+  const size_t inner = (size_t)dims[rank - 1];
+  const int sa = as[rank - 1], sb = bs[rank - 1];
+  size_t rows = 1;
+  for (int d = 0; d < rank - 1; d++) rows *= (size_t)dims[d];
+  size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(inner, 1));
+  parallelFor(rows, grain, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; r++) {
+      size_t rem = r, ao = 0, bo = 0;
+      for (int d = rank - 2; d >= 0; d--) {
+        size_t c = rem % (size_t)dims[d];
+        rem /= (size_t)dims[d];
+        ao += c * (size_t)as[d];
+        bo += c * (size_t)bs[d];
+      }
+      binaryRow(op, a + ao, sa, b + bo, sb, out + r * inner, inner);
+    }
+  });
+}
+
+bool gather(const float* x, const int32_t* idx, float* out, size_t outer, size_t axisDim, size_t inner, size_t nIdx) {
+  for (size_t i = 0; i < nIdx; i++)
+    if (idx[i] < 0 || (size_t)idx[i] >= axisDim) return false;
+  size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(inner, 1));
+  parallelFor(outer * nIdx, grain, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; r++) {
+      size_t o = r / nIdx, i = r % nIdx;
+      std::memcpy(out + r * inner, x + (o * axisDim + (size_t)idx[i]) * inner, inner * 4);
+    }
+  });
+  return true;
+}
+
 void unary(int op, const float* x, float* out, size_t n) {
-  parallelFor(n, kGrain, [&](size_t b, size_t e) { unaryRange(op, x + b, out + b, e - b); });
+  size_t grain = op == kExp || op == kErf || op == kSigmoidOp || op == kLog ? kMathGrain : kGrain;
+  parallelFor(n, grain, [&](size_t b, size_t e) { unaryRange(op, x + b, out + b, e - b); });
 }
 
 void softmax(const float* x, float* out, size_t rows, size_t cols) {
-  size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(cols, 1));
+  size_t grain = std::max<size_t>(1, kMathGrain / std::max<size_t>(cols, 1));
   parallelFor(rows, grain, [&](size_t b, size_t e) { softmaxRows(x, out, b, e, cols); });
 }
 

@@ -36,4 +36,13 @@ void softmax(const float* x, float* out, size_t rows, size_t cols);
 void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
            float wd);
 
+enum Binary { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kSquaredDifference = 4, kMaximum = 5, kMinimum = 6 };
+// out = a op b with broadcasting given as collapsed dims and per-input element strides (0 = broadcast); the
+// innermost strides are 0 or 1.
+void binary(int op, const float* a, const float* b, float* out, const int32_t* dims, const int32_t* as, const int32_t* bs, int rank);
+
+// out[o, i, :] = x[o, idx[i], :] for x viewed as [outer, axisDim, inner]. Returns false (writing nothing) when an
+// index is outside [0, axisDim).
+bool gather(const float* x, const int32_t* idx, float* out, size_t outer, size_t axisDim, size_t inner, size_t nIdx);
+
 }  // namespace altclip

@@ -48,7 +48,7 @@ struct Pool {
   void workerLoop() {
     uint64_t seen = 0;
     for (;;) {
-      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(100);
+      auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
       while (generation.load() == seen && std::chrono::steady_clock::now() < until) cpuRelax();
       if (generation.load() == seen) {
         std::unique_lock<std::mutex> lk(mu);

@@ -14,12 +14,16 @@ export interface NativeAddon {
   unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
   softmax(heap: Uint8Array, x: number, out: number, rows: number, cols: number): void;
   adamw(heap: Uint8Array, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
+  binary(heap: Uint8Array, op: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
+  gather(heap: Uint8Array, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
   setThreads(n: number): void;
   info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string };
 }
 
 /** Unary op codes (csrc/kernels.h). */
-export const UNARY = { Exp: 0, Erf: 1, Sigmoid: 2, Sqrt: 4, Rsqrt: 5, Square: 6 } as const;
+export const UNARY = { Exp: 0, Erf: 1, Sigmoid: 2, Sqrt: 4, Rsqrt: 5, Square: 6, Neg: 7 } as const;
+/** Binary op codes (csrc/kernels.h). */
+export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, SquaredDifference: 4, Maximum: 5, Minimum: 6 } as const;
 /** _FusedMatMul activation codes (csrc/kernels.h); prelu is not fused natively. */
 export const ACTIVATION: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, leakyrelu: 4, elu: 5 };
 

@@ -10,7 +10,7 @@ import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } fro
 
 export { nativeAdamWStep } from './adamw';
 export type { AdamWStepOptions } from './adamw';
-export { NATIVE_KERNELS, broadcastIndex } from './kernels';
+export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { INSTALL_HINT, loadAddon } from './addon';
 export type { NativeAddon } from './addon';
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { ACTIVATION, NativeAddon, UNARY } from './addon';
+import { ACTIVATION, BINARY, NativeAddon, UNARY } from './addon';
 import { WasmBackendLike, heap, isWasmBackend, offsetOf } from './heap';
 
 /**
@@ -161,6 +161,79 @@ function unary(op: number): Impl {
   };
 }
 
+/**
+ * Broadcasting a op b into `out` as collapsed dims and element strides per input (0 where it broadcasts):
+ * size-1 output dims are dropped and neighbours that both inputs walk contiguously are merged, so a bias add
+ * [512, 768] + [768] becomes dims [512, 768] with b strides [0, 1], and same-shape ops one flat loop.
+ */
+export function broadcastPlan(aShape: number[], bShape: number[], out: number[]): { dims: Int32Array; as: Int32Array; bs: Int32Array } {
+  const r = out.length;
+  const strides = (shape: number[]) => {
+    const pad = [...Array(r - shape.length).fill(1), ...shape];
+    const st = new Array<number>(r).fill(0);
+    let s = 1;
+    for (let d = r - 1; d >= 0; d--) {
+      st[d] = pad[d] === 1 ? 0 : s;
+      s *= pad[d];
+    }
+    return st;
+  };
+  const sa = strides(aShape);
+  const sb = strides(bShape);
+  const dims: number[] = [];
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let d = 0; d < r; d++) {
+    if (out[d] === 1) continue;
+    const k = dims.length - 1;
+    // merge into the previous dim when both inputs continue it contiguously (or both broadcast it)
+    if (k >= 0 && as[k] === sa[d] * out[d] && bs[k] === sb[d] * out[d]) {
+      dims[k] *= out[d];
+      as[k] = sa[d];
+      bs[k] = sb[d];
+    } else {
+      dims.push(out[d]);
+      as.push(sa[d]);
+      bs.push(sb[d]);
+    }
+  }
+  if (!dims.length) return { dims: Int32Array.of(1), as: Int32Array.of(0), bs: Int32Array.of(0) };
+  return { dims: Int32Array.from(dims), as: Int32Array.from(as), bs: Int32Array.from(bs) };
+}
+
+function binary(op: number): Impl {
+  return (addon, backend, { a, b }) => {
+    if (!f32(a, b)) return null;
+    const outShape = broadcastShapes(a!.shape, b!.shape);
+    if (!outShape) return null;
+    const plan = broadcastPlan(a!.shape, b!.shape, outShape);
+    const out = backend.makeOutput(outShape, 'float32');
+    addon.binary(heap(backend), op, offsetOf(backend, a!), offsetOf(backend, b!), offsetOf(backend, out), plan.dims, plan.as, plan.bs);
+    return out;
+  };
+}
+
+/** Identity without wasm's copy: the output shares the input's data, as the cpu backend's Identity does. */
+const identity: Impl = (_addon, backend, { x }) => {
+  if (!x) return null;
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
+const gather: Impl = (addon, backend, { x, indices }, attrs) => {
+  if (!f32(x) || !indices || indices.dtype !== 'int32' || size(indices.shape) === 0 || ((attrs.batchDims as number | undefined) ?? 0) !== 0) return null;
+  const rank = x!.shape.length;
+  const axis = (((attrs.axis as number | undefined) ?? 0) + rank) % rank;
+  const outer = size(x!.shape.slice(0, axis));
+  const inner = size(x!.shape.slice(axis + 1));
+  const nIdx = size(indices.shape);
+  const out = backend.makeOutput([...x!.shape.slice(0, axis), ...indices.shape, ...x!.shape.slice(axis + 1)], 'float32');
+  const ok = addon.gather(heap(backend), offsetOf(backend, x!), offsetOf(backend, indices), offsetOf(backend, out), outer, x!.shape[axis], inner, nIdx);
+  if (ok) return out;
+  backend.disposeData(out.dataId); // an index out of range: the kernel underneath reports it
+  return null;
+};
+
 /** Kernel name -> native implementation (what `altclip info` lists). */
 export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
   BatchMatMul: { impl: batchMatMul, what: 'OpenBLAS sgemm, all transpose/batch/broadcast forms' },
@@ -175,6 +248,16 @@ export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
   Sqrt: { impl: unary(UNARY.Sqrt), what: 'vectorised sqrt' },
   Rsqrt: { impl: unary(UNARY.Rsqrt), what: 'vectorised rsqrt (LayerNorm)' },
   Square: { impl: unary(UNARY.Square), what: 'vectorised square' },
+  Neg: { impl: unary(UNARY.Neg), what: 'vectorised negation' },
+  Add: { impl: binary(BINARY.Add), what: 'broadcasting add' },
+  Sub: { impl: binary(BINARY.Sub), what: 'broadcasting subtract' },
+  Multiply: { impl: binary(BINARY.Multiply), what: 'broadcasting multiply' },
+  RealDiv: { impl: binary(BINARY.RealDiv), what: 'broadcasting divide' },
+  SquaredDifference: { impl: binary(BINARY.SquaredDifference), what: 'broadcasting (a-b)^2 (moments)' },
+  Maximum: { impl: binary(BINARY.Maximum), what: 'broadcasting maximum' },
+  Minimum: { impl: binary(BINARY.Minimum), what: 'broadcasting minimum' },
+  Identity: { impl: identity, what: 'zero-copy identity (wasm copies)' },
+  GatherV2: { impl: gather, what: 'row gather (embedding lookups)' },
 };
 
 interface Registered {

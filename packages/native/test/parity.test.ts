@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, backendInfo } from '@altclip/backend';
-import { nativeStatus, registerNativeKernels, unregisterNativeKernels, NATIVE_KERNEL_NAMES, broadcastIndex } from '@altclip/native';
+import { nativeStatus, registerNativeKernels, unregisterNativeKernels, NATIVE_KERNEL_NAMES, broadcastIndex, broadcastPlan } from '@altclip/native';
 import { on, rand, refMatMul, relErr, size } from './helpers';
 
 const status = nativeStatus();
@@ -49,6 +49,13 @@ describeNative('native kernels on wasm vs the cpu backend', () => {
     const info = backendInfo();
     expect(info.native.active).toBe(true);
     expect(info.native.note).toMatch(/^active: OpenBLAS/);
+  });
+
+  test('broadcastPlan merges contiguous dims and marks broadcast ones with stride 0', () => {
+    const p = broadcastPlan([512, 768], [768], [512, 768]);
+    expect([Array.from(p.dims), Array.from(p.as), Array.from(p.bs)]).toEqual([[512, 768], [768, 1], [0, 1]]);
+    const q = broadcastPlan([2, 3, 4], [2, 3, 4], [2, 3, 4]);
+    expect([Array.from(q.dims), Array.from(q.as), Array.from(q.bs)]).toEqual([[24], [1], [1]]);
   });
 
   test('broadcastIndex maps output batches to operand batches right-aligned', () => {
@@ -159,6 +166,59 @@ describeNative('native kernels on wasm vs the cpu backend', () => {
   test('exp gives exact 0 and inf at the float32 limits, and passes NaN', async () => {
     const [w] = await on('wasm', () => tf.exp(tf.tensor([-1e9, -104, 0, 89, 1e9, NaN])));
     expect(Array.from(w.v)).toEqual([0, 0, 1, Infinity, Infinity, NaN]);
+  });
+
+  const BIN: Array<[number[], number[]]> = [
+    [[37, 19], [37, 19]], // same shape
+    [[512, 33], [33]], // bias add
+    [[7, 1, 9], [5, 1]], // both broadcast -> [7, 5, 9]
+    [[4, 6, 1], [4, 1, 5]], // column against row
+    [[3, 5], []], // scalar
+    [[], [2, 3]],
+    [[2, 1, 3, 1], [1, 4, 1, 6]],
+  ];
+  test.each(BIN)('Add/Sub/Multiply/RealDiv/SquaredDifference/Maximum/Minimum %j with %j', async (aShape, bShape) => {
+    const a = rand(size(aShape), 51, -2, 2);
+    const b = rand(size(bShape), 52, 0.5, 2);
+    const f = () => {
+      const [x, y] = [tf.tensor(a, aShape), tf.tensor(b, bShape)];
+      return [tf.add(x, y), tf.sub(x, y), tf.mul(x, y), tf.div(x, y), tf.squaredDifference(x, y), tf.maximum(x, y), tf.minimum(x, y), tf.neg(x)];
+    };
+    const w = await on('wasm', f);
+    const cpu = await on('cpu', f);
+    for (let k = 0; k < w.length; k++) {
+      expect(w[k].shape).toEqual(cpu[k].shape);
+      expect(relErr(w[k].v, cpu[k].v)).toBeLessThan(1e-6);
+    }
+  });
+
+  test('Identity shares data (no copy) and the result survives disposing the input', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor([1, 2, 3]);
+    const y = tf.clone(x);
+    expect(y.dataId).toBe(x.dataId);
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3]);
+    y.dispose();
+  });
+
+  test.each([
+    [[50, 8], [7, 3], 0],
+    [[4, 9, 5], [6], 1],
+    [[3, 4, 11], [2, 2], 2],
+  ] as Array<[number[], number[], number]>)('GatherV2 x %j indices %j axis %d', async (xShape, iShape, axis) => {
+    const x = rand(size(xShape), 61);
+    const idx = Int32Array.from({ length: size(iShape) }, (_, i) => (i * 7 + 3) % xShape[axis]);
+    const f = () => tf.gather(tf.tensor(x, xShape), tf.tensor(idx, iShape, 'int32'), axis);
+    const [w] = await on('wasm', f);
+    const [cpu] = await on('cpu', f);
+    expect(w.shape).toEqual(cpu.shape);
+    expect(Array.from(w.v)).toEqual(Array.from(cpu.v));
+  });
+
+  test('GatherV2 with an index out of range is reported, not read out of bounds', async () => {
+    await tf.setBackend('wasm');
+    expect(() => tf.tidy(() => tf.gather(tf.ones([4, 3]), tf.tensor([1, 9], [2], 'int32')).dataSync())).toThrow();
   });
 
   test('gradients of an attention + GELU + LayerNorm block through tf.grads match cpu', async () => {
