@@ -45,10 +45,10 @@ interface DemoState {
 }
 
 type StageKey = 'teacher' | 'distill' | 'contrastive';
-const STAGES: Array<{ key: StageKey; dir: string; label: string; title: string }> = [
-  { key: 'teacher', dir: 'stage0-teacher', label: 'CLIP (teacher)', title: 'Stage 0: English CLIP teacher (contrastive, from scratch)' },
-  { key: 'distill', dir: 'stage1-distill', label: 'AltCLIP_T (stage 1)', title: 'Stage 1: teacher learning (distillation, EN-EN + EN-ZH)' },
-  { key: 'contrastive', dir: 'stage2-contrastive', label: 'AltCLIP (stage 2)', title: 'Stage 2: contrastive learning (image tower frozen, EN + ZH)' },
+const STAGES: Array<{ key: StageKey; dir: string; label: string; title: string; chart: string }> = [
+  { key: 'teacher', dir: 'stage0-teacher', label: 'CLIP (teacher)', title: 'Stage 0: English CLIP teacher (contrastive, from scratch)', chart: 'Stage 0: teacher, CLIP loss (EN)' },
+  { key: 'distill', dir: 'stage1-distill', label: 'AltCLIP_T (stage 1)', title: 'Stage 1: teacher learning (distillation, EN-EN + EN-ZH)', chart: 'Stage 1: distillation MSE (EN-EN + EN-ZH)' },
+  { key: 'contrastive', dir: 'stage2-contrastive', label: 'AltCLIP (stage 2)', title: 'Stage 2: contrastive learning (image tower frozen, EN + ZH)', chart: 'Stage 2: CLIP loss, image tower frozen' },
 ];
 
 export interface DemoResult {
@@ -153,8 +153,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     await writeJson(stateFile, state);
   }
   const s = state.settings;
-  const saveState = () => writeJson(stateFile, state);
-  const wall = () => state.priorSeconds + (Date.now() - t0) / 1000;
+  // Wall time over every invocation of this run (an interrupted demo resumed later counts both parts).
+  const before = state.priorSeconds;
+  const wall = () => before + (Date.now() - t0) / 1000;
+  const saveState = () => {
+    state.priorSeconds = wall();
+    return writeJson(stateFile, state);
+  };
   log(`demo: ${opts.fast ? 'fast' : 'full'} run in ${out}`);
 
   const spec = loadCaptionSpec();
@@ -211,7 +216,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   for (const [n, st] of STAGES.entries()) {
     const prev = state.stages[st.key];
     if (prev?.scores) {
-      log(`\n== ${st.title}: done (${path.relative(process.cwd(), prev.runDir) || prev.runDir}), skipped`);
+      log(`\n== ${st.title}: done (${prev.runDir}), skipped`);
       continue;
     }
     const runDir = path.join(out, st.dir);
@@ -220,7 +225,6 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       const ts = Date.now();
       const r = await stageRunners[st.key](runDir, resumeArg(runDir, log));
       if (r.status !== 'completed' || !r.finalDir) {
-        state.priorSeconds = wall();
         await saveState();
         log(`\ndemo: interrupted during ${st.dir}; run again with --resume${opts.out ? ` --out ${opts.out}` : ''} to continue from its last checkpoint`);
         return { out, rows: [], wallSeconds: wall(), status: 'interrupted', table: '' };
@@ -238,8 +242,8 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const wallSeconds = wall();
   const table = formatTable(rows);
   const curves: Array<{ stage: string; curves: LossCurve[] }> = STAGES.map((st) => ({
-    stage: st.title,
-    curves: readLossCurves(path.join(state.stages[st.key]!.runDir, 'metrics.jsonl'), st.key).filter((c) => ['loss', 'mse'].includes(c.term) || c.term.endsWith('_loss')),
+    stage: st.chart,
+    curves: readLossCurves(path.join(state.stages[st.key]!.runDir, 'metrics.jsonl'), st.key).filter((c) => c.term === 'loss'),
   }));
   const teacherEn = rows[0].zeroShot.en;
   const targets = {
