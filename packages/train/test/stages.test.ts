@@ -70,6 +70,11 @@ test('distill: MSE to the teacher goes to ~0 on 8 pairs (4 EN-ZH + 4 EN-EN); cac
   const logs: string[] = [];
   await runDistill({ ...base, out: path.join(dir, 'distill2'), batchSize: 8, steps: 1, lr: 1e-3, progress: false, log: (l) => logs.push(l) });
   expect(logs.some((l) => l.includes('teacher features from cache'))).toBe(true);
+  // --target projected: the feature after the teacher's text_projection, cached under its own key.
+  const p = await runDistill({ ...base, out: path.join(dir, 'distill3'), batchSize: 8, steps: 1, lr: 1e-3, target: 'projected' });
+  expect(fs.readdirSync(path.join(dir, '.cache')).length).toBe(2);
+  expect(JSON.parse(fs.readFileSync(path.join(p.runDir, 'config.json'), 'utf8')).target).toBe('projected');
+  expect(p.records[0].mse).not.toBeCloseTo(r.records[0].mse!, 3);
   // The output folder is a complete AltCLIP model: weights, tokenizer, preprocessor config; it loads and runs.
   for (const f of ['config.json', 'model.safetensors', 'sentencepiece.bpe.model', 'preprocessor_config.json']) expect(fs.existsSync(path.join(r.finalDir!, f))).toBe(true);
   const m = await AltCLIPModel.fromPretrained(r.finalDir!);
