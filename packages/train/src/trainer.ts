@@ -177,6 +177,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   let metrics: MetricsLog | undefined;
   let resumedFrom: string | undefined;
   const progress = createProgress({ total, label: a.label, every: c.logEvery, quiet: a.progress === false });
+  if (warmupSteps >= total) log(`warning: warmup (${warmupSteps} steps) is not shorter than the run (${total} steps): the learning rate never reaches ${c.lr}`);
   if (a.runDir) {
     prepareRunDir(a.runDir, !!a.resume);
     metrics = new MetricsLog(path.join(a.runDir, 'metrics.jsonl'));
@@ -283,7 +284,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
         const dt = (Date.now() - t0) / 1000;
         const rec: StepRecord = {
           step: state.step,
-          epoch: state.epoch,
+          // epochs completed, fractional (2.5 = half way through the third epoch)
+          epoch: +(state.epoch + state.batchInEpoch / perEpoch).toFixed(4),
           loss: g.loss,
           ...g.terms,
           lr,
