@@ -1,0 +1,26 @@
+import { createProgress } from '../src';
+
+function fakeStream(isTTY: boolean) {
+  const out: string[] = [];
+  return { out, stream: { isTTY, columns: 200, write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream };
+}
+
+test('non-TTY: a plain line every `every` steps and at the end, with live loss and ETA', () => {
+  const f = fakeStream(false);
+  const p = createProgress({ total: 5, every: 2, label: 'distill', stream: f.stream });
+  for (let s = 1; s <= 5; s++) p.update(s, { loss: 1 / s });
+  p.done();
+  expect(f.out.length).toBe(3); // steps 2, 4, 5
+  expect(f.out[0]).toMatch(/^distill step 2\/5 {2}loss 0\.5000 {2}eta \d\d:\d\d\n$/);
+  expect(f.out[2]).toMatch(/^distill step 5\/5 {2}loss 0\.2000 {2}eta 00:00\n$/);
+});
+
+test('TTY: one redrawn bar line (carriage return, no newline) with step, ETA and loss; log lines clear it', () => {
+  const f = fakeStream(true);
+  const p = createProgress({ total: 4, label: 'train', stream: f.stream });
+  p.update(4, { loss: 0.25 });
+  expect(f.out[0]).toMatch(/^\rtrain \[#{24}\] 4\/4 \d\d:\d\d<\d\d:\d\d {2}loss 0\.2500\x1b\[K$/);
+  p.log('hello');
+  expect(f.out.slice(1)).toEqual(['\r\x1b[K', 'hello\n']);
+  p.done();
+});
