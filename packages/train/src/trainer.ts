@@ -185,10 +185,18 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   }
   if (a.resume) {
     const ck = resolveCheckpoint(a.runDir ?? '', a.resume);
-    await loadParams(ck, allParams);
-    state = await loadCheckpoint(ck, opt);
+    try {
+      await loadParams(ck, allParams);
+      state = await loadCheckpoint(ck, opt);
+    } catch (e) {
+      opt.dispose();
+      throw e;
+    }
     resumedFrom = ck;
-    if (state.seed !== c.seed) throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
+    if (state.seed !== c.seed) {
+      opt.dispose();
+      throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
+    }
     if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
     metrics?.truncateAfter(state.step);
     log(`resumed from ${ck} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
@@ -237,7 +245,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     state.time = new Date().toISOString();
     result.lastCheckpoint = await saveCheckpoint({ runDir: a.runDir, state, optimizer: opt, saveModel, keepLast: c.keepLast, beforeCommit: a.beforeCommit });
   };
-  const logitScale = allParams.get('logit_scale');
+  // Clamped only when trained: a frozen logit_scale (e.g. BAAI/AltCLIP's 4.6052 > ln 100) stays as loaded.
+  const logitScale = a.params.get('logit_scale');
   const runEval = async () => {
     if (!a.evaluate) return;
     const ev = await a.evaluate(state.step);
@@ -291,7 +300,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
           lr,
           grad_norm: norm,
           samples_per_s: n / Math.max(dt, 1e-9),
-          logit_scale: logitScale ? logitScale.dataSync()[0] : undefined,
+          logit_scale: allParams.get('logit_scale')?.dataSync()[0],
           num_tensors: tf.memory().numTensors,
           rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
         };

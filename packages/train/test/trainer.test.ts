@@ -67,6 +67,19 @@ test('--seed makes runs with dropout repeatable; another seed gives another run'
   expect(maxAbsDiff(await run(4), a)).toBeGreaterThan(1e-4);
 });
 
+test('logit_scale is clamped to [0, ln 100] when trained, left alone when frozen', async () => {
+  for (const frozen of [false, true]) {
+    const toy = makeToy(9);
+    toy.params.get('logit_scale')!.assign(tf.scalar(4.6052)); // BAAI/AltCLIP's value, just above ln 100
+    const params = selectTrainable(toy.params, { freezeLogitScale: frozen });
+    await train({ task: toy.task, params, allParams: toy.params, data: toyData(8), config: { ...base, steps: 1, lr: 1e-6 }, progress: false });
+    const v = toy.params.get('logit_scale')!.dataSync()[0];
+    if (frozen) expect(v).toBe(Math.fround(4.6052));
+    else expect(v).toBeLessThanOrEqual(Math.fround(Math.log(100)));
+    toy.dispose();
+  }
+});
+
 test('frozen parameters do not change; the predicate follows HF keys', async () => {
   const toy = makeToy(4);
   const trainable = selectTrainable(toy.params, { lockImage: true });
