@@ -9,7 +9,7 @@
  * BERT-base size: --layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 (--layers 12 for all of it).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendName, appliedPatches, backendInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
+import { BackendName, appliedPatches, backendInfo, nativeInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
 
 interface Opts {
   layers: number;
@@ -231,6 +231,10 @@ async function main(): Promise<void> {
   for (const be of o.backends) {
     const choice = await setupBackend({ backend: be as BackendName });
     if (be === 'wasm') {
+      // 1. stock tfjs kernels (plus the ones stock wasm lacks), 2. this package's kernels (pure TypeScript/wasm),
+      // 3. with @altclip/native on top, when it is installed and usable.
+      await setupBackend({ backend: 'wasm', patchKernels: false }); // also takes native kernels off
+      patchKernels();
       let stock: Result | undefined;
       if (o.stock) {
         const replaced = replacedOnWasm();
@@ -239,13 +243,22 @@ async function main(): Promise<void> {
         patchKernels();
       }
       const stopProfile = o.profile ? profileKernels('wasm') : undefined;
-      const patched = await runOne('wasm, patched kernels', o);
+      const patched = await runOne('wasm, patched kernels (TS/wasm)', o);
       stopProfile?.();
       if (stock) console.log(fmt(stock));
       console.log(fmt(patched));
       if (stock) console.log(`wasm speed-up from the kernel patches: ${(stock.msPerStep / patched.msPerStep).toFixed(2)}x (same process, same data)`);
       const info = backendInfo();
       console.log(`  (wasm: SIMD ${info.wasm?.simd}, ${info.wasm?.threads} thread(s); the stock run keeps the kernels stock wasm lacks, e.g. UnsortedSegmentSum, without which it cannot train an embedding)`);
+      await setupBackend({ backend: 'wasm' }); // native kernels back on, if any
+      const native = nativeInfo();
+      if (native.active) {
+        const n = await runOne('wasm + @altclip/native', o);
+        console.log(fmt(n));
+        console.log(`@altclip/native vs patched TS/wasm: ${(patched.msPerStep / n.msPerStep).toFixed(2)}x${stock ? `, vs stock: ${(stock.msPerStep / n.msPerStep).toFixed(2)}x` : ''}`);
+      } else {
+        console.log(`  native kernels: ${native.note}`);
+      }
     } else {
       const stopProfile = o.profile ? profileKernels(choice.name) : undefined;
       const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
