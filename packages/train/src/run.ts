@@ -18,6 +18,8 @@ export interface TrainerState {
   /** Batches of `epoch` already consumed. */
   batchInEpoch: number;
   samplesSeen: number;
+  /** Samples in the training set (a resumed run over other data would not continue the same order). */
+  dataSize?: number;
   /** Data order and dropout are pure functions of (seed, epoch, step), so the seed is the whole RNG state. */
   seed: number;
   configHash: string;
@@ -180,7 +182,9 @@ export class MetricsLog {
           return false; // a torn last line from a crash
         }
       });
-    fs.writeFileSync(this.file, keep.map((l) => l + '\n').join(''));
+    const tmp = `${this.file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, keep.map((l) => l + '\n').join(''));
+    fs.renameSync(tmp, this.file); // a crash here leaves the old file, never half of one
   }
   write(rec: Record<string, unknown>): void {
     fs.appendFileSync(this.file, JSON.stringify(rec) + '\n');

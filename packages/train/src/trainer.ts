@@ -173,7 +173,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     else process.stderr.write(s + '\n');
   };
 
-  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, seed: c.seed, configHash: hash, time: '' };
+  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, dataSize: a.data.size, seed: c.seed, configHash: hash, time: '' };
   let metrics: MetricsLog | undefined;
   let resumedFrom: string | undefined;
   const progress = createProgress({ total, label: a.label, every: c.logEvery, quiet: a.progress === false });
@@ -197,6 +197,9 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
       opt.dispose();
       throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
     }
+    if (state.dataSize !== undefined && state.dataSize !== a.data.size)
+      log(`warning: ${ck} was trained on ${state.dataSize} samples, the data now has ${a.data.size}: the sample order will not continue the interrupted run's`);
+    state.dataSize = a.data.size;
     if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
     metrics?.truncateAfter(state.step);
     log(`resumed from ${ck} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
