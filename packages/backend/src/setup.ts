@@ -151,9 +151,11 @@ export function currentBackend(): BackendChoice | undefined {
 /** Registers the kernel patches for every loaded backend (idempotent; setupBackend does this by default). */
 export function patchKernels(): void {
   applyPatches(KERNEL_PATCHES);
+  if (tf.findBackend('wasm') != null) enableNativeKernels(); // @altclip/native on top again (issue 8)
 }
 
 /** Restores the stock tfjs kernels (all, or only `kernelNames`), e.g. to measure what the patches buy. */
 export function unpatchKernels(kernelNames?: string[]): void {
+  disableNativeKernels(); // @altclip/native sits on top of the patches: take it off first (issue 8)
   removePatches(kernelNames);
 }
