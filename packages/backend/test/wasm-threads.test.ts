@@ -28,3 +28,15 @@ test('threaded matmul (XNNPACK pool), batched/transposed and through the patches
     expect(relErr(got, refMatMul(a, aShape, b, bShape, tA, tB).data)).toBeLessThan(1e-5);
   }
 });
+
+test('a Node process that started threaded wasm exits by itself (pool workers do not hold it open)', () => {
+  // Runs the built package (npm ci builds it) in a child process: jest itself would hide a hang.
+  const dist = require('path').resolve(__dirname, '..', 'dist', 'index.js');
+  if (!require('fs').existsSync(dist)) throw new Error(`${dist} is missing: build first (npx tsc -b packages/backend)`);
+  const script = `const b = require(${JSON.stringify(dist)});
+    b.setupBackend({ backend: 'wasm', threads: 2 }).then(() => console.log('threads=' + b.backendInfo().wasm.threads));`;
+  const r = require('child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000, env: { ...process.env, JEST_WORKER_ID: '' } });
+  expect(r.error).toBeUndefined(); // a timeout (the process did not exit) shows up here
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain('threads=2');
+});
