@@ -60,10 +60,11 @@ test('distill: MSE to the teacher goes to ~0 on 8 pairs (4 EN-ZH + 4 EN-EN); cac
   fs.writeFileSync(corpus, 'a photo of a dress.\t一张连衣裙的照片。\na picture of a bag.\t一幅包的图片。\na photo of a coat.\t一张外套的照片。\na black and white photo of a sandal.\t一张凉鞋的黑白照片。\n');
   const base = { teacher: fixture('altclip-tiny', 'teacher'), student: TINY, data: corpus, tokenizer: SPM, teacherTokenizer: charTokenizer, ...quiet };
   const before = tf.memory().numTensors;
-  const r = await runDistill({ ...base, out: path.join(dir, 'distill'), batchSize: 8, steps: 40, lr: 1e-2, warmup: 2, schedule: 'constant', weightDecay: 0, dropout: false, betas: [0.9, 0.999], logEvery: 20 });
+  const r = await runDistill({ ...base, out: path.join(dir, 'distill'), batchSize: 8, steps: 100, lr: 1e-2, warmup: 2, schedule: 'constant', weightDecay: 0, dropout: false, betas: [0.9, 0.999], logEvery: 20 });
   expect(r.status).toBe('completed');
+  expect(r.records.length).toBe(100);
   expect(r.records[0].mse).toBeGreaterThan(0.1);
-  expect(r.records[r.records.length - 1].mse).toBeLessThan(r.records[0].mse! * 1e-2);
+  expect(r.records[r.records.length - 1].mse).toBeLessThan(r.records[0].mse! * 1e-3);
   expect(tf.memory().numTensors).toBe(before);
   // The cache file was written once; a second run finds it.
   const cacheFiles = fs.readdirSync(path.join(dir, '.cache'));
