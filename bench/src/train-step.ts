@@ -234,13 +234,13 @@ async function main(): Promise<void> {
       // 1. stock tfjs kernels (plus the ones stock wasm lacks), 2. this package's kernels (pure TypeScript/wasm),
       // 3. with @altclip/native on top, when it is installed and usable.
       await setupBackend({ backend: 'wasm', patchKernels: false }); // also takes native kernels off
-      patchKernels();
+      patchKernels({ native: false });
       let stock: Result | undefined;
       if (o.stock) {
         const replaced = replacedOnWasm();
         unpatchKernels(replaced);
         stock = await runOne(`wasm, stock ${replaced.join('/')}`, o);
-        patchKernels();
+        patchKernels({ native: false });
       }
       const stopProfile = o.profile ? profileKernels('wasm') : undefined;
       const patched = await runOne('wasm, patched kernels (TS/wasm)', o);

@@ -148,10 +148,13 @@ export function currentBackend(): BackendChoice | undefined {
   return current;
 }
 
-/** Registers the kernel patches for every loaded backend (idempotent; setupBackend does this by default). */
-export function patchKernels(): void {
+/**
+ * Registers the kernel patches for every loaded backend (idempotent; setupBackend does this by default), then
+ * @altclip/native on top unless `{native: false}` (the benchmark's pure TypeScript/wasm run).
+ */
+export function patchKernels(opts: { native?: boolean } = {}): void {
   applyPatches(KERNEL_PATCHES);
-  if (tf.findBackend('wasm') != null) enableNativeKernels(); // @altclip/native on top again (issue 8)
+  if (opts.native !== false && tf.findBackend('wasm') != null) enableNativeKernels(); // @altclip/native on top again (issue 8)
 }
 
 /** Restores the stock tfjs kernels (all, or only `kernelNames`), e.g. to measure what the patches buy. */
