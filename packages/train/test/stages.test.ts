@@ -138,6 +138,15 @@ test('finetune --dataset folder: captions from class-folder names, 100% in-batch
   expect(r.records[r.records.length - 1].acc).toBe(1);
 }, 400000);
 
+test('finetune on CIFAR-10 (fixture, 8 images of 8 classes): class-name captions reach 100% in-batch accuracy', async () => {
+  const c = cifarEight();
+  const r = await runFinetune({ model: TINY, tokenizer: SPM, dataset: c.ds, templates: ['a photo of a {c}.'], out: path.join(dir, 'ft-cifar'), batchSize: 8, steps: 100, lr: 1e-2, warmup: 2, schedule: 'constant', weightDecay: 0, dropout: false, ...quiet });
+  const cfg = JSON.parse(fs.readFileSync(path.join(r.runDir, 'config.json'), 'utf8'));
+  expect(cfg.classnames).toEqual(['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck']);
+  expect(r.records[r.records.length - 1].acc).toBe(1);
+  c.close();
+}, 400000);
+
 test('finetune --preset flagai: the seed recipe (AnnealingLR, wd 0.1, clip 1, seed 1234, all parameters incl. vision train)', async () => {
   const c = cifarEight();
   const r = await runFinetune({ model: TINY, tokenizer: SPM, dataset: c.ds, preset: 'flagai', out: path.join(dir, 'ft-flagai'), steps: 2, ...quiet });
