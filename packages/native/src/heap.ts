@@ -8,7 +8,6 @@ export interface WasmBackendLike extends KernelBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number; refCount: number } | undefined };
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
-  incRef(dataId: object): void;
   disposeData(dataId: object, force?: boolean): boolean;
 }
 

@@ -213,13 +213,6 @@ function binary(op: number): Impl {
   };
 }
 
-/** Identity without wasm's copy: the output shares the input's data, as the cpu backend's Identity does. */
-const identity: Impl = (_addon, backend, { x }) => {
-  if (!x) return null;
-  backend.incRef(x.dataId);
-  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-};
-
 const gather: Impl = (addon, backend, { x, indices }, attrs) => {
   if (!f32(x) || !indices || indices.dtype !== 'int32' || size(indices.shape) === 0 || ((attrs.batchDims as number | undefined) ?? 0) !== 0) return null;
   const rank = x!.shape.length;
@@ -256,7 +249,6 @@ export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
   SquaredDifference: { impl: binary(BINARY.SquaredDifference), what: 'broadcasting (a-b)^2 (moments)' },
   Maximum: { impl: binary(BINARY.Maximum), what: 'broadcasting maximum' },
   Minimum: { impl: binary(BINARY.Minimum), what: 'broadcasting minimum' },
-  Identity: { impl: identity, what: 'zero-copy identity (wasm copies)' },
   GatherV2: { impl: gather, what: 'row gather (embedding lookups)' },
 };
 
