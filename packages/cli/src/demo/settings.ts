@@ -35,7 +35,7 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   stage0: { batchSize: 128, steps: 500, lr: 1e-3, warmup: 50, weightDecay: 0.1, betas: [0.9, 0.98], gradClip: 1, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
   student: { hiddenSize: 64, layers: 2, heads: 4, intermediateSize: 256 },
   stage1: { batchSize: 64, steps: 500, lr: 1e-3, warmup: 30, weightDecay: 0.01, betas: [0.9, 0.98], gradClip: 1, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
-  stage2: { batchSize: 128, steps: 150, lr: 1e-4, warmup: 10, weightDecay: 0.05, betas: [0.9, 0.98], gradClip: 5, schedule: 'cosine', logEvery: 10, checkpointEvery: 50 },
+  stage2: { batchSize: 128, steps: 300, lr: 3e-4, warmup: 20, weightDecay: 0.05, betas: [0.9, 0.98], gradClip: 5, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
 };
 
 /** `--fast`: the same pipeline in 2-3 minutes (used by the test); accuracy is lower but well above chance. */
