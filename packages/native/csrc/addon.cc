@@ -188,7 +188,7 @@ napi_value Unary(napi_env env, napi_callback_info info) {
     Args a(env, info, 5, "unary");
     a.heap(0);
     size_t op = a.size(1), n = a.size(4);
-    if (op > altclip::kReluOp) throw ArgError{"unary: unknown op " + std::to_string(op)};
+    if (op > altclip::kNeg) throw ArgError{"unary: unknown op " + std::to_string(op)};
     altclip::unary((int)op, a.f32(2, n), a.f32(3, n), n);
     return undefinedValue(env);
   });

@@ -113,12 +113,6 @@ VEC_CLONES void unaryRange(int op, const float* __restrict x, float* __restrict 
     case kNeg:
       for (size_t i = 0; i < n; i++) out[i] = -x[i];
       break;
-    case kLog:
-      for (size_t i = 0; i < n; i++) out[i] = std::log(x[i]);
-      break;
-    case kReluOp:
-      for (size_t i = 0; i < n; i++) out[i] = x[i] > 0 ? x[i] : (x[i] == x[i] ? 0.0f : x[i]);
-      break;
   }
 }
 
@@ -280,7 +274,7 @@ bool gather(const float* x, const int32_t* idx, float* out, size_t outer, size_t
 }
 
 void unary(int op, const float* x, float* out, size_t n) {
-  size_t grain = op == kExp || op == kErf || op == kSigmoidOp || op == kLog ? kMathGrain : kGrain;
+  size_t grain = op == kExp || op == kErf || op == kSigmoidOp ? kMathGrain : kGrain;
   parallelFor(n, grain, [&](size_t b, size_t e) { unaryRange(op, x + b, out + b, e - b); });
 }
 

@@ -25,7 +25,7 @@ void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inne
 // out[o, i] = max_m x[o, m, i] (same view).
 void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inner);
 
-enum Unary { kExp = 0, kErf = 1, kSigmoidOp = 2, kSqrt = 4, kRsqrt = 5, kSquare = 6, kNeg = 7, kLog = 8, kReluOp = 9 };
+enum Unary { kExp = 0, kErf = 1, kSigmoidOp = 2, kSqrt = 3, kRsqrt = 4, kSquare = 5, kNeg = 6 };
 void unary(int op, const float* x, float* out, size_t n);
 
 // Softmax over the last axis of a [rows, cols] matrix.

@@ -21,7 +21,7 @@ export interface NativeAddon {
 }
 
 /** Unary op codes (csrc/kernels.h). */
-export const UNARY = { Exp: 0, Erf: 1, Sigmoid: 2, Sqrt: 4, Rsqrt: 5, Square: 6, Neg: 7 } as const;
+export const UNARY = { Exp: 0, Erf: 1, Sigmoid: 2, Sqrt: 3, Rsqrt: 4, Square: 5, Neg: 6 } as const;
 /** Binary op codes (csrc/kernels.h). */
 export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, SquaredDifference: 4, Maximum: 5, Minimum: 6 } as const;
 /** _FusedMatMul activation codes (csrc/kernels.h); prelu is not fused natively. */
