@@ -22,9 +22,10 @@ describe('altclip demo --fast', () => {
     expect(result.status).toBe('completed');
     const [teacher, stage1, stage2] = result.rows;
     // 10 classes: chance is 10%.
-    expect(stage2.zeroShot.zh).toBeGreaterThan(0.3);
-    expect(stage1.zeroShot.zh).toBeGreaterThan(0.25);
-    expect(teacher.zeroShot.en).toBeGreaterThan(0.3);
+    expect(stage2.zeroShot.zh).toBeGreaterThan(0.5);
+    expect(stage1.zeroShot.zh).toBeGreaterThan(0.5);
+    expect(teacher.zeroShot.en).toBeGreaterThan(0.5);
+    expect(teacher.zeroShot.zh).toBeLessThan(0.2);
     // The teacher's CLIP BPE has never seen these Chinese captions trained against images.
     expect(teacher.zeroShot.zh).toBeLessThan(teacher.zeroShot.en);
     for (const r of result.rows) {

@@ -42,8 +42,8 @@ export const DEFAULT_SETTINGS: DemoSettings = {
 export const FAST_SETTINGS: DemoSettings = {
   data: { trainImages: 3000, captionsPerImage: 1, stage2Images: 2000, testImages: 1000, galleries: 4, seed: 0 },
   teacherConfig: 'clip-demo-tiny',
-  stage0: { ...DEFAULT_SETTINGS.stage0, steps: 100, warmup: 10, checkpointEvery: 50 },
+  stage0: { ...DEFAULT_SETTINGS.stage0, steps: 150, warmup: 10, checkpointEvery: 50 },
   student: DEFAULT_SETTINGS.student,
-  stage1: { ...DEFAULT_SETTINGS.stage1, steps: 120, warmup: 10, checkpointEvery: 60 },
-  stage2: { ...DEFAULT_SETTINGS.stage2, steps: 30, warmup: 3, checkpointEvery: 15 },
+  stage1: { ...DEFAULT_SETTINGS.stage1, steps: 300, warmup: 20, checkpointEvery: 100 },
+  stage2: { ...DEFAULT_SETTINGS.stage2, steps: 60, warmup: 5, checkpointEvery: 30 },
 };
