@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { setupBackend } from '@altclip/backend';
+import { closeSharedPool } from '@altclip/image';
 import { fixture, tmpDir, REPO_ROOT } from '@altclip/test-utils';
 import { main } from '../src/main';
 
@@ -13,7 +14,10 @@ beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
   dir = tmpDir('altclip-cli-train-');
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await closeSharedPool(); // image decoding workers used by the file datasets
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test('altclip contrastive: --config + flag overrides, run folder layout, refusal to reuse, --resume latest', async () => {
   const imgs = fixture('preprocess', 'images');

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
+import { closeSharedPool } from '@altclip/image';
 import { fixture, tmpDir, REPO_ROOT } from '@altclip/test-utils';
 import { readCifar10, ClassificationDataset } from '@altclip/data';
 import { AltCLIPModel } from '@altclip/models';
@@ -53,7 +54,10 @@ beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
   dir = tmpDir('altclip-stages-');
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(async () => {
+  await closeSharedPool(); // image decoding workers used by the file datasets
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 test('distill: MSE to the teacher goes to ~0 on 8 pairs (4 EN-ZH + 4 EN-EN); cache reused; AltCLIP_T folder complete', async () => {
   const corpus = path.join(dir, 'corpus.tsv');
