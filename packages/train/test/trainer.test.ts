@@ -80,6 +80,25 @@ test('logit_scale is clamped to [0, ln 100] when trained, left alone when frozen
   }
 });
 
+test('data loading overlaps compute: the next step\'s batch is requested before this step computes', async () => {
+  const toy = makeToy(10);
+  const events: string[] = [];
+  const inner = toyData(8);
+  let fetches = 0;
+  const data = { size: 8, batch: async (idx: number[]) => {
+    events.push(`fetch ${++fetches}`);
+    return inner.batch(idx);
+  } };
+  let computes = 0;
+  const task = { ...toy.task, features: (b: any, ctx: any) => {
+    if (ctx.micro === 0) events.push(`compute ${++computes}`);
+    return toy.task.features(b, ctx);
+  } };
+  await train({ task, params: toy.params, data, config: { ...base, batchSize: 4, steps: 3 }, progress: false });
+  expect(events).toEqual(['fetch 1', 'fetch 2', 'compute 1', 'fetch 3', 'compute 2', 'compute 3']);
+  toy.dispose();
+});
+
 test('frozen parameters do not change; the predicate follows HF keys', async () => {
   const toy = makeToy(4);
   const trainable = selectTrainable(toy.params, { lockImage: true });
