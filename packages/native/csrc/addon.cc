@@ -83,6 +83,22 @@ class Args {
     return reinterpret_cast<float*>(base_ + off);
   }
 
+  // Float64Array of non-negative integers.
+  std::vector<int64_t> int64s(size_t i) {
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array)
+      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a Float64Array"};
+    const double* p = static_cast<const double*>(data);
+    std::vector<int64_t> out(length);
+    for (size_t k = 0; k < length; k++) {
+      if (!(p[k] >= 0) || p[k] != (double)(int64_t)p[k]) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must hold non-negative integers"};
+      out[k] = (int64_t)p[k];
+    }
+    return out;
+  }
+
   // Optional Int32Array (null/undefined -> empty).
   std::vector<int32_t> int32s(size_t i) {
     napi_valuetype t;
@@ -255,6 +271,27 @@ napi_value Gather(napi_env env, napi_callback_info info) {
   });
 }
 
+// permuteRows(heap, xOff, outOff, dims Int32Array, strides Float64Array (elements), inner)
+napi_value PermuteRows(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 6, "permuteRows");
+    a.heap(0);
+    std::vector<int32_t> dims = a.int32s(3);
+    std::vector<int64_t> strides = a.int64s(4);
+    size_t inner = a.size(5);
+    int rank = (int)dims.size();
+    if (rank < 1 || rank > 16 || (int)strides.size() != rank) throw ArgError{"permuteRows: dims and strides must have equal length 1..16"};
+    size_t rows = 1, span = inner;
+    for (int d = 0; d < rank; d++) {
+      if (dims[d] < 1 || strides[d] < 0) throw ArgError{"permuteRows: dims must be positive and strides non-negative"};
+      rows *= (size_t)dims[d];
+      span += (size_t)(dims[d] - 1) * (size_t)strides[d];
+    }
+    altclip::permuteRows(a.f32(1, span), a.f32(2, rows * inner), dims.data(), strides.data(), rank, inner);
+    return undefinedValue(env);
+  });
+}
+
 // setThreads(n): the elementwise pool and OpenBLAS.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -298,6 +335,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"permuteRows", nullptr, PermuteRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

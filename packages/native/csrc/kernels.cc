@@ -273,6 +273,23 @@ bool gather(const float* x, const int32_t* idx, float* out, size_t outer, size_t
   return true;
 }
 
+void permuteRows(const float* x, float* out, const int32_t* dims, const int64_t* strides, int rank, size_t inner) {
+  size_t rows = 1;
+  for (int d = 0; d < rank; d++) rows *= (size_t)dims[d];
+  size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(inner, 1));
+  parallelFor(rows, grain, [&](size_t r0, size_t r1) {
+    for (size_t r = r0; r < r1; r++) {
+      size_t rem = r, src = 0;
+      for (int d = rank - 1; d >= 0; d--) {
+        size_t c = rem % (size_t)dims[d];
+        rem /= (size_t)dims[d];
+        src += c * (size_t)strides[d];
+      }
+      std::memcpy(out + r * inner, x + src, inner * 4);
+    }
+  });
+}
+
 void unary(int op, const float* x, float* out, size_t n) {
   size_t grain = op == kExp || op == kErf || op == kSigmoidOp ? kMathGrain : kGrain;
   parallelFor(n, grain, [&](size_t b, size_t e) { unaryRange(op, x + b, out + b, e - b); });

@@ -45,4 +45,8 @@ void binary(int op, const float* a, const float* b, float* out, const int32_t* d
 // index is outside [0, axisDim).
 bool gather(const float* x, const int32_t* idx, float* out, size_t outer, size_t axisDim, size_t inner, size_t nIdx);
 
+// Permutation that keeps the last axis: out row r (of `rank` row dims `dims`) is `inner` contiguous 4-byte values
+// copied from x + sum_d coord_d(r) * strides[d].
+void permuteRows(const float* x, float* out, const int32_t* dims, const int64_t* strides, int rank, size_t inner);
+
 }  // namespace altclip

@@ -16,6 +16,7 @@ export interface NativeAddon {
   adamw(heap: Uint8Array, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
   binary(heap: Uint8Array, op: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
   gather(heap: Uint8Array, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
+  permuteRows(heap: Uint8Array, x: number, out: number, dims: Int32Array, strides: Float64Array, inner: number): void;
   setThreads(n: number): void;
   info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string };
 }

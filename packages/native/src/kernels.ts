@@ -227,6 +227,46 @@ const gather: Impl = (addon, backend, { x, indices }, attrs) => {
   return null;
 };
 
+/**
+ * Transpose that keeps the last axis in place (attention's [B, S, NH, dh] <-> [B, NH, S, dh]): contiguous row
+ * copies. Others (a real 2-D transpose) stay with the kernel underneath. 4-byte dtypes only.
+ */
+const transpose: Impl = (addon, backend, { x }, attrs) => {
+  if (!x || (x.dtype !== 'float32' && x.dtype !== 'int32') || size(x.shape) === 0) return null;
+  const perm = attrs.perm as number[];
+  const rank = x.shape.length;
+  if (!perm || perm.length !== rank || perm[rank - 1] !== rank - 1) return null;
+  const inStrides = new Array<number>(rank);
+  for (let d = rank - 1, s = 1; d >= 0; d--) {
+    inStrides[d] = s;
+    s *= x.shape[d];
+  }
+  let inner = x.shape[rank - 1];
+  const dims: number[] = [];
+  const strides: number[] = [];
+  for (let d = 0; d < rank - 1; d++) {
+    const n = x.shape[perm[d]];
+    if (n === 1) continue;
+    const st = inStrides[perm[d]];
+    const k = dims.length - 1;
+    if (k >= 0 && strides[k] === st * n) {
+      dims[k] *= n; // contiguous with the previous row dim: one bigger dim
+      strides[k] = st;
+    } else {
+      dims.push(n);
+      strides.push(st);
+    }
+  }
+  // the last row dim may continue the contiguous run: fold it into the copied rows
+  while (dims.length && strides[dims.length - 1] === inner) {
+    inner *= dims.pop()!;
+    strides.pop();
+  }
+  const out = backend.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
+  addon.permuteRows(heap(backend), offsetOf(backend, x), offsetOf(backend, out), Int32Array.from(dims.length ? dims : [1]), Float64Array.from(strides.length ? strides : [0]), inner);
+  return out;
+};
+
 /** Kernel name -> native implementation (what `altclip info` lists). */
 export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
   BatchMatMul: { impl: batchMatMul, what: 'OpenBLAS sgemm, all transpose/batch/broadcast forms' },
@@ -250,6 +290,7 @@ export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
   Maximum: { impl: binary(BINARY.Maximum), what: 'broadcasting maximum' },
   Minimum: { impl: binary(BINARY.Minimum), what: 'broadcasting minimum' },
   GatherV2: { impl: gather, what: 'row gather (embedding lookups)' },
+  Transpose: { impl: transpose, what: 'permutations that keep the last axis (attention heads) as row copies' },
 };
 
 interface Registered {

@@ -206,6 +206,25 @@ describeNative('native kernels on wasm vs the cpu backend', () => {
     expect(Array.from(w.v)).toEqual(Array.from(cpu.v));
   });
 
+  test.each([
+    [[2, 5, 3, 4], [0, 2, 1, 3]], // attention heads
+    [[3, 4, 5], [1, 0, 2]],
+    [[2, 3, 4, 5], [2, 0, 1, 3]],
+    [[1, 3, 1, 4], [2, 0, 1, 3]], // size-1 dims
+    [[3, 4, 5], [0, 1, 2]], // identity permutation: one copy
+    [[3, 4, 5], [2, 1, 0]], // moves the last axis: the kernel underneath
+  ] as Array<[number[], number[]]>)('Transpose %j by %j (float32 and int32)', async (shape, perm) => {
+    const x = rand(size(shape), 71);
+    const xi = Int32Array.from(x, (v) => Math.round(v * 1000));
+    const f = () => [tf.transpose(tf.tensor(x, shape), perm), tf.transpose(tf.tensor(xi, shape, 'int32'), perm)];
+    const w = await on('wasm', f);
+    const cpu = await on('cpu', f);
+    for (let k = 0; k < 2; k++) {
+      expect(w[k].shape).toEqual(cpu[k].shape);
+      expect(Array.from(w[k].v)).toEqual(Array.from(cpu[k].v));
+    }
+  });
+
   test('GatherV2 with an index out of range is reported, not read out of bounds', async () => {
     await tf.setBackend('wasm');
     expect(() => tf.tidy(() => tf.gather(tf.ones([4, 3]), tf.tensor([1, 9], [2], 'int32')).dataSync())).toThrow();
