@@ -189,20 +189,20 @@ export function reportHtml(input: ReportInput): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(input.title)}</title>
 <style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1000px;margin:24px auto;padding:0 16px;color:#222}
-table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-th{background:#f4f4f4}tbody th{text-align:left}figure{display:inline-block;margin:6px}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}
+.wide{overflow-x:auto}table{border-collapse:collapse;margin:12px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
+th{background:#f4f4f4;white-space:nowrap}thead th{text-align:center}tbody th{text-align:left}figure{display:inline-block;margin:6px}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}
 dt{font-weight:600}.ex td{text-align:left}
 </style></head><body>
 <h1>${esc(input.title)}</h1>
 <dl>${input.facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 <h2>Results (zero-shot, held-out templates; %)</h2>
-<table>
+<div class="wide"><table>
 <thead><tr><th rowspan="2">model</th><th colspan="2">zero-shot top-1</th><th colspan="7">English retrieval</th><th colspan="7">Chinese retrieval</th></tr>
 <tr><th>EN</th><th>ZH</th><th>T→I R@1</th><th>R@5</th><th>R@10</th><th>I→T R@1</th><th>R@5</th><th>R@10</th><th>MR</th><th>T→I R@1</th><th>R@5</th><th>R@10</th><th>I→T R@1</th><th>R@5</th><th>R@10</th><th>MR</th></tr></thead>
 <tbody>
 ${rows}
-</tbody></table>
+</tbody></table></div>
 <figure>${accuracyChartSvg(input.rows, 0.1)}</figure>
 <h2>Training loss</h2>
 ${charts}
