@@ -93,6 +93,18 @@ function trainOpts(t: StageTrain, seed: number) {
   return { ...t, seed, epochs: undefined };
 }
 
+/** The same stage as an `altclip` command line (shown in the log and report: the demo is a script over these). */
+function commandLine(cmd: string, args: Record<string, string | number | boolean | string[] | number[]>, t: StageTrain): string {
+  const flags: Record<string, unknown> = {
+    ...args,
+    'batch-size': t.batchSize, steps: t.steps, lr: t.lr, warmup: t.warmup, 'weight-decay': t.weightDecay, betas: t.betas,
+    'grad-clip': t.gradClip, schedule: t.schedule, seed: 0,
+  };
+  const q = (v: unknown) => (/^[\w./:=-]+$/.test(String(v)) ? String(v) : JSON.stringify(String(v)));
+  const parts = Object.entries(flags).map(([k, v]) => `--${k} ${Array.isArray(v) ? v.map(q).join(' ') : q(v)}`);
+  return `altclip ${cmd} ${parts.join(' ')}`;
+}
+
 /** The stage-1 student: XLM-R architecture text tower sized for the demo, vocabulary of the demo SentencePiece model. */
 async function writeStudentConfig(file: string, s: DemoSettings, spmDir: string, teacherConfig: string): Promise<void> {
   const tok = await XLMRobertaTokenizer.fromPretrained(spmDir);
@@ -215,6 +227,16 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       }),
   };
 
+  const rel = (p: string) => {
+    const r = path.relative(process.cwd(), p);
+    return r && !r.startsWith('..') ? r : p;
+  };
+  const commands: Record<StageKey, string> = {
+    teacher: commandLine('contrastive', { model: s.teacherConfig, data: rel(data.stage0Pairs), 'lock-image': false, freeze: 'token_embedding', out: rel(path.join(out, 'stage0-teacher')) }, s.stage0),
+    distill: commandLine('distill', { teacher: rel(path.join(out, 'stage0-teacher', 'final')), student: rel(path.join(dataDir, 'student-config.json')), tokenizer: rel(spmDir), data: rel(data.parallel), out: rel(path.join(out, 'stage1-distill')) }, s.stage1),
+    contrastive: commandLine('contrastive', { model: rel(path.join(out, 'stage1-distill', 'final')), data: rel(data.stage2Pairs), out: rel(path.join(out, 'stage2-contrastive')) }, s.stage2),
+  };
+
   for (const [n, st] of STAGES.entries()) {
     const prev = state.stages[st.key];
     if (prev?.scores) {
@@ -224,6 +246,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     const runDir = path.join(out, st.dir);
     if (!prev?.finalDir) {
       log(`\n== ${st.title} [${n + 1}/3]  (${wall().toFixed(0)} s so far)`);
+      log(`   (the same as: ${commands[st.key]})`);
       const ts = Date.now();
       const r = await stageRunners[st.key](runDir, resumeArg(runDir, log));
       if (r.status !== 'completed' || !r.finalDir) {
@@ -262,7 +285,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     counts: data.counts,
     heldOutTemplates: { en: templates(spec, 'en', true), zh: templates(spec, 'zh', true) },
     settings: s,
-    stages: Object.fromEntries(STAGES.map((st) => [st.key, { label: st.label, ...state.stages[st.key] }])),
+    stages: Object.fromEntries(STAGES.map((st) => [st.key, { label: st.label, command: commands[st.key], ...state.stages[st.key] }])),
     table: rows,
     targets,
   };
@@ -283,6 +306,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       ].map((t, i) => `${t} (${Object.values(targets)[i] ? 'met' : 'NOT met'})`).join('; '),
     ],
   ];
+  STAGES.forEach((st, i) => facts.push([`stage ${i} by hand`, commands[st.key]]));
   const examples = data.galleries[0]?.indices.slice(0, 4).map((i, k) => {
     const t = spec.heldOut[k % spec.heldOut.length];
     const label = data.test.labels[i];
