@@ -122,6 +122,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       const ok = name === 'wasm' ? await initWasm(opts.threads) : await tf.setBackend(name);
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
+      // tfjs-backend-cpu prints an "install tfjs-node" banner on first use; we already chose (and explain) the backend.
+      if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
       registerGradients();
       if (opts.patchKernels === false) disableNativeKernels(); // @altclip/native (optional, issue 8): see native.ts
       if (opts.patchKernels === false) removePatches();

@@ -30,6 +30,9 @@ for (const [tA, tB] of FLAGS) {
   CASES.push(mk([2, 3], [2, 3], 4, 1, 5, tA, tB)); // K = 1
 }
 
+// These tests are about this package's TypeScript routing of wasm matmuls; with @altclip/native built (as in CI)
+// its BLAS kernels would sit on top and answer instead (they have their own parity tests in packages/native).
+process.env.ALTCLIP_NATIVE = '0';
 beforeAll(loadBackends);
 
 test('the wasm matmul patches are registered by setupBackend', () => {
