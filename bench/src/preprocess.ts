@@ -12,22 +12,14 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { closeSharedPool, preprocessFiles } from '@altclip/image';
+import { mulberry32 } from '@altclip/data';
 
 function arg(name: string, def?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 async function generate(dir: string, n: number): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });

@@ -1,4 +1,5 @@
 /** Small deterministic RNG utilities: every random choice of a run is a pure function of (seed, position). */
+import { mulberry32 } from '@altclip/data';
 
 /** 32-bit integer hash of several integers (splitmix-style mixing). */
 export function hashInts(...xs: number[]): number {
@@ -12,17 +13,8 @@ export function hashInts(...xs: number[]): number {
   return h >>> 0;
 }
 
-/** mulberry32: a fast seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG the data package shuffles with (one implementation for both). */
+export { mulberry32 };
 
 /** The sample order of epoch `epoch` (Fisher-Yates with a seed derived from (seed, epoch)). */
 export function epochPermutation(n: number, seed: number, epoch: number, shuffle = true): number[] {

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { mulberry32 } from '@altclip/data';
 
 /** datasets/demo-captions/captions.json: class names, tone words and templates, EN and ZH by the same index. */
 export interface CaptionSpec {
@@ -102,17 +103,8 @@ export function allCaptions(spec: CaptionSpec): string[] {
   return out;
 }
 
-/** mulberry32: a small seeded PRNG so the demo's captions are the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the data package's mulberry32) so the demo's captions are the same on every run. */
+export const rng = mulberry32;
 
 /**
  * A training caption for one image: a random training template; half the time the noun phrase carries the image's
