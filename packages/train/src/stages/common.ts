@@ -7,7 +7,23 @@ import { ImageProcessor } from '@altclip/image';
 import { BatchLoader, PixelBatch } from '@altclip/data';
 import { encodeTexts, resolveProcessor, textMaxLength, ProcessorLike } from '@altclip/eval';
 import type { FeatureTask } from '../grads';
+import type { FreezeOptions } from '../params';
 import type { BatchSource, TrainConfig } from '../trainer';
+import type { EvalSpec } from './eval-hook';
+
+/** Options every training stage (distill, contrastive, finetune) takes besides its own. */
+export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions {
+  out?: string;
+  name?: string;
+  resume?: string;
+  maxLength?: number;
+  /** Text dropout during training (default true: HF train mode). */
+  dropout?: boolean;
+  /** Zero-shot evaluation of the model being trained, every evalEvery steps and at the end. */
+  eval?: EvalSpec;
+  progress?: boolean;
+  log?: (line: string) => void;
+}
 
 /** Keys of a flat stage config that belong to the trainer. */
 export const TRAIN_KEYS = [
@@ -110,6 +126,23 @@ export async function saveModelFolder(dir: string, model: ClipLikeModel, tokeniz
   await model.save(dir);
   if (tokenizer) await tokenizer.save(dir);
   if (processor instanceof ImageProcessor) processor.save(dir);
+}
+
+/** After a completed run, the trained model as a complete folder <run>/final (undefined when the run stopped early). */
+export async function saveFinalModel(a: {
+  status: 'completed' | 'interrupted';
+  runDir: string;
+  model: ClipLikeModel;
+  tokenizer?: TextTokenizer;
+  processor?: ProcessorLike;
+  log: (line: string) => void;
+  message: (dir: string) => string;
+}): Promise<string | undefined> {
+  if (a.status !== 'completed') return undefined;
+  const finalDir = path.join(a.runDir, 'final');
+  await saveModelFolder(finalDir, a.model, a.tokenizer, a.processor);
+  a.log(a.message(finalDir));
+  return finalDir;
 }
 
 export { textMaxLength };

@@ -4,13 +4,13 @@ import { loadImage } from '@altclip/image';
 import { formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
 import { datasetLoader } from '@altclip/eval';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { FreezeOptions, selectTrainable, paddingRows } from '../params';
+import { selectTrainable, paddingRows } from '../params';
 import { train, TrainConfig, TrainResult } from '../trainer';
 import {
-  AnyClipModel, clipBatchSource, clipTask, withDefaults, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer, saveModelFolder,
-  textMaxLength, trainConfigOf,
+  AnyClipModel, clipBatchSource, clipTask, CommonStageOptions, withDefaults, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer,
+  saveFinalModel, saveModelFolder, textMaxLength, trainConfigOf,
 } from './common';
-import { evalHook, EvalSpec } from './eval-hook';
+import { evalHook } from './eval-hook';
 
 /** Stage 2 (PAPER 5.2, Table 6): lr 2e-6, wd 5e-2, warmup 2000, clip 5.0, batch 1024, image tower frozen. */
 export const CONTRASTIVE_DEFAULTS: Partial<TrainConfig> & Record<string, unknown> = {
@@ -27,7 +27,7 @@ export const CONTRASTIVE_DEFAULTS: Partial<TrainConfig> & Record<string, unknown
   lockImage: true,
 };
 
-export interface ContrastiveOptions extends Partial<TrainConfig>, FreezeOptions {
+export interface ContrastiveOptions extends CommonStageOptions {
   /** AltCLIP or CLIP folder, a named config (configs/models), or a loaded model. */
   model: string | AnyClipModel;
   /** Tokenizer folder or instance (default: the model folder's; the shipped CLIP BPE for CLIP configs). */
@@ -38,15 +38,6 @@ export interface ContrastiveOptions extends Partial<TrainConfig>, FreezeOptions 
   imageRoot?: string;
   captionColumn?: string;
   imageColumn?: string;
-  out?: string;
-  name?: string;
-  resume?: string;
-  maxLength?: number;
-  /** Text dropout during training (default true: HF train mode). */
-  dropout?: boolean;
-  eval?: EvalSpec;
-  progress?: boolean;
-  log?: (line: string) => void;
 }
 
 export interface StageResult extends TrainResult {
@@ -123,12 +114,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
       label: 'contrastive',
     });
     if (failedCount) log(`contrastive: ${failedCount} unreadable image(s) skipped`);
-    let finalDir: string | undefined;
-    if (r.status === 'completed') {
-      finalDir = path.join(runDir, 'final');
-      await saveModelFolder(finalDir, model, tokenizer, processor);
-      log(`contrastive: model written to ${finalDir}`);
-    }
+    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `contrastive: model written to ${d}` });
     return { ...r, runDir, finalDir, report, failedImages: failedCount };
   } finally {
     if (typeof o.model === 'string') model.dispose();

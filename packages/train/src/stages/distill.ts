@@ -9,12 +9,12 @@ import { ImageProcessor } from '@altclip/image';
 import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelConfig, AltCLIPConfig } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
-import { FreezeOptions, paddingRows, selectTrainable } from '../params';
+import { paddingRows, selectTrainable } from '../params';
 import { createProgress } from '../progress';
-import { BatchSource, train, TrainConfig } from '../trainer';
-import { readJsonConfig, resolveRunDir, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
+import { BatchSource, train } from '../trainer';
+import { CommonStageOptions, readJsonConfig, resolveRunDir, saveFinalModel, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
 import { StageResult, stripObjects } from './contrastive';
-import { evalHook, EvalSpec } from './eval-hook';
+import { evalHook } from './eval-hook';
 
 /** Stage 1 (PAPER 5.1, Table 6): batch 1024, AdamW betas (0.99, 0.999) as printed, lr 1e-4, wd 0.1, warmup 500, 10 epochs, clip 1.0. */
 export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
@@ -32,7 +32,7 @@ export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
   enEn: true,
 };
 
-export interface DistillOptions extends Partial<TrainConfig>, FreezeOptions {
+export interface DistillOptions extends CommonStageOptions {
   /** CLIP teacher folder: a CLIPTextModelWithProjection or a full CLIPModel (model_type clip). */
   teacher: string;
   /** Student: an AltCLIP folder, an xlm-roberta folder (with `vision`), or a named config (configs/models). */
@@ -55,16 +55,7 @@ export interface DistillOptions extends Partial<TrainConfig>, FreezeOptions {
   target?: 'pooled' | 'projected';
   /** Where teacher features are cached (default: <run folder>/../.cache). */
   cacheDir?: string;
-  maxLength?: number;
   teacherMaxLength?: number;
-  dropout?: boolean;
-  /** Zero-shot evaluation of the AltCLIP_T being trained, every evalEvery steps and at the end. */
-  eval?: EvalSpec;
-  out?: string;
-  name?: string;
-  resume?: string;
-  progress?: boolean;
-  log?: (line: string) => void;
 }
 
 interface DistillBatch {
@@ -291,12 +282,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
       log,
       label: 'distill',
     });
-    let finalDir: string | undefined;
-    if (r.status === 'completed') {
-      finalDir = path.join(runDir, 'final');
-      await saveModelFolder(finalDir, model, tokenizer, processor);
-      log(`distill: AltCLIP_T written to ${finalDir} (evaluate it with altclip eval)`);
-    }
+    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)` });
     return { ...r, runDir, finalDir, report, failedImages: 0 };
   } finally {
     model.dispose();

@@ -1,14 +1,16 @@
-import * as path from 'path';
 import { ClassificationDataset } from '@altclip/data';
 import { openClassificationDataset } from './datasets';
 import { builtinZeroShotSet, datasetLoader, fillTemplate, loadClassnames, loadTemplates, Lang } from '@altclip/eval';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { FreezeOptions, paddingRows, selectTrainable } from '../params';
+import { paddingRows, selectTrainable } from '../params';
 import { hashInts } from '../rng';
-import { train, TrainConfig } from '../trainer';
-import { AnyClipModel, clipBatchSource, clipTask, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
+import { train } from '../trainer';
+import {
+  AnyClipModel, clipBatchSource, clipTask, CommonStageOptions, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer, saveFinalModel,
+  saveModelFolder, textMaxLength, trainConfigOf, withDefaults,
+} from './common';
 import { StageResult, stripObjects } from './contrastive';
-import { evalHook, EvalSpec } from './eval-hook';
+import { evalHook } from './eval-hook';
 
 /**
  * FlagAI's examples/AltCLIP/altclip_finetuning.py (spec 5.3): batch 4, lr 1e-4, 10 epochs, warm_up 0.1 with
@@ -49,7 +51,7 @@ export const FINETUNE_DEFAULTS: Partial<FinetuneOptions> = {
   lockImage: true,
 };
 
-export interface FinetuneOptions extends Partial<TrainConfig>, FreezeOptions {
+export interface FinetuneOptions extends CommonStageOptions {
   model: string | AnyClipModel;
   tokenizer?: string | TextTokenizer;
   /** cifar10 | fashion-mnist | mnist | folder, or a dataset already opened. */
@@ -66,14 +68,6 @@ export interface FinetuneOptions extends Partial<TrainConfig>, FreezeOptions {
   /** Train on the first N samples only. */
   limit?: number;
   preset?: 'flagai' | 'default';
-  out?: string;
-  name?: string;
-  resume?: string;
-  maxLength?: number;
-  dropout?: boolean;
-  eval?: EvalSpec;
-  progress?: boolean;
-  log?: (line: string) => void;
 }
 
 /** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset. */
@@ -132,12 +126,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
       log,
       label: 'finetune',
     });
-    let finalDir: string | undefined;
-    if (r.status === 'completed') {
-      finalDir = path.join(runDir, 'final');
-      await saveModelFolder(finalDir, model, tokenizer, processor);
-      log(`finetune: model written to ${finalDir}`);
-    }
+    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `finetune: model written to ${d}` });
     return { ...r, runDir, finalDir, failedImages: failed };
   } finally {
     if (typeof o.model === 'string') model.dispose();
