@@ -1,12 +1,12 @@
 import type { CommandModule } from 'yargs';
 import { runFinetune, FinetuneOptions } from '@altclip/train';
-import { finish, optionsFromArgs, trainFlags, withBackend } from './train-options';
+import { finish, lockFlags, LOCK_FLAG_KEYS, optionsFromArgs, trainFlags, withBackend } from './train-options';
 
 export const finetuneCommand: CommandModule<any, any> = {
   command: 'finetune',
   describe: "Fine-tune on a classification dataset with CLIP loss on class-name captions (FlagAI's CIFAR-10 example with --preset flagai)",
   builder: (y) =>
-    trainFlags(y)
+    lockFlags(trainFlags(y), 'freeze the vision tower (default true; false with --preset flagai)')
       .option('model', { type: 'string', describe: 'AltCLIP or CLIP folder' })
       .option('dataset', { type: 'string', choices: ['cifar10', 'fashion-mnist', 'mnist', 'folder'], default: 'cifar10' })
       .option('data', { type: 'string', describe: 'dataset folder (CIFAR-10 .bin files, IDX files, or class folders)' })
@@ -18,14 +18,11 @@ export const finetuneCommand: CommandModule<any, any> = {
       .option('limit', { type: 'number', describe: 'train on the first N images' })
       .option('preset', { type: 'string', choices: ['flagai', 'default'], describe: "flagai: the seed's recipe (batch 4, lr 1e-4, 10 epochs, AnnealingLR, all parameters)" })
       .option('tokenizer', { type: 'string' })
-      .option('lock-image', { type: 'boolean', describe: 'freeze the vision tower (default true; false with --preset flagai)' })
-      .option('lock-text', { type: 'boolean' })
-      .option('freeze', { type: 'array', string: true })
       .example('$0 finetune --model BAAI-AltCLIP --dataset cifar10 --data data/cifar-10-batches-bin --preset flagai --name cifar-flagai', '')
       .example('$0 finetune --model runs/stage2/final --dataset fashion-mnist --lang zh --epochs 1', ''),
   handler: async (args) => {
     await withBackend(args);
-    const o = optionsFromArgs(args, ['model', 'dataset', 'data', 'split', 'download', 'lang', 'templates', 'classnames', 'limit', 'preset', 'tokenizer', 'lockImage', 'lockText', 'freeze']);
+    const o = optionsFromArgs(args, ['model', 'dataset', 'data', 'split', 'download', 'lang', 'templates', 'classnames', 'limit', 'preset', 'tokenizer', ...LOCK_FLAG_KEYS]);
     if (!o.model) throw new Error('finetune: --model is required');
     finish('finetune', await runFinetune(o as unknown as FinetuneOptions));
   },

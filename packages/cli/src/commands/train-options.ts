@@ -42,6 +42,20 @@ export function trainFlags<T>(y: Argv<T>): Argv<T> {
     .option('progress', { type: 'boolean', default: true, describe: 'progress bar (--no-progress for plain logs only)' }) as Argv<T>;
 }
 
+/**
+ * Which parameters train, for the stages where the user picks (`contrastive`, `finetune`; distill fixes it).
+ * `lockImage` describes the stage's own default for --lock-image.
+ */
+export function lockFlags<T>(y: Argv<T>, lockImage: string): Argv<T> {
+  return y
+    .option('lock-image', { type: 'boolean', describe: lockImage })
+    .option('lock-text', { type: 'boolean' })
+    .option('freeze', { type: 'array', string: true, describe: 'regexes of parameter keys to freeze' }) as Argv<T>;
+}
+
+/** The option keys of lockFlags, for optionsFromArgs. */
+export const LOCK_FLAG_KEYS = ['lockImage', 'lockText', 'freeze'];
+
 const TRAIN_FLAG_KEYS = [
   'seed', 'batchSize', 'accumSteps', 'epochs', 'steps', 'lr', 'schedule', 'warmup', 'minLr', 'betas', 'eps', 'weightDecay', 'gradClip', 'logEvery',
   'checkpointEvery', 'keepLast', 'evalEvery', 'maxLength', 'dropout', 'freezeEmbeddings', 'unlockedTextLayers', 'unlockedImageLayers',
