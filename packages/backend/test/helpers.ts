@@ -17,8 +17,8 @@ export async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor
   return vals;
 }
 
-/** Deterministic uniform(-1, 1) numbers (mulberry32), so failures reproduce. */
-export function rand(n: number, seed: number): Float32Array {
+/** Deterministic uniform(lo, hi) numbers (mulberry32), so failures reproduce. */
+export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   let s = seed >>> 0;
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
@@ -26,7 +26,7 @@ export function rand(n: number, seed: number): Float32Array {
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+    out[i] = lo + (((t ^ (t >>> 14)) >>> 0) / 4294967296) * (hi - lo);
   }
   return out;
 }
@@ -65,7 +65,8 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /**
  * float64 reference matmul with tf.matMul's conventions: the last two dims are the matrix (optionally
- * transposed), leading batch dims broadcast right-aligned.
+ * transposed), leading batch dims broadcast right-aligned. The reference where tfjs's cpu kernel is wrong: it
+ * mis-sizes outputs when both operands broadcast ([2,1,..] x [1,3,..] gives 2 batches instead of 6).
  */
 export function refMatMul(a: ArrayLike<number>, aShape: number[], b: ArrayLike<number>, bShape: number[], tA: boolean, tB: boolean): { data: Float64Array; shape: number[] } {
   const [ar, ac] = aShape.slice(-2);
