@@ -1,13 +1,18 @@
 {
+  "variables": {
+    "openblas%": "<!(node scripts/detect.js openblas)"
+  },
   "targets": [
     {
       "target_name": "altclip_native",
-      "sources": ["csrc/addon.cc", "csrc/kernels.cc", "csrc/pool.cc"],
+      "sources": ["csrc/addon.cc", "csrc/kernels.cc", "csrc/pool.cc", "csrc/sgemm.cc"],
       "cflags_cc!": ["-fno-exceptions", "-O2"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-parameter", "-Wno-psabi"],
+      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-parameter", "-Wno-psabi"],
       "ldflags": ["-pthread"],
-      "libraries": ["-lopenblas"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "conditions": [
+        ["openblas==1", {"libraries": ["-lopenblas"], "defines": ["ALTCLIP_OPENBLAS"]}]
+      ]
     }
   ]
 }

@@ -1,7 +1,6 @@
 // N-API bindings. Every kernel takes `heap` (a typed array, normally the wasm backend's HEAPU8, possibly over a
 // SharedArrayBuffer) and byte offsets into it, so tensors are read and written where they live, without copies.
 // Offsets and sizes are checked against the heap's length before any pointer is formed.
-#include <cblas.h>
 #include <node_api.h>
 
 #include <cstdio>
@@ -10,7 +9,9 @@
 
 #include "kernels.h"
 #include "pool.h"
+#include "sgemm.h"
 
+#ifdef ALTCLIP_OPENBLAS
 extern "C" {
 // OpenBLAS extensions (declared here so a cblas.h without them still compiles).
 void openblas_set_num_threads(int);
@@ -18,6 +19,7 @@ int openblas_get_num_threads(void);
 char* openblas_get_config(void);
 char* openblas_get_corename(void);
 }
+#endif
 
 namespace {
 
@@ -299,7 +301,22 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
     size_t n = a.size(0);
     if (n < 1 || n > 256) throw ArgError{"setThreads: thread count must be 1..256"};
     altclip::setPoolThreads((int)n);
+#ifdef ALTCLIP_OPENBLAS
     openblas_set_num_threads((int)n);
+#endif
+    return undefinedValue(env);
+  });
+}
+
+// setGemm(builtin: boolean): the built-in SGEMM or OpenBLAS (ignored, staying built-in, without OpenBLAS).
+napi_value SetGemm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    size_t argc = 1;
+    napi_value argv[1];
+    napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+    bool builtin = false;
+    if (argc < 1 || napi_get_value_bool(env, argv[0], &builtin) != napi_ok) throw ArgError{"setGemm: expected a boolean"};
+    altclip::setUseBuiltinGemm(builtin);
     return undefinedValue(env);
   });
 }
@@ -314,12 +331,31 @@ napi_value Info(napi_env env, napi_callback_info info) {
   napi_create_object(env, &obj);
   napi_create_int32(env, altclip::poolThreads(), &v);
   setProp(env, obj, "threads", v);
+#ifdef ALTCLIP_OPENBLAS
   napi_create_int32(env, openblas_get_num_threads(), &v);
   setProp(env, obj, "blasThreads", v);
   const char* cfg = openblas_get_config();
+  const char* core = openblas_get_corename();
+#else
+  napi_create_int32(env, altclip::poolThreads(), &v);
+  setProp(env, obj, "blasThreads", v);
+  const char* cfg = "";
+  const char* core = "";
+#endif
+  napi_get_boolean(env, altclip::haveOpenBlas(), &v);
+  setProp(env, obj, "openblas", v);
+  napi_create_string_utf8(env, altclip::useBuiltinGemm() ? "builtin" : "openblas", NAPI_AUTO_LENGTH, &v);
+  setProp(env, obj, "gemm", v);
   napi_create_string_utf8(env, cfg ? cfg : "", NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "blasConfig", v);
-  const char* core = openblas_get_corename();
+  // Which clone of the built-in gemm's macro-kernel the loader picked (csrc/sgemm.cc).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  const char* builtinCore = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "x86-64-v3 AVX2/FMA" : "baseline";
+#else
+  const char* builtinCore = "portable";
+#endif
+  napi_create_string_utf8(env, builtinCore, NAPI_AUTO_LENGTH, &v);
+  setProp(env, obj, "builtinCore", v);
   napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "blasCore", v);
   return obj;
@@ -328,6 +364,7 @@ napi_value Info(napi_env env, napi_callback_info info) {
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setGemm", nullptr, SetGemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduceSum", nullptr, ReduceSum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduceMax", nullptr, ReduceMax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},

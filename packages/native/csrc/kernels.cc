@@ -1,12 +1,16 @@
 #include "kernels.h"
 
+#ifdef ALTCLIP_OPENBLAS
 #include <cblas.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "pool.h"
+#include "sgemm.h"
 
 // Elementwise loops are written so GCC vectorises them; on x86-64 they are compiled twice (x86-64-v3: AVX2+FMA, and
 // baseline) and picked at load time, so the addon still runs on CPUs without AVX2.
@@ -352,21 +356,28 @@ void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inne
 void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
           const float* bias, size_t biasSize, int activation, float leakyAlpha) {
   const int lda = transA ? M : K, ldb = transB ? K : N;
+  const bool builtin = useBuiltinGemm();
+  bool inPool = false;
   auto one = [&](size_t o) {
     const float* ao = a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride;
     const float* bo = b + (batch.bIdx ? (size_t)batch.bIdx[o] : o) * batch.bStride;
     float* co = c + o * (size_t)M * N;
     if (K == 0) {
       std::memset(co, 0, (size_t)M * N * 4);
+    } else if (builtin) {
+      sgemmBuiltin(transA, transB, M, N, K, ao, lda, bo, ldb, co, N, !inPool);
     } else {
+#ifdef ALTCLIP_OPENBLAS
       cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, ao, lda, bo, ldb,
                   0.0f, co, N);
+#endif
     }
   };
   const double mnk = (double)M * N * K;
-  // OpenBLAS runs a gemm this small on one thread; spread the batch over the pool instead. Larger ones use
-  // OpenBLAS's own threads, one gemm at a time.
+  // OpenBLAS (and the built-in gemm) run a gemm this small on one thread; spread the batch over the pool instead.
+  // Larger ones use their own threads, one gemm at a time.
   if (batch.count > 1 && mnk <= 262144.0) {
+    inPool = true;
     parallelFor(batch.count, 1, [&](size_t b0, size_t e0) {
       for (size_t o = b0; o < e0; o++) one(o);
     });
@@ -379,5 +390,27 @@ void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool tr
     parallelFor(rows, grain, [&](size_t r0, size_t r1) { epilogueRows(c + r0 * N, r1 - r0, N, bias, biasSize, activation, leakyAlpha); });
   }
 }
+
+namespace {
+bool initialBuiltin() {
+#ifdef ALTCLIP_OPENBLAS
+  const char* e = std::getenv("ALTCLIP_NATIVE_GEMM");
+  return e && std::strcmp(e, "builtin") == 0;
+#else
+  return true;
+#endif
+}
+bool gBuiltin = initialBuiltin();
+}  // namespace
+
+bool haveOpenBlas() {
+#ifdef ALTCLIP_OPENBLAS
+  return true;
+#else
+  return false;
+#endif
+}
+bool useBuiltinGemm() { return gBuiltin; }
+void setUseBuiltinGemm(bool builtin) { gBuiltin = builtin || !haveOpenBlas(); }
 
 }  // namespace altclip

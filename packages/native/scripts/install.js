@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the addon with node-gyp. Never fails the install: without a compiler, Node headers or OpenBLAS it prints
+// Builds the addon with node-gyp (against OpenBLAS when present, else with the built-in SGEMM). Never fails the
+// install: without a compiler, make or node-gyp, or when the build fails, it prints
 // one line and exits 0, and the project runs on the pure TypeScript/wasm path. `--verbose` shows the build log.
 'use strict';
 const fs = require('fs');
@@ -22,12 +23,8 @@ const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'igno
 const cxx = process.env.CXX || 'c++';
 if (!has(cxx.split(' ')[0]) || !has('make')) skip(`no C++ compiler or make (${cxx})`);
 
-// OpenBLAS: headers and library where the distribution puts them, or wherever the compiler finds them.
-const probe = spawnSync(cxx.split(' ')[0], ['-x', 'c++', '-', '-o', '/dev/null', '-lopenblas'], {
-  input: '#include <cblas.h>\nextern "C" int openblas_get_num_threads(void);\nint main(){return openblas_get_num_threads() < 0;}\n',
-  encoding: 'utf8',
-});
-if (probe.status !== 0) skip('OpenBLAS (cblas.h / libopenblas) not found');
+// OpenBLAS (cblas.h + libopenblas) when the compiler finds it; otherwise binding.gyp builds the built-in SGEMM.
+const openblas = require('./detect').hasOpenBlas(cxx);
 
 // node-gyp: npm's own copy (npm sets npm_config_node_gyp) or one in node_modules.
 let gyp = process.env.npm_config_node_gyp;
@@ -50,4 +47,4 @@ if (r.status !== 0) {
   const tail = `${r.stderr || ''}${r.stdout || ''}`.trim().split('\n').filter((l) => /error/i.test(l)).slice(-1)[0];
   skip(`build failed${tail ? `: ${tail.trim().slice(0, 200)}` : r.error ? `: ${r.error.message}` : ''}`);
 }
-console.log('@altclip/native: built (OpenBLAS fast path available)');
+console.log(`@altclip/native: built (fast path available; matmul: ${openblas ? 'OpenBLAS' : 'built-in SGEMM, OpenBLAS not found'})`);

@@ -18,7 +18,17 @@ export interface NativeAddon {
   gather(heap: Uint8Array, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
   permuteRows(heap: Uint8Array, x: number, out: number, dims: Int32Array, strides: Float64Array, inner: number): void;
   setThreads(n: number): void;
-  info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string };
+  /** true: the built-in SGEMM (csrc/sgemm.cc); false: OpenBLAS (stays built-in when OpenBLAS is not linked). */
+  setGemm(builtin: boolean): void;
+  info(): {
+    threads: number; blasThreads: number; blasConfig: string; blasCore: string;
+    /** Linked against OpenBLAS at build time. */
+    openblas: boolean;
+    /** The SGEMM BatchMatMul/_FusedMatMul use now. */
+    gemm: 'openblas' | 'builtin';
+    /** The built-in SGEMM's code path on this CPU. */
+    builtinCore: string;
+  };
 }
 
 /** Unary op codes (csrc/kernels.h). */

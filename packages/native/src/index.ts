@@ -21,7 +21,11 @@ export interface NativeStatus {
   kernels: string[];
   /** Why it is unavailable, and what to install. */
   why?: string;
+  /** The matmul library in use: OpenBLAS's config/core, or `built-in SGEMM` and its code path. */
   blas?: { config: string; core: string; threads: number };
+  /** Which SGEMM the matmul kernels use, and whether OpenBLAS is linked (ALTCLIP_NATIVE_GEMM=builtin picks the built-in one). */
+  gemm?: 'openblas' | 'builtin';
+  openblas?: boolean;
   /** Elementwise kernels' thread pool size. */
   threads?: number;
 }
@@ -30,7 +34,10 @@ export function nativeStatus(): NativeStatus {
   const { addon, why } = loadAddon();
   if (!addon) return { available: false, kernels: [], why };
   const i = addon.info();
-  return { available: true, kernels: activeKernels(), blas: { config: i.blasConfig, core: i.blasCore, threads: i.blasThreads }, threads: i.threads };
+  const blas = i.gemm === 'builtin'
+    ? { config: `built-in SGEMM${i.openblas ? ' (OpenBLAS linked, not used)' : ' (OpenBLAS not found at build)'}`, core: i.builtinCore, threads: i.threads }
+    : { config: i.blasConfig, core: i.blasCore, threads: i.blasThreads };
+  return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, openblas: i.openblas, threads: i.threads };
 }
 
 /**
@@ -54,6 +61,17 @@ export function setNativeThreads(n: number): void {
   const { addon } = loadAddon();
   if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
   addon.setThreads(n);
+}
+
+/**
+ * Picks the matmul SGEMM: 'builtin' (csrc/sgemm.cc) or 'openblas' (when linked; otherwise it stays built-in).
+ * The default is OpenBLAS when linked, unless ALTCLIP_NATIVE_GEMM=builtin. Returns the one now in use.
+ */
+export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openblas' {
+  const { addon } = loadAddon();
+  if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
+  addon.setGemm(which === 'builtin');
+  return addon.info().gemm;
 }
 
 export const NATIVE_KERNEL_NAMES = Object.keys(NATIVE_KERNELS);

@@ -269,8 +269,8 @@ const transpose: Impl = (addon, backend, { x }, attrs) => {
 
 /** Kernel name -> native implementation (what `altclip info` lists). */
 export const NATIVE_KERNELS: Record<string, { impl: Impl; what: string }> = {
-  BatchMatMul: { impl: batchMatMul, what: 'OpenBLAS sgemm, all transpose/batch/broadcast forms' },
-  _FusedMatMul: { impl: fusedMatMul, what: 'OpenBLAS sgemm + bias/activation epilogue' },
+  BatchMatMul: { impl: batchMatMul, what: 'sgemm (OpenBLAS or built-in), all transpose/batch/broadcast forms' },
+  _FusedMatMul: { impl: fusedMatMul, what: 'sgemm (OpenBLAS or built-in) + bias/activation epilogue' },
   Sum: { impl: reduction('sum'), what: 'contiguous-axes sum (bias and LayerNorm gradients)' },
   Mean: { impl: reduction('mean'), what: 'contiguous-axes mean' },
   Max: { impl: reduction('max'), what: 'contiguous-axes max' },

@@ -48,7 +48,7 @@ describeNative('native kernels on wasm vs the cpu backend', () => {
     expect(nativeStatus().kernels.sort()).toEqual([...NATIVE_KERNEL_NAMES].sort());
     const info = backendInfo();
     expect(info.native.active).toBe(true);
-    expect(info.native.note).toMatch(/^active: OpenBLAS/);
+    expect(info.native.note).toMatch(nativeStatus().gemm === 'builtin' ? /^active: built-in SGEMM/ : /^active: OpenBLAS/);
   });
 
   test('broadcastPlan merges contiguous dims and marks broadcast ones with stride 0', () => {
