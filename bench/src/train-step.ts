@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, appliedPatches, backendInfo, nativeInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
+import { EncoderParams, encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
 interface Opts {
   layers: number;
@@ -56,65 +57,12 @@ function parseArgs(argv: string[]): Opts {
   return o;
 }
 
-type Params = Map<string, tf.Variable>;
-
-function initParams(o: Opts): Params {
-  const p: Params = new Map();
-  let seed = 1;
-  // tidy frees each initial value (a variable keeps its own reference to the data)
-  const add = (name: string, init: () => tf.Tensor) => p.set(name, tf.tidy(() => tf.variable(init(), true, name)));
-  const normal = (name: string, shape: number[]) => add(name, () => tf.randomNormal(shape, 0, 0.02, 'float32', seed++));
-  const ones = (name: string, n: number) => add(name, () => tf.ones([n]));
-  const zeros = (name: string, n: number) => add(name, () => tf.zeros([n]));
-  normal('tok', [o.vocab, o.hidden]);
-  normal('pos', [o.seq, o.hidden]);
-  ones('emb.ln.g', o.hidden);
-  zeros('emb.ln.b', o.hidden);
-  for (let l = 0; l < o.layers; l++) {
-    for (const w of ['q', 'k', 'v', 'o']) {
-      normal(`${l}.${w}.w`, [o.hidden, o.hidden]);
-      zeros(`${l}.${w}.b`, o.hidden);
-    }
-    normal(`${l}.ffn1.w`, [o.hidden, o.ffn]);
-    zeros(`${l}.ffn1.b`, o.ffn);
-    normal(`${l}.ffn2.w`, [o.ffn, o.hidden]);
-    zeros(`${l}.ffn2.b`, o.hidden);
-    for (const n of ['ln1', 'ln2']) {
-      ones(`${l}.${n}.g`, o.hidden);
-      zeros(`${l}.${n}.b`, o.hidden);
-    }
-  }
-  return p;
-}
-
-function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-12))), g), b);
-}
-
-const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-const dense = (x: tf.Tensor2D, p: Params, name: string) => tf.add(tf.matMul(x, p.get(`${name}.w`)!), p.get(`${name}.b`)!) as tf.Tensor2D;
-
 /** Mean-pooled encoder output, [B, H]. ids/mask [B, S]. */
-function encode(p: Params, o: Opts, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
-  const { batch: B, seq: S, hidden: H, heads: NH } = o;
-  const dh = H / NH;
-  const emb = tf.add(tf.reshape(tf.gather(p.get('tok')!, tf.reshape(ids, [B * S])), [B, S, H]), p.get('pos')!);
-  let x = layerNorm(tf.reshape(emb, [B * S, H]), p.get('emb.ln.g')!, p.get('emb.ln.b')!); // [B*S, H]
+function encode(p: EncoderParams, o: Opts, ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+  const { batch: B, seq: S } = o;
   const maskBias = tf.reshape(tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9), [B, 1, 1, S]);
-  const heads = (t: tf.Tensor2D) => tf.transpose(tf.reshape(t, [B, S, NH, dh]), [0, 2, 1, 3]); // [B, NH, S, dh]
-  for (let l = 0; l < o.layers; l++) {
-    const q = heads(dense(x, p, `${l}.q`));
-    const k = heads(dense(x, p, `${l}.k`));
-    const v = heads(dense(x, p, `${l}.v`));
-    const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), maskBias)); // [B, NH, S, S]
-    const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * S, H]) as tf.Tensor2D;
-    x = layerNorm(tf.add(x, dense(ctx, p, `${l}.o`)), p.get(`${l}.ln1.g`)!, p.get(`${l}.ln1.b`)!);
-    const h = dense(gelu(dense(x, p, `${l}.ffn1`)) as tf.Tensor2D, p, `${l}.ffn2`);
-    x = layerNorm(tf.add(x, h), p.get(`${l}.ln2.g`)!, p.get(`${l}.ln2.b`)!);
-  }
   const m = tf.reshape(tf.cast(mask, 'float32'), [B, S, 1]);
-  return tf.div(tf.sum(tf.mul(tf.reshape(x, [B, S, H]), m), 1), tf.sum(m, 1)) as tf.Tensor2D;
+  return encoderForward(p, o, tf.reshape(ids, [B * S]), maskBias, m);
 }
 
 interface Result {
@@ -127,16 +75,7 @@ interface Result {
 }
 
 function batchData(o: Opts): { ids: tf.Tensor2D; mask: tf.Tensor2D; target: tf.Tensor2D } {
-  // Deterministic ids; the last quarter of each row after the first is padding (mask 0).
-  const ids = new Int32Array(o.batch * o.seq);
-  const mask = new Int32Array(o.batch * o.seq);
-  for (let b = 0; b < o.batch; b++) {
-    const len = b === 0 ? o.seq : Math.max(1, Math.ceil(o.seq * 0.75));
-    for (let s = 0; s < o.seq; s++) {
-      ids[b * o.seq + s] = s < len ? (b * 7919 + s * 104729) % o.vocab : 1;
-      mask[b * o.seq + s] = s < len ? 1 : 0;
-    }
-  }
+  const { ids, mask } = encoderBatch(o);
   return {
     ids: tf.tensor2d(ids, [o.batch, o.seq], 'int32'),
     mask: tf.tensor2d(mask, [o.batch, o.seq], 'int32'),
@@ -144,45 +83,10 @@ function batchData(o: Opts): { ids: tf.Tensor2D; mask: tf.Tensor2D; target: tf.T
   };
 }
 
-/**
- * Wraps every kernel of `backend` with a timer (kernels run synchronously on cpu/wasm, so wall time is kernel
- * time). Returns a function that unwraps them and prints the top entries.
- */
-function profileKernels(backend: string): () => void {
-  const total = new Map<string, { ms: number; calls: number }>();
-  const wrapped = tf.getKernelsForBackend(backend).map((k) => {
-    tf.unregisterKernel(k.kernelName, backend);
-    tf.registerKernel({
-      ...k,
-      setupFunc: undefined,
-      kernelFunc: (args) => {
-        const t0 = performance.now();
-        try {
-          return k.kernelFunc(args);
-        } finally {
-          const e = total.get(k.kernelName) ?? { ms: 0, calls: 0 };
-          e.ms += performance.now() - t0;
-          e.calls++;
-          total.set(k.kernelName, e);
-        }
-      },
-    });
-    return k;
-  });
-  return () => {
-    for (const k of wrapped) {
-      tf.unregisterKernel(k.kernelName, backend);
-      tf.registerKernel(k);
-    }
-    const all = [...total.entries()].sort((a, b) => b[1].ms - a[1].ms);
-    const sum = all.reduce((a, [, e]) => a + e.ms, 0);
-    console.log(`  kernel time by kernel (all steps incl. warm-up, ${sum.toFixed(0)} ms total):`);
-    for (const [name, e] of all.slice(0, 15)) console.log(`    ${name.padEnd(22)} ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / sum).toFixed(1).padStart(5)}%  ${e.calls} calls`);
-  };
-}
+const profile = (backend: string) => profileKernels(backend, (ms) => `  kernel time by kernel (all steps incl. warm-up, ${ms.toFixed(0)} ms total):`, 15);
 
 async function runOne(label: string, o: Opts): Promise<Result> {
-  const p = initParams(o);
+  const p = initEncoderParams(o);
   const data = batchData(o);
   const opt = o.optimizer === 'adam' ? tf.train.adam(1e-4) : tf.train.sgd(1e-3);
   const vars = [...p.values()];
@@ -242,7 +146,7 @@ async function main(): Promise<void> {
         stock = await runOne(`wasm, stock ${replaced.join('/')}`, o);
         patchKernels({ native: false });
       }
-      const stopProfile = o.profile ? profileKernels('wasm') : undefined;
+      const stopProfile = o.profile ? profile('wasm') : undefined;
       const patched = await runOne('wasm, patched kernels (TS/wasm)', o);
       stopProfile?.();
       if (stock) console.log(fmt(stock));
@@ -260,7 +164,7 @@ async function main(): Promise<void> {
         console.log(`  native kernels: ${native.note}`);
       }
     } else {
-      const stopProfile = o.profile ? profileKernels(choice.name) : undefined;
+      const stopProfile = o.profile ? profile(choice.name) : undefined;
       const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
       stopProfile?.();
       console.log(fmt(r));

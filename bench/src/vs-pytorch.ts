@@ -23,6 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, setupBackend } from '@altclip/backend';
 import { AdamW } from '@altclip/train';
 import { AltCLIPConfig, AltCLIPModel, CLIPModel, getModelConfig } from '@altclip/models';
+import { encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
 const CASES = ['bert-train', 'vit-forward', 'altclip-large'] as const;
 type CaseName = (typeof CASES)[number];
@@ -138,66 +139,16 @@ interface Ours {
 /** Same model and data as bert_case() in vs_pytorch.py. */
 function bertTrain(o: Opts): Ours {
   const { layers: L, hidden: H, heads: NH, ffn: FF, batch: B, seq: S, vocab: V } = o.bert;
-  const dh = H / NH;
-  const params = new Map<string, tf.Variable>();
-  let seed = 1;
-  const add = (name: string, init: () => tf.Tensor) => params.set(name, tf.tidy(() => tf.variable(init(), true, `vsp.${name}`)));
-  const normal = (name: string, shape: number[]) => add(name, () => tf.randomNormal(shape, 0, 0.02, 'float32', seed++));
-  normal('tok', [V, H]);
-  normal('pos', [S, H]);
-  add('emb.ln.g', () => tf.ones([H]));
-  add('emb.ln.b', () => tf.zeros([H]));
-  for (let l = 0; l < L; l++) {
-    for (const w of ['q', 'k', 'v', 'o']) {
-      normal(`${l}.${w}.w`, [H, H]);
-      add(`${l}.${w}.b`, () => tf.zeros([H]));
-    }
-    normal(`${l}.ffn1.w`, [H, FF]);
-    add(`${l}.ffn1.b`, () => tf.zeros([FF]));
-    normal(`${l}.ffn2.w`, [FF, H]);
-    add(`${l}.ffn2.b`, () => tf.zeros([H]));
-    for (const n of ['ln1', 'ln2']) {
-      add(`${l}.${n}.g`, () => tf.ones([H]));
-      add(`${l}.${n}.b`, () => tf.zeros([H]));
-    }
-  }
-  const p = (k: string) => params.get(k)!;
-  const idsA = new Int32Array(B * S);
-  const maskA = new Float32Array(B * S);
-  for (let b = 0; b < B; b++) {
-    const n = b === 0 ? S : Math.max(1, Math.ceil(S * 0.75));
-    for (let s = 0; s < S; s++) {
-      idsA[b * S + s] = s < n ? (b * 7919 + s * 104729) % V : 1;
-      maskA[b * S + s] = s < n ? 1 : 0;
-    }
-  }
-  const ids = tf.tensor1d(idsA, 'int32');
-  const mask = tf.tensor3d(maskA, [B, S, 1]);
+  const params = initEncoderParams(o.bert, 'vsp.');
+  const batch = encoderBatch(o.bert);
+  const ids = tf.tensor1d(batch.ids, 'int32');
+  const mask = tf.tensor3d(batch.mask, [B, S, 1], 'float32');
   const maskBias = tf.tidy(() => tf.reshape(tf.mul(tf.sub(1, mask), -1e9), [B, 1, 1, S]));
   const target = tf.randomNormal([B, H], 0, 1, 'float32', 99);
   // PyTorch's AdamW defaults to weight decay on every parameter: no no-decay groups here either
   const opt = new AdamW(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, groups: [] });
-
-  const ln = (x: tf.Tensor, g: string, b: string) => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-12))), p(g)), p(b));
-  };
-  const dense = (x: tf.Tensor, name: string) => tf.add(tf.matMul(x as tf.Tensor2D, p(`${name}.w`) as tf.Tensor2D), p(`${name}.b`));
-  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-  const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, S, NH, dh]), [0, 2, 1, 3]); // [B, NH, S, dh]
-  const loss = () => {
-    const emb = tf.add(tf.reshape(tf.gather(p('tok'), ids), [B, S, H]), p('pos'));
-    let x = ln(tf.reshape(emb, [B * S, H]), 'emb.ln.g', 'emb.ln.b'); // [B*S, H]
-    for (let l = 0; l < L; l++) {
-      const [q, k, v] = ['q', 'k', 'v'].map((w) => heads(dense(x, `${l}.${w}`)));
-      const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), maskBias)); // [B, NH, S, S]
-      const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * S, H]);
-      x = ln(tf.add(x, dense(ctx, `${l}.o`)), `${l}.ln1.g`, `${l}.ln1.b`);
-      x = ln(tf.add(x, dense(gelu(dense(x, `${l}.ffn1`)), `${l}.ffn2`)), `${l}.ln2.g`, `${l}.ln2.b`);
-    }
-    const pooled = tf.div(tf.sum(tf.mul(tf.reshape(x, [B, S, H]), mask), 1), tf.sum(mask, 1)); // [B, H]
-    return tf.mean(tf.square(tf.sub(pooled, target))) as tf.Scalar;
-  };
+  const loss = () => tf.mean(tf.square(tf.sub(encoderForward(params, o.bert, ids, maskBias, mask), target))) as tf.Scalar;
+  const p = (k: string) => params.get(k)!;
   const keys = [...params.keys()];
   const vars = keys.map(p);
   return {
@@ -265,40 +216,6 @@ function altclipLarge(wasm: boolean): Ours {
   };
 }
 
-// ------------------------------------------------------------------------------------------ profiling
-function profileKernels(backend: string): () => void {
-  const total = new Map<string, { ms: number; calls: number }>();
-  const orig = tf.getKernelsForBackend(backend);
-  for (const k of orig) {
-    tf.unregisterKernel(k.kernelName, backend);
-    tf.registerKernel({
-      ...k,
-      setupFunc: undefined,
-      kernelFunc: (args) => {
-        const t0 = performance.now();
-        try {
-          return k.kernelFunc(args);
-        } finally {
-          const e = total.get(k.kernelName) ?? { ms: 0, calls: 0 };
-          e.ms += performance.now() - t0;
-          e.calls++;
-          total.set(k.kernelName, e);
-        }
-      },
-    });
-  }
-  return () => {
-    for (const k of orig) {
-      tf.unregisterKernel(k.kernelName, backend);
-      tf.registerKernel(k);
-    }
-    const all = [...total.entries()].sort((a, b) => b[1].ms - a[1].ms);
-    const sum = all.reduce((a, [, e]) => a + e.ms, 0);
-    console.log(`  our kernel time (profiled steps, ${sum.toFixed(0)} ms in kernels):`);
-    for (const [name, e] of all.slice(0, 18)) console.log(`    ${name.padEnd(22)} ${e.ms.toFixed(0).padStart(7)} ms ${((100 * e.ms) / sum).toFixed(1).padStart(5)}%  ${e.calls} calls`);
-  };
-}
-
 // ------------------------------------------------------------------------------------------ driver
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -327,7 +244,7 @@ async function runCase(o: Opts, c: CaseName): Promise<void> {
   let stopProfile: (() => void) | undefined;
   for (let r = 0; r < o.rounds; r++) {
     const runOurs = () => {
-      if (o.profile && r === o.rounds - 1) stopProfile = profileKernels(choice.name);
+      if (o.profile && r === o.rounds - 1) stopProfile = profileKernels(choice.name, (ms) => `  our kernel time (profiled steps, ${ms.toFixed(0)} ms in kernels):`, 18);
       const ts: number[] = [];
       for (let i = 0; i < o.steps; i++) {
         const t = performance.now();
