@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { broadcastBatchIndex } from '@altclip/backend';
 import { ACTIVATION, BINARY, NativeAddon, UNARY } from './addon';
 import { WasmBackendLike, heap, isWasmBackend, offsetOf } from './heap';
 
@@ -14,28 +15,7 @@ const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const f32 = (...ts: Array<TensorInfo | undefined>) => ts.every((t) => t != null && t.dtype === 'float32' && size(t.shape) > 0);
 
 /** tf.matMul's batch broadcasting: for each flat index of `outBatch`, the flat index into `batch` (right-aligned). */
-export function broadcastIndex(outBatch: number[], batch: number[]): Int32Array {
-  const n = size(outBatch);
-  const idx = new Int32Array(n);
-  const off = outBatch.length - batch.length;
-  const strides = new Array<number>(outBatch.length).fill(0);
-  let s = 1;
-  for (let d = batch.length - 1; d >= 0; d--) {
-    strides[d + off] = batch[d] === 1 ? 0 : s;
-    s *= batch[d];
-  }
-  for (let o = 0; o < n; o++) {
-    let rem = o;
-    let j = 0;
-    for (let d = outBatch.length - 1; d >= 0; d--) {
-      const c = rem % outBatch[d];
-      rem = (rem - c) / outBatch[d];
-      j += c * strides[d];
-    }
-    idx[o] = j;
-  }
-  return idx;
-}
+export const broadcastIndex = broadcastBatchIndex;
 
 function broadcastShapes(a: number[], b: number[]): number[] | null {
   const n = Math.max(a.length, b.length);
