@@ -7,9 +7,9 @@ import { ImageProcessor } from '@altclip/image';
 import { BatchLoader, PixelBatch } from '@altclip/data';
 import { encodeTexts, resolveProcessor, textMaxLength, ProcessorLike } from '@altclip/eval';
 import type { FeatureTask } from '../grads';
-import type { FreezeOptions } from '../params';
-import type { BatchSource, TrainConfig } from '../trainer';
-import type { EvalSpec } from './eval-hook';
+import { FreezeOptions, paddingRows, selectTrainable } from '../params';
+import { train, BatchSource, TrainConfig, TrainResult } from '../trainer';
+import { evalHook, EvalSpec } from './eval-hook';
 
 /** Options every training stage (distill, contrastive, finetune) takes besides its own. */
 export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions {
@@ -146,6 +146,72 @@ export async function saveFinalModel(a: {
 }
 
 export { textMaxLength };
+
+/** Options as JSON for config.json: objects (models, tokenizers, pair lists) replaced by a short description. */
+export function stripObjects(o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v === 'function') continue;
+    if (Array.isArray(v) && v.length > 16) out[k] = `[${v.length} items]`;
+    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp) && Object.getPrototypeOf(v) !== Object.prototype) out[k] = `<${v.constructor?.name ?? 'object'}>`;
+    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp)) out[k] = stripObjects(v);
+    else if (v instanceof RegExp) out[k] = String(v);
+    else if (Array.isArray(v)) out[k] = v.map((x) => (x instanceof RegExp ? String(x) : x && typeof x === 'object' ? '<object>' : x));
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** What a CLIP-loss stage (contrastive, finetune) trains with. */
+export interface ClipStageParts {
+  tokenizer: TextTokenizer;
+  processor: ProcessorLike;
+  all: Map<string, tf.Variable>;
+  params: Map<string, tf.Variable>;
+  /** No vision tower or visual_projection tensor is trainable. */
+  imageFrozen: boolean;
+}
+
+export async function clipStageParts(o: FreezeOptions & { tokenizer?: string | TextTokenizer }, model: AnyClipModel, dir?: string): Promise<ClipStageParts> {
+  const tokenizer = await resolveTokenizer(o.tokenizer, model, dir);
+  const processor = resolveImageProcessor(model, dir);
+  const all = model.namedParameters();
+  const params = selectTrainable(all, o);
+  const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
+  return { tokenizer, processor, all, params, imageFrozen };
+}
+
+/** train() for a CLIP-loss stage; the run's config.json is `{stage, ...options, ...runConfig, train}`. */
+export function trainClipStage(a: {
+  stage: string;
+  o: CommonStageOptions;
+  model: AnyClipModel;
+  parts: ClipStageParts;
+  data: BatchSource<ClipBatch>;
+  cfg: TrainConfig;
+  runDir: string;
+  log: (line: string) => void;
+  runConfig?: Record<string, unknown>;
+}): Promise<TrainResult> {
+  const { o, model, cfg } = a;
+  const { tokenizer, processor, params, imageFrozen } = a.parts;
+  return train({
+    task: clipTask(model, { imageFrozen, dropout: o.dropout }),
+    params,
+    allParams: a.parts.all,
+    data: a.data,
+    config: cfg,
+    runDir: a.runDir,
+    resume: o.resume,
+    runConfig: { stage: a.stage, ...stripObjects(o), ...a.runConfig, train: cfg },
+    saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
+    evaluate: evalHook(o.eval, model, tokenizer, processor),
+    paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
+    progress: o.progress,
+    log: a.log,
+    label: a.stage,
+  });
+}
 
 /** One micro-batch of a CLIP-loss stage. */
 export interface ClipBatch {

@@ -4,13 +4,11 @@ import { loadImage } from '@altclip/image';
 import { formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
 import { datasetLoader } from '@altclip/eval';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { selectTrainable, paddingRows } from '../params';
-import { train, TrainConfig, TrainResult } from '../trainer';
+import { TrainConfig, TrainResult } from '../trainer';
 import {
-  AnyClipModel, clipBatchSource, clipTask, CommonStageOptions, withDefaults, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer,
-  saveFinalModel, saveModelFolder, textMaxLength, trainConfigOf,
+  AnyClipModel, clipBatchSource, clipStageParts, CommonStageOptions, withDefaults, resolveModel, resolveRunDir, saveFinalModel,
+  textMaxLength, trainClipStage, trainConfigOf,
 } from './common';
-import { evalHook } from './eval-hook';
 
 /** Stage 2 (PAPER 5.2, Table 6): lr 2e-6, wd 5e-2, warmup 2000, clip 5.0, batch 1024, image tower frozen. */
 export const CONTRASTIVE_DEFAULTS: Partial<TrainConfig> & Record<string, unknown> = {
@@ -75,11 +73,8 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
 
   const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
   try {
-    const tokenizer = await resolveTokenizer(o.tokenizer, model, dir);
-    const processor = resolveImageProcessor(model, dir);
-    const all = model.namedParameters();
-    const params = selectTrainable(all, o);
-    const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
+    const parts = await clipStageParts(o, model, dir);
+    const { tokenizer, processor, all, params, imageFrozen } = parts;
     const maxLength = o.maxLength ?? textMaxLength(model as any);
     let failedCount = 0;
     const ds = { getImage: (i: number) => loadImage(pairs[i].image), imagePath: (i: number) => pairs[i].image };
@@ -97,41 +92,11 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
       },
     });
     log(`contrastive: ${pairs.length} pairs, ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
-    const r = await train({
-      task: clipTask(model, { imageFrozen, dropout: o.dropout }),
-      params,
-      allParams: all,
-      data,
-      config: cfg,
-      runDir,
-      resume: o.resume,
-      runConfig: { stage: 'contrastive', ...stripObjects(o), train: cfg },
-      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
-      evaluate: evalHook(o.eval, model, tokenizer, processor),
-      paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
-      progress: o.progress,
-      log,
-      label: 'contrastive',
-    });
+    const r = await trainClipStage({ stage: 'contrastive', o, model, parts, data, cfg, runDir, log });
     if (failedCount) log(`contrastive: ${failedCount} unreadable image(s) skipped`);
     const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `contrastive: model written to ${d}` });
     return { ...r, runDir, finalDir, report, failedImages: failedCount };
   } finally {
     if (typeof o.model === 'string') model.dispose();
   }
-}
-
-/** Options as JSON for config.json: objects (models, tokenizers, pair lists) replaced by a short description. */
-export function stripObjects(o: object): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) {
-    if (typeof v === 'function') continue;
-    if (Array.isArray(v) && v.length > 16) out[k] = `[${v.length} items]`;
-    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp) && Object.getPrototypeOf(v) !== Object.prototype) out[k] = `<${v.constructor?.name ?? 'object'}>`;
-    else if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof RegExp)) out[k] = stripObjects(v);
-    else if (v instanceof RegExp) out[k] = String(v);
-    else if (Array.isArray(v)) out[k] = v.map((x) => (x instanceof RegExp ? String(x) : x && typeof x === 'object' ? '<object>' : x));
-    else out[k] = v;
-  }
-  return out;
 }

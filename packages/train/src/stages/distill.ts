@@ -12,8 +12,8 @@ import type { FeatureTask } from '../grads';
 import { paddingRows, selectTrainable } from '../params';
 import { createProgress } from '../progress';
 import { BatchSource, train } from '../trainer';
-import { CommonStageOptions, readJsonConfig, resolveRunDir, saveFinalModel, saveModelFolder, textMaxLength, trainConfigOf, withDefaults } from './common';
-import { StageResult, stripObjects } from './contrastive';
+import { CommonStageOptions, readJsonConfig, resolveRunDir, saveFinalModel, saveModelFolder, stripObjects, textMaxLength, trainConfigOf, withDefaults } from './common';
+import { StageResult } from './contrastive';
 import { evalHook } from './eval-hook';
 
 /** Stage 1 (PAPER 5.1, Table 6): batch 1024, AdamW betas (0.99, 0.999) as printed, lr 1e-4, wd 0.1, warmup 500, 10 epochs, clip 1.0. */

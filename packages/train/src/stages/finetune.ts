@@ -2,15 +2,12 @@ import { ClassificationDataset } from '@altclip/data';
 import { openClassificationDataset } from './datasets';
 import { builtinZeroShotSet, datasetLoader, fillTemplate, loadClassnames, loadTemplates, Lang } from '@altclip/eval';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { paddingRows, selectTrainable } from '../params';
 import { hashInts } from '../rng';
-import { train } from '../trainer';
 import {
-  AnyClipModel, clipBatchSource, clipTask, CommonStageOptions, resolveImageProcessor, resolveModel, resolveRunDir, resolveTokenizer, saveFinalModel,
-  saveModelFolder, textMaxLength, trainConfigOf, withDefaults,
+  AnyClipModel, clipBatchSource, clipStageParts, CommonStageOptions, resolveModel, resolveRunDir, saveFinalModel, textMaxLength, trainClipStage,
+  trainConfigOf, withDefaults,
 } from './common';
-import { StageResult, stripObjects } from './contrastive';
-import { evalHook } from './eval-hook';
+import { StageResult } from './contrastive';
 
 /**
  * FlagAI's examples/AltCLIP/altclip_finetuning.py (spec 5.3): batch 4, lr 1e-4, 10 epochs, warm_up 0.1 with
@@ -90,11 +87,8 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
 
   const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
   try {
-    const tokenizer = await resolveTokenizer(o.tokenizer, model, dir);
-    const processor = resolveImageProcessor(model, dir);
-    const all = model.namedParameters();
-    const params = selectTrainable(all, o);
-    const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
+    const parts = await clipStageParts(o, model, dir);
+    const { tokenizer, processor, all, params, imageFrozen } = parts;
     let failed = 0;
     const data = clipBatchSource({
       size,
@@ -110,22 +104,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
       },
     });
     log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
-    const r = await train({
-      task: clipTask(model, { imageFrozen, dropout: o.dropout }),
-      params,
-      allParams: all,
-      data,
-      config: cfg,
-      runDir,
-      resume: o.resume,
-      runConfig: { stage: 'finetune', ...stripObjects(o), dataset: kind, classnames, templates, train: cfg },
-      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
-      evaluate: evalHook(o.eval, model, tokenizer, processor),
-      paddingRows: paddingRows([...params.keys()], (model.config as any).text_config?.pad_token_id),
-      progress: o.progress,
-      log,
-      label: 'finetune',
-    });
+    const r = await trainClipStage({ stage: 'finetune', o, model, parts, data, cfg, runDir, log, runConfig: { dataset: kind, classnames, templates } });
     const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `finetune: model written to ${d}` });
     return { ...r, runDir, finalDir, failedImages: failed };
   } finally {
