@@ -10,16 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, appliedPatches, backendInfo, nativeInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
-import { EncoderParams, encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
+import { EncoderDims, EncoderParams, encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
-interface Opts {
-  layers: number;
-  hidden: number;
-  heads: number;
-  ffn: number;
-  batch: number;
-  seq: number;
-  vocab: number;
+interface Opts extends EncoderDims {
   steps: number;
   warmup: number;
   optimizer: 'adam' | 'sgd';
