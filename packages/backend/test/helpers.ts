@@ -109,3 +109,11 @@ export function refMatMul(a: ArrayLike<number>, aShape: number[], b: ArrayLike<n
   }
   return { data: out, shape: [...outBatch, M, N] };
 }
+
+/** A matmul test case: stored operand shapes (after the transpose flags are applied) and the flags. */
+export type MatMulCase = { a: number[]; b: number[]; tA: boolean; tB: boolean };
+
+/** Stored shapes for a logical [..., M, K] x [..., K, N] under the given transpose flags. */
+export function matMulCase(batchA: number[], batchB: number[], M: number, K: number, N: number, tA: boolean, tB: boolean): MatMulCase {
+  return { a: [...batchA, ...(tA ? [K, M] : [M, K])], b: [...batchB, ...(tB ? [N, K] : [K, N])], tA, tB };
+}

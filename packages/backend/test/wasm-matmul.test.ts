@@ -1,15 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { appliedPatches, unpatchKernels, patchKernels } from '@altclip/backend';
 import { broadcastBatchIndex } from '../src/kernels/wasm-matmul';
-import { finiteDiff, loadBackends, on, rand, refMatMul, relErr, size } from './helpers';
+import { MatMulCase, finiteDiff, loadBackends, matMulCase, on, rand, refMatMul, relErr, size } from './helpers';
 
-// [aShape, bShape] before transposition flags are applied (shapes below are the stored shapes).
-type Case = { a: number[]; b: number[]; tA: boolean; tB: boolean };
-
-/** Stored shapes for a logical [..., M, K] x [..., K, N] under the given transpose flags. */
-function mk(batchA: number[], batchB: number[], M: number, K: number, N: number, tA: boolean, tB: boolean): Case {
-  return { a: [...batchA, ...(tA ? [K, M] : [M, K])], b: [...batchB, ...(tB ? [N, K] : [K, N])], tA, tB };
-}
+type Case = MatMulCase;
+const mk = matMulCase;
 
 const FLAGS: Array<[boolean, boolean]> = [
   [false, false],

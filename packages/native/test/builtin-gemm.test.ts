@@ -7,19 +7,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, backendInfo } from '@altclip/backend';
 import { nativeStatus, setNativeGemm } from '@altclip/native';
-import { on, rand, refMatMul, relErr, size } from './helpers';
+import { MatMulCase, matMulCase, on, rand, refMatMul, relErr, size } from './helpers';
 
 const status = nativeStatus();
 const describeNative = status.available ? describe : describe.skip;
 if (!status.available) test.skip(`native addon not available, built-in gemm tests skipped: ${status.why}`, () => undefined);
 
-type Case = { a: number[]; b: number[]; tA: boolean; tB: boolean };
-const mk = (batchA: number[], batchB: number[], M: number, K: number, N: number, tA: boolean, tB: boolean): Case => ({
-  a: [...batchA, ...(tA ? [K, M] : [M, K])],
-  b: [...batchB, ...(tB ? [N, K] : [K, N])],
-  tA,
-  tB,
-});
+type Case = MatMulCase;
+const mk = matMulCase;
 const CASES: Case[] = [];
 for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as Array<[boolean, boolean]>) {
   CASES.push(mk([], [], 1, 1, 1, tA, tB)); // everything 1

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 // The numeric helpers are the backend tests' (one copy); `on` differs: it also returns each result's shape.
 import { refMatMul as refMatMulData } from '../../backend/test/helpers';
-export { rand, relErr, size } from '../../backend/test/helpers';
+export { rand, relErr, size, matMulCase } from '../../backend/test/helpers';
+export type { MatMulCase } from '../../backend/test/helpers';
 
 /** Runs `f` on `backend`; returns its result(s) as float64 arrays with their shapes; frees everything. */
 export async function on(backend: 'cpu' | 'wasm', f: () => tf.Tensor | tf.Tensor[]): Promise<Array<{ v: Float64Array; shape: number[] }>> {

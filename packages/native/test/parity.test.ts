@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, backendInfo } from '@altclip/backend';
 import { nativeStatus, registerNativeKernels, unregisterNativeKernels, NATIVE_KERNEL_NAMES, broadcastIndex, broadcastPlan } from '@altclip/native';
-import { on, rand, refMatMul, relErr, size } from './helpers';
+import { MatMulCase, matMulCase, on, rand, refMatMul, relErr, size } from './helpers';
 
 const status = nativeStatus();
 const describeNative = status.available ? describe : describe.skip;
@@ -16,14 +16,8 @@ if (!status.available) {
   test.skip(`native addon not available, native parity tests skipped: ${status.why}`, () => undefined);
 }
 
-type Case = { a: number[]; b: number[]; tA: boolean; tB: boolean };
-/** Stored shapes for a logical [..., M, K] x [..., K, N] under the transpose flags. */
-const mk = (batchA: number[], batchB: number[], M: number, K: number, N: number, tA: boolean, tB: boolean): Case => ({
-  a: [...batchA, ...(tA ? [K, M] : [M, K])],
-  b: [...batchB, ...(tB ? [N, K] : [K, N])],
-  tA,
-  tB,
-});
+type Case = MatMulCase;
+const mk = matMulCase;
 const CASES: Case[] = [];
 for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, true]] as Array<[boolean, boolean]>) {
   CASES.push(mk([], [], 7, 5, 3, tA, tB)); // 2-D, odd sizes
