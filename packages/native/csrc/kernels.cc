@@ -309,15 +309,18 @@ void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, flo
   parallelFor(n, kGrain, [&](size_t b, size_t e) { adamwRange(p + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps, bc1, bc2, wd); });
 }
 
-void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inner, float scale) {
+// Reduces the middle axis of [outer, mid, inner]. inner == 1: one contiguous row per output (`row`); otherwise
+// each task owns a strip of `inner` for every outer index, starts from the first mid row and folds the others
+// in with `fold`, then `finish` (e.g. a mean's scale) runs on the strip.
+template <typename Row, typename Fold, typename Finish>
+static void reduceMiddle(const float* x, float* out, size_t outer, size_t mid, size_t inner, Row row, Fold fold, Finish finish) {
   if (inner == 1) {
     size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(mid, 1));
     parallelFor(outer, grain, [&](size_t b, size_t e) {
-      for (size_t o = b; o < e; o++) out[o] = scale * sumContiguous(x + o * mid, mid);
+      for (size_t o = b; o < e; o++) out[o] = row(x + o * mid, mid);
     });
     return;
   }
-  // Column sums: each task owns a strip of `inner` for every outer index and walks the mid axis row by row.
   size_t strip = std::max<size_t>(64, std::min<size_t>(inner, kGrain / std::max<size_t>(mid, 1)));
   size_t strips = (inner + strip - 1) / strip;
   parallelFor(outer * strips, 1, [&](size_t b, size_t e) {
@@ -326,31 +329,25 @@ void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inne
       float* dst = out + o * inner + i0;
       const float* src = x + o * mid * inner + i0;
       std::memcpy(dst, src, len * 4);
-      for (size_t m = 1; m < mid; m++) addStrip(dst, src + m * inner, len);
-      if (scale != 1.0f) scaleStrip(dst, scale, len);
+      for (size_t m = 1; m < mid; m++) fold(dst, src + m * inner, len);
+      finish(dst, len);
     }
   });
 }
 
+void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inner, float scale) {
+  reduceMiddle(
+      x, out, outer, mid, inner, [scale](const float* r, size_t n) { return scale * sumContiguous(r, n); },
+      [](float* d, const float* r, size_t n) { addStrip(d, r, n); },
+      [scale](float* d, size_t n) {
+        if (scale != 1.0f) scaleStrip(d, scale, n);
+      });
+}
+
 void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inner) {
-  if (inner == 1) {
-    size_t grain = std::max<size_t>(1, kGrain / std::max<size_t>(mid, 1));
-    parallelFor(outer, grain, [&](size_t b, size_t e) {
-      for (size_t o = b; o < e; o++) out[o] = maxContiguous(x + o * mid, mid);
-    });
-    return;
-  }
-  size_t strip = std::max<size_t>(64, std::min<size_t>(inner, kGrain / std::max<size_t>(mid, 1)));
-  size_t strips = (inner + strip - 1) / strip;
-  parallelFor(outer * strips, 1, [&](size_t b, size_t e) {
-    for (size_t t = b; t < e; t++) {
-      size_t o = t / strips, i0 = (t % strips) * strip, len = std::min(strip, inner - i0);
-      float* dst = out + o * inner + i0;
-      const float* src = x + o * mid * inner + i0;
-      std::memcpy(dst, src, len * 4);
-      for (size_t m = 1; m < mid; m++) maxStrip(dst, src + m * inner, len);
-    }
-  });
+  reduceMiddle(
+      x, out, outer, mid, inner, [](const float* r, size_t n) { return maxContiguous(r, n); },
+      [](float* d, const float* r, size_t n) { maxStrip(d, r, n); }, [](float*, size_t) {});
 }
 
 void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
