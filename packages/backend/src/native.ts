@@ -7,6 +7,7 @@
 export const NATIVE_INSTALL_HINT = 'apt-get install -y build-essential libopenblas-dev && npm rebuild @altclip/native';
 
 interface NativeModule {
+  registerNativeBackend(): { registered: boolean; why?: string };
   registerNativeKernels(): NativeState;
   unregisterNativeKernels(): void;
   nativeStatus(): NativeState;
@@ -36,6 +37,18 @@ function load(): NativeModule | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Registers @altclip/native's `native` backend (tensors in native memory). Throws, saying why and what to install,
+ * when it cannot (setupBackend then tries the next backend, or reports the error when `native` was requested).
+ */
+export function registerNativeBackend(): void {
+  if (process.env.ALTCLIP_NATIVE === '0') throw new Error('disabled by ALTCLIP_NATIVE=0');
+  const mod = load();
+  if (!mod) throw new Error(`@altclip/native is not installed (${NATIVE_INSTALL_HINT})`);
+  const r = mod.registerNativeBackend();
+  if (!r.registered) throw new Error(`@altclip/native is not usable: ${r.why ?? 'unknown reason'}`);
 }
 
 /** Registers the native kernels on the wasm backend when available; returns what is active. */

@@ -3,10 +3,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wasm-threads';
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
-import { disableNativeKernels, enableNativeKernels } from './native';
+import { disableNativeKernels, enableNativeKernels, registerNativeBackend } from './native';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
+/**
+ * Best first. `native` (@altclip/native's backend: tensors in native memory, native kernels) needs the addon built;
+ * `wasm` is the portable fast path (4 GiB heap); `cpu` is tfjs's pure-JS reference.
+ */
+export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'native', 'wasm', 'cpu'];
 
 export interface BackendChoice {
   name: BackendName;
@@ -31,6 +35,10 @@ export interface SetupOptions {
 
 let current: BackendChoice | undefined;
 
+function disableBanner(): void {
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+}
+
 async function tryRegister(name: BackendName): Promise<void> {
   switch (name) {
     case 'tensorflow': {
@@ -45,6 +53,12 @@ async function tryRegister(name: BackendName): Promise<void> {
       }
       throw new Error(`neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (${(lastErr as Error)?.message?.split('\n')[0]})`);
     }
+    case 'native':
+      // The native backend copies the cpu kernels (with this package's cpu patches) as its fallbacks.
+      require('@tensorflow/tfjs-backend-cpu');
+      applyPatches(KERNEL_PATCHES);
+      registerNativeBackend();
+      return;
     case 'wasm':
       require('@tensorflow/tfjs-backend-wasm');
       return;
@@ -123,12 +137,13 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
       // tfjs-backend-cpu prints an "install tfjs-node" banner on first use; we already chose (and explain) the backend.
-      if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+      if (name === 'cpu') disableBanner();
       registerGradients();
       if (opts.patchKernels === false) disableNativeKernels(); // @altclip/native (optional, issue 8): see native.ts
       if (opts.patchKernels === false) removePatches();
       else applyPatches(KERNEL_PATCHES);
       if (name === 'wasm' && opts.patchKernels !== false) enableNativeKernels();
+      if (name === 'native') disableBanner();
       const reason =
         requested === 'auto'
           ? skipped.length

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { openSafetensors, TensorData } from '@altclip/checkpoint';
 import { maxAbs, maxAbsDiff } from '@altclip/test-utils';
+import { loadAddon } from '@altclip/native';
 
 export async function readAll(file: string): Promise<Map<string, TensorData>> {
   const r = await openSafetensors(file);
@@ -38,5 +39,10 @@ export const lossTol = (m: number) => 1e-5 * Math.max(1, m);
 export const gradTol = (m: number) => 1e-3 * m + 1e-7;
 export const isKeyBias = (name: string) => /attention\.self\.key\.bias$|self_attn\.k_proj\.bias$/.test(name);
 
-/** Backends the suites run on: the default (auto = best available) and cpu. */
-export const BACKENDS = ['cpu', 'wasm'] as const;
+/**
+ * Backends the parity suites run on: cpu (tfjs's reference), wasm, and `native` (tensors in native memory) where
+ * @altclip/native is built; without it that variant is skipped with a note.
+ */
+const nativeBuilt = loadAddon();
+if (!nativeBuilt.addon) console.log(`models parity: the 'native' backend is not tested (${nativeBuilt.why})`);
+export const BACKENDS: Array<'cpu' | 'wasm' | 'native'> = nativeBuilt.addon ? ['cpu', 'wasm', 'native'] : ['cpu', 'wasm'];

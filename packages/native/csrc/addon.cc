@@ -3,11 +3,14 @@
 // Offsets and sizes are checked against the heap's length before any pointer is formed.
 #include <node_api.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "arena.h"
 #include "kernels.h"
+#include "napi_util.h"
 #include "pool.h"
 #include "sgemm.h"
 
@@ -23,121 +26,7 @@ char* openblas_get_corename(void);
 
 namespace {
 
-struct ArgError {
-  std::string msg;
-};
-
-class Args {
- public:
-  Args(napi_env env, napi_callback_info info, size_t expected, const char* fn) : env_(env), fn_(fn) {
-    argv_.resize(expected);
-    size_t argc = expected;
-    napi_get_cb_info(env, info, &argc, argv_.data(), nullptr, nullptr);
-    if (argc < expected) throw ArgError{std::string(fn) + ": expected " + std::to_string(expected) + " arguments, got " + std::to_string(argc)};
-  }
-
-  // The heap: base pointer and length in bytes.
-  void heap(size_t i) {
-    bool is = false;
-    napi_is_typedarray(env_, argv_[i], &is);
-    if (!is) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a typed array (the wasm heap)"};
-    napi_typedarray_type type;
-    size_t length = 0, byteOffset = 0;
-    void* data = nullptr;
-    napi_value ab;
-    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, &ab, &byteOffset) != napi_ok || data == nullptr)
-      throw ArgError{std::string(fn_) + ": cannot read the heap's buffer"};
-    size_t elem = 1;
-    switch (type) {
-      case napi_int16_array: case napi_uint16_array: elem = 2; break;
-      case napi_int32_array: case napi_uint32_array: case napi_float32_array: elem = 4; break;
-      case napi_float64_array: case napi_bigint64_array: case napi_biguint64_array: elem = 8; break;
-      default: elem = 1;
-    }
-    base_ = static_cast<char*>(data);
-    bytes_ = length * elem;
-  }
-
-  double num(size_t i) {
-    double v;
-    if (napi_get_value_double(env_, argv_[i], &v) != napi_ok) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a number"};
-    return v;
-  }
-
-  size_t size(size_t i) {
-    double v = num(i);
-    if (!(v >= 0) || v != (double)(int64_t)v) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a non-negative integer"};
-    return (size_t)v;
-  }
-
-  bool flag(size_t i) {
-    bool b = false;
-    if (napi_get_value_bool(env_, argv_[i], &b) != napi_ok) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a boolean"};
-    return b;
-  }
-
-  // float32 pointer to `count` elements at byte offset argument i, bounds- and alignment-checked.
-  float* f32(size_t i, size_t count) {
-    size_t off = size(i);
-    if (off % 4) throw ArgError{std::string(fn_) + ": byte offset " + std::to_string(off) + " is not 4-byte aligned"};
-    if (off > bytes_ || count > (bytes_ - off) / 4)
-      throw ArgError{std::string(fn_) + ": " + std::to_string(count) + " floats at byte " + std::to_string(off) + " run past the heap (" + std::to_string(bytes_) + " bytes)"};
-    return reinterpret_cast<float*>(base_ + off);
-  }
-
-  // Float64Array of non-negative integers.
-  std::vector<int64_t> int64s(size_t i) {
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array)
-      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a Float64Array"};
-    const double* p = static_cast<const double*>(data);
-    std::vector<int64_t> out(length);
-    for (size_t k = 0; k < length; k++) {
-      if (!(p[k] >= 0) || p[k] != (double)(int64_t)p[k]) throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must hold non-negative integers"};
-      out[k] = (int64_t)p[k];
-    }
-    return out;
-  }
-
-  // Optional Int32Array (null/undefined -> empty).
-  std::vector<int32_t> int32s(size_t i) {
-    napi_valuetype t;
-    napi_typeof(env_, argv_[i], &t);
-    if (t == napi_null || t == napi_undefined) return {};
-    napi_typedarray_type type;
-    size_t length = 0;
-    void* data = nullptr;
-    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array)
-      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be an Int32Array or null"};
-    const int32_t* p = static_cast<const int32_t*>(data);
-    return std::vector<int32_t>(p, p + length);
-  }
-
- private:
-  napi_env env_;
-  const char* fn_;
-  std::vector<napi_value> argv_;
-  char* base_ = nullptr;
-  size_t bytes_ = 0;
-};
-
-napi_value undefinedValue(napi_env env) {
-  napi_value u;
-  napi_get_undefined(env, &u);
-  return u;
-}
-
-template <typename F>
-napi_value guarded(napi_env env, F&& f) {
-  try {
-    return f();
-  } catch (const ArgError& e) {
-    napi_throw_range_error(env, nullptr, e.msg.c_str());
-    return nullptr;
-  }
-}
+using namespace altclip_napi;
 
 // gemm(heap, aOff, bOff, cOff, M, N, K, transA, transB, count, aStride, bStride, aIdx|null, bIdx|null,
 //      biasOff (-1: none), biasSize, activation, leakyAlpha)
@@ -321,6 +210,81 @@ napi_value SetGemm(napi_env env, napi_callback_info info) {
   });
 }
 
+// arenaInit(bytes): reserves the arena's address space once (later calls do nothing) and returns its size.
+napi_value ArenaInit(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "arenaInit");
+    std::string err;
+    if (!altclip::arenaInit(a.size(0), &err)) throw ArgError{"arenaInit: " + err};
+    napi_value r;
+    napi_create_double(env, (double)altclip::arenaSize(), &r);
+    return r;
+  });
+}
+
+// arenaSegment(i) -> external ArrayBuffer over bytes [i * 4 GiB, (i + 1) * 4 GiB) of the arena (JS views of tensors).
+napi_value ArenaSegment(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "arenaSegment");
+    if (!altclip::arenaReady()) throw ArgError{"arenaSegment: the native arena is not initialised"};
+    size_t i = a.size(0), start = i * altclip::kArenaSegment;
+    if (start >= altclip::arenaSize()) throw ArgError{"arenaSegment: segment " + std::to_string(i) + " is outside the arena"};
+    size_t len = std::min(altclip::kArenaSegment, altclip::arenaSize() - start);
+    napi_value ab;
+    if (napi_create_external_arraybuffer(env, altclip::arenaBase() + start, len, nullptr, nullptr, &ab) != napi_ok)
+      throw ArgError{"arenaSegment: cannot wrap arena memory in an ArrayBuffer"};
+    return ab;
+  });
+}
+
+// arenaAlloc(bytes) -> byte offset, or -1 when the reservation is exhausted.
+napi_value ArenaAlloc(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "arenaAlloc");
+    size_t off = altclip::arenaAlloc(a.size(0));
+    napi_value r;
+    napi_create_double(env, off == (size_t)-1 ? -1.0 : (double)off, &r);
+    return r;
+  });
+}
+
+// arenaFree(offset) -> false when offset is not a live block.
+napi_value ArenaFree(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "arenaFree");
+    napi_value r;
+    napi_get_boolean(env, altclip::arenaFree(a.size(0)), &r);
+    return r;
+  });
+}
+
+napi_value ArenaStats(napi_env env, napi_callback_info info) {
+  altclip::ArenaStats s = altclip::arenaStats();
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  const std::pair<const char*, size_t> fields[] = {{"reserved", s.reserved}, {"live", s.live}, {"peakLive", s.peakLive}, {"cached", s.cached},
+                                                    {"cacheCap", s.cacheCap}, {"top", s.top}, {"allocs", s.allocs}, {"frees", s.frees},
+                                                    {"releases", s.releases}};
+  for (const auto& f : fields) {
+    napi_create_double(env, (double)f.second, &v);
+    napi_set_named_property(env, obj, f.first, v);
+  }
+  return obj;
+}
+
+// arenaControl(op, value): 0 resetPeak, 1 setCacheCap(value), 2 trim.
+napi_value ArenaControl(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 2, "arenaControl");
+    size_t op = a.size(0);
+    if (op == 0) altclip::arenaResetPeak();
+    else if (op == 1) altclip::arenaSetCacheCap(a.size(1));
+    else if (op == 2) altclip::arenaTrim();
+    else throw ArgError{"arenaControl: unknown op"};
+    return undefinedValue(env);
+  });
+}
+
 napi_value setProp(napi_env env, napi_value obj, const char* key, napi_value v) {
   napi_set_named_property(env, obj, key, v);
   return obj;
@@ -375,8 +339,15 @@ napi_value Init(napi_env env, napi_value exports) {
       {"permuteRows", nullptr, PermuteRows, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"arenaInit", nullptr, ArenaInit, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"arenaSegment", nullptr, ArenaSegment, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"arenaAlloc", nullptr, ArenaAlloc, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"arenaFree", nullptr, ArenaFree, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"arenaStats", nullptr, ArenaStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"arenaControl", nullptr, ArenaControl, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  registerOps(env, exports);
   return exports;
 }
 

@@ -5,19 +5,34 @@ import * as path from 'path';
 /** The compiled addon's functions (csrc/addon.cc). Offsets are byte offsets into `heap`. */
 export interface NativeAddon {
   gemm(
-    heap: Uint8Array, a: number, b: number, c: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
+    heap: Uint8Array | null, a: number, b: number, c: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
     count: number, aStride: number, bStride: number, aIdx: Int32Array | null, bIdx: Int32Array | null,
     bias: number, biasSize: number, activation: number, leakyAlpha: number,
   ): void;
-  reduceSum(heap: Uint8Array, x: number, out: number, outer: number, mid: number, inner: number, scale: number): void;
-  reduceMax(heap: Uint8Array, x: number, out: number, outer: number, mid: number, inner: number): void;
-  unary(heap: Uint8Array, op: number, x: number, out: number, n: number): void;
-  softmax(heap: Uint8Array, x: number, out: number, rows: number, cols: number): void;
-  adamw(heap: Uint8Array, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
-  binary(heap: Uint8Array, op: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
-  gather(heap: Uint8Array, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
-  permuteRows(heap: Uint8Array, x: number, out: number, dims: Int32Array, strides: Float64Array, inner: number): void;
+  reduceSum(heap: Uint8Array | null, x: number, out: number, outer: number, mid: number, inner: number, scale: number): void;
+  reduceMax(heap: Uint8Array | null, x: number, out: number, outer: number, mid: number, inner: number): void;
+  unary(heap: Uint8Array | null, op: number, x: number, out: number, n: number): void;
+  softmax(heap: Uint8Array | null, x: number, out: number, rows: number, cols: number): void;
+  adamw(heap: Uint8Array | null, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
+  binary(heap: Uint8Array | null, op: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
+  gather(heap: Uint8Array | null, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
+  permuteRows(heap: Uint8Array | null, x: number, out: number, dims: Int32Array, strides: Float64Array, inner: number): void;
+  /** dtype codes: 0 float32, 1 int32, 2 bool (csrc/ops.h). */
+  cast(heap: Uint8Array | null, x: number, inType: number, out: number, outType: number, n: number): void;
+  fill(heap: Uint8Array | null, out: number, dtype: number, value: number, n: number): void;
+  /** Element strides (may be 0 or negative); offsets are bytes to element (0, ..., 0). */
+  stridedCopy(heap: Uint8Array | null, src: number, dst: number, elemBytes: number, dims: Float64Array, srcStrides: Float64Array, dstStrides: Float64Array): void;
   setThreads(n: number): void;
+  /** Reserves the native backend's arena (once) and returns its size in bytes (csrc/arena.h). */
+  arenaInit(bytes: number): number;
+  /** External ArrayBuffer over bytes [i * 4 GiB, (i + 1) * 4 GiB) of the arena. */
+  arenaSegment(i: number): ArrayBuffer;
+  /** Byte offset of a new 64-byte aligned block, or -1 when the reservation is exhausted. */
+  arenaAlloc(bytes: number): number;
+  arenaFree(offset: number): boolean;
+  arenaStats(): ArenaStats;
+  /** 0: reset the peak, 1: set the free-page cache cap to `value` bytes, 2: release every cached free page. */
+  arenaControl(op: 0 | 1 | 2, value: number): void;
   /** true: the built-in SGEMM (csrc/sgemm.cc); false: OpenBLAS (stays built-in when OpenBLAS is not linked). */
   setGemm(builtin: boolean): void;
   info(): {
@@ -29,6 +44,20 @@ export interface NativeAddon {
     /** The built-in SGEMM's code path on this CPU. */
     builtinCore: string;
   };
+}
+
+export interface ArenaStats {
+  reserved: number;
+  /** Bytes in live blocks. */
+  live: number;
+  peakLive: number;
+  /** Free bytes whose pages may still be resident (reused without page faults). */
+  cached: number;
+  cacheCap: number;
+  top: number;
+  allocs: number;
+  frees: number;
+  releases: number;
 }
 
 /** Unary op codes (csrc/kernels.h). */

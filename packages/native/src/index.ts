@@ -7,12 +7,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { INSTALL_HINT, loadAddon } from './addon';
 import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } from './kernels';
+import { ARENA_BACKEND, registerArenaBackend } from './arena-backend';
+import { MOVEMENT_KERNELS } from './movement';
 
 export { nativeAdamWStep } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { INSTALL_HINT, loadAddon } from './addon';
-export type { NativeAddon } from './addon';
+export { ARENA_BACKEND, ArenaBackend, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
+export type { NativeAddon, ArenaStats } from './addon';
 
 export interface NativeStatus {
   /** The addon is built and loaded. */
@@ -75,3 +78,24 @@ export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openb
 }
 
 export const NATIVE_KERNEL_NAMES = Object.keys(NATIVE_KERNELS);
+
+/** Every native kernel of the `native` backend (the wasm backend uses NATIVE_KERNELS only). */
+export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS };
+
+/**
+ * Registers the `native` backend (tensors in native memory, every hot kernel native; see arena-backend.ts) when
+ * the addon is built. Call after any cpu kernel patches are registered: the cpu kernels are copied as fallbacks.
+ * Returns why not when it cannot be registered; never throws for a missing addon.
+ */
+export function registerNativeBackend(): { registered: boolean; why?: string } {
+  const { addon, why } = loadAddon();
+  if (!addon) return { registered: false, why };
+  registerArenaBackend(addon);
+  registerKernels(addon, undefined, ARENA_BACKEND, NATIVE_BACKEND_KERNELS);
+  return { registered: true };
+}
+
+/** Native kernels registered on the `native` backend. */
+export function nativeBackendKernels(): string[] {
+  return activeKernels(ARENA_BACKEND);
+}

@@ -2,14 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import { broadcastBatchIndex } from '@altclip/backend';
 import { ACTIVATION, BINARY, NativeAddon, UNARY } from './addon';
-import { WasmBackendLike, heap, isWasmBackend, offsetOf } from './heap';
+import { KernelHost, hostOf } from './heap';
 
 /**
  * Native kernels for the wasm backend. Each reads its inputs and writes its output in the wasm heap (no copies)
  * and hands every case it does not cover (other dtypes, empty tensors, unsupported attributes) to the kernel
  * that was registered before it: the backend package's patched kernel or tfjs's stock one.
  */
-type Impl = (addon: NativeAddon, backend: WasmBackendLike, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap) => TensorInfo | null;
+export type Impl = (addon: NativeAddon, host: KernelHost, inputs: Record<string, TensorInfo | undefined>, attrs: NamedAttrMap) => TensorInfo | TensorInfo[] | null;
 
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const f32 = (...ts: Array<TensorInfo | undefined>) => ts.every((t) => t != null && t.dtype === 'float32' && size(t.shape) > 0);
@@ -30,7 +30,7 @@ function broadcastShapes(a: number[], b: number[]): number[] | null {
 }
 
 /** a x b as tf.matMul (transposes, batch broadcasting), optional bias (1 or N values) and activation. */
-function matMul(addon: NativeAddon, backend: WasmBackendLike, a: TensorInfo, b: TensorInfo, transA: boolean, transB: boolean, bias: TensorInfo | undefined, act: number, alpha: number): TensorInfo | null {
+function matMul(addon: NativeAddon, host: KernelHost, a: TensorInfo, b: TensorInfo, transA: boolean, transB: boolean, bias: TensorInfo | undefined, act: number, alpha: number): TensorInfo | null {
   if (a.shape.length < 2 || b.shape.length < 2) return null;
   const [ar, ac] = a.shape.slice(-2);
   const [br, bc] = b.shape.slice(-2);
@@ -45,34 +45,34 @@ function matMul(addon: NativeAddon, backend: WasmBackendLike, a: TensorInfo, b: 
   const sA = size(batchA);
   const sB = size(batchB);
   const nOut = size(outBatch);
-  const out = backend.makeOutput([...outBatch, M, N], 'float32');
-  const biasOff = bias ? offsetOf(backend, bias) : -1;
+  const out = host.output([...outBatch, M, N], 'float32');
+  const biasOff = bias ? host.offset(bias) : -1;
   const biasSize = bias ? size(bias.shape) : 0;
-  const h = heap(backend); // after makeOutput: an allocation may have grown (replaced) the heap
+  const h = host.heap(); // after makeOutput: an allocation may have grown (replaced) the heap
   if (sB === 1 && !transA) {
     // [..., M, K] x [K, N]: the batch of a folds into rows, one gemm.
-    addon.gemm(h, offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), sA * M, N, K, false, transB, 1, 0, 0, null, null, biasOff, biasSize, act, alpha);
+    addon.gemm(h, host.offset(a), host.offset(b), host.offset(out), sA * M, N, K, false, transB, 1, 0, 0, null, null, biasOff, biasSize, act, alpha);
   } else {
     const aIdx = sA === nOut || sA === 1 ? null : broadcastIndex(outBatch, batchA);
     const bIdx = sB === nOut || sB === 1 ? null : broadcastIndex(outBatch, batchB);
-    addon.gemm(h, offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), M, N, K, transA, transB, nOut, sA === 1 ? 0 : M * K, sB === 1 ? 0 : K * N, aIdx, bIdx, biasOff, biasSize, act, alpha);
+    addon.gemm(h, host.offset(a), host.offset(b), host.offset(out), M, N, K, transA, transB, nOut, sA === 1 ? 0 : M * K, sB === 1 ? 0 : K * N, aIdx, bIdx, biasOff, biasSize, act, alpha);
   }
   return out;
 }
 
-const batchMatMul: Impl = (addon, backend, { a, b }, attrs) => {
+const batchMatMul: Impl = (addon, host, { a, b }, attrs) => {
   if (!f32(a, b)) return null;
-  return matMul(addon, backend, a!, b!, !!attrs.transposeA, !!attrs.transposeB, undefined, 0, 0);
+  return matMul(addon, host, a!, b!, !!attrs.transposeA, !!attrs.transposeB, undefined, 0, 0);
 };
 
-const fusedMatMul: Impl = (addon, backend, { a, b, bias, preluActivationWeights }, attrs) => {
+const fusedMatMul: Impl = (addon, host, { a, b, bias, preluActivationWeights }, attrs) => {
   const activation = (attrs.activation as string | undefined) ?? 'linear';
   const act = ACTIVATION[activation];
   if (!f32(a, b) || act == null || preluActivationWeights != null) return null;
   if (bias && (bias.dtype !== 'float32' || bias.shape.length > 1)) return null;
   const N = attrs.transposeB ? b!.shape[b!.shape.length - 2] : b!.shape[b!.shape.length - 1];
   if (bias && size(bias.shape) !== 1 && size(bias.shape) !== N) return null;
-  return matMul(addon, backend, a!, b!, !!attrs.transposeA, !!attrs.transposeB, bias, act, (attrs.leakyreluAlpha as number | undefined) ?? 0.2);
+  return matMul(addon, host, a!, b!, !!attrs.transposeA, !!attrs.transposeB, bias, act, (attrs.leakyreluAlpha as number | undefined) ?? 0.2);
 };
 
 /** Reduction axes as [outer, mid, inner] when they form one contiguous block (after dropping size-1 dims). */
@@ -107,36 +107,36 @@ function reducedShape(shape: number[], axisAttr: number | number[] | undefined, 
 }
 
 function reduction(kind: 'sum' | 'mean' | 'max'): Impl {
-  return (addon, backend, { x }, attrs) => {
+  return (addon, host, { x }, attrs) => {
     if (!f32(x)) return null;
     // Sum and Mean name the axes `axis`; Max names them `reductionIndices`.
     const axis = (kind === 'max' ? attrs.reductionIndices : attrs.axis) as number | number[] | undefined;
     const view = reductionView(x!.shape, axis);
     if (!view) return null;
-    const out = backend.makeOutput(reducedShape(x!.shape, axis, !!attrs.keepDims), 'float32');
-    const h = heap(backend);
-    if (kind === 'max') addon.reduceMax(h, offsetOf(backend, x!), offsetOf(backend, out), view.outer, view.mid, view.inner);
-    else addon.reduceSum(h, offsetOf(backend, x!), offsetOf(backend, out), view.outer, view.mid, view.inner, kind === 'mean' ? 1 / view.mid : 1);
+    const out = host.output(reducedShape(x!.shape, axis, !!attrs.keepDims), 'float32');
+    const h = host.heap();
+    if (kind === 'max') addon.reduceMax(h, host.offset(x!), host.offset(out), view.outer, view.mid, view.inner);
+    else addon.reduceSum(h, host.offset(x!), host.offset(out), view.outer, view.mid, view.inner, kind === 'mean' ? 1 / view.mid : 1);
     return out;
   };
 }
 
-const softmax: Impl = (addon, backend, { logits }, attrs) => {
+const softmax: Impl = (addon, host, { logits }, attrs) => {
   if (!f32(logits)) return null;
   const rank = logits!.shape.length;
   const dim = (attrs.dim as number | undefined) ?? -1;
   if (dim !== -1 && dim !== rank - 1) return null;
   const cols = logits!.shape[rank - 1];
-  const out = backend.makeOutput(logits!.shape, 'float32');
-  addon.softmax(heap(backend), offsetOf(backend, logits!), offsetOf(backend, out), size(logits!.shape) / cols, cols);
+  const out = host.output(logits!.shape, 'float32');
+  addon.softmax(host.heap(), host.offset(logits!), host.offset(out), size(logits!.shape) / cols, cols);
   return out;
 };
 
 function unary(op: number): Impl {
-  return (addon, backend, { x }) => {
+  return (addon, host, { x }) => {
     if (!f32(x)) return null;
-    const out = backend.makeOutput(x!.shape, 'float32');
-    addon.unary(heap(backend), op, offsetOf(backend, x!), offsetOf(backend, out), size(x!.shape));
+    const out = host.output(x!.shape, 'float32');
+    addon.unary(host.heap(), op, host.offset(x!), host.offset(out), size(x!.shape));
     return out;
   };
 }
@@ -182,28 +182,28 @@ export function broadcastPlan(aShape: number[], bShape: number[], out: number[])
 }
 
 function binary(op: number): Impl {
-  return (addon, backend, { a, b }) => {
+  return (addon, host, { a, b }) => {
     if (!f32(a, b)) return null;
     const outShape = broadcastShapes(a!.shape, b!.shape);
     if (!outShape) return null;
     const plan = broadcastPlan(a!.shape, b!.shape, outShape);
-    const out = backend.makeOutput(outShape, 'float32');
-    addon.binary(heap(backend), op, offsetOf(backend, a!), offsetOf(backend, b!), offsetOf(backend, out), plan.dims, plan.as, plan.bs);
+    const out = host.output(outShape, 'float32');
+    addon.binary(host.heap(), op, host.offset(a!), host.offset(b!), host.offset(out), plan.dims, plan.as, plan.bs);
     return out;
   };
 }
 
-const gather: Impl = (addon, backend, { x, indices }, attrs) => {
+const gather: Impl = (addon, host, { x, indices }, attrs) => {
   if (!f32(x) || !indices || indices.dtype !== 'int32' || size(indices.shape) === 0 || ((attrs.batchDims as number | undefined) ?? 0) !== 0) return null;
   const rank = x!.shape.length;
   const axis = (((attrs.axis as number | undefined) ?? 0) + rank) % rank;
   const outer = size(x!.shape.slice(0, axis));
   const inner = size(x!.shape.slice(axis + 1));
   const nIdx = size(indices.shape);
-  const out = backend.makeOutput([...x!.shape.slice(0, axis), ...indices.shape, ...x!.shape.slice(axis + 1)], 'float32');
-  const ok = addon.gather(heap(backend), offsetOf(backend, x!), offsetOf(backend, indices), offsetOf(backend, out), outer, x!.shape[axis], inner, nIdx);
+  const out = host.output([...x!.shape.slice(0, axis), ...indices.shape, ...x!.shape.slice(axis + 1)], 'float32');
+  const ok = addon.gather(host.heap(), host.offset(x!), host.offset(indices), host.offset(out), outer, x!.shape[axis], inner, nIdx);
   if (ok) return out;
-  backend.disposeData(out.dataId); // an index out of range: the kernel underneath reports it
+  host.release(out); // an index out of range: the kernel underneath reports it
   return null;
 };
 
@@ -211,7 +211,7 @@ const gather: Impl = (addon, backend, { x, indices }, attrs) => {
  * Transpose that keeps the last axis in place (attention's [B, S, NH, dh] <-> [B, NH, S, dh]): contiguous row
  * copies. Others (a real 2-D transpose) stay with the kernel underneath. 4-byte dtypes only.
  */
-const transpose: Impl = (addon, backend, { x }, attrs) => {
+const transpose: Impl = (addon, host, { x }, attrs) => {
   if (!x || (x.dtype !== 'float32' && x.dtype !== 'int32') || size(x.shape) === 0) return null;
   const perm = attrs.perm as number[];
   const rank = x.shape.length;
@@ -242,8 +242,8 @@ const transpose: Impl = (addon, backend, { x }, attrs) => {
     inner *= dims.pop()!;
     strides.pop();
   }
-  const out = backend.makeOutput(perm.map((p) => x.shape[p]), x.dtype);
-  addon.permuteRows(heap(backend), offsetOf(backend, x), offsetOf(backend, out), Int32Array.from(dims.length ? dims : [1]), Float64Array.from(strides.length ? strides : [0]), inner);
+  const out = host.output(perm.map((p) => x.shape[p]), x.dtype);
+  addon.permuteRows(host.heap(), host.offset(x), host.offset(out), Int32Array.from(dims.length ? dims : [1]), Float64Array.from(strides.length ? strides : [0]), inner);
   return out;
 };
 
@@ -277,51 +277,58 @@ interface Registered {
   func: KernelFunc;
   previous: KernelConfig | undefined;
 }
+/** `${backend}/${kernel}` -> what we registered and what was there before. */
 const registered = new Map<string, Registered>();
+export type NativeKernelBackend = 'wasm' | 'native';
 
-function wrap(addon: NativeAddon, name: string, impl: Impl, previous: KernelConfig | undefined): KernelFunc {
+function wrap(addon: NativeAddon, name: string, impl: Impl, previous: KernelConfig | undefined, backendName: string): KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown;
-    if (isWasmBackend(backend)) {
-      const out = impl(addon, backend, args.inputs as Record<string, TensorInfo | undefined>, args.attrs ?? {});
-      if (out) return out;
+    const host = hostOf(args.backend);
+    if (host) {
+      const out = impl(addon, host, args.inputs as Record<string, TensorInfo | undefined>, args.attrs ?? {});
+      if (out) return out as TensorInfo;
     }
-    if (!previous) throw new Error(`${name}: no wasm kernel for this case (dtype or shape not supported natively)`);
+    if (!previous) throw new Error(`${name}: no ${backendName} kernel for this case (dtype or shape not supported natively)`);
     return previous.kernelFunc(args);
   };
 }
 
 /**
- * Registers the native kernels on the wasm backend over whatever is registered now (kept as the fallback).
+ * Registers the native kernels on `backendName` over whatever is registered now (kept as the fallback).
  * Idempotent; re-registers a kernel that something else replaced since. Returns the kernel names now native.
  */
-export function registerKernels(addon: NativeAddon, only?: string[]): string[] {
-  for (const [name, { impl }] of Object.entries(NATIVE_KERNELS)) {
+export function registerKernels(addon: NativeAddon, only?: string[], backendName: NativeKernelBackend = 'wasm', table: Record<string, { impl: Impl }> = NATIVE_KERNELS): string[] {
+  for (const [name, { impl }] of Object.entries(table)) {
     if (only && !only.includes(name)) continue;
-    const current = tf.getKernel(name, 'wasm');
-    const mine = registered.get(name);
+    const key = `${backendName}/${name}`;
+    const current = tf.getKernel(name, backendName);
+    const mine = registered.get(key);
     if (mine && current?.kernelFunc === mine.func) continue;
-    if (current) tf.unregisterKernel(name, 'wasm');
-    const func = wrap(addon, name, impl, current);
-    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: func });
-    registered.set(name, { func, previous: current });
+    if (current) tf.unregisterKernel(name, backendName);
+    const func = wrap(addon, name, impl, current, backendName);
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc: func });
+    registered.set(key, { func, previous: current });
   }
-  return activeKernels();
+  return activeKernels(backendName);
 }
 
 /** Puts back the kernels that were registered before registerKernels (where ours are still in place). */
-export function unregisterKernels(): void {
-  for (const [name, { func, previous }] of registered) {
-    const current = tf.getKernel(name, 'wasm');
+export function unregisterKernels(backendName: NativeKernelBackend = 'wasm'): void {
+  for (const [key, { func, previous }] of registered) {
+    const [b, name] = key.split('/');
+    if (b !== backendName) continue;
+    const current = tf.getKernel(name, backendName);
     if (current?.kernelFunc === func) {
-      tf.unregisterKernel(name, 'wasm');
+      tf.unregisterKernel(name, backendName);
       if (previous) tf.registerKernel(previous);
     }
-    registered.delete(name);
+    registered.delete(key);
   }
 }
 
-/** Names of the native kernels currently registered (and not replaced by someone else since). */
-export function activeKernels(): string[] {
-  return [...registered].filter(([name, r]) => tf.getKernel(name, 'wasm')?.kernelFunc === r.func).map(([name]) => name);
+/** Names of the native kernels currently registered on `backendName` (and not replaced by someone else since). */
+export function activeKernels(backendName: NativeKernelBackend = 'wasm'): string[] {
+  return [...registered]
+    .filter(([key, r]) => key.startsWith(`${backendName}/`) && tf.getKernel(key.slice(backendName.length + 1), backendName)?.kernelFunc === r.func)
+    .map(([key]) => key.slice(backendName.length + 1));
 }
