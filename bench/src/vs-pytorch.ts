@@ -21,7 +21,7 @@ import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process'
 import * as readline from 'readline';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, setupBackend } from '@altclip/backend';
-import { AdamW } from '@altclip/train';
+import { AdamW, variableGradsLean } from '@altclip/train';
 import { AltCLIPConfig, AltCLIPModel, CLIPModel, getModelConfig } from '@altclip/models';
 import { encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
@@ -155,8 +155,8 @@ function bertTrain(o: Opts): Ours {
     describe: `BERT-base-size training step: ${L} layers, hidden ${H}, ${NH} heads, ffn ${FF}, batch ${B} x seq ${S}, vocab ${V}, AdamW`,
     step() {
       tf.tidy(() => {
-        const { value, grads } = tf.variableGrads(loss, vars);
-        opt.step(new Map(keys.map((k) => [k, grads[`vsp.${k}`]])), 1e-4);
+        const { value, grads } = variableGradsLean(loss, vars);
+        opt.step(new Map(keys.map((k) => [k, grads[`vsp.${k}`]])), 1e-4, { disposeGrads: true });
         value.dataSync();
       });
     },

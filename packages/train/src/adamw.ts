@@ -112,49 +112,65 @@ export class AdamW {
     return out;
   }
 
-  /** One update with learning rate `lr`; parameters without a gradient are skipped (their step does not advance). */
-  step(grads: Map<string, tf.Tensor>, lr: number): void {
+  /**
+   * One update with learning rate `lr`; parameters without a gradient are skipped (their step does not advance).
+   * `disposeGrads`: free each gradient right after its parameter is updated (and remove it from the map), so
+   * memory falls during the step instead of after it.
+   */
+  step(grads: Map<string, tf.Tensor>, lr: number, opts: { disposeGrads?: boolean } = {}): void {
     const [b1, b2] = this.betas;
     for (const s of this.slots.values()) {
       const g = grads.get(s.key);
       if (!g) continue;
-      s.step++;
-      const bc1 = 1 - b1 ** s.step;
-      const bc2 = 1 - b2 ** s.step;
-      // @altclip/native (optional): one fused in-place update on the wasm heap; false -> the tfjs update below.
-      const native = nativeAdamWStep();
-      if (native && !s.decayMask && native(s.p, s.m, s.v, g, { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay })) continue;
-      // Big temporaries are freed as soon as they are used (tf.tidy alone would keep all ~14 of them until the
-      // end): peak extra memory is about 3 tensors of this parameter's size, not ~18 as with tf.train.adam.
-      tf.tidy(() => {
-        const step = (x: tf.Tensor, f: (t: tf.Tensor) => tf.Tensor, keep = false) => {
-          const y = f(x);
-          if (!keep) x.dispose();
-          return y;
-        };
-        // m <- b1 m + (1 - b1) g
-        const m = step(tf.mul(s.m, b1), (t) => step(tf.mul(g, 1 - b1), (u) => tf.add(t, u)));
-        s.m.assign(m);
-        // v <- b2 v + (1 - b2) g^2
-        const v = step(tf.mul(s.v, b2), (t) => step(step(tf.square(g), (g2) => tf.mul(g2, 1 - b2)), (u) => tf.add(t, u)));
-        s.v.assign(v);
-        // update = lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps): PyTorch's formulation, eps outside the sqrt
-        const denom = step(step(tf.sqrt(v), (t) => tf.mul(t, 1 / Math.sqrt(bc2))), (t) => tf.add(t, this.eps));
-        v.dispose();
-        const upd = step(step(denom, (d) => tf.div(m, d)), (t) => tf.mul(t, lr / bc1));
-        m.dispose();
-        let p: tf.Tensor = s.p;
-        if (s.weightDecay !== 0 && lr !== 0) {
-          const f = lr * s.weightDecay;
-          // decoupled decay p <- p (1 - lr wd), except on masked rows (padding rows)
-          p = s.decayMask ? step(step(tf.mul(s.p, s.decayMask), (t) => tf.mul(t, f)), (t) => tf.sub(s.p, t)) : tf.mul(s.p, 1 - f);
+      try {
+        this.update(s, g, lr);
+      } finally {
+        if (opts.disposeGrads) {
+          g.dispose();
+          grads.delete(s.key);
         }
-        const next = tf.sub(p, upd);
-        upd.dispose();
-        if (p !== s.p) p.dispose();
-        s.p.assign(next);
-      });
+      }
     }
+  }
+
+  private update(s: Slot, g: tf.Tensor, lr: number): void {
+    const [b1, b2] = this.betas;
+    s.step++;
+    const bc1 = 1 - b1 ** s.step;
+    const bc2 = 1 - b2 ** s.step;
+    // @altclip/native (optional): one fused in-place update where the tensors live; false -> the tfjs update below.
+    const native = nativeAdamWStep();
+    if (native && !s.decayMask && native(s.p, s.m, s.v, g, { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay })) return;
+    // Big temporaries are freed as soon as they are used (tf.tidy alone would keep all ~14 of them until the
+    // end): peak extra memory is about 3 tensors of this parameter's size, not ~18 as with tf.train.adam.
+    tf.tidy(() => {
+      const step = (x: tf.Tensor, f: (t: tf.Tensor) => tf.Tensor, keep = false) => {
+        const y = f(x);
+        if (!keep) x.dispose();
+        return y;
+      };
+      // m <- b1 m + (1 - b1) g
+      const m = step(tf.mul(s.m, b1), (t) => step(tf.mul(g, 1 - b1), (u) => tf.add(t, u)));
+      s.m.assign(m);
+      // v <- b2 v + (1 - b2) g^2
+      const v = step(tf.mul(s.v, b2), (t) => step(step(tf.square(g), (g2) => tf.mul(g2, 1 - b2)), (u) => tf.add(t, u)));
+      s.v.assign(v);
+      // update = lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps): PyTorch's formulation, eps outside the sqrt
+      const denom = step(step(tf.sqrt(v), (t) => tf.mul(t, 1 / Math.sqrt(bc2))), (t) => tf.add(t, this.eps));
+      v.dispose();
+      const upd = step(step(denom, (d) => tf.div(m, d)), (t) => tf.mul(t, lr / bc1));
+      m.dispose();
+      let p: tf.Tensor = s.p;
+      if (s.weightDecay !== 0 && lr !== 0) {
+        const f = lr * s.weightDecay;
+        // decoupled decay p <- p (1 - lr wd), except on masked rows (padding rows)
+        p = s.decayMask ? step(step(tf.mul(s.p, s.decayMask), (t) => tf.mul(t, f)), (t) => tf.sub(s.p, t)) : tf.mul(s.p, 1 - f);
+      }
+      const next = tf.sub(p, upd);
+      upd.dispose();
+      if (p !== s.p) p.dispose();
+      s.p.assign(next);
+    });
   }
 
   /** Moments as `exp_avg.<key>` / `exp_avg_sq.<key>` plus per-key step counts, for a checkpoint. */

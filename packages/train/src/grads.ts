@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '@altclip/backend';
 import { withSeededRandom } from './rng';
+import { variableGradsLean } from './backprop';
 
 // tfjs-core's CommonJS entry registers no gradients (setupBackend does; this covers callers that skipped it).
 registerGradients();
@@ -72,7 +73,7 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
   };
   if (micro.length === 1) {
     let kept: Record<string, tf.Scalar> | undefined;
-    const { value, grads } = tf.variableGrads(() => {
+    const { value, grads } = variableGradsLean(() => {
       const r = task.loss(withSeededRandom(microSeed(0), () => task.features(micro[0], { ...ctx, micro: 0, seed: microSeed(0) })));
       if (r.terms) for (const t of Object.values(r.terms)) tf.keep(t);
       kept = r.terms;
@@ -105,7 +106,7 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
       return r.loss;
     };
     try {
-      const { value, grads } = tf.variableGrads(fullLoss, vars);
+      const { value, grads } = variableGradsLean(fullLoss, vars);
       loss = value.dataSync()[0];
       terms = scalarTerms(kept);
       value.dispose();
@@ -120,7 +121,7 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
     const lossOnly = new Set(acc.keys());
     for (const t of Object.values(kept ?? {})) t.dispose();
     for (let i = 0; i < micro.length; i++) {
-      const { value, grads } = tf.variableGrads(
+      const { value, grads } = variableGradsLean(
         () => task.loss(concatWith(i, withSeededRandom(microSeed(i), () => task.features(micro[i], { ...ctx, micro: i, seed: microSeed(i), cached: cache[i] })))).loss,
         vars,
       );

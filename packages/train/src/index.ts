@@ -2,6 +2,7 @@ export * from './schedules';
 export * from './adamw';
 export * from './params';
 export * from './grads';
+export * from './backprop';
 export * from './rng';
 export * from './run';
 export * from './progress';
