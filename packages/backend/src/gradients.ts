@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { GRADIENT_FIXES, registerGradientFixes } from './gradient-fixes';
 
 /**
  * tfjs-core's CommonJS bundle (what `require('@tensorflow/tfjs-core')` loads in Node) registers NO gradients:
@@ -98,6 +99,8 @@ export function registerGradients(): number {
     }
   }
   n += registerZeroGradients();
+  registerGradientFixes();
+  n += GRADIENT_FIXES.filter((g) => !tf.getGradient(g.kernelName)).length;
   registered = n;
   return n;
 }

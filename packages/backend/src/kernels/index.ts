@@ -2,6 +2,7 @@ import { cpuSegmentSumPatch, wasmSegmentSumPatch } from './segment-sum';
 import { wasmBatchMatMulPatch, wasmFusedMatMulPatch } from './wasm-matmul';
 import { wasmConv2DBackpropFilterPatch } from './conv2d-backprop-filter';
 import { wasmIdentityPatch } from './wasm-identity';
+import { cpuBatchMatMulPatch } from './cpu-matmul';
 import type { KernelPatch } from './registry';
 
 export { applyPatches, removePatches, appliedPatches } from './registry';
@@ -15,4 +16,5 @@ export const KERNEL_PATCHES: KernelPatch[] = [
   wasmConv2DBackpropFilterPatch,
   wasmIdentityPatch,
   cpuSegmentSumPatch,
+  cpuBatchMatMulPatch,
 ];
