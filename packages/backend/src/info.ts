@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
-import { NativeInfo, nativeInfo } from './native';
+import { NativeArenaInfo, NativeInfo, nativeArenaInfo, nativeInfo } from './native';
 
 export interface BackendInfo {
   backend: string | null;
@@ -17,6 +17,8 @@ export interface BackendInfo {
   gradientsRegistered: number;
   /** The optional @altclip/native fast path (native.ts). */
   native: NativeInfo;
+  /** The `native` backend's memory, when it is the current backend. */
+  arena?: NativeArenaInfo;
   memory: { rssMiB: number; jsHeapMiB: number; tfTensors: number; tfMiB: number; totalGiB: number; freeGiB: number };
 }
 
@@ -38,6 +40,14 @@ function flag(name: string): boolean | undefined {
 }
 
 const mib = (n: number) => Math.round(n / 2 ** 20);
+
+function nativeThreads(): number | null {
+  try {
+    return (require('@altclip/native') as { nativeStatus(): { threads?: number } }).nativeStatus().threads ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /** What `altclip info` prints: the chosen backend and why, versions, wasm SIMD/threads, kernel patches, memory. */
 export function backendInfo(): BackendInfo {
@@ -73,10 +83,11 @@ export function backendInfo(): BackendInfo {
     skipped: choice?.skipped ?? [],
     versions,
     wasm,
-    threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : null },
+    threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : choice?.name === 'native' ? nativeThreads() : null },
     kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
     gradientsRegistered: registerGradients(),
     native: nativeInfo(),
+    arena: nativeArenaInfo(),
     memory: {
       rssMiB: mib(mem.rss),
       jsHeapMiB: mib(mem.heapUsed),

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 /**
  * Optional hook-up of @altclip/native (issue 8), kept apart from setup.ts: setupBackend() calls
  * enableNativeKernels() once the wasm backend and this package's kernel patches are in place, so the native
@@ -8,6 +9,7 @@ export const NATIVE_INSTALL_HINT = 'apt-get install -y build-essential libopenbl
 
 interface NativeModule {
   registerNativeBackend(): { registered: boolean; why?: string };
+  nativeBackendKernels(): string[];
   registerNativeKernels(): NativeState;
   unregisterNativeKernels(): void;
   nativeStatus(): NativeState;
@@ -62,6 +64,22 @@ export function disableNativeKernels(): void {
   load()?.unregisterNativeKernels();
 }
 
+/** Arena figures of the `native` backend when it is the current backend (arena-backend.ts). */
+export interface NativeArenaInfo {
+  reservedGiB: number;
+  liveMiB: number;
+  peakMiB: number;
+  cachedMiB: number;
+  cacheCapMiB: number;
+}
+
+export function nativeArenaInfo(): NativeArenaInfo | undefined {
+  if (tf.getBackend() !== 'native') return undefined;
+  const s = (tf.backend() as unknown as { arenaStats(): { reserved: number; live: number; peakLive: number; cached: number; cacheCap: number } }).arenaStats();
+  const mib = (b: number) => Math.round(b / 2 ** 20);
+  return { reservedGiB: Math.round(s.reserved / 2 ** 30), liveMiB: mib(s.live), peakMiB: mib(s.peakLive), cachedMiB: mib(s.cached), cacheCapMiB: mib(s.cacheCap) };
+}
+
 export function nativeInfo(): NativeInfo {
   if (process.env.ALTCLIP_NATIVE === '0') return { installed: false, active: false, kernels: [], note: 'disabled by ALTCLIP_NATIVE=0 (pure TypeScript/wasm path)' };
   const mod = load();
@@ -69,6 +87,15 @@ export function nativeInfo(): NativeInfo {
   const s = mod.nativeStatus();
   if (!s.available) return { installed: true, active: false, kernels: [], note: `@altclip/native is installed but not usable: ${s.why ?? 'unknown reason'} (pure TypeScript/wasm path)` };
   const blas = s.blas ? `${s.blas.config.split(' ').slice(0, 2).join(' ')} (${s.blas.core}, ${s.blas.threads} thread(s))` : 'BLAS';
+  if (tf.getBackend() === 'native') {
+    const kernels = mod.nativeBackendKernels();
+    return {
+      installed: true,
+      active: true,
+      kernels,
+      note: `active as the 'native' backend: ${blas}, ${s.threads} thread(s) for the other kernels; ${kernels.length} native kernels, the rest of tfjs's cpu kernels as fallbacks`,
+    };
+  }
   const note = s.kernels.length
     ? `active: ${blas}, ${s.threads} thread(s) for elementwise kernels; on wasm: ${s.kernels.join(', ')}`
     : `built (${blas}) but no kernels registered (only the wasm backend uses them)`;

@@ -34,8 +34,8 @@ export const cpuBatchMatMulPatch: KernelPatch = {
       try {
         return original.kernelFunc({ ...args, inputs: { a: ea, b: eb } });
       } finally {
-        args.backend.disposeData(ea.dataId);
-        args.backend.disposeData(eb.dataId);
+        (args.backend as tf.KernelBackend).disposeData(ea.dataId);
+        (args.backend as tf.KernelBackend).disposeData(eb.dataId);
       }
     };
   },

@@ -10,6 +10,10 @@ export function formatInfo(info: BackendInfo, altclipVersion: string): string[] 
     lines.push(`wasm:      SIMD ${info.wasm.simd ? 'yes' : 'no'}, ${info.wasm.threads} thread(s), heap ${info.wasm.heapMiB} MiB`);
     lines.push(`           (${info.wasm.note}; heap limit 4 GiB)`);
   }
+  if (info.arena)
+    lines.push(
+      `memory of the native backend: tensors in native memory (no 4 GiB limit): ${info.arena.liveMiB} MiB live, peak ${info.arena.peakMiB} MiB, ${info.arena.cachedMiB} MiB of freed pages cached (cap ${info.arena.cacheCapMiB} MiB, ALTCLIP_ARENA_CACHE_MB), ${info.arena.reservedGiB} GiB address space reserved (ALTCLIP_ARENA_GB)`,
+    );
   lines.push(`threads:   ${info.threads.backend ?? '?'} used by the backend, ${info.threads.cpus} CPUs`);
   lines.push(`kernels:   ${info.kernelsPatched.length ? `${info.kernelsPatched.length} added/replaced by @altclip/backend` : 'stock tfjs kernels (no patches applied)'}`);
   for (const k of info.kernelsPatched) lines.push(`  ${k.backend}/${k.kernel}: ${k.what}`);
