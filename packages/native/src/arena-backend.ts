@@ -174,6 +174,16 @@ export class ArenaBackend extends MathBackendCPU {
     return this.addon.arenaStats();
   }
 
+  /** Returns every cached free page to the OS (RSS falls to what live tensors use). */
+  trim(): void {
+    this.addon.arenaControl(2, 0);
+  }
+
+  /** Starts a new peak measurement (arenaStats().peakLive). */
+  resetPeak(): void {
+    this.addon.arenaControl(0, 0);
+  }
+
   override dispose(): void {
     // Tensors still alive keep their blocks; the arena itself lives as long as the process.
   }

@@ -14,7 +14,7 @@ export { nativeAdamWStep } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { INSTALL_HINT, loadAddon } from './addon';
-export { ARENA_BACKEND, ArenaBackend, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
+export { ARENA_BACKEND, ArenaBackend, arenaCacheBytes, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
 export type { NativeAddon, ArenaStats } from './addon';
 
 export interface NativeStatus {

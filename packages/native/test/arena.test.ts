@@ -1,0 +1,78 @@
+/**
+ * The native backend's memory: the allocator's invariants (alignment, reuse, coalescing, no block across a 4 GiB
+ * segment, double free refused) and the point of it all, no 4 GiB ceiling: > 5 GiB of tensors alive at once, a
+ * matmul and its gradient through them, all freed afterwards.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { setupBackend } from '@altclip/backend';
+import { ArenaBackend, loadAddon } from '../src';
+
+const { addon, why } = loadAddon();
+const maybe = addon ? describe : describe.skip;
+if (!addon) console.log(`native arena tests skipped: ${why}`);
+
+maybe('native arena', () => {
+  let backend: ArenaBackend;
+  beforeAll(async () => {
+    await setupBackend({ backend: 'native' });
+    backend = tf.backend() as unknown as ArenaBackend;
+  });
+
+  test('blocks are 64-byte aligned, freed blocks are reused, neighbours coalesce, double free is refused', () => {
+    const a = addon!;
+    const small = [1, 63, 64, 65, 1000, 5000, 32768].map((n) => a.arenaAlloc(n));
+    for (const o of small) expect(o % 64).toBe(0);
+    const big = [a.arenaAlloc(1 << 20), a.arenaAlloc(3 << 20), a.arenaAlloc(1 << 20)];
+    for (const o of big) expect(o % 4096).toBe(0);
+    const live = a.arenaStats().live;
+    expect(a.arenaFree(big[0])).toBe(true);
+    expect(a.arenaFree(big[0])).toBe(false);
+    expect(a.arenaFree(big[1])).toBe(true);
+    // the two freed neighbours merged: a 4 MiB block fits where they were, below the third block
+    const merged = a.arenaAlloc(4 << 20);
+    expect(merged).toBe(big[0]);
+    expect(a.arenaStats().live).toBe(live - (4 << 20) + (4 << 20));
+    for (const o of [...small, merged, big[2]]) expect(a.arenaFree(o)).toBe(true);
+    expect(a.arenaFree(12345)).toBe(false);
+  });
+
+  test('no block crosses a 4 GiB segment boundary (JS views are per segment)', () => {
+    const a = addon!;
+    const GiB = 2 ** 30;
+    const held = [a.arenaAlloc(3 * GiB), a.arenaAlloc(3 * GiB)];
+    for (const o of held) {
+      expect(o).toBeGreaterThanOrEqual(0);
+      expect(Math.floor(o / (4 * GiB))).toBe(Math.floor((o + 3 * GiB - 1) / (4 * GiB)));
+    }
+    for (const o of held) a.arenaFree(o);
+  });
+
+  test('> 5 GiB of tensors at once (past the wasm ceiling), a matmul and its gradient through them, freed after', () => {
+    const before = backend.arenaStats().live;
+    const tensorsBefore = tf.memory().numTensors;
+    // four 1.5 GiB weights (6 GiB); x @ w_i for each, gradient with respect to the first
+    const rows = 24576, cols = 16384;
+    const ws = [0, 1, 2, 3].map((i) => {
+      const init = tf.fill([rows, cols], 0.001 * (i + 1));
+      const v = tf.variable(init, i === 0); // shares init's data
+      init.dispose();
+      return v;
+    });
+    expect(backend.arenaStats().live - before).toBeGreaterThan(5 * 2 ** 30);
+    const offsets = ws.map((w) => backend.offsetOf(w));
+    expect(Math.max(...offsets)).toBeGreaterThan(4 * 2 ** 30); // tensors really live past 4 GiB
+    const x = tf.tidy(() => tf.reshape(tf.range(0, 2 * rows, 1, 'float32'), [2, rows]));
+    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.matMul(x, w)))(ws[0]);
+    const y = tf.tidy(() => ws.map((w) => tf.sum(tf.matMul(x, w))));
+    // d/dw sum(x w) = x^T 1: row r of the gradient is x[0, r] + x[1, r] = r + (rows + r)
+    const gRows = tf.tidy(() => tf.slice(g, [0, 0], [4, 1]).dataSync());
+    expect(Array.from(gRows)).toEqual([0, 1, 2, 3].map((r) => rows + 2 * r));
+    const sx = (2 * rows * (2 * rows - 1)) / 2; // sum of x
+    y.forEach((t, i) => expect(t.dataSync()[0] / (sx * cols * 0.001 * (i + 1))).toBeCloseTo(1, 4));
+    tf.dispose([...ws, x, g, ...y]);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(backend.arenaStats().live).toBe(before);
+    backend.trim();
+    expect(backend.arenaStats().cached).toBe(0);
+  }, 120000);
+});
