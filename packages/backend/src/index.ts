@@ -7,3 +7,4 @@ export { backendInfo } from './info';
 export type { BackendInfo } from './info';
 export { nativeInfo, NATIVE_INSTALL_HINT } from './native';
 export type { NativeInfo } from './native';
+export * from './backprop';

@@ -161,8 +161,20 @@ export class AltCLIPModel implements ClipLikeModel {
     return new Map(this.params);
   }
 
+  /** Per-layer activation checkpointing in every forward while a gradient is recorded (HF's gradient_checkpointing_enable). */
+  gradientCheckpointing = false;
+
+  gradientCheckpointingEnable(on = true): this {
+    this.gradientCheckpointing = on;
+    return this;
+  }
+
   private textOpts(opts: TowerOptions) {
-    return { ...opts, hostWordEmbeddings: this.host.get(WORD_EMB) };
+    return { ...opts, hostWordEmbeddings: this.host.get(WORD_EMB), gradCheckpointing: this.gradientCheckpointing };
+  }
+
+  private visionOpts(opts: TowerOptions) {
+    return { ...opts, gradCheckpointing: this.gradientCheckpointing };
   }
 
   /** HF AltCLIPTextModel: lastHiddenState = transformation(pre_LN(roberta)) [B, L, project_dim], pooler = its CLS row. */
@@ -205,13 +217,13 @@ export class AltCLIPModel implements ClipLikeModel {
   }
 
   visionModel(pixelValues: tf.Tensor4D, opts: TowerOptions = {}): ModelOutput {
-    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, opts));
+    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, this.visionOpts(opts)));
   }
 
   /** visual_projection(post_layernorm(CLS)) [B, projection_dim], not normalised. */
   getImageFeatures(pixelValues: tf.Tensor4D, opts: RunOptions = {}): tf.Tensor2D {
     return tidy(() => {
-      const pooled = visionForward(this.params, this.config.vision_config, pixelValues, { training: opts.training }).poolerOutput;
+      const pooled = visionForward(this.params, this.config.vision_config, pixelValues, this.visionOpts({ training: opts.training })).poolerOutput;
       return linear(pooled, param(this.params, 'visual_projection.weight')) as tf.Tensor2D;
     });
   }

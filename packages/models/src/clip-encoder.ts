@@ -1,6 +1,6 @@
 /** Pre-LN CLIP encoder, shared by the CLIP text transformer and the CLIP ViT (HF CLIPEncoder / AltCLIPEncoder). */
 import * as tf from '@tensorflow/tfjs-core';
-import { activation, layerNorm, linear, param, Params, RunOptions, selfAttention } from './ops';
+import { activation, layerNorm, linear, param, Params, RunOptions, runLayer, selfAttention } from './ops';
 
 export interface ClipEncoderConfig {
   hidden_size: number;
@@ -23,8 +23,8 @@ export function clipEncoder(
   const act = activation(c.hidden_act);
   const outputs: tf.Tensor3D[] = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
-    const input = x;
-    x = tf.tidy(() => clipLayer(params, `${prefix}encoder.layers.${l}.`, c, act, input, bias, opts));
+    const p = `${prefix}encoder.layers.${l}.`;
+    x = runLayer(params, p, x, bias, opts, (h, b) => clipLayer(params, p, c, act, h, b, opts));
     outputs.push(x);
   }
   return outputs;

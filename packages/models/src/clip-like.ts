@@ -11,6 +11,8 @@ export interface ClipLikeModel {
   /** log-space temperature (apply exp). */
   readonly logitScale: tf.Variable;
   namedParameters(): Map<string, tf.Variable>;
+  /** Per-layer activation checkpointing while training (HF gradient_checkpointing_enable); same gradients, less memory. */
+  gradientCheckpointingEnable(on?: boolean): unknown;
   save(dir: string): Promise<void>;
   dispose(): void;
 }

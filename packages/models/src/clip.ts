@@ -187,16 +187,24 @@ export class CLIPModel implements ClipLikeModel {
     return new Map(this.params);
   }
 
+  /** Per-layer activation checkpointing in every forward while a gradient is recorded (HF's gradient_checkpointing_enable). */
+  gradientCheckpointing = false;
+
+  gradientCheckpointingEnable(on = true): this {
+    this.gradientCheckpointing = on;
+    return this;
+  }
+
   textModel(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][] | undefined, opts: TowerOptions = {}): ModelOutput {
     return tidy(() => {
       const ids = asInt2D(inputIds, 'input_ids');
       const mask = attentionMask === undefined ? undefined : asInt2D(attentionMask, 'attention_mask');
-      return clipTextForward(this.params, this.config.text_config, ids, mask, opts);
+      return clipTextForward(this.params, this.config.text_config, ids, mask, { ...opts, gradCheckpointing: this.gradientCheckpointing });
     });
   }
 
   visionModel(pixelValues: tf.Tensor4D, opts: TowerOptions = {}): ModelOutput {
-    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, opts));
+    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, { ...opts, gradCheckpointing: this.gradientCheckpointing }));
   }
 
   getTextFeatures(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions = {}): tf.Tensor2D {

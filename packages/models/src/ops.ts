@@ -3,6 +3,7 @@
  * variable store by the caller), so the same code serves inference, training (tf.variableGrads) and loading.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkpoint } from '@altclip/backend';
 
 /** Named parameter store: HF state-dict key -> tensor (tf.Variable for trainable models). */
 export type Params = Map<string, tf.Tensor>;
@@ -11,6 +12,22 @@ export type Params = Map<string, tf.Tensor>;
 export interface RunOptions {
   /** Enables dropout (HF train mode). Default false (eval). */
   training?: boolean;
+  /**
+   * Activation checkpointing per encoder layer while a gradient is recorded (HF gradient_checkpointing_enable):
+   * each layer keeps only its input for the backward pass and is recomputed there. Same gradients, less memory.
+   */
+  gradCheckpointing?: boolean;
+}
+
+/**
+ * Runs one encoder layer `fn(x, bias)`: in a tidy (its intermediates freed when it returns), checkpointed when
+ * asked (only the trainable variables under `prefix` get gradients through the checkpoint; the bias is a constant).
+ */
+export function runLayer<T extends tf.Tensor>(params: Params, prefix: string, x: T, bias: tf.Tensor | undefined, opts: RunOptions, fn: (x: T, bias: tf.Tensor | undefined) => T): T {
+  if (!opts.gradCheckpointing) return tf.tidy(() => fn(x, bias));
+  const trainable: tf.Tensor[] = [];
+  for (const [k, t] of params) if (k.startsWith(prefix) && t instanceof tf.Variable && t.trainable) trainable.push(t);
+  return tf.tidy(() => checkpoint((h, consts) => fn(h as T, consts[0]), x, trainable, bias ? [bias] : [])) as T;
 }
 
 /** tf.tidy for functions returning (nested) objects of tensors typed as interfaces. */

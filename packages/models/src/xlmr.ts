@@ -1,7 +1,7 @@
 /** XLM-R / RoBERTa body: embeddings + post-LN BERT encoder (HF modeling_altclip AltRobertaModel, no pooler). */
 import * as tf from '@tensorflow/tfjs-core';
 import { XLMRobertaConfig } from './config';
-import { activation, checkTokenIds, dropout, embedding, hostEmbedding, layerNorm, linear, paddingBias, param, Params, RunOptions, selfAttention } from './ops';
+import { activation, checkTokenIds, dropout, embedding, hostEmbedding, layerNorm, linear, paddingBias, param, Params, RunOptions, runLayer, selfAttention } from './ops';
 
 export interface XlmrOptions extends RunOptions {
   outputHiddenStates?: boolean;
@@ -74,9 +74,9 @@ export function xlmrForward(params: Params, prefix: string, c: XLMRobertaConfig,
   const bias = paddingBias(mask); // [B, 1, 1, L]
   const hidden: tf.Tensor3D[] = [x];
   for (let l = 0; l < c.num_hidden_layers; l++) {
-    const input = x;
     // Per-layer tidy: intermediates are freed after each layer (tensors the gradient tape needs are kept by tfjs).
-    x = tf.tidy(() => xlmrLayer(params, `${prefix}encoder.layer.${l}.`, c, input, bias, opts));
+    const p = `${prefix}encoder.layer.${l}.`;
+    x = runLayer(params, p, x, bias, opts, (h, b) => xlmrLayer(params, p, c, h, b!, opts));
     hidden.push(x);
   }
   return { lastHiddenState: x, hiddenStates: opts.outputHiddenStates ? hidden : undefined };

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '@altclip/backend';
 import { withSeededRandom } from './rng';
-import { variableGradsLean } from './backprop';
+import { variableGradsLean } from '@altclip/backend';
 
 // tfjs-core's CommonJS entry registers no gradients (setupBackend does; this covers callers that skipped it).
 registerGradients();

@@ -5,9 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
-import { AltCLIPModel, clipLoss } from '@altclip/models';
+import { AltCLIPModel, clipLoss, disposeOutput } from '@altclip/models';
 import { fixture, maxAbsDiff } from '@altclip/test-utils';
-import { valueAndGrads, variableGradsLean } from '../src';
+import { valueAndGrads, variableGradsLean, withSeededRandom } from '../src'; // the first two re-exported from @altclip/backend
 
 let model: AltCLIPModel;
 let vars: tf.Variable[];
@@ -66,4 +66,64 @@ test('xs that y does not depend on get null; no connection at all is an error na
   expect(grads[1]).toBeNull();
   expect(() => valueAndGrads(() => tf.scalar(1), [a])).toThrow(/Cannot find a connection/);
   tf.dispose([value, grads[0]!, a, b]);
+});
+
+describe('activation checkpointing (--grad-checkpointing)', () => {
+  // dropout on: the recomputation must see the masks of the first run
+  const trainLoss = () => clipLoss(model.forward({ inputIds: ids, attentionMask: mask, pixelValues: pixels, training: true }).logitsPerText as tf.Tensor2D);
+  const seeded = <T>(f: () => T) => withSeededRandom(1234, f);
+
+  test('same loss and gradients as without it, dropout included, on both gradient paths', () => {
+    const ref = seeded(() => variableGradsLean(trainLoss, vars));
+    model.gradientCheckpointingEnable();
+    try {
+      const before = tf.memory().numTensors;
+      for (const run of [() => variableGradsLean(trainLoss, vars), () => tf.variableGrads(trainLoss, vars)]) {
+        const ck = seeded(run);
+        expect(ck.value.dataSync()[0]).toBeCloseTo(ref.value.dataSync()[0], 6);
+        expect(Object.keys(ck.grads).sort()).toEqual(Object.keys(ref.grads).sort());
+        for (const [k, g] of Object.entries(ref.grads)) {
+          const scale = Math.max(1e-6, ...Array.from(g.dataSync(), Math.abs));
+          expect({ k, d: maxAbsDiff(ck.grads[k].dataSync(), g.dataSync()) / scale < 1e-5 }).toEqual({ k, d: true });
+        }
+        tf.dispose([ck.value, ...Object.values(ck.grads)]);
+        expect(tf.memory().numTensors).toBe(before);
+      }
+    } finally {
+      model.gradientCheckpointingEnable(false);
+    }
+    tf.dispose([ref.value, ...Object.values(ref.grads)]);
+  });
+
+  test('the tape keeps one tensor per layer instead of every intermediate: fewer live bytes after the forward pass', () => {
+    // Bytes alive at the end of the forward pass = what the backward pass will hold on to.
+    const heldAfterForward = (on: boolean) => {
+      model.gradientCheckpointingEnable(on);
+      let held = 0;
+      const f = () => {
+        const l = trainLoss();
+        held = tf.memory().numBytes;
+        return l;
+      };
+      const base = tf.memory().numBytes;
+      const r = seeded(() => variableGradsLean(f, vars));
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      model.gradientCheckpointingEnable(false);
+      return held - base;
+    };
+    const plain = heldAfterForward(false);
+    const ck = heldAfterForward(true);
+    console.log(`bytes held after the forward pass: ${plain} without checkpointing, ${ck} with`);
+    expect(ck).toBeLessThan(plain * 0.7);
+  });
+
+  test('outside a gradient computation it is the plain function', () => {
+    model.gradientCheckpointingEnable();
+    const a = model.forward({ inputIds: ids, attentionMask: mask, pixelValues: pixels });
+    model.gradientCheckpointingEnable(false);
+    const b = model.forward({ inputIds: ids, attentionMask: mask, pixelValues: pixels });
+    expect(maxAbsDiff(a.logitsPerText.dataSync(), b.logitsPerText.dataSync())).toBe(0);
+    disposeOutput(a);
+    disposeOutput(b);
+  });
 });

@@ -19,6 +19,8 @@ export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions 
   maxLength?: number;
   /** Text dropout during training (default true: HF train mode). */
   dropout?: boolean;
+  /** Per-layer activation checkpointing (HF gradient_checkpointing_enable): less memory, about a third more compute. */
+  gradCheckpointing?: boolean;
   /** Zero-shot evaluation of the model being trained, every evalEvery steps and at the end. */
   eval?: EvalSpec;
   progress?: boolean;
@@ -195,6 +197,7 @@ export function trainClipStage(a: {
 }): Promise<TrainResult> {
   const { o, model, cfg } = a;
   const { tokenizer, processor, params, imageFrozen } = a.parts;
+  model.gradientCheckpointingEnable(o.gradCheckpointing === true);
   return train({
     task: clipTask(model, { imageFrozen, dropout: o.dropout }),
     params,

@@ -224,6 +224,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
   });
 
   const model = await buildStudent(o, cfg.seed ?? 0, log);
+  model.gradientCheckpointingEnable(o.gradCheckpointing === true);
   try {
     const studentDir = isFolder(o.student) ? o.student : undefined;
     const tokenizer: TextTokenizer =

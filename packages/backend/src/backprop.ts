@@ -75,9 +75,29 @@ export interface ValueAndGrads {
  * "Cannot find a connection ..." when y depends on none of the xs.
  */
 export function valueAndGrads(f: () => tf.Scalar, xs: tf.Tensor[]): ValueAndGrads {
+  if (engine().state.gradientDepth !== 0) throw new Error('valueAndGrads: nested gradient computations are not supported (use tf.grads inside)');
+  return backprop(f, xs, undefined) as ValueAndGrads;
+}
+
+/**
+ * Vector-Jacobian product: y = f() (any shape) and dy^T dy/dx for each x, with valueAndGrads' memory behaviour.
+ * Callable inside a gradient function (activation checkpointing recomputes a layer this way): the tape of a
+ * backward pass in progress is set aside and restored.
+ */
+export function vjp(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): { value: tf.Tensor; grads: Array<tf.Tensor | null> } {
   const e = engine();
-  if (e.state.gradientDepth !== 0) throw new Error('valueAndGrads: nested gradient computations are not supported (use tf.grads inside)');
-  let y!: tf.Scalar;
+  if (e.state.gradientDepth !== 0) throw new Error('vjp: called while a forward pass is being recorded (call it from a gradient function or outside any gradient computation)');
+  const outer = e.state.activeTape;
+  try {
+    return backprop(f, xs, dy);
+  } finally {
+    e.state.activeTape = outer;
+  }
+}
+
+function backprop(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor | undefined): { value: tf.Tensor; grads: Array<tf.Tensor | null> } {
+  const e = engine();
+  let y!: tf.Tensor;
   e.startTape();
   let tape: TapeNode[];
   try {
@@ -87,9 +107,17 @@ export function valueAndGrads(f: () => tf.Scalar, xs: tf.Tensor[]): ValueAndGrad
     e.endTape();
     e.state.activeTape = null;
   }
-  if (!(y instanceof tf.Tensor) || y.rank !== 0) {
+  const why = !(y instanceof tf.Tensor)
+    ? 'f must return a tensor'
+    : dy === undefined && y.rank !== 0
+      ? `f must return a scalar tensor, got shape [${y.shape}]`
+      : dy !== undefined && !tf.util.arraysEqual(dy.shape, y.shape)
+        ? `dy has shape [${dy.shape}] but f returned shape [${y.shape}]`
+        : undefined;
+  if (why) {
     for (const n of tape) disposeSaved(n);
-    throw new Error(`valueAndGrads: f must return a scalar tensor${y instanceof tf.Tensor ? `, got shape [${y.shape}]` : ''}`);
+    if (y instanceof tf.Tensor) y.dispose();
+    throw new Error(`${dy === undefined ? 'valueAndGrads' : 'vjp'}: ${why}`);
   }
   const nodes = pathNodes(tape, xs, y);
   const onPath = new Set(nodes.map((n) => n.id));
@@ -97,13 +125,14 @@ export function valueAndGrads(f: () => tf.Scalar, xs: tf.Tensor[]): ValueAndGrad
   for (const n of tape) if (!onPath.has(n.id)) disposeSaved(n);
   if (!nodes.length) {
     for (const n of tape) disposeSaved(n);
+    y.dispose();
     throw new Error('Cannot find a connection between any variable and the result of the loss function y=f(x). Please make sure the operations that use variables are inside the function f passed to minimize().');
   }
   const isX = new Set(xs.map((x) => x.id));
   try {
     const grads = e.tidy('backward', () => {
       const acc = new Map<number, tf.Tensor>();
-      acc.set(y.id, tf.onesLike(y));
+      acc.set(y.id, dy === undefined ? tf.onesLike(y) : tf.clone(dy));
       for (let i = nodes.length - 1; i >= 0; i--) {
         const node = nodes[i];
         if (!node.gradient) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
@@ -150,4 +179,55 @@ export function variableGradsLean(f: () => tf.Scalar, vars: tf.Variable[]): { va
     if (grads[i]) named[v.name] = grads[i]!;
   });
   return { value, grads: named };
+}
+
+/** True while tfjs records operations for a gradient (outside any kernel). */
+function recording(): boolean {
+  const e = tf.engine() as unknown as { isTapeOn(): boolean };
+  return e.isTapeOn();
+}
+
+/**
+ * Activation checkpointing (torch.utils.checkpoint, HF gradient_checkpointing_enable): y = fn(x), recorded as ONE
+ * tape node that saves only x. Its gradient runs fn again on a fresh tape and backpropagates through it, so a
+ * layer's intermediates exist only while that layer is being differentiated: compute for memory.
+ * `params` are the tensors fn reads that need gradients (trainable variables); fn may read variables that need
+ * none from its closure, but every other tensor it reads (masks, biases) must come in `consts`: they are kept for
+ * the recomputation (a closure's tensors are usually disposed by then). Dropout masks match the first run: the
+ * Math.random draws tfjs seeds them with are recorded and replayed. Outside a gradient computation this is fn(x).
+ */
+export function checkpoint(fn: (x: tf.Tensor, consts: tf.Tensor[]) => tf.Tensor, x: tf.Tensor, params: tf.Tensor[], consts: tf.Tensor[] = []): tf.Tensor {
+  if (!recording()) return fn(x, consts);
+  const run = tf.customGrad(((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const draws: number[] = [];
+    const random = Math.random;
+    Math.random = () => {
+      const r = random();
+      draws.push(r);
+      return r;
+    };
+    let value: tf.Tensor;
+    try {
+      value = tf.tidy(() => fn(x, consts));
+    } finally {
+      Math.random = random;
+    }
+    save([x, ...consts]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [x0, ...c0] = saved;
+      let next = 0;
+      const outer = Math.random;
+      Math.random = () => (next < draws.length ? draws[next++] : outer());
+      try {
+        const { value: y, grads } = vjp(() => fn(x0, c0), [x0, ...params], dy);
+        y.dispose();
+        return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? x0 : params[i - 1]));
+      } finally {
+        Math.random = outer;
+      }
+    };
+    return { value, gradFunc };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return run(x, ...params);
 }
