@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AltCLIPConfig, altclipConfig, clipConfig, clipTextConfig, xlmRobertaConfig } from './config';
 import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
 import { initialValues, InitOptions, randomVariables } from './init';
+import { FrozenDtype, storeFrozenAsHalf } from './half';
 import { tidy, asInt2D, layerNorm, linear, param, Params, RunOptions } from './ops';
 import { altclipSpecs, ParamSpec } from './specs';
 import { TowerOptions, visionForward } from './vision';
@@ -167,6 +168,14 @@ export class AltCLIPModel implements ClipLikeModel {
   gradientCheckpointingEnable(on = true): this {
     this.gradientCheckpointing = on;
     return this;
+  }
+
+  /**
+   * Keeps the given frozen parameters in bf16/f16 (widened to f32 when read; see half.ts): they leave
+   * namedParameters() and are saved in that dtype. Throws for a trainable one.
+   */
+  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number } {
+    return storeFrozenAsHalf(this.params, keys, dtype);
   }
 
   private textOpts(opts: TowerOptions) {

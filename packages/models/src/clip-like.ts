@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { l2Normalize, RunOptions } from './ops';
+import type { FrozenDtype } from './half';
 
 /** What the trainer, evaluator and demo need from any CLIP-style dual encoder (AltCLIPModel, CLIPModel). */
 export interface ClipLikeModel {
@@ -13,6 +14,8 @@ export interface ClipLikeModel {
   namedParameters(): Map<string, tf.Variable>;
   /** Per-layer activation checkpointing while training (HF gradient_checkpointing_enable); same gradients, less memory. */
   gradientCheckpointingEnable(on?: boolean): unknown;
+  /** Keeps these frozen parameters in bf16/f16, widened to f32 when read (--frozen-dtype). */
+  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number };
   save(dir: string): Promise<void>;
   dispose(): void;
 }

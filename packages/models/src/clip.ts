@@ -5,6 +5,7 @@ import { clipConfig, CLIPConfig, CLIPTextConfig, clipTextConfig } from './config
 import { clipEncoder } from './clip-encoder';
 import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
 import { InitOptions, randomVariables } from './init';
+import { FrozenDtype, storeFrozenAsHalf } from './half';
 import { tidy, asInt2D, causalBias, checkTokenIds, layerNorm, linear, MASK_MIN, param, Params, RunOptions } from './ops';
 import { clipSpecs, clipTextWithProjectionSpecs, ParamSpec } from './specs';
 import { TowerOptions, visionForward } from './vision';
@@ -193,6 +194,14 @@ export class CLIPModel implements ClipLikeModel {
   gradientCheckpointingEnable(on = true): this {
     this.gradientCheckpointing = on;
     return this;
+  }
+
+  /**
+   * Keeps the given frozen parameters in bf16/f16 (widened to f32 when read; see half.ts): they leave
+   * namedParameters() and are saved in that dtype. Throws for a trainable one.
+   */
+  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number } {
+    return storeFrozenAsHalf(this.params, keys, dtype);
   }
 
   textModel(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][] | undefined, opts: TowerOptions = {}): ModelOutput {

@@ -12,3 +12,4 @@ export * from './clip';
 export * from './losses';
 export * from './registry';
 export { loadClipLikeModel } from './load';
+export * from './half';

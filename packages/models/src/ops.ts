@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpoint } from '@altclip/backend';
+import { halfParams, widenTensor } from './half';
 
 /** Named parameter store: HF state-dict key -> tensor (tf.Variable for trainable models). */
 export type Params = Map<string, tf.Tensor>;
@@ -38,8 +39,11 @@ export function tidy<T>(fn: () => T): T {
 /** Returns the parameter `name`, with a clear error when it is missing. */
 export function param(params: Params, name: string): tf.Tensor {
   const t = params.get(name);
-  if (!t) throw new Error(`model parameter '${name}' is missing`);
-  return t;
+  if (t) return t;
+  // A frozen parameter kept in bf16/f16 (half.ts): widened for this use, freed by the enclosing tidy.
+  const h = halfParams(params)?.get(name);
+  if (h) return widenTensor(name, h);
+  throw new Error(`model parameter '${name}' is missing`);
 }
 
 /** torch.nn.Linear: y = x W^T + b with W [out, in]; x [..., in] -> [..., out]. */

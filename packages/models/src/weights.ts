@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as checkpoint from '@altclip/checkpoint';
+import { halfParams, safetensorsDtype, widen } from './half';
 import type { CheckpointReader } from '@altclip/checkpoint';
 import { ParamSpec } from './specs';
 
@@ -162,10 +163,17 @@ export async function saveModelDir(
 ): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   // Lazy entries: each tensor is downloaded from the backend only when the writer reaches it.
-  const tensors = new Map<string, { shape: number[]; dtype: 'F32'; load: () => Promise<Float32Array> }>();
+  const tensors = new Map<string, { shape: number[]; dtype: 'F32' | 'BF16' | 'F16'; load: () => Promise<Float32Array> }>();
+  const half = halfParams(params);
   for (const s of specs) {
     const h = host.get(s.name);
     const v = params.get(s.name);
+    const hp = half?.get(s.name);
+    if (hp) {
+      // written in the dtype it is held in (as torch saves a bf16 module); the f32 values encode back exactly
+      tensors.set(s.name, { shape: s.shape, dtype: safetensorsDtype(hp), load: async () => widen(s.name, hp) });
+      continue;
+    }
     if (!h && !v) throw new Error(`save: parameter '${s.name}' is missing from the model`);
     tensors.set(s.name, { shape: s.shape, dtype: 'F32', load: async () => h ?? ((await v!.data()) as Float32Array) });
   }

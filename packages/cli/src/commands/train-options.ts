@@ -32,6 +32,7 @@ export function trainFlags<T>(y: Argv<T>): Argv<T> {
     .option('max-length', { type: 'number', describe: 'text tokens per caption' })
     .option('dropout', { type: 'boolean', describe: 'text dropout while training (default on)' })
     .option('grad-checkpointing', { type: 'boolean', describe: 'recompute each layer in the backward pass instead of keeping its activations (less memory, ~1/3 more compute)' })
+    .option('frozen-dtype', { type: 'string', choices: ['f32', 'bf16', 'f16'], describe: 'storage of frozen parameters (a locked tower): bf16/f16 halve their memory, compute stays f32 (default f32, exact)' })
     .option('freeze-embeddings', { type: 'boolean' })
     .option('unlocked-text-layers', { type: 'number', describe: 'with --lock-text: last N text layers stay trainable' })
     .option('unlocked-image-layers', { type: 'number', describe: 'with --lock-image: last N vision layers stay trainable' })
@@ -59,7 +60,7 @@ export const LOCK_FLAG_KEYS = ['lockImage', 'lockText', 'freeze'];
 
 const TRAIN_FLAG_KEYS = [
   'seed', 'batchSize', 'accumSteps', 'epochs', 'steps', 'lr', 'schedule', 'warmup', 'minLr', 'betas', 'eps', 'weightDecay', 'gradClip', 'logEvery',
-  'checkpointEvery', 'keepLast', 'evalEvery', 'maxLength', 'dropout', 'gradCheckpointing', 'freezeEmbeddings', 'unlockedTextLayers', 'unlockedImageLayers',
+  'checkpointEvery', 'keepLast', 'evalEvery', 'maxLength', 'dropout', 'gradCheckpointing', 'frozenDtype', 'freezeEmbeddings', 'unlockedTextLayers', 'unlockedImageLayers',
   'out', 'name', 'resume',
 ];
 

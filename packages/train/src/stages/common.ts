@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AltCLIPModel, CLIPModel, clipHead, clipLossTerms, getModelConfig, loadClipLikeModel, ClipLikeModel } from '@altclip/models';
+import { AltCLIPModel, CLIPModel, clipHead, clipLossTerms, getModelConfig, loadClipLikeModel, ClipLikeModel, FROZEN_DTYPES, FrozenDtype } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import { ImageProcessor } from '@altclip/image';
 import { BatchLoader, PixelBatch } from '@altclip/data';
@@ -21,6 +21,8 @@ export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions 
   dropout?: boolean;
   /** Per-layer activation checkpointing (HF gradient_checkpointing_enable): less memory, about a third more compute. */
   gradCheckpointing?: boolean;
+  /** Frozen parameters (a locked tower) kept in bf16/f16, computed in f32; default f32 (exact). */
+  frozenDtype?: 'f32' | FrozenDtype;
   /** Zero-shot evaluation of the model being trained, every evalEvery steps and at the end. */
   eval?: EvalSpec;
   progress?: boolean;
@@ -174,13 +176,32 @@ export interface ClipStageParts {
   imageFrozen: boolean;
 }
 
-export async function clipStageParts(o: FreezeOptions & { tokenizer?: string | TextTokenizer }, model: AnyClipModel, dir?: string): Promise<ClipStageParts> {
+export async function clipStageParts(
+  o: FreezeOptions & { tokenizer?: string | TextTokenizer; frozenDtype?: 'f32' | FrozenDtype; log?: (line: string) => void },
+  model: AnyClipModel,
+  dir?: string,
+): Promise<ClipStageParts> {
   const tokenizer = await resolveTokenizer(o.tokenizer, model, dir);
   const processor = resolveImageProcessor(model, dir);
+  const params = selectTrainable(model.namedParameters(), o);
+  storeFrozen(model, params, o.frozenDtype, o.log);
   const all = model.namedParameters();
-  const params = selectTrainable(all, o);
   const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
   return { tokenizer, processor, all, params, imageFrozen };
+}
+
+/** --frozen-dtype: every parameter outside `trainable` goes to half storage (no-op for f32 / unset). */
+export function storeFrozen(model: ClipLikeModel, trainable: Map<string, tf.Variable>, dtype: 'f32' | FrozenDtype | undefined, log?: (line: string) => void): void {
+  if (dtype === undefined || dtype === 'f32') return;
+  if (!(FROZEN_DTYPES as string[]).includes(dtype)) throw new Error(`--frozen-dtype must be f32, ${FROZEN_DTYPES.join(' or ')}, got '${dtype}'`);
+  const frozen: string[] = [];
+  for (const [k, v] of model.namedParameters()) {
+    if (trainable.has(k)) continue;
+    v.trainable = false;
+    frozen.push(k);
+  }
+  const { moved, bytesSaved } = model.storeFrozenAs(dtype, frozen);
+  log?.(`frozen parameters in ${dtype}: ${moved.length} tensors, ${(bytesSaved / 2 ** 20).toFixed(1)} MiB saved`);
 }
 
 /** train() for a CLIP-loss stage; the run's config.json is `{stage, ...options, ...runConfig, train}`. */

@@ -73,7 +73,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
 
   const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
   try {
-    const parts = await clipStageParts(o, model, dir);
+    const parts = await clipStageParts({ ...o, log }, model, dir);
     const { tokenizer, processor, all, params, imageFrozen } = parts;
     const maxLength = o.maxLength ?? textMaxLength(model as any);
     let failedCount = 0;

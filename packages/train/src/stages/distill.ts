@@ -12,7 +12,7 @@ import type { FeatureTask } from '../grads';
 import { paddingRows, selectTrainable } from '../params';
 import { createProgress } from '../progress';
 import { BatchSource, train } from '../trainer';
-import { CommonStageOptions, readJsonConfig, resolveRunDir, saveFinalModel, saveModelFolder, stripObjects, textMaxLength, trainConfigOf, withDefaults } from './common';
+import { CommonStageOptions, readJsonConfig, storeFrozen, resolveRunDir, saveFinalModel, saveModelFolder, stripObjects, textMaxLength, trainConfigOf, withDefaults } from './common';
 import { StageResult } from './contrastive';
 import { evalHook } from './eval-hook';
 
@@ -233,9 +233,10 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
           : (() => { throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model> (the student tokenizer)'); })();
     const projDim = model.config.text_config.project_dim;
     if (projDim !== feats.dim) throw new Error(`distill: the student's feature size (project_dim ${projDim}) differs from the teacher's ${target} feature size ${feats.dim}`);
-    const all = model.namedParameters();
     // Only the text tower learns: the target sits before text_projection, which (from the teacher) stays fixed.
-    const params = selectTrainable(all, { ...o, lockImage: true, freeze: [/^text_projection\./, /^logit_scale$/, ...(o.freeze ?? [])] });
+    const params = selectTrainable(model.namedParameters(), { ...o, lockImage: true, freeze: [/^text_projection\./, /^logit_scale$/, ...(o.freeze ?? [])] });
+    storeFrozen(model, params, o.frozenDtype, log);
+    const all = model.namedParameters();
     const maxLength = o.maxLength ?? textMaxLength(model as any);
     const data: BatchSource<DistillBatch> = {
       size: pairs.length,

@@ -87,7 +87,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
 
   const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
   try {
-    const parts = await clipStageParts(o, model, dir);
+    const parts = await clipStageParts({ ...o, log }, model, dir);
     const { tokenizer, processor, all, params, imageFrozen } = parts;
     let failed = 0;
     const data = clipBatchSource({
