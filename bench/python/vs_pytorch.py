@@ -12,6 +12,10 @@ Cases (see vs-pytorch.ts for the matching TypeScript):
                  inference (no_grad).
   altclip-large  BAAI/AltCLIP shapes (XLM-R large text tower + CLIP ViT-L/14 image tower + projections), random
                  weights, embeds one 224x224 image and one 77-token text; reports peak RSS.
+  altclip-large-finetune  one optimizer step of AltCLIP-L, every parameter trainable: batch 4 images 224x224 +
+                 4 captions of 16 tokens, text dropout 0.1 (HF train mode), symmetric CLIP loss, AdamW.
+  distill-large  one stage-1 step: XLM-R-large student (+ pre_LN + transformation, trainable) vs the CLIP
+                 ViT-L/14 text tower (frozen, no_grad), batch 16 x 64 tokens, MSE on the pooled features, AdamW.
 Threads: torch.set_num_threads(--threads); run with OMP_WAIT_POLICY=PASSIVE (the TS side sets it) so idle OpenMP
 threads do not spin against the other side's BLAS threads.
 """
@@ -107,25 +111,40 @@ def bert_case(a):
 
 
 # ---------------------------------------------------------------- CLIP-style encoders (vit-forward, altclip-large)
-def rand_linear(i, o, bias=True):
-    w = torch.empty(o, i).uniform_(-0.02, 0.02)
-    return (w, torch.zeros(o) if bias else None)
+TRAINABLE = []  # tensors created with grad=True (the large training cases)
+
+
+def leaf(t, grad):
+    if grad:
+        t.requires_grad_()
+        TRAINABLE.append(t)
+    return t
+
+
+def rand_linear(i, o, bias=True, grad=False):
+    w = leaf(torch.empty(o, i).uniform_(-0.02, 0.02), grad)
+    return (w, leaf(torch.zeros(o), grad) if bias else None)
+
+
+def ln_params(H, grad=False):
+    return (leaf(torch.ones(H), grad), leaf(torch.zeros(H), grad))
 
 
 class Encoder:
     """Stack of transformer layers. pre_ln: CLIP (x + attn(ln1 x)); post-LN otherwise (XLM-R)."""
 
-    def __init__(self, H, NH, FF, L, pre_ln, act):
-        self.H, self.NH, self.pre_ln, self.act = H, NH, pre_ln, act
+    def __init__(self, H, NH, FF, L, pre_ln, act, grad=False, dropout=0.0):
+        self.H, self.NH, self.pre_ln, self.act, self.p = H, NH, pre_ln, act, dropout
         self.layers = []
         for _ in range(L):
             self.layers.append({
-                'q': rand_linear(H, H), 'k': rand_linear(H, H), 'v': rand_linear(H, H), 'o': rand_linear(H, H),
-                'f1': rand_linear(H, FF), 'f2': rand_linear(FF, H),
-                'ln1': (torch.ones(H), torch.zeros(H)), 'ln2': (torch.ones(H), torch.zeros(H)),
+                'q': rand_linear(H, H, grad=grad), 'k': rand_linear(H, H, grad=grad), 'v': rand_linear(H, H, grad=grad),
+                'o': rand_linear(H, H, grad=grad), 'f1': rand_linear(H, FF, grad=grad), 'f2': rand_linear(FF, H, grad=grad),
+                'ln1': ln_params(H, grad), 'ln2': ln_params(H, grad),
             })
 
     def __call__(self, x, mask_bias, eps):
+        drop = (lambda t: F.dropout(t, self.p, True)) if self.p > 0 else (lambda t: t)
         B, S, H = x.shape
         NH, dh = self.NH, H // self.NH
         for ly in self.layers:
@@ -136,11 +155,11 @@ class Encoder:
                 s = (q * (dh ** -0.5)) @ k.transpose(-1, -2)
                 if mask_bias is not None:
                     s = s + mask_bias
-                ctx = torch.softmax(s, dim=-1) @ v
-                return F.linear(ctx.transpose(1, 2).reshape(B, S, H), *ly['o'])
+                ctx = drop(torch.softmax(s, dim=-1)) @ v
+                return drop(F.linear(ctx.transpose(1, 2).reshape(B, S, H), *ly['o']))
 
             def mlp(h):
-                return F.linear(self.act(F.linear(h, *ly['f1'])), *ly['f2'])
+                return drop(F.linear(self.act(F.linear(h, *ly['f1'])), *ly['f2']))
 
             if self.pre_ln:
                 x = x + attn(layer_norm(x, *ly['ln1'], eps))
@@ -152,15 +171,15 @@ class Encoder:
 
 
 class VisionTower:
-    def __init__(self, H, NH, FF, L, patch, image, proj):
+    def __init__(self, H, NH, FF, L, patch, image, proj, grad=False):
         self.patch, self.H = patch, H
-        self.conv = torch.empty(H, 3, patch, patch).uniform_(-0.02, 0.02)
-        self.cls = torch.zeros(H)
-        self.pos = torch.empty((image // patch) ** 2 + 1, H).uniform_(-0.02, 0.02)
-        self.pre = (torch.ones(H), torch.zeros(H))
-        self.post = (torch.ones(H), torch.zeros(H))
-        self.enc = Encoder(H, NH, FF, L, True, quick_gelu)
-        self.proj = rand_linear(H, proj, bias=False)
+        self.conv = leaf(torch.empty(H, 3, patch, patch).uniform_(-0.02, 0.02), grad)
+        self.cls = leaf(torch.zeros(H), grad)
+        self.pos = leaf(torch.empty((image // patch) ** 2 + 1, H).uniform_(-0.02, 0.02), grad)
+        self.pre = ln_params(H, grad)
+        self.post = ln_params(H, grad)
+        self.enc = Encoder(H, NH, FF, L, True, quick_gelu, grad)
+        self.proj = rand_linear(H, proj, bias=False, grad=grad)
 
     def __call__(self, pixels):
         B = pixels.shape[0]
@@ -217,9 +236,96 @@ def altclip_case(a):
     return step, {'build_s': build_s}
 
 
+class XlmrLargeText:
+    """AltCLIP's text tower at BAAI/AltCLIP size: XLM-R large (post-LN, exact GELU), pre_LN, transformation."""
+
+    def __init__(self, grad, dropout):
+        V, H, L, FF, NH, P = 250002, 1024, 24, 4096, 16, 514
+        self.p = dropout
+        self.word = leaf(torch.empty(V, H).uniform_(-0.02, 0.02), grad)
+        self.pos = leaf(torch.empty(P, H).uniform_(-0.02, 0.02), grad)
+        self.tok_type = leaf(torch.zeros(1, H), grad)
+        self.emb_ln = ln_params(H, grad)
+        self.enc = Encoder(H, NH, FF, L, False, gelu, grad, dropout)
+        self.pre_ln = ln_params(H, grad)
+        self.transformation = rand_linear(H, 768, grad=grad)
+
+    def __call__(self, ids, mask):
+        B, S = ids.shape
+        positions = torch.arange(2, S + 2).view(1, S)  # XLM-R positions start after padding_idx 1 (no padding here)
+        x = layer_norm(self.word[ids] + self.pos[positions] + self.tok_type[0], *self.emb_ln, 1e-5)
+        x = F.dropout(x, self.p, True) if self.p > 0 else x
+        bias = ((1 - mask) * torch.finfo(torch.float32).min).view(B, 1, 1, S)
+        x = self.enc(x, bias, 1e-5)
+        return F.linear(layer_norm(x[:, 0], *self.pre_ln, 1e-5), *self.transformation)  # [B, 768]
+
+
+def caption_ids(B, S, seed):
+    return torch.tensor([[0] + [((b * 104729 + i * 7919 + seed) % 250000) + 3 for i in range(S - 2)] + [2] for b in range(B)])
+
+
+def altclip_finetune_case(a):
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    text = XlmrLargeText(True, 0.1)
+    text_proj = rand_linear(768, 768, bias=False, grad=True)
+    vision = VisionTower(1024, 16, 4096, 24, 14, 224, 768, grad=True)
+    logit_scale = leaf(torch.tensor(2.6592), True)
+    opt = torch.optim.AdamW(TRAINABLE, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    build_s = time.perf_counter() - t0
+    B, S = 4, 16
+    ids = caption_ids(B, S, 0)
+    mask = torch.ones(B, S)
+    pixels = torch.randn(B, 3, 224, 224)
+    labels = torch.arange(B)
+
+    def step():
+        t = F.normalize(F.linear(text(ids, mask), *text_proj), dim=-1)
+        i = F.normalize(vision(pixels), dim=-1)
+        logits = logit_scale.exp() * t @ i.t()
+        loss = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, {'build_s': build_s, 'params': sum(t.numel() for t in TRAINABLE)}
+
+
+def distill_large_case(a):
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    student = XlmrLargeText(True, 0.1)
+    opt = torch.optim.AdamW(TRAINABLE, lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    # teacher: CLIP ViT-L/14 text tower (openai/clip-vit-large-patch14), frozen
+    TV, TH, TL, TFF, TNH, TP = 49408, 768, 12, 3072, 12, 77
+    t_tok = torch.empty(TV, TH).uniform_(-0.02, 0.02)
+    t_pos = torch.empty(TP, TH).uniform_(-0.02, 0.02)
+    t_enc = Encoder(TH, TNH, TFF, TL, True, quick_gelu)
+    t_final = ln_params(TH)
+    build_s = time.perf_counter() - t0
+    B, S = 16, 64
+    ids = caption_ids(B, S, 1)
+    mask = torch.ones(B, S)
+    t_ids = torch.tensor([[49406] + [(b * 131 + i * 17) % 49000 + 1 for i in range(S - 2)] + [49407] for b in range(B)])
+    causal = torch.full((S, S), torch.finfo(torch.float32).min).triu(1).view(1, 1, S, S)
+
+    def step():
+        with torch.no_grad():
+            x = t_enc(t_tok[t_ids] + t_pos[:S], causal, 1e-5)
+            target = layer_norm(x, *t_final, 1e-5)[torch.arange(B), t_ids.argmax(-1)]  # pooled (EOS) feature
+        loss = ((student(ids, mask) - target) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, {'build_s': build_s, 'params': sum(t.numel() for t in TRAINABLE)}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--case', required=True, choices=['bert-train', 'vit-forward', 'altclip-large'])
+    ap.add_argument('--case', required=True, choices=['bert-train', 'vit-forward', 'altclip-large', 'altclip-large-finetune', 'distill-large'])
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--layers', type=int, default=4)
     ap.add_argument('--hidden', type=int, default=768)
@@ -230,7 +336,8 @@ def main():
     ap.add_argument('--vocab', type=int, default=8192)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    make = {'bert-train': bert_case, 'vit-forward': vit_case, 'altclip-large': altclip_case}[a.case]
+    make = {'bert-train': bert_case, 'vit-forward': vit_case, 'altclip-large': altclip_case,
+            'altclip-large-finetune': altclip_finetune_case, 'distill-large': distill_large_case}[a.case]
     step, extra = make(a)
     print(json.dumps({'ready': True, 'torch': torch.__version__, 'threads': torch.get_num_threads(), **extra}), flush=True)
     for line in sys.stdin:

@@ -14,6 +14,15 @@
  *  - vit-forward: CLIP ViT-B/16 image features, batch 8 at 224x224 (@altclip/models CLIPModel vision tower).
  *  - altclip-large: BAAI/AltCLIP shapes (configs/models/altclip-large.json), random weights, one image + one
  *    77-token text; time and peak RSS of each side's process (each case runs in its own node process).
+ *  - altclip-large-finetune: one optimizer step of AltCLIP-L (random init), every parameter trainable, batch 4
+ *    images 224x224 + 4 captions of 16 tokens, text dropout on, CLIP loss, AdamW (wd 0.1 on all).
+ *  - distill-large: one stage-1 step: XLM-R-large student (+ pre_LN + transformation) trainable, CLIP ViT-L/14 text
+ *    tower as frozen teacher (run without gradient each step), batch 16 x 64 tokens, MSE on pooled features, AdamW.
+ * The two large training cases need ~17 GiB (PyTorch) and as much on our side: they do not fit side by side, so
+ * they run one after the other (PyTorch's warm-up and steps, then ours), not in alternating rounds.
+ *
+ * --python takes a comma-separated list; by default every PyTorch found among /usr/bin/python3 (Debian's 1.13),
+ * `python3` on PATH and /opt/torch2/bin/python is measured, each against a fresh run of ours.
  */
 import * as os from 'os';
 import * as path from 'path';
@@ -21,11 +30,16 @@ import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process'
 import * as readline from 'readline';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, setupBackend } from '@altclip/backend';
-import { AdamW, variableGradsLean } from '@altclip/train';
-import { AltCLIPConfig, AltCLIPModel, CLIPModel, getModelConfig } from '@altclip/models';
+import { AdamW, valueAndGrads, variableGradsLean } from '@altclip/train';
+import { fallbackKernelUse } from '@altclip/native';
+import {
+  AltCLIPConfig, AltCLIPModel, altclipSpecs, CLIPModel, clipLoss, CLIPTextModelWithProjection, getModelConfig, layerNorm, linear, param, randomVariables, xlmrForward,
+} from '@altclip/models';
 import { encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
-const CASES = ['bert-train', 'vit-forward', 'altclip-large'] as const;
+const CASES = ['bert-train', 'vit-forward', 'altclip-large', 'altclip-large-finetune', 'distill-large'] as const;
+/** Cases too large to keep both sides in memory at once: run sequentially. */
+const SEQUENTIAL = new Set<string>(['altclip-large-finetune', 'distill-large']);
 type CaseName = (typeof CASES)[number];
 
 interface Opts {
@@ -47,7 +61,7 @@ function parseArgs(argv: string[]): Opts {
     rounds: 3,
     steps: 2,
     warmup: 1,
-    python: process.env.ALTCLIP_PYTHON ?? '/usr/bin/python3',
+    python: process.env.ALTCLIP_PYTHON ?? '',
     profile: false,
     native: process.env.ALTCLIP_NATIVE !== '0',
     bert: { layers: 4, hidden: 768, heads: 12, ffn: 3072, batch: 8, seq: 64, vocab: 8192 },
@@ -121,11 +135,6 @@ async function startPython(o: Opts, c: CaseName): Promise<Python> {
       return r.peak_rss_bytes as number;
     },
   };
-}
-
-function checkPython(o: Opts): string | null {
-  const r = spawnSync(o.python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-  return r.status === 0 ? null : `PyTorch is not importable with ${o.python} (${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}); install it with: apt-get install -y python3-torch (or pass --python)`;
 }
 
 // ------------------------------------------------------------------------------------------ our side
@@ -216,6 +225,81 @@ function altclipLarge(wasm: boolean): Ours {
   };
 }
 
+/** AltCLIP-L, random init, every parameter trainable: one AdamW step on 4 images + 4 captions (as altclip_finetune_case). */
+function altclipLargeFinetune(): Ours {
+  const model = new AltCLIPModel(getModelConfig('altclip-large') as AltCLIPConfig, { seed: 0, distribution: 'uniform' });
+  const named = model.namedParameters();
+  const keys = [...named.keys()];
+  const vars = keys.map((k) => named.get(k)!);
+  const opt = new AdamW(named, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1, groups: [] });
+  const B = 4, S = 16;
+  const ids = tf.tensor2d(captionIds(B, S, 0), [B, S], 'int32');
+  const mask = tf.ones([B, S], 'int32') as tf.Tensor2D;
+  const pixels = tf.randomNormal([B, 3, 224, 224], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const loss = () => clipLoss(model.forward({ inputIds: ids, attentionMask: mask, pixelValues: pixels, training: true }).logitsPerText);
+  return {
+    describe: `AltCLIP-L fine-tune step (${(vars.reduce((a, v) => a + v.size, 0) / 1e6).toFixed(0)}M parameters, all trainable): 4 images 224x224 + 4 captions x 16 tokens, text dropout, CLIP loss, AdamW`,
+    step() {
+      tf.tidy(() => {
+        const { value, grads } = valueAndGrads(loss, vars);
+        opt.step(new Map(keys.map((k, i) => [k, grads[i]!])), 1e-4, { disposeGrads: true });
+        value.dataSync();
+      });
+    },
+    dispose() {
+      opt.dispose();
+      model.dispose();
+      tf.dispose([ids, mask, pixels]);
+    },
+  };
+}
+
+/** Stage-1 distillation step at paper size: XLM-R-large student vs CLIP ViT-L/14 text teacher (as distill_large_case). */
+function distillLarge(): Ours {
+  const cfg = getModelConfig('altclip-large') as AltCLIPConfig;
+  const studentSpecs = altclipSpecs(cfg).filter((s) => s.name.startsWith('text_model.'));
+  const student = randomVariables(studentSpecs, { seed: 0, distribution: 'uniform' });
+  const keys = [...student.keys()];
+  const vars = keys.map((k) => student.get(k)!);
+  const opt = new AdamW(student, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, groups: [] });
+  const teacher = new CLIPTextModelWithProjection(
+    { model_type: 'clip_text_model', vocab_size: 49408, hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, max_position_embeddings: 77, projection_dim: 768, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5, pad_token_id: 1, bos_token_id: 49406, eos_token_id: 49407 },
+    { seed: 1, distribution: 'uniform', trainable: false },
+  );
+  const B = 16, S = 64;
+  const ids = tf.tensor2d(captionIds(B, S, 1), [B, S], 'int32');
+  const mask = tf.ones([B, S], 'int32') as tf.Tensor2D;
+  const tIds: number[][] = Array.from({ length: B }, (_, b) => [49406, ...Array.from({ length: S - 2 }, (_, i) => ((b * 131 + i * 17) % 49000) + 1), 49407]);
+  const tc = cfg.text_config;
+  const features = () => {
+    const p = student as unknown as Map<string, tf.Tensor>;
+    const last = xlmrForward(p, 'text_model.roberta.', tc, ids, mask, { training: true }).lastHiddenState;
+    const cls = tf.reshape(tf.slice(last, [0, 0, 0], [B, 1, tc.hidden_size]), [B, tc.hidden_size]);
+    return linear(layerNorm(cls, param(p, 'text_model.pre_LN.weight'), param(p, 'text_model.pre_LN.bias'), tc.layer_norm_eps), param(p, 'text_model.transformation.weight'), param(p, 'text_model.transformation.bias'));
+  };
+  return {
+    describe: `stage-1 distillation step: XLM-R-large student (${(vars.reduce((a, v) => a + v.size, 0) / 1e6).toFixed(0)}M, trainable) vs CLIP ViT-L/14 text teacher (frozen), batch ${B} x ${S} tokens, MSE, AdamW`,
+    step() {
+      tf.tidy(() => {
+        const target = teacher.forward({ inputIds: tIds }).pooledOutput; // no gradient: outside the recorded function
+        const { value, grads } = valueAndGrads(() => tf.mean(tf.square(tf.sub(features(), target))) as tf.Scalar, vars);
+        opt.step(new Map(keys.map((k, i) => [k, grads[i]!])), 1e-4, { disposeGrads: true });
+        value.dataSync();
+      });
+    },
+    dispose() {
+      opt.dispose();
+      teacher.dispose();
+      tf.dispose([...vars, ids, mask]);
+    },
+  };
+}
+
+/** Caption token ids as caption_ids() in vs_pytorch.py: <s> ... </s>, no padding. */
+function captionIds(B: number, S: number, seed: number): number[][] {
+  return Array.from({ length: B }, (_, b) => [0, ...Array.from({ length: S - 2 }, (_, i) => ((b * 104729 + i * 7919 + seed) % 250000) + 3), 2]);
+}
+
 // ------------------------------------------------------------------------------------------ driver
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -223,13 +307,65 @@ const median = (xs: number[]) => {
 };
 const GiB = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
+const BUILDERS: Record<CaseName, (o: Opts, wasm: boolean) => Ours> = {
+  'bert-train': (o) => bertTrain(o),
+  'vit-forward': () => vitForward(),
+  'altclip-large': (_, wasm) => altclipLarge(wasm),
+  'altclip-large-finetune': () => altclipLargeFinetune(),
+  'distill-large': () => distillLarge(),
+};
+
+/** The large cases: all of PyTorch's steps (then its process exits), then all of ours. */
+async function runSequential(o: Opts, c: CaseName): Promise<void> {
+  const py = await startPython(o, c);
+  console.log(`\n== ${c}: PyTorch ${py.ready.torch}, ${py.ready.threads} thread(s), build ${Number(py.ready.build_s ?? 0).toFixed(1)} s; sequential (both sides do not fit in memory together)`);
+  const pyWarm = await py.run(o.warmup);
+  const pyMs = await py.run(o.steps * o.rounds);
+  const pyPeak = await py.quit();
+  console.log(`  PyTorch: warm-up ${pyWarm.map((x) => x.toFixed(0)).join(', ')} ms; steps ${pyMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+  const choice = await setupBackend({ threads: o.threads });
+  const t0 = performance.now();
+  const ours = BUILDERS[c](o, choice.name === 'wasm');
+  const buildMs = performance.now() - t0;
+  console.log(`  ours: ${choice.name} (${choice.reason}); ${ours.describe}; build ${(buildMs / 1000).toFixed(1)} s`);
+  const warm: number[] = [];
+  for (let i = 0; i < o.warmup; i++) {
+    const t = performance.now();
+    ours.step();
+    warm.push(performance.now() - t);
+  }
+  fallbackKernelUse(true);
+  const oursMs: number[] = [];
+  for (let i = 0; i < o.steps * o.rounds; i++) {
+    const t = performance.now();
+    ours.step();
+    oursMs.push(performance.now() - t);
+  }
+  console.log(`  ours: warm-up ${warm.map((x) => x.toFixed(0)).join(', ')} ms; steps ${oursMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+  printFallbacks(choice.name);
+  ours.dispose();
+  const ourPeak = process.resourceUsage().maxRSS * 1024;
+  const m = median(oursMs);
+  const pm = median(pyMs);
+  console.log(`RESULT ${c} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each after ${o.warmup} warm-up; target <= 1.0x)`);
+  console.log(`RESULT ${c} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x (target <= 1.1x)`);
+}
+
+/** The cpu kernels the native backend fell back to in the measured steps (a training step should use none). */
+function printFallbacks(backend: string): void {
+  if (backend !== 'native') return;
+  const used = [...fallbackKernelUse().entries()].sort((a, b) => b[1].ms - a[1].ms);
+  console.log(`  fallback (JS cpu) kernels in the measured steps: ${used.length ? used.map(([k, u]) => `${k} x${u.calls} ${u.ms.toFixed(0)} ms`).join(', ') : 'none'}`);
+}
+
 async function runCase(o: Opts, c: CaseName): Promise<void> {
+  if (SEQUENTIAL.has(c)) return runSequential(o, c);
   const py = await startPython(o, c);
   const choice = await setupBackend({ threads: o.threads });
   if (!o.native) (require('@altclip/native') as { unregisterNativeKernels(): void }).unregisterNativeKernels();
   const info = backendInfo();
   const t0 = performance.now();
-  const ours = c === 'bert-train' ? bertTrain(o) : c === 'vit-forward' ? vitForward() : altclipLarge(choice.name === 'wasm');
+  const ours = BUILDERS[c](o, choice.name === 'wasm');
   const buildMs = performance.now() - t0;
   console.log(`\n== ${c}: ${ours.describe}`);
   console.log(`  ours: ${choice.name}, ${info.wasm ? `wasm ${info.wasm.threads} thread(s), ` : ''}native: ${info.native.active && o.native ? info.native.note.replace(/; on wasm:.*/, '') : `off (${o.native ? info.native.note : '--no-native'})`}`);
@@ -244,6 +380,7 @@ async function runCase(o: Opts, c: CaseName): Promise<void> {
   let stopProfile: (() => void) | undefined;
   for (let r = 0; r < o.rounds; r++) {
     const runOurs = () => {
+      if (o.profile && r === o.rounds - 1) fallbackKernelUse(true);
       if (o.profile && r === o.rounds - 1) stopProfile = profileKernels(choice.name, (ms) => `  our kernel time (profiled steps, ${ms.toFixed(0)} ms in kernels):`, 18);
       const ts: number[] = [];
       for (let i = 0; i < o.steps; i++) {
@@ -252,6 +389,7 @@ async function runCase(o: Opts, c: CaseName): Promise<void> {
         ts.push(performance.now() - t);
       }
       stopProfile?.();
+      if (stopProfile) printFallbacks(choice.name);
       stopProfile = undefined;
       return ts;
     };
@@ -273,28 +411,49 @@ async function runCase(o: Opts, c: CaseName): Promise<void> {
   const ourPeak = process.resourceUsage().maxRSS * 1024;
   const m = median(oursMs);
   const pm = median(pyMs);
-  console.log(`RESULT ${c}: ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each; per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= 1.0x)`);
-  const rssNote = c === 'altclip-large' ? ` (target <= 1.3x)` : ' (process totals; only altclip-large runs alone in its process)';
-  console.log(`RESULT ${c} peak RSS: ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x${rssNote}; our build ${(buildMs / 1000).toFixed(1)} s`);
+  console.log(`RESULT ${c} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each; per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= 1.0x)`);
+  const rssNote = c === 'vit-forward' ? ' (process totals)' : c === 'bert-train' ? ' (target <= 1.0x)' : ' (target <= 1.3x)';
+  console.log(`RESULT ${c} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x${rssNote}; our build ${(buildMs / 1000).toFixed(1)} s`);
+}
+
+/** The Pythons to measure against: --python's list, else every distinct PyTorch among the usual places. */
+function pythons(o: Opts): { list: string[]; notes: string[] } {
+  const given = o.python ? o.python.split(',').filter(Boolean) : [];
+  const candidates = given.length ? given : ['/usr/bin/python3', 'python3', '/opt/torch2/bin/python'];
+  const seen = new Map<string, string>();
+  const notes: string[] = [];
+  for (const py of candidates) {
+    const r = spawnSync(py, ['-c', 'import sys, torch; print(sys.executable, torch.__version__)'], { encoding: 'utf8' });
+    if (r.status !== 0) {
+      if (given.length) notes.push(`PyTorch is not importable with ${py}: ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-1)[0]}`);
+      continue;
+    }
+    const key = r.stdout.trim();
+    if (![...seen.values()].includes(key)) seen.set(py, key);
+  }
+  if (!seen.size) notes.push('no PyTorch found (apt-get install -y python3-torch, or a 2.x wheel: pip install --no-index --find-links /opt/wheels torch; then --python)');
+  return { list: [...seen.keys()], notes };
 }
 
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const missing = checkPython(o);
-  if (missing) {
-    console.log(`vs-pytorch: ${missing}`);
+  const { list, notes } = pythons(o);
+  for (const n of notes) console.log(`vs-pytorch: ${n}`);
+  if (!list.length) {
     process.exitCode = 2;
     return;
   }
-  if (o.cases.length > 1) {
-    // one node process per case, so each peak RSS is that case's alone
-    const rest = process.argv.slice(2).filter((a, i, all) => a !== '--case' && all[i - 1] !== '--case');
-    for (const c of o.cases) {
-      const r = spawnSync(process.execPath, [process.argv[1], '--case', c, ...rest], { stdio: 'inherit' });
-      if (r.status !== 0) process.exitCode = r.status ?? 1;
-    }
+  if (o.cases.length > 1 || list.length > 1) {
+    // one node process per case and PyTorch, so each peak RSS is that case's alone
+    const rest = process.argv.slice(2).filter((a, i, all) => a !== '--case' && all[i - 1] !== '--case' && a !== '--python' && all[i - 1] !== '--python');
+    for (const c of o.cases)
+      for (const py of list) {
+        const r = spawnSync(process.execPath, [process.argv[1], '--case', c, '--python', py, ...rest], { stdio: 'inherit' });
+        if (r.status !== 0) process.exitCode = r.status ?? 1;
+      }
     return;
   }
+  o.python = list[0];
   console.log(`vs-pytorch ${new Date().toISOString()}: ${o.threads} thread(s) each side, ${o.rounds} rounds x ${o.steps} steps after ${o.warmup} warm-up, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   await runCase(o, o.cases[0]);
 }

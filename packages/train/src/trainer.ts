@@ -290,7 +290,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
         grads = masked;
         const norm = clipByGlobalNorm(grads, c.gradClip);
         if (!Number.isFinite(norm)) throw new NonFiniteLossError(`gradient norm is ${norm} at step ${stepIdx + 1} (loss ${g.loss}); stopping without updating`);
-        opt.step(grads, lr);
+        opt.step(grads, lr, { disposeGrads: true }); // each gradient freed as soon as its update is done
         if (logitScale) tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, c.logitScaleMax ?? Math.log(100))));
         state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
         const dt = (Date.now() - t0) / 1000;

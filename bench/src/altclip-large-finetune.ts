@@ -1,0 +1,119 @@
+/**
+ * The seed's recipe at the real size: `altclip finetune --preset flagai` (batch 4, AdamW, lr 1e-4, every parameter
+ * trainable) for 2 steps on a saved AltCLIP-L folder with random weights, as a user runs it. Prints each step's
+ * time and the peak RSS of the training process. Not a CI test: it needs ~20 GiB of RAM and several minutes.
+ *
+ *   npm run bench -- altclip-large-finetune [--steps 2] [--dir /tmp/altclip-large-random] [--keep] [-- extra finetune flags]
+ *   e.g. ... -- --lock-image --frozen-dtype bf16      or      ... -- --grad-checkpointing
+ *
+ * The model folder (3.5 GB) is written once into --dir and reused by later runs (--keep leaves it there). The data
+ * is a synthetic CIFAR-10 binary file (16 random images), the tokenizer the small SentencePiece model the demo ships
+ * (its ids are valid XLM-R ids; only speed and memory are measured here).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { setupBackend } from '@altclip/backend';
+import { AltCLIPConfig, AltCLIPModel, getModelConfig } from '@altclip/models';
+
+const REPO = path.join(__dirname, '..', '..');
+
+function parse(argv: string[]) {
+  const o = { steps: 2, dir: path.join(os.tmpdir(), 'altclip-large-random'), keep: false, extra: [] as string[] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      o.extra = argv.slice(i + 1);
+      break;
+    }
+    if (a === '--steps') o.steps = Number(argv[++i]);
+    else if (a === '--dir') o.dir = argv[++i];
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--help' || a === '-h') {
+      console.log('see the comment at the top of bench/src/altclip-large-finetune.ts');
+      process.exit(0);
+    } else throw new Error(`unknown argument '${a}' (see --help)`);
+  }
+  if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error(`--steps must be a positive integer, got ${o.steps}`);
+  return o;
+}
+
+async function ensureModel(dir: string): Promise<void> {
+  if (fs.existsSync(path.join(dir, 'model.safetensors')) && fs.existsSync(path.join(dir, 'config.json'))) {
+    console.log(`model: reusing ${dir}`);
+    return;
+  }
+  const t = performance.now();
+  await setupBackend();
+  const model = new AltCLIPModel(getModelConfig('altclip-large') as AltCLIPConfig, { seed: 0 });
+  await model.save(dir);
+  model.dispose();
+  fs.copyFileSync(path.join(REPO, 'datasets', 'demo-spm', 'sentencepiece.bpe.model'), path.join(dir, 'sentencepiece.bpe.model'));
+  console.log(`model: random AltCLIP-L written to ${dir} in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+}
+
+function syntheticCifar(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const n = 16;
+  const rec = Buffer.alloc(n * 3073);
+  let x = 12345;
+  for (let i = 0; i < rec.length; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    rec[i] = i % 3073 === 0 ? (i / 3073) % 10 : x >>> 24;
+  }
+  fs.writeFileSync(path.join(dir, 'data_batch_1.bin'), rec);
+  fs.writeFileSync(path.join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+}
+
+/** Peak resident memory of a running process (VmHWM), polled. */
+function watchPeak(pid: number): () => number {
+  let peak = 0;
+  const read = () => {
+    try {
+      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+    } catch {
+      /* exited */
+    }
+  };
+  const timer = setInterval(read, 200);
+  return () => {
+    clearInterval(timer);
+    return peak;
+  };
+}
+
+async function main(): Promise<void> {
+  const o = parse(process.argv.slice(2));
+  await ensureModel(o.dir);
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'altclip-large-ft-'));
+  const data = path.join(work, 'cifar');
+  syntheticCifar(data);
+  const run = path.join(work, 'run');
+  const args = [path.join(REPO, 'packages', 'cli', 'dist', 'bin.js'), 'finetune', '--preset', 'flagai', '--model', o.dir, '--dataset', 'cifar10', '--data', data,
+    '--split', 'train', '--steps', String(o.steps), '--log-every', '1', '--checkpoint-every', '0', '--out', run, '--no-progress', ...o.extra];
+  console.log(`altclip-large-finetune ${new Date().toISOString()}: ${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
+  console.log(`$ node ${args.join(' ')}`);
+  const t0 = performance.now();
+  const child = spawn(process.execPath, args, { stdio: 'inherit' });
+  const stop = watchPeak(child.pid!);
+  const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+  const peak = stop();
+  const wall = (performance.now() - t0) / 1000;
+  if (code !== 0) {
+    console.log(`RESULT altclip-large-finetune: the finetune command failed (exit ${code}) after ${wall.toFixed(0)} s, peak RSS ${(peak / 2 ** 30).toFixed(2)} GiB`);
+    process.exitCode = 1;
+  } else {
+    const metrics = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.loss !== undefined);
+    const stepS = metrics.map((m) => (m.samples_per_s ? 4 / m.samples_per_s : NaN));
+    console.log(`RESULT altclip-large-finetune: ${metrics.length} steps, step times ${stepS.map((s) => s.toFixed(1)).join(', ')} s, losses ${metrics.map((m) => m.loss.toFixed(4)).join(', ')}; wall ${wall.toFixed(0)} s (incl. loading and saving final/); peak RSS ${(peak / 2 ** 30).toFixed(2)} GiB`);
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+  if (!o.keep && o.dir.startsWith(os.tmpdir())) fs.rmSync(o.dir, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
