@@ -17,3 +17,5 @@ export { runFinetune, FINETUNE_DEFAULTS, FINETUNE_FLAGAI_PRESET } from './stages
 export type { FinetuneOptions } from './stages/finetune';
 export { runDistill, teacherFeatures, DISTILL_DEFAULTS } from './stages/distill';
 export type { DistillOptions } from './stages/distill';
+export * from './tfrecord';
+export * from './tensorboard';

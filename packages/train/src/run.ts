@@ -9,6 +9,7 @@ import type { AdamW } from './adamw';
  * Run folder layout:
  *   <run>/config.json            resolved configuration (written at start)
  *   <run>/metrics.jsonl          one JSON object per logged step / evaluation
+ *   <run>/tensorboard/           TensorBoard event files (with the tensorboard logger)
  *   <run>/checkpoints/step-<N>/  model files (HF layout), optimizer.safetensors, trainer_state.json
  *   <run>/checkpoints/latest     name of the newest complete checkpoint (updated last)
  */
@@ -189,4 +190,19 @@ export class MetricsLog {
   write(rec: Record<string, unknown>): void {
     fs.appendFileSync(this.file, JSON.stringify(rec) + '\n');
   }
+}
+
+export const LOGGERS = ['jsonl', 'tensorboard'] as const;
+export type LoggerName = (typeof LOGGERS)[number];
+
+/** `--logger` ("tensorboard", "jsonl,tensorboard" or a list); metrics.jsonl is always written (resume and reports read it). */
+export function parseLoggers(v: unknown): Set<LoggerName> {
+  const out = new Set<LoggerName>(['jsonl']);
+  if (v === undefined || v === null) return out;
+  const items = (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((x) => x.trim()).filter(Boolean);
+  for (const x of items) {
+    if (!(LOGGERS as readonly string[]).includes(x)) throw new Error(`--logger: unknown logger '${x}' (choose from ${LOGGERS.join(', ')})`);
+    out.add(x as LoggerName);
+  }
+  return out;
 }

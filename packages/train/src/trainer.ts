@@ -5,8 +5,9 @@ import { clipByGlobalNorm, computeGradients, FeatureTask } from './grads';
 import { maskGradRows } from './params';
 import { createProgress } from './progress';
 import { epochPermutation, hashInts } from './rng';
-import { configHash, loadCheckpoint, loadParams, MetricsLog, prepareRunDir, resolveCheckpoint, saveCheckpoint, saveParams, TrainerState } from './run';
+import { configHash, loadCheckpoint, loadParams, MetricsLog, parseLoggers, prepareRunDir, resolveCheckpoint, saveCheckpoint, saveParams, TrainerState } from './run';
 import { lrAt, ScheduleName } from './schedules';
+import { TensorBoardLog } from './tensorboard';
 import { atomicWriteFile } from '@altclip/checkpoint';
 
 /** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
@@ -41,6 +42,8 @@ export interface TrainConfig {
   checkpointEvery?: number;
   keepLast?: number;
   evalEvery?: number;
+  /** Metrics loggers besides metrics.jsonl: "tensorboard" (comma-separated string or list). */
+  logger?: string | string[];
 }
 
 export const TRAIN_DEFAULTS: Omit<TrainConfig, 'batchSize' | 'lr'> = {
@@ -150,7 +153,7 @@ export function planSteps(size: number, c: Pick<TrainConfig, 'batchSize' | 'epoc
 
 /** Fields that do not change the trajectory are left out of the hash, so a run can be resumed with more steps. */
 function trajectoryHash(c: TrainConfig): string {
-  const { steps, epochs, logEvery, checkpointEvery, keepLast, evalEvery, ...rest } = c;
+  const { steps, epochs, logEvery, checkpointEvery, keepLast, evalEvery, logger, ...rest } = c;
   return configHash(rest);
 }
 
@@ -167,6 +170,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const noDecay = c.noDecay ? c.noDecay.map((s) => new RegExp(s)) : NO_DECAY_PATTERNS;
   const opt = new AdamW(a.params, { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, groups: defaultParamGroups(noDecay), noDecayRows: paddingRows });
   const hash = trajectoryHash(c);
+  const loggers = parseLoggers(c.logger);
   const log = (s: string) => {
     progress.clear();
     if (a.log) a.log(s);
@@ -175,6 +179,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
 
   let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, dataSize: a.data.size, seed: c.seed, configHash: hash, time: '' };
   let metrics: MetricsLog | undefined;
+  let tb: TensorBoardLog | undefined;
   let resumedFrom: string | undefined;
   const progress = createProgress({ total, label: a.label, every: c.logEvery, quiet: a.progress === false });
   if (warmupSteps >= total) log(`warning: warmup (${warmupSteps} steps) is not shorter than the run (${total} steps): the learning rate never reaches ${c.lr}`);
@@ -183,6 +188,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     metrics = new MetricsLog(path.join(a.runDir, 'metrics.jsonl'));
     if (!a.resume) await atomicWriteFile(path.join(a.runDir, 'config.json'), [JSON.stringify(a.runConfig ?? c, null, 2) + '\n']);
   }
+  const tbDir = a.runDir && loggers.has('tensorboard') ? path.join(a.runDir, 'tensorboard') : undefined;
+  const tbFresh = tbDir ? !TensorBoardLog.exists(tbDir) : false;
   if (a.resume) {
     const ck = resolveCheckpoint(a.runDir ?? '', a.resume);
     try {
@@ -202,8 +209,19 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     state.dataSize = a.data.size;
     if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
     metrics?.truncateAfter(state.step);
+    if (tbDir) tb = new TensorBoardLog(tbDir, { resumedAtStep: state.step });
     log(`resumed from ${ck} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
   }
+
+  if (tbDir) {
+    tb ??= new TensorBoardLog(tbDir);
+    // Indented four spaces: the text plugin renders markdown, and this keeps the JSON as a code block.
+    if (tbFresh) tb.text('config', JSON.stringify(a.runConfig ?? c, null, 2).replace(/^/gm, '    '), state.step);
+  }
+  const logRecord = (rec: Record<string, unknown>) => {
+    metrics?.write(rec);
+    tb?.write(rec);
+  };
 
   // Signals: finish the current step, checkpoint, stop. A second signal exits at once (writes are atomic).
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
@@ -253,7 +271,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const runEval = async () => {
     if (!a.evaluate) return;
     const ev = await a.evaluate(state.step);
-    metrics?.write({ step: state.step, epoch: state.epoch, eval: ev });
+    logRecord({ step: state.step, epoch: state.epoch, eval: ev });
     log(`eval @ step ${state.step}: ${Object.entries(ev).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`);
   };
 
@@ -310,7 +328,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
         result.losses.push(g.loss);
         result.records.push(rec);
         result.step = state.step;
-        if (metrics && (state.step % (c.logEvery || 1) === 0 || state.step === total)) metrics.write(rec);
+        if (state.step % (c.logEvery || 1) === 0 || state.step === total) logRecord(rec);
         progress.update(state.step, { loss: g.loss, lr });
       } finally {
         tf.dispose([...grads.values()]);

@@ -26,6 +26,7 @@ export function trainFlags<T>(y: Argv<T>): Argv<T> {
     .option('weight-decay', { type: 'number', describe: 'decoupled weight decay (biases, LayerNorm weights, logit_scale excluded)' })
     .option('grad-clip', { type: 'number', describe: 'max global gradient norm (0: off)' })
     .option('log-every', { type: 'number' })
+    .option('logger', { type: 'string', describe: "also log to 'tensorboard' (<run>/tensorboard/; e.g. --logger jsonl,tensorboard); metrics.jsonl is always written" })
     .option('checkpoint-every', { type: 'number', describe: 'steps between checkpoints (0: only at the end and on a signal)' })
     .option('keep-last', { type: 'number', describe: 'checkpoints kept' })
     .option('eval-every', { type: 'number' })
@@ -59,7 +60,7 @@ export function lockFlags<T>(y: Argv<T>, lockImage: string): Argv<T> {
 export const LOCK_FLAG_KEYS = ['lockImage', 'lockText', 'freeze'];
 
 const TRAIN_FLAG_KEYS = [
-  'seed', 'batchSize', 'accumSteps', 'epochs', 'steps', 'lr', 'schedule', 'warmup', 'minLr', 'betas', 'eps', 'weightDecay', 'gradClip', 'logEvery',
+  'seed', 'batchSize', 'accumSteps', 'epochs', 'steps', 'lr', 'schedule', 'warmup', 'minLr', 'betas', 'eps', 'weightDecay', 'gradClip', 'logEvery', 'logger',
   'checkpointEvery', 'keepLast', 'evalEvery', 'maxLength', 'dropout', 'gradCheckpointing', 'frozenDtype', 'freezeEmbeddings', 'unlockedTextLayers', 'unlockedImageLayers',
   'out', 'name', 'resume',
 ];

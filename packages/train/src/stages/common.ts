@@ -9,6 +9,7 @@ import { encodeTexts, resolveProcessor, textMaxLength, ProcessorLike } from '@al
 import type { FeatureTask } from '../grads';
 import { FreezeOptions, paddingRows, selectTrainable } from '../params';
 import { train, BatchSource, TrainConfig, TrainResult } from '../trainer';
+import { parseLoggers } from '../run';
 import { evalHook, EvalSpec } from './eval-hook';
 
 /** Options every training stage (distill, contrastive, finetune) takes besides its own. */
@@ -32,7 +33,7 @@ export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions 
 /** Keys of a flat stage config that belong to the trainer. */
 export const TRAIN_KEYS = [
   'seed', 'batchSize', 'accumSteps', 'epochs', 'steps', 'shuffle', 'dropLast', 'lr', 'schedule', 'warmup', 'minLr', 'betas', 'eps',
-  'weightDecay', 'noDecay', 'gradClip', 'logitScaleMax', 'logEvery', 'checkpointEvery', 'keepLast', 'evalEvery',
+  'weightDecay', 'noDecay', 'gradClip', 'logitScaleMax', 'logEvery', 'checkpointEvery', 'keepLast', 'evalEvery', 'logger',
 ] as const;
 
 /** Reads a JSON config file with errors that name the file. */
@@ -79,6 +80,7 @@ export function trainConfigOf(flat: Record<string, unknown>, stage: string): Tra
   for (const k of TRAIN_KEYS) if (flat[k] !== undefined) c[k] = flat[k];
   for (const k of ['batchSize', 'lr'] as const) if (typeof c[k] !== 'number') throw new Error(`${stage}: '${k}' must be set (config file or --${k.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase())})`);
   if (c.epochs === undefined && c.steps === undefined) throw new Error(`${stage}: set 'epochs' or 'steps'`);
+  parseLoggers(c.logger); // before any slow preparation (teacher features, data) so a typo fails at once
   return c as unknown as TrainConfig;
 }
 
