@@ -3,7 +3,8 @@ import * as path from 'path';
 import { loadImage } from '@altclip/image';
 import { tmpDir } from '@altclip/test-utils';
 import { balancedIndices, encodeGrayPng } from '../src/demo/data';
-import { formatTable, lossChartSvg, markdownTable, readLossCurves, StageScores } from '../src/demo/report';
+import { formatTable, markdownTable, StageScores } from '../src/demo/report';
+import { lineChartSvg, readLossCurves } from '../src/report/charts';
 
 const row = (model: string, en: number, zh: number): StageScores => ({
   model,
@@ -43,9 +44,9 @@ describe('demo helpers', () => {
     const curves = readLossCurves(file, 's');
     expect(curves.map((c) => c.term).sort()).toEqual(['loss', 'mse']);
     expect(curves.find((c) => c.term === 'loss')!.points).toEqual([[10, 2], [20, 1]]);
-    const svg = lossChartSvg('stage', curves);
+    const svg = lineChartSvg('stage', curves);
     expect(svg.startsWith('<svg')).toBe(true);
     expect((svg.match(/<path /g) ?? []).length).toBe(2);
-    expect(lossChartSvg('empty', [])).toContain('no metrics logged');
+    expect(lineChartSvg('empty', [])).toContain('no metrics logged');
   });
 });

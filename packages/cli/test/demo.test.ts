@@ -51,6 +51,8 @@ describe('altclip demo --fast', () => {
     const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     expect((html.match(/<svg/g) ?? []).length).toBe(4); // 3 loss charts + the accuracy chart
     expect(html).toContain('AltCLIP_T');
+    expect(html).toContain('name="viewport"');
+    expect(html).not.toMatch(/issue\s*#?\s*\d/i);
     expect(result.table.split('\n')).toHaveLength(5);
   });
 

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { setupBackend } from '@altclip/backend';
 import { closeSharedPool } from '@altclip/image';
 import { fixture, tmpDir, REPO_ROOT } from '@altclip/test-utils';
+import { readEventFile } from '@altclip/train';
 import { main } from '../src/main';
 
 const SPM = path.join(REPO_ROOT, 'datasets', 'demo-spm');
@@ -25,7 +26,7 @@ test('altclip contrastive: --config + flag overrides, run folder layout, refusal
   const data = path.join(dir, 'pairs.tsv');
   fs.writeFileSync(data, `image\tcaption\n${rows.join('\n')}\n`);
   const out = path.join(dir, 'run');
-  const args = (steps: number) => ['contrastive', '--backend', 'wasm', '--config', path.join(REPO_ROOT, 'configs', 'train', 'contrastive-tiny.json'), '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '4', '--steps', String(steps), '--log-every', '1', '--checkpoint-every', '1', '--out', out, '--no-progress'];
+  const args = (steps: number) => ['contrastive', '--backend', 'wasm', '--config', path.join(REPO_ROOT, 'configs', 'train', 'contrastive-tiny.json'), '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '4', '--steps', String(steps), '--log-every', '1', '--checkpoint-every', '1', '--out', out, '--no-progress', '--logger', 'jsonl,tensorboard'];
   await main(args(2));
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   expect(cfg.train).toMatchObject({ batchSize: 4, steps: 2, lr: 1e-4, weightDecay: 0.05, gradClip: 5 }); // flags over the config file
@@ -41,12 +42,16 @@ test('altclip contrastive: --config + flag overrides, run folder layout, refusal
   await main([...args(3), '--resume', 'latest']);
   const after = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
   expect(after).toEqual([1, 2, 3]);
+  // One event file per invocation; together they hold the loss of every step.
+  const tb = fs.readdirSync(path.join(out, 'tensorboard')).sort().map((f) => readEventFile(path.join(out, 'tensorboard', f)));
+  expect(tb).toHaveLength(2);
+  expect(tb.flat().filter((e) => e.scalars?.some((s) => s.tag === 'loss')).map((e) => e.step)).toEqual([1, 2, 3]);
 });
 
 test('altclip finetune on the CIFAR-10 fixture (--limit, --lang zh captions written to config.json), zero-shot eval logged', async () => {
   const out = path.join(dir, 'ft');
   await main(['finetune', '--backend', 'wasm', '--model', TINY, '--tokenizer', SPM, '--dataset', 'cifar10', '--data', fixture('cifar10_bin'), '--lang', 'zh', '--limit', '8', '--batch-size', '4', '--steps', '2', '--out', out, '--no-progress',
-    '--eval-dataset', 'cifar10', '--eval-data', fixture('cifar10_bin'), '--eval-limit', '6', '--eval-every', '2']);
+    '--eval-dataset', 'cifar10', '--eval-data', fixture('cifar10_bin'), '--eval-limit', '6', '--eval-every', '2', '--logger', 'tensorboard']);
   const evals = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.eval);
   expect(evals.map((e) => e.step)).toEqual([2]);
   for (const e of evals) {
@@ -56,8 +61,14 @@ test('altclip finetune on the CIFAR-10 fixture (--limit, --lang zh captions writ
     // acc1 over 6 images is a multiple of 1/6.
     expect(Math.abs(e.eval.zeroshot_acc1 * 6 - Math.round(e.eval.zeroshot_acc1 * 6))).toBeLessThan(1e-9);
   }
+  const [tbFile] = fs.readdirSync(path.join(out, 'tensorboard'));
+  const acc = readEventFile(path.join(out, 'tensorboard', tbFile)).flatMap((e) => (e.scalars ?? []).filter((s) => s.tag === 'eval/zeroshot_acc1').map((s) => [e.step, s.value]));
+  expect(acc).toEqual([[2, Math.fround(evals[0].eval.zeroshot_acc1)]]);
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   expect(cfg.classnames[0]).toBe('飞机');
   expect(cfg.train.lr).toBe(1e-5);
+  // altclip report on the real run folder: the eval logged during training is charted.
+  await main(['report', out]);
+  expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('aria-label="eval/zeroshot_acc1"');
   expect(fs.existsSync(path.join(out, 'final', 'model.safetensors'))).toBe(true);
 });

@@ -8,6 +8,7 @@ import { demoCommand } from './demo';
 import { distillCommand } from './distill';
 import { contrastiveCommand } from './contrastive';
 import { finetuneCommand } from './finetune';
+import { reportCommand } from './report';
 
 /** Every `altclip` command, in the order --help lists them. */
-export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand, reportCommand];

@@ -7,7 +7,8 @@ import { resolveCheckpoint, runContrastive, runDistill, StageResult } from '@alt
 import { datasetsDir, LANGS, loadCaptionSpec, templates } from './captions';
 import { DemoData, prepareDemoData } from './data';
 import { EvalDetails, evaluateModelDir } from './evaluate';
-import { formatTable, LossCurve, markdownTable, readLossCurves, reportHtml, StageScores } from './report';
+import { formatTable, markdownTable, reportHtml, StageScores } from './report';
+import { Curve, readLossCurves } from '../report/charts';
 import { DEFAULT_SETTINGS, DemoSettings, FAST_SETTINGS, StageTrain } from './settings';
 
 export interface DemoOptions {
@@ -266,7 +267,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const rows = STAGES.map((st) => state.stages[st.key]!.scores!);
   const wallSeconds = wall();
   const table = formatTable(rows);
-  const curves: Array<{ stage: string; curves: LossCurve[] }> = STAGES.map((st) => ({
+  const curves: Array<{ stage: string; curves: Curve[] }> = STAGES.map((st) => ({
     stage: st.chart,
     curves: readLossCurves(path.join(state.stages[st.key]!.runDir, 'metrics.jsonl'), st.key).filter((c) => c.term === 'loss'),
   }));
@@ -297,7 +298,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     ['held-out templates', `${results.heldOutTemplates.en.join(' | ')}  /  ${results.heldOutTemplates.zh.join(' | ')}`],
     ['retrieval', `${data.counts.galleries} galleries of one test image per (class, tone), ${spec.heldOut.length} held-out captions per image; recalls averaged over galleries`],
     [
-      'targets (issue 7)',
+      'targets',
       [
         `teacher EN >= 75%: ${pct(teacherEn)}`,
         `stage-1 ZH >= 80% of teacher EN: ${pct(rows[1].zeroShot.zh)} vs ${pct(0.8 * teacherEn)}`,
