@@ -39,10 +39,12 @@ describe('altclip report', () => {
   });
 
   test('last, min and max values, the eval results file and the config are in the page', () => {
-    const row = (metric: string) => new RegExp(`<tr><th>${metric.replace('/', '\\/')}</th>(<td>[^<]*</td>){4}</tr>`).exec(html)?.[0];
-    expect(row('loss')).toBe('<tr><th>loss</th><td>0.4321</td><td>30</td><td>0.4321</td><td>2.5</td></tr>');
-    expect(row('lr')).toBe('<tr><th>lr</th><td>0.0000125</td><td>30</td><td>0.0000125</td><td>0.0001</td></tr>');
-    expect(row('eval/zeroshot_acc1')).toBe('<tr><th>eval/zeroshot_acc1</th><td>0.6875</td><td>30</td><td>0.375</td><td>0.6875</td></tr>');
+    const row = (metric: string) => new RegExp(`<tr><th>${metric.replace(/([/_])/g, '$1<wbr>')}</th>(<td>[^<]*</td>){4}</tr>`).exec(html)?.[0];
+    const cells = (metric: string) => [...(row(metric) ?? '').matchAll(/<td>([^<]*)<\/td>/g)].map((m) => m[1]);
+    // last, at step, min, max
+    expect(cells('loss')).toEqual(['0.4321', '30', '0.4321', '2.5']);
+    expect(cells('lr')).toEqual(['0.0000125', '30', '0.0000125', '0.0001']);
+    expect(cells('eval/zeroshot_acc1')).toEqual(['0.6875', '30', '0.375', '0.6875']);
     expect(html).toContain('eval-cifar10.json (cifar10)');
     expect(html).toContain('<tr><th>acc1</th><td>0.8125</td></tr>');
     expect(html).toContain('&quot;teacher&quot;: &quot;runs/teacher/final&quot;');

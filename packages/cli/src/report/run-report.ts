@@ -65,7 +65,8 @@ function summaryRows(curves: Curve[]): string {
     .map((c) => {
       const ys = c.points.map((p) => p[1]);
       const last = c.points[c.points.length - 1];
-      return `<tr><th>${esc(c.term)}</th><td>${fmtNumber(last[1])}</td><td>${last[0]}</td><td>${fmtNumber(Math.min(...ys))}</td><td>${fmtNumber(Math.max(...ys))}</td></tr>`;
+      // Break points after / and _ so long names (eval/zeroshot_mean_per_class_recall) fit a phone.
+      return `<tr><th>${esc(c.term).replace(/([/_])/g, '$1<wbr>')}</th><td>${fmtNumber(last[1])}</td><td>${last[0]}</td><td>${fmtNumber(Math.min(...ys))}</td><td>${fmtNumber(Math.max(...ys))}</td></tr>`;
     })
     .join('\n');
 }
