@@ -5,7 +5,7 @@
  * patched ones in the same process and prints the ratio.
  *
  *   npm run bench -- train-step [--layers 2 --hidden 256 --heads 4 --ffn 1024 --batch 8 --seq 64 --vocab 8192
- *                                --steps 3 --warmup 1 --optimizer adam|sgd --backends wasm,cpu]
+ *                                --steps 3 --warmup 1 --optimizer adam|sgd --backends wasm,cpu,native]
  * BERT-base size: --layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 (--layers 12 for all of it).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,7 +28,7 @@ function parseArgs(argv: string[]): Opts {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') {
-      console.log('options: --layers --hidden --heads --ffn --batch --seq --vocab --steps --warmup --optimizer adam|sgd --backends wasm,cpu,tensorflow --profile 1 --stock 0|1');
+      console.log('options: --layers --hidden --heads --ffn --batch --seq --vocab --steps --warmup --optimizer adam|sgd --backends wasm,cpu,native,tensorflow --profile 1 --stock 0|1');
       process.exit(0);
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
@@ -77,6 +77,24 @@ function batchData(o: Opts): { ids: tf.Tensor2D; mask: tf.Tensor2D; target: tf.T
 }
 
 const profile = (backend: string) => profileKernels(backend, (ms) => `  kernel time by kernel (all steps incl. warm-up, ${ms.toFixed(0)} ms total):`, 15);
+
+type FallbackUse = (reset?: boolean) => Map<string, { calls: number; ms: number }>;
+/** @altclip/native's count of stock cpu kernels that ran on the `native` backend (optional package). */
+function fallbackCounter(): FallbackUse | undefined {
+  try {
+    return (require('@altclip/native') as { fallbackKernelUse: FallbackUse }).fallbackKernelUse;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cpu kernels the native backend fell back to during the run (issue 11: a training step should use none). */
+function printFallbacks(use: Map<string, { calls: number; ms: number }>): void {
+  const rows = [...use].sort((a, b) => b[1].ms - a[1].ms);
+  if (!rows.length) return console.log('  fallback (stock cpu) kernels on native: none');
+  console.log('  fallback (stock cpu) kernels on native (all steps incl. warm-up):');
+  for (const [name, u] of rows) console.log(`    ${name.padEnd(22)} ${u.ms.toFixed(1).padStart(7)} ms  ${u.calls} calls`);
+}
 
 async function runOne(label: string, o: Opts): Promise<Result> {
   const p = initEncoderParams(o);
@@ -158,8 +176,11 @@ async function main(): Promise<void> {
       }
     } else {
       const stopProfile = o.profile ? profile(choice.name) : undefined;
+      const fallbacks = choice.name === 'native' ? fallbackCounter() : undefined;
+      fallbacks?.(true);
       const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
       stopProfile?.();
+      if (fallbacks) printFallbacks(fallbacks(true));
       console.log(fmt(r));
     }
   }
