@@ -348,6 +348,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   registerOps(env, exports);
+  registerElementwise(env, exports);
   return exports;
 }
 

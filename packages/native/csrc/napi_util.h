@@ -77,8 +77,10 @@ class Args {
   }
 
   // Pointer to `count` elements of `elem` bytes at byte offset argument i, bounds- and alignment-checked.
-  char* bytes(size_t i, size_t count, size_t elem) {
-    size_t off = size(i);
+  char* bytes(size_t i, size_t count, size_t elem) { return bytesAt(size(i), count, elem); }
+
+  // The same for a byte offset given directly (e.g. one of a list of offsets).
+  char* bytesAt(size_t off, size_t count, size_t elem) {
     if (off % elem) throw ArgError{std::string(fn_) + ": byte offset " + std::to_string(off) + " is not " + std::to_string(elem) + "-byte aligned"};
     if (off > bytes_ || count > (bytes_ - off) / elem)
       throw ArgError{std::string(fn_) + ": " + std::to_string(count) + " elements at byte " + std::to_string(off) + " run past the heap (" + std::to_string(bytes_) + " bytes)"};
@@ -162,5 +164,6 @@ inline void defineFunctions(napi_env env, napi_value exports, const std::vector<
 
 // Binding groups defined in their own files, registered by addon.cc's Init.
 void registerOps(napi_env env, napi_value exports);
+void registerElementwise(napi_env env, napi_value exports);
 
 }  // namespace altclip_napi

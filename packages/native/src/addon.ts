@@ -22,6 +22,16 @@ export interface NativeAddon {
   fill(heap: Uint8Array | null, out: number, dtype: number, value: number, n: number): void;
   /** Element strides (may be 0 or negative); offsets are bytes to element (0, ..., 0). */
   stridedCopy(heap: Uint8Array | null, src: number, dst: number, elemBytes: number, dims: Float64Array, srcStrides: Float64Array, dstStrides: Float64Array): void;
+  /** csrc/elementwise.h (op codes in elementwise.ts; dtype codes as for cast). */
+  unaryEx(heap: Uint8Array | null, op: number, dtype: number, x: number, out: number, n: number, p0: number, p1: number): void;
+  binaryEx(heap: Uint8Array | null, op: number, dtype: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
+  cumsum(heap: Uint8Array | null, dtype: number, x: number, out: number, outer: number, n: number, inner: number, exclusive: boolean, reverse: boolean): void;
+  argReduce(heap: Uint8Array | null, isMin: boolean, dtype: number, x: number, out: number, outer: number, n: number, inner: number): void;
+  oneHot(heap: Uint8Array | null, indices: number, out: number, dtype: number, n: number, depth: number, on: number, off: number): void;
+  segmentSum(heap: Uint8Array | null, dtype: number, x: number, ids: number, out: number, n: number, d: number, numSegments: number): void;
+  addN(heap: Uint8Array | null, dtype: number, offsets: Float64Array, out: number, n: number): void;
+  select(heap: Uint8Array | null, cond: number, a: number, b: number, out: number, elemBytes: number, n: number): void;
+  range(heap: Uint8Array | null, dtype: number, out: number, n: number, start: number, step: number): void;
   setThreads(n: number): void;
   /** Reserves the native backend's arena (once) and returns its size in bytes (csrc/arena.h). */
   arenaInit(bytes: number): number;

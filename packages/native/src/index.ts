@@ -9,10 +9,12 @@ import { INSTALL_HINT, loadAddon } from './addon';
 import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } from './kernels';
 import { ARENA_BACKEND, registerArenaBackend } from './arena-backend';
 import { MOVEMENT_KERNELS } from './movement';
+import { ELEMENTWISE_KERNELS } from './elementwise';
 
 export { nativeAdamWStep } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
+export { ELEMENTWISE_KERNELS } from './elementwise';
 export { INSTALL_HINT, loadAddon } from './addon';
 export { ARENA_BACKEND, ArenaBackend, arenaCacheBytes, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
 export type { NativeAddon, ArenaStats } from './addon';
@@ -80,7 +82,7 @@ export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openb
 export const NATIVE_KERNEL_NAMES = Object.keys(NATIVE_KERNELS);
 
 /** Every native kernel of the `native` backend (the wasm backend uses NATIVE_KERNELS only). */
-export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS };
+export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS, ...ELEMENTWISE_KERNELS };
 
 /**
  * Registers the `native` backend (tensors in native memory, every hot kernel native; see arena-backend.ts) when
