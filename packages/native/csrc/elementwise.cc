@@ -25,7 +25,17 @@ constexpr size_t kLibmGrain = 1 << 15;
 // int32 arithmetic as tfjs does it (a double result stored into an Int32Array, i.e. modulo 2^32).
 INLINE int32_t wrapAdd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 INLINE int32_t wrapSub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
-INLINE int32_t wrapMul(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
+// A product beyond 2^53 is rounded in double before JS's ToInt32, so its low bits differ from the exact product's.
+int32_t jsToInt32(double d) {
+  double m = std::fmod(std::trunc(d), 4294967296.0);
+  if (m < 0) m += 4294967296.0;
+  return (int32_t)(uint32_t)m;
+}
+INLINE int32_t wrapMul(int32_t a, int32_t b) {
+  int64_t p = (int64_t)a * (int64_t)b;
+  if (p < (int64_t(1) << 53) && p > -(int64_t(1) << 53)) return (int32_t)(uint32_t)(uint64_t)p;
+  return jsToInt32((double)p);
+}
 
 // ---- unary ----
 
@@ -39,7 +49,15 @@ VEC_CLONES void unaryF32(int op, const float* __restrict x, float* __restrict o,
     case kAbs: mapRange(x, o, n, [](float v) { return std::fabs(v); }); break;
     case kFloor: mapRange(x, o, n, [](float v) { return std::floor(v); }); break;
     case kCeil: mapRange(x, o, n, [](float v) { return std::ceil(v); }); break;
-    case kRound: mapRange(x, o, n, [](float v) { return std::nearbyint(v); }); break;  // half to even, as tfjs
+    // tfjs's banker's rounding, step by step (unlike nearbyint, it turns -0.5 into +0)
+    case kRound:
+      mapRange(x, o, n, [](float v) {
+        float base = std::floor(v), d = v - base;
+        if (d < 0.5f) return base;
+        if (d > 0.5f) return std::ceil(v);
+        return std::fmod(base, 2.0f) == 0.0f ? base : base + 1.0f;
+      });
+      break;
     // Math.log / Math.log1p in double, rounded to float32 (tfjs); not vectorised: only small tensors (log-softmax) use it.
     case kLog: mapRange(x, o, n, [](float v) { return (float)std::log((double)v); }); break;
     case kLog1p: mapRange(x, o, n, [](float v) { return (float)std::log1p((double)v); }); break;
@@ -55,7 +73,8 @@ VEC_CLONES void unaryF32(int op, const float* __restrict x, float* __restrict o,
 
 VEC_CLONES void unaryI32(int op, const int32_t* __restrict x, int32_t* __restrict o, size_t n, int32_t p0, int32_t p1) {
   switch (op) {
-    case kAbs: mapRange(x, o, n, [](int32_t v) { return v < 0 ? wrapSub(0, v) : v; }); break;
+    // tfjs computes int32 abs through a Float32Array: |v| rounded to float32, then wrapped into int32
+    case kAbs: mapRange(x, o, n, [](int32_t v) { return (int32_t)(uint32_t)(int64_t)std::fabs((float)v); }); break;
     case kReluEx: mapRange(x, o, n, [](int32_t v) { return v > 0 ? v : 0; }); break;
     case kSign: mapRange(x, o, n, [](int32_t v) { return v < 0 ? -1 : (v > 0 ? 1 : 0); }); break;
     case kClip: mapRange(x, o, n, [p0, p1](int32_t v) { return v > p1 ? p1 : (v < p0 ? p0 : v); }); break;
@@ -83,7 +102,11 @@ INLINE void rowLoop(const T* __restrict a, int sa, const T* __restrict b, int sb
 
 // Math.pow in double, rounded to float32. The exponents a norm and its gradient use (2, 1, 0) are exact shortcuts:
 // a float's square is exact in double, so rounding it once gives the same float.
-INLINE float powF(float x, float y) { return (float)std::pow((double)x, (double)y); }
+// JS differs from C where the base is +-1: Math.pow(1, NaN) and Math.pow(+-1, +-Inf) are NaN.
+INLINE float powF(float x, float y) {
+  if (y != y || (std::isinf(y) && std::fabs(x) == 1.0f)) return NAN;
+  return (float)std::pow((double)x, (double)y);
+}
 
 VEC_CLONES void powRow(const float* __restrict a, int sa, const float* __restrict b, int sb, float* __restrict o, size_t n) {
   if (!sb && b[0] == 2.0f) return rowLoop(a, sa, b, sb, o, n, [](float x, float) { return x * x; });
