@@ -32,6 +32,9 @@ function textBatch(n: number, vocab: number, seed: number): { ids: tf.Tensor2D; 
   return { ids: tf.tensor2d(ids, [n, L], 'int32'), mask: tf.tensor2d(mask, [n, L], 'int32') };
 }
 
+/** A batch's random-data seed: never 0, which tfjs would replace with Math.random() (a different batch each run). */
+const seedOf = (idx: number[]) => 1 + idx[0];
+
 const cfg = (o: Partial<TrainConfig>): TrainConfig => ({ batchSize: B, steps: 2, lr: 1e-3, warmup: 0, schedule: 'constant', weightDecay: 0.1, gradClip: 1e-3, logEvery: 1, ...o }) as TrainConfig;
 const quiet = { progress: false, log: () => undefined };
 
@@ -51,7 +54,7 @@ async function clipRun(model: ClipModel, o: { imageFrozen: boolean; accum?: numb
         size: B * 2,
         batch: (idx) => ({
           ...textBatch(idx.length, vocab, idx[0]),
-          ...(o.imageFrozen ? { imageFeats: tf.slice(feats!, 0, idx.length) as tf.Tensor2D } : { pixels: tf.randomNormal([idx.length, 3, S, S], 0, 1, 'float32', idx[0]) as tf.Tensor4D }),
+          ...(o.imageFrozen ? { imageFeats: tf.slice(feats!, 0, idx.length) as tf.Tensor2D } : { pixels: tf.randomNormal([idx.length, 3, S, S], 0, 1, 'float32', seedOf(idx)) as tf.Tensor4D }),
         }),
       },
       config: cfg({ accumSteps: o.accum ?? 1, gradClip: 1e-3 }),
@@ -90,7 +93,7 @@ export function stageRuns(): StageRun[] {
               task,
               params,
               allParams: all,
-              data: { size: B * 2, batch: (idx) => ({ ...textBatch(idx.length, model.config.text_config.vocab_size, idx[0]), target: tf.randomNormal([idx.length, D], 0, 1, 'float32', idx[0]) as tf.Tensor2D }) },
+              data: { size: B * 2, batch: (idx) => ({ ...textBatch(idx.length, model.config.text_config.vocab_size, idx[0]), target: tf.randomNormal([idx.length, D], 0, 1, 'float32', seedOf(idx)) as tf.Tensor2D }) },
               config: cfg({ accumSteps: accum }),
               paddingRows: paddingRows([...params.keys()], model.config.text_config.pad_token_id),
               ...quiet,
@@ -160,7 +163,7 @@ export function stageRuns(): StageRun[] {
           const r = await train({
             task,
             params,
-            data: { size: B * 2, batch: (idx) => ({ pixels: tf.randomNormal([idx.length, 3, S, S], 0, 1, 'float32', idx[0]) as tf.Tensor4D, labels: tf.tensor1d(idx.map((i) => i % classes), 'int32') }) },
+            data: { size: B * 2, batch: (idx) => ({ pixels: tf.randomNormal([idx.length, 3, S, S], 0, 1, 'float32', seedOf(idx)) as tf.Tensor4D, labels: tf.tensor1d(idx.map((i) => i % classes), 'int32') }) },
             config: cfg({ accumSteps: 1 }),
             ...quiet,
           });
