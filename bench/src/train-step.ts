@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, appliedPatches, backendInfo, nativeInfo, patchKernels, setupBackend, unpatchKernels } from '@altclip/backend';
+import { fallbackKernelUse } from '@altclip/native';
 import { EncoderDims, EncoderParams, encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
 interface Opts extends EncoderDims {
@@ -77,16 +78,6 @@ function batchData(o: Opts): { ids: tf.Tensor2D; mask: tf.Tensor2D; target: tf.T
 }
 
 const profile = (backend: string) => profileKernels(backend, (ms) => `  kernel time by kernel (all steps incl. warm-up, ${ms.toFixed(0)} ms total):`, 15);
-
-type FallbackUse = (reset?: boolean) => Map<string, { calls: number; ms: number }>;
-/** @altclip/native's count of stock cpu kernels that ran on the `native` backend (optional package). */
-function fallbackCounter(): FallbackUse | undefined {
-  try {
-    return (require('@altclip/native') as { fallbackKernelUse: FallbackUse }).fallbackKernelUse;
-  } catch {
-    return undefined;
-  }
-}
 
 /** The cpu kernels the native backend fell back to during the run (issue 11: a training step should use none). */
 function printFallbacks(use: Map<string, { calls: number; ms: number }>): void {
@@ -176,11 +167,11 @@ async function main(): Promise<void> {
       }
     } else {
       const stopProfile = o.profile ? profile(choice.name) : undefined;
-      const fallbacks = choice.name === 'native' ? fallbackCounter() : undefined;
-      fallbacks?.(true);
+      const onNative = choice.name === 'native';
+      if (onNative) fallbackKernelUse(true);
       const r = await runOne(`${choice.name}${be === 'cpu' ? ' (patched UnsortedSegmentSum)' : ''}`, o);
       stopProfile?.();
-      if (fallbacks) printFallbacks(fallbacks(true));
+      if (onNative) printFallbacks(fallbackKernelUse(true));
       console.log(fmt(r));
     }
   }

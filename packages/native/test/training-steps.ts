@@ -2,7 +2,8 @@
  * One short training run (the real trainer: gradients, padding-row masking, global-norm clipping, AdamW,
  * logit_scale clamp) per stage on tiny models, for checking which kernels a training step runs on a backend.
  * Stages: distill (AltCLIP XLM-R text tower, MSE + cosine term, dropout, with and without accumulation),
- * contrastive (frozen image tower, features given), finetune (whole AltCLIP incl. the ViT, dropout, accumulation),
+ * contrastive (frozen image tower, features given), finetune (whole AltCLIP incl. the ViT, dropout, accumulation,
+ * activation checkpointing),
  * CLIP (CLIP text transformer + ViT, contrastive) and a classifier cross-entropy head (one-hot labels).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -40,7 +41,8 @@ const quiet = { progress: false, log: () => undefined };
 
 type ClipModel = AltCLIPModel | CLIPModel;
 
-async function clipRun(model: ClipModel, o: { imageFrozen: boolean; accum?: number; dropout?: boolean }, vocab: number): Promise<number[]> {
+async function clipRun(model: ClipModel, o: { imageFrozen: boolean; accum?: number; dropout?: boolean; checkpointing?: boolean }, vocab: number): Promise<number[]> {
+  model.gradientCheckpointingEnable(o.checkpointing === true);
   const all = model.namedParameters();
   const params = selectTrainable(all, { lockImage: o.imageFrozen });
   const S = (model.config as any).vision_config.image_size as number;
@@ -118,11 +120,11 @@ export function stageRuns(): StageRun[] {
       },
     },
     {
-      name: 'finetune (AltCLIP, every tower trainable, dropout, accumulation 2)',
+      name: 'finetune (AltCLIP, every tower trainable, dropout, accumulation 2, gradient checkpointing)',
       async run() {
         const model = await AltCLIPModel.fromPretrained(tiny);
         try {
-          return await clipRun(model, { imageFrozen: false, accum: 2 }, model.config.text_config.vocab_size);
+          return await clipRun(model, { imageFrozen: false, accum: 2, checkpointing: true }, model.config.text_config.vocab_size);
         } finally {
           model.dispose();
         }
