@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, tmpDir, startFakeHub, FakeHub, sha256, gitBlobId } from '@altclip/test-utils';
-import { snapshotDownload, resolvePretrained, HubError, hubSettings, parseHubId, repoFolder } from '../src';
+import { snapshotDownload, resolvePretrained, HubError, hubSettings, parseHubId, repoFolder, stderrProgress } from '../src';
 
 const read = (...p: string[]) => fs.readFileSync(fixture(...p));
 const TINY = {
@@ -202,4 +202,20 @@ describe('snapshotDownload', () => {
     await snapshotDownload('test/tiny', { ...opts(), parts: ['weights'], onProgress: (p) => p.label === 'test/tiny/model.safetensors' && seen.push(p.done) });
     expect(seen[seen.length - 1]).toBe(TINY['model.safetensors'].length);
   });
+});
+
+test('stderr progress without a TTY: a line at the start and at the end, not one per chunk', () => {
+  const lines: string[] = [];
+  const tty = process.stderr.isTTY;
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s) => void lines.push(String(s)) || true);
+  try {
+    (process.stderr as any).isTTY = false;
+    const bar = stderrProgress();
+    for (let done = 1000; done <= 3_000_000; done += 1000) bar({ label: 'org/x/model.safetensors', done, total: 3_000_000 });
+  } finally {
+    (process.stderr as any).isTTY = tty;
+    spy.mockRestore();
+  }
+  expect(lines.length).toBe(2);
+  expect(lines[1]).toMatch(/^org\/x\/model.safetensors: 100% 3.0 MB\/3.0 MB, .*\/s\n$/);
 });
