@@ -62,7 +62,8 @@ describe('hub ids', () => {
     const s = hubSettings({}, { HF_HOME: '/h', HF_ENDPOINT: 'http://mirror/', HF_TOKEN: 't', HF_HUB_OFFLINE: 'yes' });
     expect(s).toMatchObject({ endpoint: 'http://mirror', cacheDir: path.join('/h', 'hub'), token: 't', offline: true });
     expect(hubSettings({}, { HF_HOME: '/h', HF_HUB_CACHE: '/c', HF_HUB_OFFLINE: '0' })).toMatchObject({ cacheDir: '/c', offline: false, token: undefined });
-    expect(hubSettings({}, { XDG_CACHE_HOME: '/x' }).cacheDir).toBe(path.join('/x', 'huggingface', 'hub'));
+    expect(hubSettings({}, { XDG_CACHE_HOME: '/x' })).toMatchObject({ cacheDir: path.join('/x', 'huggingface', 'hub'), timeoutMs: 30000 });
+    expect(hubSettings({}, { HF_HUB_DOWNLOAD_TIMEOUT: '5' }).timeoutMs).toBe(5000);
   });
 });
 
@@ -195,6 +196,22 @@ describe('snapshotDownload', () => {
     expect(e.message).toContain(sha256(TINY['model.safetensors']));
     const blobs = fs.readdirSync(path.join(repoFolder(cache, 'test/tiny'), 'blobs'));
     expect(blobs.filter((b) => b.startsWith(sha256(TINY['model.safetensors'])))).toEqual([]);
+  });
+
+  test('two concurrent downloads of one repo fetch each blob once (lock in .locks/)', async () => {
+    const [a, b] = await Promise.all([snapshotDownload('test/tiny', opts()), snapshotDownload('test/tiny', opts())]);
+    expect(a).toBe(b);
+    expect(cdnGets().filter((r) => r.url.endsWith(sha256(TINY['model.safetensors']))).length).toBe(1);
+    expect(fs.readFileSync(path.join(a, 'model.safetensors')).equals(TINY['model.safetensors'])).toBe(true);
+    expect(fs.readdirSync(path.join(cache, '.locks', 'models--test--tiny'))).toEqual([]);
+  });
+
+  test('a lock left by a dead process is taken over', async () => {
+    const locks = path.join(cache, '.locks', 'models--test--tiny');
+    fs.mkdirSync(locks, { recursive: true });
+    fs.writeFileSync(path.join(locks, `${sha256(TINY['model.safetensors'])}.lock`), '999999999');
+    const dir = await snapshotDownload('test/tiny', opts());
+    expect(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(TINY['model.safetensors'])).toBe(true);
   });
 
   test('progress reports reach the total', async () => {

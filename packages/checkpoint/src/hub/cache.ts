@@ -78,3 +78,46 @@ export function markMissing(folder: string, commit: string, file: string): void 
     // Only an optimisation: a read-only cache still works.
   }
 }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding <cacheDir>/.locks/<repo folder>/<etag>.lock (where huggingface_hub keeps its locks), so two
+ * downloads of one blob, in this process or another on this machine, do not write the same .incomplete file.
+ * The lock file holds the owner's pid; one left by a dead process is taken over.
+ */
+export async function withBlobLock<T>(cacheDir: string, folder: string, etag: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(cacheDir, '.locks', path.basename(folder), `${etag}.lock`);
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner: number;
+      let age: number;
+      try {
+        owner = Number(fs.readFileSync(lock, 'utf8'));
+        age = Date.now() - fs.statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      // An empty lock is being written right now, unless its writer died in between (then it stays empty).
+      if (owner > 0 ? !pidAlive(owner) : age > 10_000) fs.rmSync(lock, { force: true });
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}

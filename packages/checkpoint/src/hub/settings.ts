@@ -14,6 +14,8 @@ export interface HubSettings {
   offline: boolean;
   /** A progress bar on stderr (HF_HUB_DISABLE_PROGRESS_BARS=1 turns it off). */
   progress: boolean;
+  /** ms to wait for an answer's headers: HF_HUB_DOWNLOAD_TIMEOUT (seconds), default 30 s. */
+  timeoutMs: number;
 }
 
 /** Per-call overrides of the environment; `token: false` sends no token at all. */
@@ -26,7 +28,7 @@ export interface HubOptions {
   revision?: string;
   /** Called while a file downloads; `false` silences the default stderr bar. */
   onProgress?: ((p: DownloadProgress) => void) | false;
-  /** ms to wait for response headers (default 30 s). */
+  /** ms to wait for an answer's headers (default HF_HUB_DOWNLOAD_TIMEOUT or 30 s). */
   timeoutMs?: number;
 }
 
@@ -75,5 +77,6 @@ export function hubSettings(o: HubOptions = {}, env: NodeJS.ProcessEnv = process
     token: token || undefined,
     offline: o.offline ?? envTrue(env.HF_HUB_OFFLINE),
     progress: o.onProgress !== false && !envTrue(env.HF_HUB_DISABLE_PROGRESS_BARS),
+    timeoutMs: o.timeoutMs ?? (Number(env.HF_HUB_DOWNLOAD_TIMEOUT) > 0 ? Number(env.HF_HUB_DOWNLOAD_TIMEOUT) * 1000 : 30000),
   };
 }

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { blobPath, cachedFile, isCommitHash, linkBlob, markMissing, readRef, repoFolder, snapshotDir, writeRef } from './cache';
+import { blobPath, cachedFile, linkBlob, markMissing, readRef, repoFolder, snapshotDir, withBlobLock, writeRef } from './cache';
 import { downloadBlob, stderrProgress } from './download';
 import { authHeaders, getJson, headFile, HubError, RequestContext } from './http';
 import { DownloadProgress, HubOptions, hubSettings, HubSettings } from './settings';
@@ -95,24 +95,27 @@ async function fetchFile(x: Session, file: string, optional: boolean): Promise<s
   }
   const have = cachedFile(x.folder, meta.commit, file);
   if (have && have !== 'missing') return have;
-  const blob = blobPath(x.folder, meta.etag);
-  const blobOk = fs.existsSync(blob) && (meta.size === undefined || fs.statSync(blob).size === meta.size);
-  if (!blobOk) {
-    fs.mkdirSync(path.dirname(blob), { recursive: true });
-    const sameHost = new URL(meta.location).host === new URL(x.s.endpoint).host;
-    await downloadBlob({
-      url: meta.location,
-      incomplete: `${blob}.incomplete`,
-      dest: blob,
-      // A token goes to the Hub only, never to the CDN a large file is redirected to.
-      headers: authHeaders(sameHost ? x.s.token : undefined),
-      size: meta.size,
-      sha256: meta.lfs && /^[0-9a-f]{64}$/.test(meta.etag) ? meta.etag : undefined,
-      label: `${x.repoId}/${file}`,
-      onProgress: x.onProgress,
-      ctx: ctxOf(x, file),
+  const m = meta;
+  const blob = blobPath(x.folder, m.etag);
+  const blobOk = () => fs.existsSync(blob) && (m.size === undefined || fs.statSync(blob).size === m.size);
+  if (!blobOk())
+    await withBlobLock(x.s.cacheDir, x.folder, m.etag, async () => {
+      if (blobOk()) return; // fetched by whoever held the lock before
+      fs.mkdirSync(path.dirname(blob), { recursive: true });
+      const sameHost = new URL(m.location).host === new URL(x.s.endpoint).host;
+      await downloadBlob({
+        url: m.location,
+        incomplete: `${blob}.incomplete`,
+        dest: blob,
+        // A token goes to the Hub only, never to the CDN a large file is redirected to.
+        headers: authHeaders(sameHost ? x.s.token : undefined),
+        size: m.size,
+        sha256: m.lfs && /^[0-9a-f]{64}$/.test(m.etag) ? m.etag : undefined,
+        label: `${x.repoId}/${file}`,
+        onProgress: x.onProgress,
+        ctx: ctxOf(x, file),
+      });
     });
-  }
   return linkBlob(x.folder, meta.commit, file, meta.etag);
 }
 
@@ -153,7 +156,7 @@ export async function snapshotDownload(repoId: string, opts: SnapshotOptions = {
   const s = hubSettings(opts);
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const x: Session = {
-    s, repoId, revision: opts.revision ?? 'main', folder: repoFolder(s.cacheDir, repoId), timeoutMs: opts.timeoutMs,
+    s, repoId, revision: opts.revision ?? 'main', folder: repoFolder(s.cacheDir, repoId), timeoutMs: s.timeoutMs,
     onProgress: opts.onProgress ? opts.onProgress : s.progress ? stderrProgress() : undefined,
   };
   const parts = new Set(opts.parts ?? MODEL_PARTS);
@@ -174,7 +177,7 @@ export async function snapshotDownload(repoId: string, opts: SnapshotOptions = {
   }
   const has = async (f: string): Promise<boolean> => {
     if (listing) return listing.has(f);
-    if (x.s.offline) return cachedFile(x.folder, x.commit!, f) !== undefined && cachedFile(x.folder, x.commit!, f) !== 'missing';
+    if (x.s.offline) return ![undefined, 'missing'].includes(cachedFile(x.folder, x.commit!, f));
     return (await fetchFile(x, f, true)) !== undefined;
   };
   // config.json first: without the API its HEAD is what tells the commit.
