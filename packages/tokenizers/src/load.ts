@@ -22,8 +22,11 @@ export async function loadTokenizer(spec: string, opts: { hub?: SnapshotOptions 
   if (modelType === 'clip' || modelType === 'clip_text_model') return CLIPTokenizer.fromPretrained(dir);
   const looked = `${SPM_FILE} (XLM-R), vocab.json + merges.txt or ${CLIP_VOCAB_FILE} (CLIP BPE)`;
   const why = has('tokenizer.json') ? `; it has only tokenizer.json, which is not read here` : '';
-  const need = modelType === 'altclip' ? `an AltCLIP model needs its XLM-R ${SPM_FILE}; ` : '';
-  throw new Error(`${dir}: no tokenizer (looked for ${looked})${why}; ${need}pass --tokenizer <folder or hub id, e.g. BAAI/AltCLIP>`);
+  const need = modelType === 'altclip' ? `an AltCLIP model needs its XLM-R ${SPM_FILE}: ` : '';
+  throw new Error(
+    `${dir}: no tokenizer (looked for ${looked})${why}; ${need}copy the tokenizer files of the model it came from into the folder ` +
+      `(e.g. from the hub id BAAI/AltCLIP), or pass --tokenizer <folder or hub id> to a command that takes it`,
+  );
 }
 
 export type { TextTokenizer };
