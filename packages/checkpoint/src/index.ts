@@ -10,3 +10,4 @@ export type { LoadOptions } from './open';
 export { gatherStrided, isContiguous, viewSpan } from './view';
 export { convertToSafetensors } from './convert';
 export type { ConvertOptions, ConvertResult } from './convert';
+export * from './hub';

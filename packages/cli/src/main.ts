@@ -1,5 +1,6 @@
 import yargs from 'yargs';
 import { commands } from './commands';
+import { applyHubFlags } from './hub-flags';
 
 /** Builds the yargs parser; every command lives in its own module under commands/. */
 export function buildCli(argv: string[]) {
@@ -11,6 +12,9 @@ export function buildCli(argv: string[]) {
       choices: ['auto', 'tensorflow', 'wasm', 'cpu'],
       describe: 'TensorFlow.js backend (default: best available; env ALTCLIP_BACKEND)',
     })
+    .option('revision', { type: 'string', describe: 'branch, tag or commit of the Hugging Face hub ids named (default main)' })
+    .option('offline', { type: 'boolean', describe: 'use only the Hugging Face cache, no downloads (same as HF_HUB_OFFLINE=1)' })
+    .middleware((argv) => applyHubFlags(argv as Record<string, unknown>))
     .strict()
     .demandCommand(1, 'Pick a command (see --help).')
     .recommendCommands()

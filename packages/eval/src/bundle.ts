@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadClipLikeModel, ClipLikeModel } from '@altclip/models';
+import { loadClipLikeModel, ClipLikeModel, resolveModelDir, SnapshotOptions } from '@altclip/models';
 import { loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import { ImageProcessor } from '@altclip/image';
 import { imageSizeOf } from './model-types';
@@ -29,8 +29,12 @@ export function processorFor(dir: string, imageSize: number): { processor: Image
   };
 }
 
-/** Opens a model folder (config.json model_type altclip|clip) with its tokenizer and image processor. */
-export async function loadModelBundle(dir: string, opts: { onProgress?: (msg: string) => void } = {}): Promise<ModelBundle> {
+/**
+ * Opens a model folder (config.json model_type altclip|clip) with its tokenizer and image processor. `spec` may be
+ * a hub id ('BAAI/AltCLIP', 'org/name@revision'): the files a model folder needs are fetched into the HF cache.
+ */
+export async function loadModelBundle(spec: string, opts: { onProgress?: (msg: string) => void; hub?: SnapshotOptions } = {}): Promise<ModelBundle> {
+  const dir = await resolveModelDir(spec, { parts: ['config', 'weights', 'tokenizer', 'processor'], ...opts.hub });
   if (!fs.existsSync(path.join(dir, 'config.json'))) throw new Error(`${dir}: not a model folder (no config.json)`);
   const model = await loadClipLikeModel(dir);
   let tokenizer: TextTokenizer;

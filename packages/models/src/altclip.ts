@@ -8,7 +8,8 @@ import { FrozenDtype, storeFrozenAsHalf } from './half';
 import { tidy, asInt2D, layerNorm, linear, param, Params, RunOptions } from './ops';
 import { altclipSpecs, ParamSpec } from './specs';
 import { TowerOptions, visionForward } from './vision';
-import { assertPlan, LoadPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, saveModelDir } from './weights';
+import type { SnapshotOptions } from '@altclip/checkpoint';
+import { assertPlan, LoadPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, resolveModelDir, saveModelDir } from './weights';
 import { xlmrForward } from './xlmr';
 
 const WORD_EMB = 'text_model.roberta.embeddings.word_embeddings.weight';
@@ -28,6 +29,8 @@ export interface LoadOptions {
   embeddingsOnHost?: boolean;
   trainable?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Hub id downloads: revision, offline, cache folder, token (default: the HF_* environment). */
+  hub?: SnapshotOptions;
 }
 
 export class AltCLIPModel implements ClipLikeModel {
@@ -62,8 +65,12 @@ export class AltCLIPModel implements ClipLikeModel {
     return m;
   }
 
-  /** Loads `dir/config.json` + weights (model.safetensors, pytorch_model.bin or a sharded index). */
-  static async fromPretrained(dir: string, opts: LoadOptions = {}): Promise<AltCLIPModel> {
+  /**
+   * Loads `dir/config.json` + weights (model.safetensors, pytorch_model.bin or a sharded index); `dir` may be a
+   * hub id such as 'BAAI/AltCLIP', downloaded into the Hugging Face cache.
+   */
+  static async fromPretrained(spec: string, opts: LoadOptions = {}): Promise<AltCLIPModel> {
+    const dir = await resolveModelDir(spec, opts.hub);
     const raw = readConfigJson(dir);
     if (raw.model_type !== undefined && raw.model_type !== 'altclip')
       throw new Error(`${path.join(dir, 'config.json')}: model_type is '${raw.model_type}', expected 'altclip'`);
@@ -100,7 +107,15 @@ export class AltCLIPModel implements ClipLikeModel {
     projectDim?: number;
     seed?: number;
     trainable?: boolean;
+    hub?: SnapshotOptions;
   }): Promise<AltCLIPModel> {
+    // Any of the folders may be a hub id.
+    parts = {
+      ...parts,
+      vision: await resolveModelDir(parts.vision, parts.hub),
+      text: typeof parts.text === 'string' ? await resolveModelDir(parts.text, parts.hub) : parts.text,
+      textProjection: parts.textProjection === undefined ? undefined : await resolveModelDir(parts.textProjection, parts.hub),
+    };
     const clipRaw = readConfigJson(parts.vision);
     if (clipRaw.model_type !== 'clip') throw new Error(`${parts.vision}: model_type '${clipRaw.model_type}' (a CLIPModel folder is expected)`);
     const clipCfg = clipConfig(clipRaw);

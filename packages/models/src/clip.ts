@@ -9,7 +9,8 @@ import { FrozenDtype, storeFrozenAsHalf } from './half';
 import { tidy, asInt2D, causalBias, checkTokenIds, layerNorm, linear, MASK_MIN, param, Params, RunOptions } from './ops';
 import { clipSpecs, clipTextWithProjectionSpecs, ParamSpec } from './specs';
 import { TowerOptions, visionForward } from './vision';
-import { assertPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, saveModelDir } from './weights';
+import type { SnapshotOptions } from '@altclip/checkpoint';
+import { assertPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, resolveModelDir, saveModelDir } from './weights';
 
 /**
  * Index of the pooled (EOS) token per row. eos_token_id == 2 (legacy configs, e.g. openai/clip-vit-large-patch14):
@@ -76,6 +77,8 @@ export interface ClipLoadOptions {
   /** Variables trainable? Default: false for the teacher, true for CLIPModel. */
   trainable?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Hub id downloads: revision, offline, cache folder, token (default: the HF_* environment). */
+  hub?: SnapshotOptions;
 }
 
 function ownVars(specs: ParamSpec[], vars: Map<string, tf.Variable>, what: string) {
@@ -101,7 +104,8 @@ export class CLIPTextModelWithProjection {
    * Loads a CLIPTextModelWithProjection folder (model_type clip_text_model) or a full CLIPModel folder
    * (model_type clip: text_config + top-level projection_dim; vision keys are ignored).
    */
-  static async fromPretrained(dir: string, opts: ClipLoadOptions = {}): Promise<CLIPTextModelWithProjection> {
+  static async fromPretrained(spec: string, opts: ClipLoadOptions = {}): Promise<CLIPTextModelWithProjection> {
+    const dir = await resolveModelDir(spec, opts.hub);
     const raw = readConfigJson(dir);
     let cfg: CLIPTextConfig;
     let full = false;
@@ -163,7 +167,8 @@ export class CLIPModel implements ClipLikeModel {
     if (!vars && opts.trainable === false) for (const v of this.params.values()) v.trainable = false;
   }
 
-  static async fromPretrained(dir: string, opts: ClipLoadOptions = {}): Promise<CLIPModel> {
+  static async fromPretrained(spec: string, opts: ClipLoadOptions = {}): Promise<CLIPModel> {
+    const dir = await resolveModelDir(spec, opts.hub);
     const raw = readConfigJson(dir);
     if (raw.model_type !== undefined && raw.model_type !== 'clip')
       throw new Error(`${path.join(dir, 'config.json')}: model_type is '${raw.model_type}', expected 'clip'`);

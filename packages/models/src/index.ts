@@ -13,3 +13,4 @@ export * from './losses';
 export * from './registry';
 export { loadClipLikeModel } from './load';
 export * from './half';
+export type { SnapshotOptions } from '@altclip/checkpoint';

@@ -28,6 +28,16 @@ export class WeightsMismatchError extends Error {
   }
 }
 
+/**
+ * A model folder named by the user: a local folder as is, or a Hugging Face hub id ("org/name", "org/name@rev")
+ * fetched (config + weights, or `parts`) into the HF cache; its snapshot folder is returned.
+ */
+export async function resolveModelDir(spec: string, hub: checkpoint.SnapshotOptions = {}): Promise<string> {
+  const dir = await checkpoint.resolvePretrained(spec, { parts: ['config', 'weights'], ...hub });
+  if (!fs.existsSync(dir)) throw new Error(`${spec}: no such model folder, and not a Hugging Face hub id (org/name)`);
+  return dir;
+}
+
 /** Reads `<dir>/config.json` (or the file itself) with a clear error. */
 export function readConfigJson(dirOrFile: string): Record<string, unknown> {
   const file = fs.existsSync(dirOrFile) && fs.statSync(dirOrFile).isDirectory() ? path.join(dirOrFile, 'config.json') : dirOrFile;

@@ -6,7 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
+import type { SnapshotOptions } from '@altclip/checkpoint';
 import { fixText } from './ftfy';
+import { resolveTokenizerDir } from './hub';
 import { htmlUnescape } from './html';
 import { Encoding, TextTokenizer } from './types';
 import { atomicWrite, PY_WHITESPACE, pyStrip, readFileOrThrow } from './util';
@@ -116,7 +118,8 @@ export class CLIPTokenizer implements TextTokenizer {
   }
 
   /** HF folder (vocab.json + merges.txt), else a bpe_simple_vocab_16e6.txt.gz in dir, else the shipped vocab. */
-  static async fromPretrained(dir: string): Promise<CLIPTokenizer> {
+  static async fromPretrained(spec: string, opts: { hub?: SnapshotOptions } = {}): Promise<CLIPTokenizer> {
+    const dir = await resolveTokenizerDir(spec, opts.hub);
     const mergesPath = path.join(dir, 'merges.txt');
     const vocabPath = path.join(dir, 'vocab.json');
     if (fs.existsSync(mergesPath) && fs.existsSync(vocabPath)) {

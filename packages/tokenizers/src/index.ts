@@ -11,4 +11,5 @@ export { CLIPTokenizer, clipPreTokenize, basicClean, whitespaceClean, bytesToUni
 export { fixText } from './ftfy';
 export { htmlUnescape } from './html';
 export { loadTokenizer } from './load';
+export { resolveTokenizerDir } from './hub';
 export type { Encoding, TextTokenizer } from './types';

@@ -5,6 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import type { SnapshotOptions } from '@altclip/checkpoint';
+import { resolveTokenizerDir } from './hub';
 import { SentencePieceModel } from './spm';
 import { Encoding, TextTokenizer } from './types';
 import { atomicWrite, pyLstrip, pyRstrip, pyStrip, readFileOrThrow, readJsonIfExists } from './util';
@@ -67,7 +69,8 @@ export class XLMRobertaTokenizer implements TextTokenizer {
   }
 
   /** A Hugging Face model folder: sentencepiece.bpe.model + tokenizer_config.json + special_tokens_map.json. */
-  static async fromPretrained(dir: string): Promise<XLMRobertaTokenizer> {
+  static async fromPretrained(spec: string, opts: { hub?: SnapshotOptions } = {}): Promise<XLMRobertaTokenizer> {
+    const dir = await resolveTokenizerDir(spec, opts.hub);
     const spmPath = path.join(dir, SPM_FILE);
     const bytes = readFileOrThrow(spmPath, 'SentencePiece model');
     const sp = SentencePieceModel.fromBytes(new Uint8Array(bytes), spmPath);

@@ -3,9 +3,10 @@ import * as path from 'path';
 import { fixture, tmpDir } from '@altclip/test-utils';
 import { CLIPTokenizer, loadTokenizer, XLMRobertaTokenizer } from '@altclip/tokenizers';
 
-test('loadTokenizer picks XLM-R for a folder with sentencepiece.bpe.model, CLIP otherwise', async () => {
+test('loadTokenizer picks XLM-R for a folder with sentencepiece.bpe.model, CLIP for a CLIP config', async () => {
   const dir = tmpDir('load-tok-');
   try {
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'clip' }));
     const clip = await loadTokenizer(dir);
     expect(clip).toBeInstanceOf(CLIPTokenizer);
     expect(clip.encode('a dog').inputIds[0].length).toBe(77);
@@ -17,6 +18,19 @@ test('loadTokenizer picks XLM-R for a folder with sentencepiece.bpe.model, CLIP 
     expect(enc.inputIds[0].length).toBe(enc.inputIds[1].length);
     expect(enc.attentionMask[0].filter((m) => m === 0).length).toBeGreaterThan(0);
     await expect(loadTokenizer(path.join(dir, 'missing'))).rejects.toThrow(/not found/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a folder without tokenizer files says so instead of guessing CLIP', async () => {
+  const dir = tmpDir('load-tok-');
+  try {
+    await expect(loadTokenizer(dir)).rejects.toThrow(/no tokenizer \(looked for sentencepiece\.bpe\.model/);
+    // an AltCLIP model folder (config + weights, no tokenizer): CLIP ids would overflow its vocabulary later
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ model_type: 'altclip' }));
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{}');
+    await expect(loadTokenizer(dir)).rejects.toThrow(/only tokenizer\.json.*AltCLIP model needs its XLM-R sentencepiece\.bpe\.model.*--tokenizer/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -7,9 +7,9 @@ export const contrastiveCommand: CommandModule<any, any> = {
   describe: 'Stage 2: CLIP contrastive training on image-text pairs (image tower frozen by default)',
   builder: (y) =>
     lockFlags(trainFlags(y), 'freeze the vision tower (default true; --lock-image false trains it, e.g. a CLIP from scratch)')
-      .option('model', { type: 'string', describe: 'AltCLIP or CLIP folder, or a named config (configs/models) to train from scratch' })
+      .option('model', { type: 'string', describe: 'AltCLIP or CLIP folder or hub id, or a named config (configs/models) to train from scratch' })
       .option('data', { type: 'string', describe: 'pairs file (CSV/TSV/JSONL: image, caption[, lang]) or a folder with captions.jsonl|tsv|csv' })
-      .option('tokenizer', { type: 'string', describe: 'tokenizer folder (default: the model folder; CLIP configs: the shipped BPE)' })
+      .option('tokenizer', { type: 'string', describe: 'tokenizer folder or hub id (default: the model folder; CLIP configs: the shipped BPE)' })
       .option('image-root', { type: 'string', describe: 'image paths are relative to this folder (default: the data file folder)' })
       .option('caption-column', { type: 'string' })
       .option('image-column', { type: 'string' })

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { convertToSafetensors, ConvertResult, WriteProgress } from '@altclip/checkpoint';
+import { convertToSafetensors, ConvertResult, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
 
 export interface ConvertArgs {
   in: string;
@@ -24,7 +24,9 @@ function progressPrinter(log: (s: string) => void, everyMs = 2000): (p: WritePro
 /** The command's work, callable from tests; progress goes to stderr. */
 export async function runConvert(args: ConvertArgs, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<ConvertResult> {
   const dtype = args.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
-  const r = await convertToSafetensors(args.in, args.out, { dtype, onProgress: progressPrinter(log) });
+  // A hub id converts its snapshot folder (weights plus the config/tokenizer files copied along).
+  const input = await resolvePretrained(args.in, { parts: MODEL_PARTS });
+  const r = await convertToSafetensors(input, args.out, { dtype, onProgress: progressPrinter(log) });
   console.log(`wrote ${r.output}: ${r.tensors} tensors, ${gb(r.bytes)} (${dtype} floats) from ${r.input}`);
   if (r.copied.length) console.log(`copied ${r.copied.join(', ')}`);
   return r;
@@ -35,7 +37,7 @@ export const convertCommand: CommandModule<{ backend?: string }, ConvertArgs> = 
   describe: 'Convert a pytorch_model.bin (or sharded / safetensors) checkpoint or model folder to model.safetensors',
   builder: (y) =>
     y
-      .option('in', { type: 'string', demandOption: true, describe: 'checkpoint file, *.index.json, or model folder' })
+      .option('in', { type: 'string', demandOption: true, describe: 'checkpoint file, *.index.json, model folder or hub id (org/name)' })
       .option('out', { type: 'string', demandOption: true, describe: 'output .safetensors file, or folder (folder input: config/tokenizer files are copied)' })
       .option('dtype', { choices: ['f32', 'f16', 'bf16'] as const, default: 'f32' as const, describe: 'dtype of floating-point tensors in the output' })
       .example('$0 convert --in ./AltCLIP --out ./AltCLIP-st', 'convert a downloaded HF folder') as any,

@@ -126,7 +126,7 @@ export const embedCommand: CommandModule<any, any> = {
   describe: 'Embed images and/or texts into a safetensors file (+ an index JSON of file names / texts)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder' })
+      .option('model', { type: 'string', demandOption: true, describe: 'model folder or hub id (e.g. BAAI/AltCLIP)' })
       .option('images', { type: 'string', describe: 'image folder (recursive) or a list file with one path per line' })
       .option('texts', { type: 'string', describe: 'text file, one text per line (or .jsonl with "text")' })
       .option('out', { type: 'string', demandOption: true, describe: 'output FILE.safetensors (index: FILE.index.json)' })

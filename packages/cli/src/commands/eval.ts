@@ -87,7 +87,7 @@ export async function runZeroShot(args: ZeroShotArgs, log: (s: string) => void =
       dataset: args.dataset,
       metrics,
       settings: {
-        model: path.resolve(args.model),
+        model: path.resolve(bundle.dir),
         data: args.data ? path.resolve(args.data) : null,
         split: args.split,
         lang: args.lang,
@@ -142,7 +142,7 @@ export async function runRetrieval(args: RetrievalArgs, log: (s: string) => void
       dataset: ds.name,
       metrics: { ...retrievalMetricsJson(m), MR_percent: m.meanRecall * 100 },
       settings: {
-        model: path.resolve(args.model),
+        model: path.resolve(bundle.dir),
         data: path.resolve(args.data),
         root: args.root ?? null,
         n_images: r.nImages,
@@ -179,7 +179,7 @@ export async function runRetrieval(args: RetrievalArgs, log: (s: string) => void
 
 const common = (y: Argv) =>
   y
-    .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + weights + tokenizer)' })
+    .option('model', { type: 'string', demandOption: true, describe: 'model folder (config.json + weights + tokenizer) or hub id (e.g. BAAI/AltCLIP)' })
     .option('limit', { type: 'number', describe: 'evaluate only the first N images' })
     .option('batch-size', { type: 'number', default: 32, describe: 'images per forward pass' })
     .option('out', { type: 'string', describe: 'write the results JSON here' });

@@ -7,7 +7,7 @@ export const finetuneCommand: CommandModule<any, any> = {
   describe: "Fine-tune on a classification dataset with CLIP loss on class-name captions (FlagAI's CIFAR-10 example with --preset flagai)",
   builder: (y) =>
     lockFlags(trainFlags(y), 'freeze the vision tower (default true; false with --preset flagai)')
-      .option('model', { type: 'string', describe: 'AltCLIP or CLIP folder' })
+      .option('model', { type: 'string', describe: 'AltCLIP or CLIP folder, or hub id' })
       .option('dataset', { type: 'string', choices: ['cifar10', 'fashion-mnist', 'mnist', 'folder'], default: 'cifar10' })
       .option('data', { type: 'string', describe: 'dataset folder (CIFAR-10 .bin files, IDX files, or class folders)' })
       .option('split', { type: 'string', choices: ['train', 'test'], describe: 'default train' })

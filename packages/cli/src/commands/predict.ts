@@ -37,7 +37,7 @@ export const predictCommand: CommandModule<any, any> = {
   describe: 'Score images against texts (any language the model knows): softmax over the texts per image',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder' })
+      .option('model', { type: 'string', demandOption: true, describe: 'model folder or hub id (e.g. BAAI/AltCLIP)' })
       .option('image', { type: 'string', array: true, demandOption: true, describe: 'image file (repeatable)' })
       .option('text', { type: 'string', array: true, demandOption: true, describe: 'candidate text (repeatable), e.g. --text "一只猫" --text "a dog"' })
       .option('json', { type: 'boolean', describe: 'print JSON' }),

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AltCLIPModel, CLIPModel, clipHead, clipLossTerms, getModelConfig, loadClipLikeModel, ClipLikeModel, FROZEN_DTYPES, FrozenDtype } from '@altclip/models';
+import { isHubId } from '@altclip/checkpoint';
+import { AltCLIPModel, CLIPModel, clipHead, clipLossTerms, getModelConfig, loadClipLikeModel, ClipLikeModel, FROZEN_DTYPES, FrozenDtype, resolveModelDir } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import { ImageProcessor } from '@altclip/image';
 import { BatchLoader, PixelBatch } from '@altclip/data';
@@ -100,9 +101,13 @@ export function resolveRunDir(o: { out?: string; name?: string; resume?: string 
 
 export type AnyClipModel = AltCLIPModel | CLIPModel;
 
-/** A model folder (config.json + weights) or a named config from configs/models (random init, seeded). */
+/**
+ * A model folder (config.json + weights), a hub id (org/name[@revision], fetched with its tokenizer and
+ * preprocessor_config.json into the HF cache) or a named config from configs/models (random init, seeded).
+ */
 export async function resolveModel(spec: string | AnyClipModel, seed: number): Promise<{ model: AnyClipModel; dir?: string }> {
   if (typeof spec !== 'string') return { model: spec };
+  if (isHubId(spec)) spec = await resolveModelDir(spec, { parts: ['config', 'weights', 'tokenizer', 'processor'] });
   if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return { model: await loadClipLikeModel(spec), dir: spec };
   if (/[\\/]/.test(spec) || spec.startsWith('.')) throw new Error(`model folder not found: ${spec}`);
   const cfg = getModelConfig(spec);

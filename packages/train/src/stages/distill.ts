@@ -2,11 +2,11 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { openSafetensors, writeSafetensors } from '@altclip/checkpoint';
+import { isHubId, openSafetensors, writeSafetensors } from '@altclip/checkpoint';
 import { formatReport, ParallelPair, readParallelCorpus, ReadReport } from '@altclip/data';
 import { encodeTexts } from '@altclip/eval';
 import { ImageProcessor } from '@altclip/image';
-import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelConfig, AltCLIPConfig } from '@altclip/models';
+import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelConfig, AltCLIPConfig, resolveModelDir } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
 import { paddingRows, selectTrainable } from '../params';
@@ -199,6 +199,11 @@ async function buildStudent(o: DistillOptions, seed: number, log: (l: string) =>
 /** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
 export async function runDistill(opts: DistillOptions): Promise<StageResult> {
   const o = withDefaults<DistillOptions>(DISTILL_DEFAULTS, opts);
+  // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.
+  for (const k of ['teacher', 'student', 'vision'] as const) {
+    const v = o[k];
+    if (typeof v === 'string' && isHubId(v)) o[k] = await resolveModelDir(v, { parts: ['config', 'weights', 'tokenizer', 'processor'] });
+  }
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'distill');
   const runDir = resolveRunDir(o, 'distill');

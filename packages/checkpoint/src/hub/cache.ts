@@ -1,0 +1,123 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+/**
+ * The Hugging Face cache layout, as huggingface_hub writes it, so that either side reuses the other's downloads:
+ *   <cacheDir>/models--<org>--<name>/blobs/<etag>                  file contents, named by their etag
+ *   <cacheDir>/models--<org>--<name>/refs/<revision>               the commit a branch or tag pointed to
+ *   <cacheDir>/models--<org>--<name>/snapshots/<commit>/<file>     relative symlink to ../../blobs/<etag>
+ *   <cacheDir>/models--<org>--<name>/.no_exist/<commit>/<file>     empty: the file is known not to exist
+ */
+export function repoFolder(cacheDir: string, repoId: string): string {
+  return path.join(cacheDir, `models--${repoId.split('/').join('--')}`);
+}
+
+export function isCommitHash(revision: string): boolean {
+  return /^[0-9a-f]{40}$/.test(revision);
+}
+
+/** The commit `revision` stands for in the cache (a commit hash stands for itself), if known. */
+export function readRef(folder: string, revision: string): string | undefined {
+  if (isCommitHash(revision)) return revision;
+  try {
+    return fs.readFileSync(path.join(folder, 'refs', revision), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records that `revision` points at `commit` (written atomically: a concurrent reader never sees half a hash). */
+export function writeRef(folder: string, revision: string, commit: string): void {
+  if (revision === commit) return;
+  const file = path.join(folder, 'refs', revision);
+  if (readRef(folder, revision) === commit) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2, 8)}.tmp`;
+  fs.writeFileSync(tmp, commit);
+  fs.renameSync(tmp, file);
+}
+
+export function snapshotDir(folder: string, commit: string): string {
+  return path.join(folder, 'snapshots', commit);
+}
+
+export function blobPath(folder: string, etag: string): string {
+  return path.join(folder, 'blobs', etag);
+}
+
+/** Points snapshots/<commit>/<file> at blobs/<etag> with a relative symlink (a copy where symlinks are refused). */
+export function linkBlob(folder: string, commit: string, file: string, etag: string): string {
+  const pointer = path.join(snapshotDir(folder, commit), file);
+  const blob = blobPath(folder, etag);
+  fs.mkdirSync(path.dirname(pointer), { recursive: true });
+  fs.rmSync(pointer, { force: true });
+  try {
+    fs.symlinkSync(path.relative(path.dirname(pointer), blob), pointer);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+    fs.copyFileSync(blob, pointer);
+  }
+  return pointer;
+}
+
+/** The cached file for (commit, file): its path, 'missing' when known not to exist, undefined when unknown. */
+export function cachedFile(folder: string, commit: string, file: string): string | 'missing' | undefined {
+  const p = path.join(snapshotDir(folder, commit), file);
+  if (fs.existsSync(p)) return p;
+  if (fs.existsSync(path.join(folder, '.no_exist', commit, file))) return 'missing';
+  return undefined;
+}
+
+/** Remembers that `file` does not exist at `commit`, so offline runs need not ask again. */
+export function markMissing(folder: string, commit: string, file: string): void {
+  const p = path.join(folder, '.no_exist', commit, file);
+  try {
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.closeSync(fs.openSync(p, 'a'));
+  } catch {
+    // Only an optimisation: a read-only cache still works.
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs `fn` holding <cacheDir>/.locks/<repo folder>/<etag>.lock (where huggingface_hub keeps its locks), so two
+ * downloads of one blob, in this process or another on this machine, do not write the same .incomplete file.
+ * The lock file holds the owner's pid; one left by a dead process is taken over.
+ */
+export async function withBlobLock<T>(cacheDir: string, folder: string, etag: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(cacheDir, '.locks', path.basename(folder), `${etag}.lock`);
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner: number;
+      let age: number;
+      try {
+        owner = Number(fs.readFileSync(lock, 'utf8'));
+        age = Date.now() - fs.statSync(lock).mtimeMs;
+      } catch {
+        continue; // released meanwhile
+      }
+      // An empty lock is being written right now, unless its writer died in between (then it stays empty).
+      if (owner > 0 ? !pidAlive(owner) : age > 10_000) fs.rmSync(lock, { force: true });
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}

@@ -1,0 +1,16 @@
+import { setupBackend } from '@altclip/backend';
+import { fixture } from '@altclip/test-utils';
+import { loadModelBundle } from '@altclip/eval';
+
+beforeAll(() => setupBackend({ backend: 'cpu' }));
+
+test('an AltCLIP folder without tokenizer files fails at load, saying what is missing', async () => {
+  // altclip-tiny ships config + weights only; CLIP ids used to be guessed and failed later as "token id 49406 outside the vocabulary"
+  await expect(loadModelBundle(fixture('altclip-tiny'))).rejects.toThrow(
+    /altclip-tiny: cannot load the tokenizer .*no tokenizer \(looked for sentencepiece\.bpe\.model.*AltCLIP model needs .*--tokenizer/,
+  );
+});
+
+test('neither a folder nor a hub id', async () => {
+  await expect(loadModelBundle('./no/such/model')).rejects.toThrow(/no such model folder, and not a Hugging Face hub id/);
+});
