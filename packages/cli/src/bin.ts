@@ -2,7 +2,8 @@
 import { main } from './main';
 
 main(process.argv.slice(2)).catch((e) => {
-  process.stderr.write(`altclip: ${e instanceof Error ? e.message : String(e)}\n`);
+  // One "altclip: " line per problem (option checks report every bad flag at once).
+  for (const line of (e instanceof Error ? e.message : String(e)).split('\n')) process.stderr.write(`altclip: ${line}\n`);
   if (process.env.ALTCLIP_DEBUG) console.error(e);
   process.exit(1);
 });

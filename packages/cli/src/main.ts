@@ -1,10 +1,14 @@
 import yargs from 'yargs';
+import { setMaxImagePixels, DEFAULT_MAX_IMAGE_PIXELS } from '@altclip/image';
+import { setAllowNonFiniteWeights } from '@altclip/models';
 import { commands } from './commands';
 import { applyHubFlags } from './hub-flags';
+import { withFlagChecks } from './validate';
 
 /** Builds the yargs parser; every command lives in its own module under commands/. */
 export function buildCli(argv: string[]) {
-  let y = yargs(argv)
+  // The flag checks come first among the middlewares: before any of them, and so before any command, acts on a value.
+  let y = withFlagChecks(yargs(argv), argv)
     .scriptName('altclip')
     .usage('$0 <command> [options]')
     .option('backend', {
@@ -15,6 +19,11 @@ export function buildCli(argv: string[]) {
     .option('revision', { type: 'string', describe: 'branch, tag or commit of the Hugging Face hub ids named (default main)' })
     .option('offline', { type: 'boolean', describe: 'use only the Hugging Face cache, no downloads (same as HF_HUB_OFFLINE=1)' })
     .middleware((argv) => applyHubFlags(argv as Record<string, unknown>))
+    .option('max-pixels', {
+      type: 'number',
+      describe: `refuse images with more pixels than this, before decoding (decompression bombs; default ${DEFAULT_MAX_IMAGE_PIXELS}, twice Pillow's MAX_IMAGE_PIXELS; 0: no limit)`,
+    })
+    .option('allow-nonfinite', { type: 'boolean', describe: 'load model weights that hold NaN/Inf (refused by default)' })
     .strict()
     .demandCommand(1, 'Pick a command (see --help).')
     .recommendCommands()
@@ -28,7 +37,11 @@ export function buildCli(argv: string[]) {
       throw new Error(msg);
     });
   for (const c of commands) y = y.command(c as any);
-  return y;
+  // After the checks: process-wide settings the commands' loaders read.
+  return y.middleware(async (a) => {
+    setMaxImagePixels(typeof a.maxPixels === 'number' ? a.maxPixels : DEFAULT_MAX_IMAGE_PIXELS);
+    setAllowNonFiniteWeights(a.allowNonfinite === true);
+  }, true);
 }
 
 export async function main(argv: string[]): Promise<void> {

@@ -205,13 +205,19 @@ export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageP
     const r = await preprocessFiles(paths, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' });
     const bad = new Map(r.errors.map((e) => [e.path, e.message]));
     const kept = idx.filter((_, k) => !bad.has(paths[k]));
-    const failed = idx.filter((_, k) => bad.has(paths[k])).map((i) => ({ index: i, error: `${pathOf(i)}: ${bad.get(pathOf(i))}` }));
+    // The messages of @altclip/image already name the file.
+    const failed = idx.filter((_, k) => bad.has(paths[k])).map((i) => {
+      const m = bad.get(pathOf(i))!;
+      return { index: i, error: m.includes(pathOf(i)) ? m : `${pathOf(i)}: ${m}` };
+    });
     return { data: r.data, shape: r.shape, indices: kept, failed };
   };
 }
 
 /** Consecutive index ranges [start, end) in batches: the order an evaluation pass uses. */
 export function* sequentialBatches(start: number, end: number, batchSize: number): Generator<number[]> {
+  // A batch size of 0 would loop forever.
+  if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`batch size must be an integer >= 1, got ${batchSize}`);
   for (let i = start; i < end; i += batchSize) {
     const b: number[] = [];
     for (let j = i; j < Math.min(end, i + batchSize); j++) b.push(j);

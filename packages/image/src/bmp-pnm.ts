@@ -14,7 +14,8 @@ export function isPnm(b: Uint8Array): boolean {
   return b.length >= 3 && b[0] === 0x50 && b[1] >= 0x31 && b[1] <= 0x36 && /\s/.test(String.fromCharCode(b[2]));
 }
 
-export function decodeBmp(b: Uint8Array, src: string): DecodedImage {
+/** `checkSize` runs on the header's size, before the pixels are allocated (the decompression-bomb guard). */
+export function decodeBmp(b: Uint8Array, src: string, checkSize?: (width: number, height: number) => void): DecodedImage {
   const fail = (m: string) => new ImageError(`cannot decode image ${src}: BMP ${m}`, src);
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const dataOffset = dv.getUint32(10, true);
@@ -27,6 +28,7 @@ export function decodeBmp(b: Uint8Array, src: string): DecodedImage {
   const height = Math.abs(rawH);
   const topDown = rawH < 0;
   if (width <= 0 || height <= 0) throw fail(`has zero size (${width}x${rawH})`);
+  checkSize?.(width, height);
   let masks: number[] | undefined;
   if (compression === 3 || compression === 6) {
     const n = compression === 6 || hsize >= 56 ? 4 : 3;
@@ -90,7 +92,7 @@ export function decodeBmp(b: Uint8Array, src: string): DecodedImage {
   return { width, height, channels: 1, mode: 'P', data: idx, palette, source: src };
 }
 
-export function decodePnm(b: Uint8Array, src: string): DecodedImage {
+export function decodePnm(b: Uint8Array, src: string, checkSize?: (width: number, height: number) => void): DecodedImage {
   const fail = (m: string) => new ImageError(`cannot decode image ${src}: PNM ${m}`, src);
   const kind = b[1] - 0x30;
   let p = 2;
@@ -110,6 +112,7 @@ export function decodePnm(b: Uint8Array, src: string): DecodedImage {
   const maxval = kind === 1 || kind === 4 ? 1 : token();
   if (maxval !== 255 && maxval !== 1) throw fail(`maxval ${maxval} is not supported (only 255)`);
   if (width <= 0 || height <= 0) throw fail(`has zero size (${width}x${height})`);
+  checkSize?.(width, height);
   const mode: ImageMode = kind === 1 || kind === 4 ? '1' : kind === 2 || kind === 5 ? 'L' : 'RGB';
   const c = MODE_CHANNELS[mode];
   const out = new Uint8Array(width * height * c);

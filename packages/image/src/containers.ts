@@ -101,16 +101,25 @@ function jpegSegments(b: Uint8Array, visit: (m: number, p: number, len: number) 
   }
 }
 
-/** Number of colour components of a JPEG (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK) from its SOF marker, or 0. */
-export function jpegComponents(b: Uint8Array): number {
-  let n = 0;
+/** A JPEG's SOF frame header: colour components (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK) and size; zeros when absent. */
+export function jpegFrame(b: Uint8Array): { components: number; width: number; height: number } {
+  const f = { components: 0, width: 0, height: 0 };
   jpegSegments(b, (m, p) => {
     if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
-      n = p + 9 < b.length ? b[p + 9] : 0;
+      if (p + 9 < b.length) {
+        f.components = b[p + 9];
+        f.height = (b[p + 5] << 8) | b[p + 6];
+        f.width = (b[p + 7] << 8) | b[p + 8];
+      }
       return true;
     }
   });
-  return n;
+  return f;
+}
+
+/** Number of colour components of a JPEG (1 grey, 3 YCbCr/RGB, 4 CMYK/YCCK) from its SOF marker, or 0. */
+export function jpegComponents(b: Uint8Array): number {
+  return jpegFrame(b).components;
 }
 
 /** The 8-bit palette of a palette TIFF (PhotometricInterpretation 3), as Pillow builds it (high bytes of ColorMap). */

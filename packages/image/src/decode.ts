@@ -2,7 +2,7 @@ import { promises as fsp } from 'fs';
 import sharp from 'sharp';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { decodeBmp, decodePnm, isBmp, isPnm } from './bmp-pnm';
-import { isGif, jpegComponents, parseGif, parsePng, tiffPalette } from './containers';
+import { isGif, isPng, jpegFrame, parseGif, parsePng, tiffPalette } from './containers';
 import { DecodedImage, ImageError, ImageMode, MODE_CHANNELS } from './types';
 
 export interface LoadImageOptions {
@@ -10,14 +10,53 @@ export interface LoadImageOptions {
   applyExif?: boolean;
   /** Name used in error messages when decoding a buffer. */
   name?: string;
+  /** Refuse images with more pixels than this, before decoding them (default: getMaxImagePixels(); 0: no limit). */
+  maxPixels?: number;
+}
+
+/**
+ * Pillow's decompression-bomb guard: Image.MAX_IMAGE_PIXELS = 89,478,485 warns, twice that is an error. A 746 KB
+ * PNG can declare 16000x16000 pixels (768 MB decoded), so the limit is checked from the header, before decoding.
+ */
+export const PILLOW_MAX_IMAGE_PIXELS = 89_478_485;
+export const DEFAULT_MAX_IMAGE_PIXELS = 2 * PILLOW_MAX_IMAGE_PIXELS;
+
+let maxImagePixels = DEFAULT_MAX_IMAGE_PIXELS;
+
+/** Sets the process-wide pixel limit (the CLI's --max-pixels; 0 turns it off); worker pools pass it on. */
+export function setMaxImagePixels(n: number): void {
+  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`max image pixels must be an integer >= 0, got ${n}`);
+  maxImagePixels = n;
+}
+
+export function getMaxImagePixels(): number {
+  return maxImagePixels;
+}
+
+const warnedLarge = new Set<string>();
+
+/** Throws above `limit` pixels; warns once per file above half of it (Pillow's two levels). */
+function checkPixels(width: number, height: number, src: string, limit: number): void {
+  if (!limit) return;
+  const n = width * height;
+  if (n > limit)
+    throw new ImageError(
+      `cannot decode image ${src}: ${width}x${height} = ${n.toLocaleString('en-US')} pixels exceeds the limit of ${limit.toLocaleString('en-US')} ` +
+        '(possible decompression bomb; raise it with --max-pixels, 0 for no limit)',
+      src,
+    );
+  if (n > limit / 2 && !warnedLarge.has(src)) {
+    warnedLarge.add(src);
+    process.emitWarning(`${src}: ${width}x${height} = ${n.toLocaleString('en-US')} pixels is more than ${Math.floor(limit / 2).toLocaleString('en-US')}, half the --max-pixels limit`, 'DecompressionBombWarning');
+  }
 }
 
 type Raw = { data: Buffer; info: OutputInfo };
 
 function open(buf: Buffer, o: LoadImageOptions): Sharp {
   // failOn 'truncated': reject cut-off files like Pillow does, but accept the warnings libjpeg-turbo ignores.
-  // ignoreIcc: Pillow never colour-manages on open.
-  const s = sharp(buf, { failOn: 'truncated', ignoreIcc: true, pages: 1, page: 0 } as SharpOptions);
+  // ignoreIcc: Pillow never colour-manages on open. Pixel limits are checked by checkPixels before.
+  const s = sharp(buf, { failOn: 'truncated', ignoreIcc: true, pages: 1, page: 0, limitInputPixels: false } as SharpOptions);
   return o.applyExif ? s.autoOrient() : s;
 }
 
@@ -32,17 +71,22 @@ function pick(data: Uint8Array, c: number, keep: number[]): Uint8Array {
 
 /** Decodes with sharp and returns pixels in Pillow's mode for that file (see `DecodedImage`). */
 async function decodeBuffer(buf: Buffer, src: string, o: LoadImageOptions): Promise<DecodedImage> {
-  if (isBmp(buf)) return decodeBmp(buf, src);
-  if (isPnm(buf)) return decodePnm(buf, src);
-  // Plain JPEGs (the common case) skip sharp's metadata pass: the frame header says grey or colour.
-  const jc = jpegComponents(buf);
+  const limit = o.maxPixels ?? maxImagePixels;
+  if (isBmp(buf)) return decodeBmp(buf, src, (w, h) => checkPixels(w, h, src, limit));
+  if (isPnm(buf)) return decodePnm(buf, src, (w, h) => checkPixels(w, h, src, limit));
+  // Plain JPEGs (the common case) skip sharp's metadata pass: the frame header says grey or colour, and the size.
+  const jf = jpegFrame(buf);
+  const jc = jf.components;
   if (jc === 1 || jc === 3) {
+    checkPixels(jf.width, jf.height, src, limit);
     const r = await open(buf, o).raw().toBuffer({ resolveWithObject: true });
     const keep = jc === 1 ? [0] : [0, 1, 2];
     const mode: ImageMode = jc === 1 ? 'L' : 'RGB';
     return { width: r.info.width, height: r.info.height, channels: keep.length, mode, data: pick(r.data, r.info.channels, keep), source: src };
   }
+  // Header only: sharp reads no pixel data for metadata.
   const meta = await open(buf, {}).metadata();
+  if (meta.width && meta.height) checkPixels(meta.width, meta.height, src, limit);
   const png = parsePng(buf);
   const raw = (s: Sharp, depth?: 'ushort'): Promise<Raw> =>
     s.raw(depth ? { depth } : undefined).toBuffer({ resolveWithObject: true });
@@ -153,6 +197,21 @@ function asRGB(img: DecodedImage): DecodedImage {
 }
 
 /**
+ * One line saying why decoding failed. libvips keeps its error text per thread and sometimes has none (decoding on
+ * worker threads), which sharp reports as "Unknown error"; the file's framing then tells what is wrong.
+ */
+export function decodeFailureReason(message: string, buf: Uint8Array): string {
+  const lines = [...new Set(message.split('\n').map((l) => l.trim()).filter(Boolean))];
+  const known = lines.filter((l) => l !== 'Unknown error');
+  if (known.length) return known.join('; ');
+  const n = buf.length;
+  if (n >= 2 && buf[0] === 0xff && buf[1] === 0xd8 && !(buf[n - 2] === 0xff && buf[n - 1] === 0xd9))
+    return `truncated JPEG (${n} bytes, no end-of-image marker)`;
+  if (isPng(buf) && !Buffer.from(buf.buffer, buf.byteOffset, n).includes('IEND', Math.max(0, n - 64))) return `truncated PNG (${n} bytes, no IEND chunk)`;
+  return 'corrupt image data (the decoder gave no reason)';
+}
+
+/**
  * Decodes an image file (JPEG, PNG, WebP, GIF first frame, TIFF, ...) in Pillow's mode for it, pixels as Pillow
  * gives them (libjpeg-turbo JPEG decoding is bit-identical). EXIF orientation is not applied unless asked.
  * Throws ImageError naming the file for missing, empty, truncated or non-image files.
@@ -174,7 +233,7 @@ export async function loadImage(pathOrBuffer: string | Uint8Array, opts: LoadIma
     return img;
   } catch (e) {
     if (e instanceof ImageError) throw e;
-    throw new ImageError(`cannot decode image ${src}: ${(e as Error).message}`, src);
+    throw new ImageError(`cannot decode image ${src}: ${decodeFailureReason((e as Error).message, buf)}`, src);
   }
 }
 

@@ -1,6 +1,6 @@
 /** @altclip/image: decoding (sharp) and Pillow-exact CLIP preprocessing in both the HF and the openai convention. */
 export * from './types';
-export { loadImage, imageFromPixels } from './decode';
+export { loadImage, imageFromPixels, setMaxImagePixels, getMaxImagePixels, PILLOW_MAX_IMAGE_PIXELS, DEFAULT_MAX_IMAGE_PIXELS } from './decode';
 export type { LoadImageOptions } from './decode';
 export { toRGB, pixelsToRGB } from './convert';
 export { bicubicCoeffs, resizeBicubicU8, resizeBicubicI32, resizeBicubicPremultiplied, resizeNearest } from './resample';

@@ -11,7 +11,7 @@ parentPort!.on('message', (t: PoolTask) => {
   const out = t.out ? new Float32Array(t.out) : undefined;
   const d = fixedDims(t.opts);
   const expected = d ? 3 * d[0] * d[1] : -1;
-  preprocessFile(t.path, t.opts, t.applyExif, out, t.offset ?? 0, expected).then(
+  preprocessFile(t.path, t.opts, t.applyExif, out, t.offset ?? 0, expected, t.maxPixels).then(
     (r) => parentPort!.postMessage({ id: t.id, ...r } satisfies PoolReply, r.data ? [r.data.buffer as ArrayBuffer] : []),
     (e: Error) => parentPort!.postMessage({ id: t.id, error: e.message } satisfies PoolReply),
   );

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { loadImage } from './decode';
+import { getMaxImagePixels, loadImage } from './decode';
 import { normalizeInto, PreprocessOptions, resizeAndCrop } from './preprocess';
 import { ImageProcessor } from './processor';
 import { ImageError } from './types';
@@ -31,6 +31,8 @@ export interface PoolTask {
   path: string;
   opts: PreprocessOptions;
   applyExif: boolean;
+  /** The pixel limit of the main thread (setMaxImagePixels), which workers do not share. */
+  maxPixels: number;
   /** Shared batch memory (float32) and the element offset of this image in it. */
   out?: SharedArrayBuffer;
   offset?: number;
@@ -44,9 +46,9 @@ export type PoolReply = { id: number; width: number; height: number; data?: Floa
  * when given and the size fits (`expected` elements), else returns a new array.
  */
 export async function preprocessFile(
-  file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1,
+  file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1, maxPixels?: number,
 ): Promise<{ width: number; height: number; data?: Float32Array }> {
-  const img = await loadImage(file, { applyExif });
+  const img = await loadImage(file, { applyExif, maxPixels });
   const crop = resizeAndCrop(img, opts);
   const n = 3 * crop.width * crop.height;
   if (out && n === expected) {
@@ -102,7 +104,7 @@ export class PreprocessPool {
 
   run(file: string, opts: PreprocessOptions, applyExif: boolean, out?: SharedArrayBuffer, offset?: number): Promise<PoolReply> {
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, path: file, opts, applyExif, out, offset }, resolve });
+      this.queue.push({ task: { id: this.nextId++, path: file, opts, applyExif, maxPixels: getMaxImagePixels(), out, offset }, resolve });
       this.pump();
     });
   }

@@ -143,6 +143,15 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
   }
 }
 
+/** The task's loss over `micro` without a tape or dropout (features concatenated over micro-batches, as above). */
+export function evalLoss<B>(task: FeatureTask<B>, micro: B[], ctx: Omit<StepContext, 'micro' | 'cached' | 'training'>): number {
+  return tf.tidy(() => {
+    const feats = micro.map((b, i) => task.features(b, { ...ctx, micro: i, training: false }));
+    const slots = Array.from({ length: feats[0].length }, (_, j) => (feats.length === 1 ? feats[0][j] : tf.concat(feats.map((f) => f[j]), 0)));
+    return task.loss(slots).loss.dataSync()[0];
+  });
+}
+
 /**
  * Scales gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_: coefficient
  * maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping; disposes replaced tensors.

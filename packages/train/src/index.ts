@@ -8,6 +8,7 @@ export * from './rng';
 export * from './run';
 export * from './progress';
 export * from './trainer';
+export * from './validate';
 export * from './stages/common';
 export * from './stages/eval-hook';
 export { runContrastive, CONTRASTIVE_DEFAULTS } from './stages/contrastive';

@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as crypto from 'crypto';
 import * as tf from '@tensorflow/tfjs-core';
+import * as os from 'os';
 import { atomicWriteFile, openSafetensors, writeSafetensors, TensorToWrite } from '@altclip/checkpoint';
+import { assertFiniteWeights } from '@altclip/models';
 import type { AdamW } from './adamw';
 
 /**
@@ -12,6 +14,7 @@ import type { AdamW } from './adamw';
  *   <run>/tensorboard/           TensorBoard event files (with the tensorboard logger)
  *   <run>/checkpoints/step-<N>/  model files (HF layout), optimizer.safetensors, trainer_state.json
  *   <run>/checkpoints/latest     name of the newest complete checkpoint (updated last)
+ *   <run>/.lock                  pid and host of the process training in the folder (while it runs)
  */
 export interface TrainerState {
   step: number;
@@ -45,10 +48,11 @@ function stableJson(x: unknown): string {
 }
 
 /**
- * Creates (or, when resuming, reopens) a run folder. A folder that already holds a run is refused unless resuming,
- * so a second run never overwrites the first one's checkpoints.
+ * Creates (or, when resuming, reopens) a run folder and takes its lock (see lockRunDir); returns the release
+ * function. A folder that already holds a run is refused unless resuming, so a second run never overwrites the
+ * first one's checkpoints. The lock comes before anything is written, so a refused process leaves no trace.
  */
-export function prepareRunDir(dir: string, resuming: boolean): void {
+export function prepareRunDir(dir: string, resuming: boolean, log?: (line: string) => void): () => void {
   if (fs.existsSync(dir)) {
     const entries = fs.readdirSync(dir).filter((e) => !e.startsWith('.'));
     if (entries.length && !resuming)
@@ -56,23 +60,148 @@ export function prepareRunDir(dir: string, resuming: boolean): void {
   } else if (resuming) {
     throw new Error(`cannot resume: run folder ${dir} does not exist`);
   }
+  fs.mkdirSync(dir, { recursive: true });
+  const release = lockRunDir(dir, log);
   fs.mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
+  return release;
 }
 
-/** Resolves `latest`, a run folder or a checkpoint folder to a checkpoint folder. */
-export function resolveCheckpoint(runDir: string, which: string): string {
+/** Reads a JSON file; errors name the file (a bare "Unexpected end of JSON input" does not say which). */
+export function readJsonFile<T = any>(file: string): T {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})${text.length ? '' : ': the file is empty'}`);
+  }
+}
+
+/** What is wrong with a checkpoint folder (missing files, unreadable trainer state), or undefined if it looks complete. */
+export function checkpointProblem(ck: string): string | undefined {
+  const stateFile = path.join(ck, 'trainer_state.json');
+  if (!fs.existsSync(ck)) return `${ck} does not exist`;
+  if (!fs.existsSync(stateFile)) return `${ck} has no trainer_state.json`;
+  try {
+    const st = readJsonFile<TrainerState>(stateFile);
+    if (typeof st?.step !== 'number' || typeof st.seed !== 'number') return `${stateFile}: no numeric 'step'/'seed'`;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (!fs.existsSync(path.join(ck, 'optimizer.safetensors'))) return `${ck} has no optimizer.safetensors`;
+  if (!fs.readdirSync(ck).some((f) => f.endsWith('.safetensors') && f !== 'optimizer.safetensors')) return `${ck} has no model .safetensors file`;
+  return undefined;
+}
+
+/** step-<N> folders of a run, newest first. */
+function stepFolders(ckRoot: string): string[] {
+  if (!fs.existsSync(ckRoot)) return [];
+  return fs
+    .readdirSync(ckRoot)
+    .map((e) => /^step-(\d+)$/.exec(e))
+    .filter((m): m is RegExpExecArray => !!m)
+    .sort((x, y) => Number(y[1]) - Number(x[1]))
+    .map((m) => path.join(ckRoot, m[0]));
+}
+
+/**
+ * Resolves `latest`, a run folder or a checkpoint folder to a checkpoint folder. When a run's `latest` is unreadable
+ * or names a broken checkpoint, the newest complete one is used instead (with a warning through `log`).
+ */
+export function resolveCheckpoint(runDir: string, which: string, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): string {
   const fromRun = (d: string) => {
-    const latest = path.join(d, 'checkpoints', 'latest');
-    if (!fs.existsSync(latest)) throw new Error(`cannot resume: ${latest} not found (no complete checkpoint in ${d})`);
-    return path.join(d, 'checkpoints', fs.readFileSync(latest, 'utf8').trim());
+    const ckRoot = path.join(d, 'checkpoints');
+    const latest = path.join(ckRoot, 'latest');
+    let problem: string;
+    if (fs.existsSync(latest)) {
+      const name = fs.readFileSync(latest, 'utf8').trim();
+      const ck = path.join(ckRoot, name);
+      if (!/^step-\d+$/.test(name)) problem = `${latest} is corrupt (holds ${JSON.stringify(name.slice(0, 40))}, not a step-<N> name)`;
+      else {
+        const p = checkpointProblem(ck);
+        if (!p) return ck;
+        problem = `${latest} names a broken checkpoint: ${p}`;
+      }
+    } else problem = `${latest} not found`;
+    for (const ck of stepFolders(ckRoot)) {
+      if (checkpointProblem(ck)) continue;
+      log(`warning: ${problem}; resuming from the newest complete checkpoint ${ck} instead`);
+      return ck;
+    }
+    throw new Error(`cannot resume: ${problem}, and ${ckRoot} holds no other complete checkpoint`);
   };
   let ck: string;
   if (which === 'latest') ck = fromRun(runDir);
   else if (fs.existsSync(path.join(which, 'trainer_state.json'))) ck = which;
   else if (fs.existsSync(path.join(which, 'checkpoints'))) ck = fromRun(which);
   else throw new Error(`cannot resume from ${which}: not a checkpoint folder (no trainer_state.json) nor a run folder`);
-  if (!fs.existsSync(path.join(ck, 'trainer_state.json'))) throw new Error(`cannot resume: ${ck} has no trainer_state.json`);
+  const p = checkpointProblem(ck);
+  if (p) throw new Error(`cannot resume from ${ck}: ${p}`);
   return ck;
+}
+
+/** Where a run folder's lock lives. */
+export function lockFile(runDir: string): string {
+  return path.join(runDir, '.lock');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/**
+ * Takes `<run>/.lock` (pid, host, start time) so that two processes never train in one run folder: the second one
+ * would overwrite checkpoints and duplicate metrics.jsonl lines. A lock left by a process that no longer runs (same
+ * host) is stale and replaced. Returns the release function (also run at process exit).
+ */
+export function lockRunDir(runDir: string, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): () => void {
+  const file = lockFile(runDir);
+  const body = JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString() }) + '\n';
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(file, body, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+    }
+    let holder: { pid?: number; host?: string; started?: string } = {};
+    try {
+      holder = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      // torn or foreign content: treated as stale below
+    }
+    const sameHost = !holder.host || holder.host === os.hostname();
+    if (typeof holder.pid === 'number' && (!sameHost || pidAlive(holder.pid)))
+      throw new Error(
+        `run folder ${runDir} is in use by process ${holder.pid}${sameHost ? '' : ` on ${holder.host}`} (since ${holder.started ?? '?'}); ` +
+          `wait for it to finish or stop it. If that process is gone, delete ${file}`,
+      );
+    log(`warning: removing the stale lock ${file} (process ${holder.pid ?? '?'} no longer runs)`);
+    fs.rmSync(file, { force: true });
+  }
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    process.off('exit', release);
+    try {
+      const cur = JSON.parse(fs.readFileSync(file, 'utf8'));
+      if (cur.pid === process.pid) fs.rmSync(file, { force: true });
+    } catch {
+      // already gone
+    }
+  };
+  process.on('exit', release);
+  return release;
 }
 
 /** Writes a whole parameter map as one safetensors file (the default model saver, and for toy models). */
@@ -94,6 +223,7 @@ export async function loadParams(dir: string, params: Map<string, tf.Variable>):
         if (!v) continue;
         const t = await r.read(k);
         if (t.shape.join(',') !== v.shape.join(',')) throw new Error(`${path.join(dir, f)}: '${k}' has shape [${t.shape}], model expects [${v.shape}]`);
+        assertFiniteWeights(t.data as Float32Array, k, path.join(dir, f));
         tf.tidy(() => v.assign(tf.tensor(t.data as Float32Array, v.shape, 'float32')));
         missing.delete(k);
       }
@@ -151,7 +281,7 @@ async function pruneCheckpoints(ckRoot: string, keep: number, current: string): 
 
 /** Reads a checkpoint's trainer state and restores the optimizer's moments. The model is restored by the caller. */
 export async function loadCheckpoint(ck: string, optimizer: AdamW): Promise<TrainerState> {
-  const state: TrainerState = JSON.parse(fs.readFileSync(path.join(ck, 'trainer_state.json'), 'utf8'));
+  const state = readJsonFile<TrainerState>(path.join(ck, 'trainer_state.json'));
   const file = path.join(ck, 'optimizer.safetensors');
   const r = await openSafetensors(file);
   try {

@@ -1,13 +1,14 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, defaultParamGroups, NO_DECAY_PATTERNS } from './adamw';
-import { clipByGlobalNorm, computeGradients, FeatureTask } from './grads';
+import { clipByGlobalNorm, computeGradients, evalLoss, FeatureTask } from './grads';
 import { maskGradRows } from './params';
 import { createProgress } from './progress';
 import { epochPermutation, hashInts } from './rng';
 import { configHash, loadCheckpoint, loadParams, MetricsLog, parseLoggers, prepareRunDir, resolveCheckpoint, saveCheckpoint, saveParams, TrainerState } from './run';
 import { lrAt, ScheduleName } from './schedules';
 import { TensorBoardLog } from './tensorboard';
+import { validateOptions } from './validate';
 import { atomicWriteFile } from '@altclip/checkpoint';
 
 /** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
@@ -141,6 +142,18 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** Keys of the parameters holding NaN/Inf (one small reduction per tensor, one read for all). */
+export function nonFiniteParams(params: Map<string, tf.Variable>): string[] {
+  const keys = [...params.keys()];
+  if (!keys.length) return [];
+  // sum(v * 0) is 0 when every element is finite and NaN otherwise (0 * NaN and 0 * Inf are NaN); Mul and Sum
+  // exist on every backend, unlike IsFinite/All.
+  const sums = keys.map((k) => tf.tidy(() => tf.sum(tf.mul(params.get(k)!, 0))));
+  const v = tf.tidy(() => tf.stack(sums).dataSync());
+  tf.dispose(sums);
+  return keys.filter((_, i) => v[i] !== 0);
+}
+
 /** Steps per epoch and the run's total optimizer steps. */
 export function planSteps(size: number, c: Pick<TrainConfig, 'batchSize' | 'epochs' | 'steps' | 'dropLast'>): { perEpoch: number; total: number } {
   if (size <= 0) throw new Error('the training set is empty');
@@ -160,6 +173,7 @@ function trajectoryHash(c: TrainConfig): string {
 /** The training loop: data order, gradients, clipping, AdamW, schedule, logging, checkpoints, signals. */
 export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const c: TrainConfig = { ...TRAIN_DEFAULTS, ...a.config } as TrainConfig;
+  validateOptions(c as unknown as Record<string, unknown>, (k) => `train: ${k}`);
   const { perEpoch, total } = planSteps(a.data.size, c);
   const warmupSteps = c.warmup < 1 ? Math.floor(c.warmup * total) : Math.round(c.warmup);
   const schedule = { name: c.schedule, lr: c.lr, warmupSteps, totalSteps: total, minLr: c.minLr };
@@ -183,34 +197,35 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   let resumedFrom: string | undefined;
   const progress = createProgress({ total, label: a.label, every: c.logEvery, quiet: a.progress === false });
   if (warmupSteps >= total) log(`warning: warmup (${warmupSteps} steps) is not shorter than the run (${total} steps): the learning rate never reaches ${c.lr}`);
-  if (a.runDir) {
-    prepareRunDir(a.runDir, !!a.resume);
-    metrics = new MetricsLog(path.join(a.runDir, 'metrics.jsonl'));
-    if (!a.resume) await atomicWriteFile(path.join(a.runDir, 'config.json'), [JSON.stringify(a.runConfig ?? c, null, 2) + '\n']);
-  }
   const tbDir = a.runDir && loggers.has('tensorboard') ? path.join(a.runDir, 'tensorboard') : undefined;
-  const tbFresh = tbDir ? !TensorBoardLog.exists(tbDir) : false;
-  if (a.resume) {
-    const ck = resolveCheckpoint(a.runDir ?? '', a.resume);
-    try {
+  let tbFresh = false;
+  // Held until train() returns or throws, so a second process on the same run folder is refused up front.
+  let unlock = () => {};
+  try {
+    if (a.runDir) {
+      unlock = prepareRunDir(a.runDir, !!a.resume, log);
+      metrics = new MetricsLog(path.join(a.runDir, 'metrics.jsonl'));
+      if (!a.resume) await atomicWriteFile(path.join(a.runDir, 'config.json'), [JSON.stringify(a.runConfig ?? c, null, 2) + '\n']);
+    }
+    tbFresh = tbDir ? !TensorBoardLog.exists(tbDir) : false;
+    if (a.resume) {
+      const ck = resolveCheckpoint(a.runDir ?? '', a.resume, log);
       await loadParams(ck, allParams);
       state = await loadCheckpoint(ck, opt);
-    } catch (e) {
-      opt.dispose();
-      throw e;
+      resumedFrom = ck;
+      if (state.seed !== c.seed) throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
+      if (state.dataSize !== undefined && state.dataSize !== a.data.size)
+        log(`warning: ${ck} was trained on ${state.dataSize} samples, the data now has ${a.data.size}: the sample order will not continue the interrupted run's`);
+      state.dataSize = a.data.size;
+      if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
+      metrics?.truncateAfter(state.step);
+      if (tbDir) tb = new TensorBoardLog(tbDir, { resumedAtStep: state.step });
+      log(`resumed from ${ck} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
     }
-    resumedFrom = ck;
-    if (state.seed !== c.seed) {
-      opt.dispose();
-      throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
-    }
-    if (state.dataSize !== undefined && state.dataSize !== a.data.size)
-      log(`warning: ${ck} was trained on ${state.dataSize} samples, the data now has ${a.data.size}: the sample order will not continue the interrupted run's`);
-    state.dataSize = a.data.size;
-    if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
-    metrics?.truncateAfter(state.step);
-    if (tbDir) tb = new TensorBoardLog(tbDir, { resumedAtStep: state.step });
-    log(`resumed from ${ck} at step ${state.step} (epoch ${state.epoch}, batch ${state.batchInEpoch})`);
+  } catch (e) {
+    opt.dispose();
+    unlock();
+    throw e;
   }
 
   if (tbDir) {
@@ -260,9 +275,33 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const advance = (s: { epoch: number; batchInEpoch: number }) =>
     s.batchInEpoch + 1 >= perEpoch ? { epoch: s.epoch + 1, batchInEpoch: 0 } : { epoch: s.epoch, batchInEpoch: s.batchInEpoch + 1 };
 
+  const willSave = (step: number) => !!stopSignal || step === total || (!!c.checkpointEvery && step % c.checkpointEvery === 0);
   const result: TrainResult = { status: 'completed', step: state.step, totalSteps: total, losses: [], records: [], lastCheckpoint: resumedFrom };
+  /**
+   * A blow-up in the last update leaves a finite loss but NaN weights, or finite weights that overflow in the forward
+   * pass: either model predicts only NaN. Checked before every checkpoint and so before the final model; `probe` (the
+   * step's batch) adds the forward pass.
+   */
+  const assertSavable = (step: number, probe?: { micro: B[]; lossBefore: number }) => {
+    const last = result.lastCheckpoint ? `Last good checkpoint: ${result.lastCheckpoint}` : 'No checkpoint was written yet';
+    const bad = nonFiniteParams(a.params);
+    if (bad.length)
+      throw new NonFiniteLossError(
+        `parameters hold NaN/Inf after step ${step} (${bad.length} tensor(s), e.g. '${bad[0]}'); not saving them. ${last}. ` +
+          `Lower the learning rate (${c.lr}) or clip gradients (--grad-clip).`,
+      );
+    if (!probe) return;
+    const after = evalLoss(a.task, probe.micro, { step: step - 1, seed: c.seed });
+    if (!Number.isFinite(after))
+      throw new NonFiniteLossError(
+        `the update of step ${step} broke the model: its loss on the same batch is now ${after} (was ${probe.lossBefore}); not saving it. ${last}. ` +
+          `Lower the learning rate (${c.lr}).`,
+      );
+  };
   const checkpoint = async () => {
-    if (!a.runDir) return;
+    assertSavable(state.step);
+    // Nothing trained yet (every batch so far unusable): an untouched model is not worth a checkpoint.
+    if (!a.runDir || (result.records.length === 0 && !resumedFrom)) return;
     state.time = new Date().toISOString();
     result.lastCheckpoint = await saveCheckpoint({ runDir: a.runDir, state, optimizer: opt, saveModel, keepLast: c.keepLast, beforeCommit: a.beforeCommit });
   };
@@ -279,6 +318,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   try {
     next = state.step < total ? fetchStep(state.epoch, state.batchInEpoch) : undefined;
     let savedAt = -1;
+    let skippedSteps = 0;
     while (state.step < total) {
       const t0 = Date.now();
       const { micro, n } = await next!;
@@ -292,53 +332,60 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
         log(`step ${stepIdx + 1}: no usable samples in this batch; skipped`);
         state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
         result.step = state.step;
-        continue;
+        skippedSteps++;
+      } else {
+        const g = computeGradients(a.task, a.params, micro, { step: stepIdx, seed: c.seed, training: true }, (i) => hashInts(c.seed, stepIdx, i));
+        let grads = g.grads;
+        try {
+          if (!Number.isFinite(g.loss))
+            throw new NonFiniteLossError(
+              `loss is ${g.loss} at step ${stepIdx + 1} (epoch ${state.epoch}); stopping without updating. ` +
+                (result.lastCheckpoint ? `Last good checkpoint: ${result.lastCheckpoint}` : 'No checkpoint was written yet') +
+                '. Lower the learning rate or check the data.',
+            );
+          const masked = maskGradRows(grads, paddingRows);
+          for (const [k, t] of grads) if (masked.get(k) !== t) t.dispose();
+          grads = masked;
+          const norm = clipByGlobalNorm(grads, c.gradClip);
+          if (!Number.isFinite(norm)) throw new NonFiniteLossError(`gradient norm is ${norm} at step ${stepIdx + 1} (loss ${g.loss}); stopping without updating`);
+          opt.step(grads, lr, { disposeGrads: true }); // each gradient freed as soon as its update is done
+          if (logitScale) tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, c.logitScaleMax ?? Math.log(100))));
+          if (willSave(stepIdx + 1)) assertSavable(stepIdx + 1, { micro, lossBefore: g.loss });
+          state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
+          const dt = (Date.now() - t0) / 1000;
+          const rec: StepRecord = {
+            step: state.step,
+            // epochs completed, fractional (2.5 = half way through the third epoch)
+            epoch: +(state.epoch + state.batchInEpoch / perEpoch).toFixed(4),
+            loss: g.loss,
+            ...g.terms,
+            lr,
+            grad_norm: norm,
+            samples_per_s: n / Math.max(dt, 1e-9),
+            logit_scale: allParams.get('logit_scale')?.dataSync()[0],
+            num_tensors: tf.memory().numTensors,
+            rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
+          };
+          result.losses.push(g.loss);
+          result.records.push(rec);
+          result.step = state.step;
+          if (state.step % (c.logEvery || 1) === 0 || state.step === total) logRecord(rec);
+          progress.update(state.step, { loss: g.loss, lr });
+        } finally {
+          tf.dispose([...grads.values()]);
+          for (const b of micro) releaseBatch(a.data, b);
+        }
       }
-      const g = computeGradients(a.task, a.params, micro, { step: stepIdx, seed: c.seed, training: true }, (i) => hashInts(c.seed, stepIdx, i));
-      let grads = g.grads;
-      try {
-        if (!Number.isFinite(g.loss))
-          throw new NonFiniteLossError(
-            `loss is ${g.loss} at step ${stepIdx + 1} (epoch ${state.epoch}); stopping without updating. ` +
-              (result.lastCheckpoint ? `Last good checkpoint: ${result.lastCheckpoint}` : 'No checkpoint was written yet') +
-              '. Lower the learning rate or check the data.',
-          );
-        const masked = maskGradRows(grads, paddingRows);
-        for (const [k, t] of grads) if (masked.get(k) !== t) t.dispose();
-        grads = masked;
-        const norm = clipByGlobalNorm(grads, c.gradClip);
-        if (!Number.isFinite(norm)) throw new NonFiniteLossError(`gradient norm is ${norm} at step ${stepIdx + 1} (loss ${g.loss}); stopping without updating`);
-        opt.step(grads, lr, { disposeGrads: true }); // each gradient freed as soon as its update is done
-        if (logitScale) tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, c.logitScaleMax ?? Math.log(100))));
-        state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
-        const dt = (Date.now() - t0) / 1000;
-        const rec: StepRecord = {
-          step: state.step,
-          // epochs completed, fractional (2.5 = half way through the third epoch)
-          epoch: +(state.epoch + state.batchInEpoch / perEpoch).toFixed(4),
-          loss: g.loss,
-          ...g.terms,
-          lr,
-          grad_norm: norm,
-          samples_per_s: n / Math.max(dt, 1e-9),
-          logit_scale: allParams.get('logit_scale')?.dataSync()[0],
-          num_tensors: tf.memory().numTensors,
-          rss_mib: Math.round(process.memoryUsage().rss / 2 ** 20),
-        };
-        result.losses.push(g.loss);
-        result.records.push(rec);
-        result.step = state.step;
-        if (state.step % (c.logEvery || 1) === 0 || state.step === total) logRecord(rec);
-        progress.update(state.step, { loss: g.loss, lr });
-      } finally {
-        tf.dispose([...grads.values()]);
-        for (const b of micro) releaseBatch(a.data, b);
-      }
+      if (state.step === total && result.records.length === 0 && skippedSteps > 0 && !resumedFrom)
+        throw new Error(`no step trained: all ${skippedSteps} step(s) had no usable samples (${state.samplesSeen} samples seen, every one skipped); nothing saved`);
       if (c.evalEvery && state.step % c.evalEvery === 0) await runEval();
-      if ((c.checkpointEvery && state.step % c.checkpointEvery === 0) || state.step === total) {
+      if (willSave(state.step) && !stopSignal) {
         await checkpoint();
         savedAt = state.step;
       }
+      // Steps can be fully synchronous (tensors on the main thread, batches ready): yield once so that a SIGINT or
+      // SIGTERM that arrived during this step is delivered now, not at the next real I/O.
+      await new Promise((r) => setImmediate(r));
       if (stopSignal) {
         if (savedAt !== state.step) await checkpoint();
         progress.done();
@@ -356,6 +403,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     if (next) await next.then((p) => p.micro.forEach((b) => releaseBatch(a.data, b)), () => undefined);
     if (signals) for (const [s, h] of Object.entries(handlers)) process.off(s, h);
     opt.dispose();
+    unlock();
   }
 }
 

@@ -91,7 +91,8 @@ test('data loading overlaps compute: the next step\'s batch is requested before 
   } };
   let computes = 0;
   const task = { ...toy.task, features: (b: any, ctx: any) => {
-    if (ctx.micro === 0) events.push(`compute ${++computes}`);
+    // Training passes only: the trainer also probes the updated model (training off) before the final checkpoint.
+    if (ctx.micro === 0 && ctx.training) events.push(`compute ${++computes}`);
     return toy.task.features(b, ctx);
   } };
   await train({ task, params: toy.params, data, config: { ...base, batchSize: 4, steps: 3 }, progress: false });
@@ -191,12 +192,13 @@ describe('run folders', () => {
   test('a NaN loss stops with a clear message and leaves the last good checkpoint', async () => {
     const toy = makeToy(7);
     const runDir = path.join(dir, 'nan');
-    const task = { ...toy.task, loss: (f: tf.Tensor[]) => {
+    let ctx = { step: 0, training: true };
+    const task = { ...toy.task, features: (b: any, c: any) => ((ctx = c), toy.task.features(b, c)), loss: (f: tf.Tensor[]) => {
       const r = toy.task.loss(f);
-      // From the 4th step on the loss is NaN (0 * log 0 style blow-up).
-      return { ...r, loss: tf.mul(r.loss, calls++ >= 3 ? NaN : 1) as tf.Scalar };
+      // From the 4th step on the training loss is NaN (0 * log 0 style blow-up); the probes before checkpoints
+      // (training off) stay finite.
+      return { ...r, loss: tf.mul(r.loss, ctx.training && ctx.step >= 3 ? NaN : 1) as tf.Scalar };
     } };
-    let calls = 0;
     await expect(train({ task, params: toy.params, data: toyData(8), config: { ...base, steps: 6, checkpointEvery: 1 }, runDir, progress: false })).rejects.toThrow(NonFiniteLossError);
     expect(fs.readFileSync(path.join(runDir, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-3');
     toy.dispose();

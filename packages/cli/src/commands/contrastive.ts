@@ -17,10 +17,10 @@ export const contrastiveCommand: CommandModule<any, any> = {
       .example('$0 contrastive --model runs/distill/final --data pairs.tsv --batch-size 256 --lr 2e-6 --steps 2000 --name stage2', '')
       .example('$0 contrastive --config configs/train/contrastive-tiny.json --model altclip-tiny --tokenizer datasets/demo-spm --data pairs.jsonl', ''),
   handler: async (args) => {
-    await withBackend(args);
     const o = optionsFromArgs(args, ['model', 'data', 'tokenizer', 'imageRoot', 'captionColumn', 'imageColumn', ...LOCK_FLAG_KEYS, 'freezeLogitScale']);
     if (!o.model) throw new Error('contrastive: --model is required (a model folder or a named config)');
     if (!o.data) throw new Error('contrastive: --data is required');
+    await withBackend(args);
     finish('contrastive', await runContrastive(o as unknown as ContrastiveOptions));
   },
 };

@@ -23,9 +23,9 @@ export const distillCommand: CommandModule<any, any> = {
       .example('$0 distill --teacher clip-vit-large-patch14 --student xlm-roberta-large --data corpus.tsv --name stage1', '')
       .example('$0 distill --config configs/train/distill-tiny.json --teacher runs/teacher/final --student altclip-small --tokenizer datasets/demo-spm --data corpus.tsv', ''),
   handler: async (args) => {
-    await withBackend(args);
     const o = optionsFromArgs(args, ['teacher', 'student', 'studentConfig', 'vision', 'data', 'teacherField', 'studentField', 'enEn', 'tokenizer', 'teacherTokenizer', 'target', 'cacheDir', 'teacherMaxLength']);
     for (const k of ['teacher', 'student', 'data']) if (!o[k]) throw new Error(`distill: --${k} is required`);
+    await withBackend(args);
     finish('distill', await runDistill(o as unknown as DistillOptions));
   },
 };

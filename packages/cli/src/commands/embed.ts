@@ -48,6 +48,7 @@ export async function embed(
 ): Promise<EmbedResult> {
   const { model, tokenizer, processor } = bundle;
   const bs = opts.batchSize ?? 32;
+  if (!(Number.isInteger(bs) && bs >= 1)) throw new Error(`embed: batch size must be an integer >= 1, got ${bs}`);
   const normalize = opts.normalize ?? true;
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const tensors = new Map<string, { shape: number[]; data: Float32Array; dtype: 'float32' }>();

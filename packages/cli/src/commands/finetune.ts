@@ -21,9 +21,9 @@ export const finetuneCommand: CommandModule<any, any> = {
       .example('$0 finetune --model BAAI-AltCLIP --dataset cifar10 --data data/cifar-10-batches-bin --preset flagai --name cifar-flagai', '')
       .example('$0 finetune --model runs/stage2/final --dataset fashion-mnist --lang zh --epochs 1', ''),
   handler: async (args) => {
-    await withBackend(args);
     const o = optionsFromArgs(args, ['model', 'dataset', 'data', 'split', 'download', 'lang', 'templates', 'classnames', 'limit', 'preset', 'tokenizer', ...LOCK_FLAG_KEYS]);
     if (!o.model) throw new Error('finetune: --model is required');
+    await withBackend(args);
     finish('finetune', await runFinetune(o as unknown as FinetuneOptions));
   },
 };

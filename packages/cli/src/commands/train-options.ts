@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { setupBackend, BackendName } from '@altclip/backend';
-import { exitCodeFor, readJsonConfig, StageResult } from '@altclip/train';
+import { exitCodeFor, optionProblems, readJsonConfig, StageResult } from '@altclip/train';
 
 /**
  * Flags shared by `distill`, `contrastive` and `finetune`. None has a yargs default: an unset flag leaves the value
@@ -68,9 +68,10 @@ const TRAIN_FLAG_KEYS = [
 /** --config file, then the flags that were given (`extra` names stage-specific keys). */
 export function optionsFromArgs(args: Record<string, any>, extra: string[]): Record<string, unknown> {
   const file = args.config ? readJsonConfig(args.config) : {};
+  const bad = optionProblems(file, (k) => `${args.config}: '${k}'`);
+  if (bad.length) throw new Error(bad.join('\n'));
   const flags: Record<string, unknown> = {};
   for (const k of [...TRAIN_FLAG_KEYS, ...extra]) if (args[k] !== undefined) flags[k] = args[k];
-  if (Array.isArray(flags.betas) && flags.betas.length !== 2) throw new Error(`--betas takes two numbers, got ${JSON.stringify(flags.betas)}`);
   if (typeof flags.freeze === 'string') flags.freeze = [flags.freeze];
   const merged: Record<string, unknown> = { ...file, ...flags };
   if (args.evalDataset) merged.eval = { dataset: args.evalDataset, data: args.evalData, split: args.evalSplit, lang: args.evalLang, limit: args.evalLimit };

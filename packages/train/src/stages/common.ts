@@ -12,6 +12,7 @@ import { FreezeOptions, paddingRows, selectTrainable } from '../params';
 import { train, BatchSource, TrainConfig, TrainResult } from '../trainer';
 import { parseLoggers } from '../run';
 import { evalHook, EvalSpec } from './eval-hook';
+import { flagName, validateOptions } from '../validate';
 
 /** Options every training stage (distill, contrastive, finetune) takes besides its own. */
 export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions {
@@ -77,6 +78,8 @@ export function withDefaults<T extends object>(defaults: Partial<T>, opts: T): T
 
 /** The trainer's part of a flat stage config, with required fields checked. */
 export function trainConfigOf(flat: Record<string, unknown>, stage: string): TrainConfig {
+  // Every option the schema knows (not only the trainer's), before any data or model is opened.
+  validateOptions(flat, (k) => `${stage}: ${k} (${flagName(k)})`);
   const c: Record<string, unknown> = {};
   for (const k of TRAIN_KEYS) if (flat[k] !== undefined) c[k] = flat[k];
   for (const k of ['batchSize', 'lr'] as const) if (typeof c[k] !== 'number') throw new Error(`${stage}: '${k}' must be set (config file or --${k.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase())})`);
