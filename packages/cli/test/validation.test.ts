@@ -17,7 +17,7 @@ async function numberFlags(cmd: string[]): Promise<string[]> {
   return [...out.matchAll(/^\s*--([a-z-]+)\b[^\n]*\[number\]/gm)].map((m) => m[1]);
 }
 
-const COMMANDS = [['distill'], ['contrastive'], ['finetune'], ['eval', 'zeroshot'], ['eval', 'retrieval'], ['embed'], ['predict'], ['convert'], ['demo'], ['info']];
+const COMMANDS = [['distill'], ['contrastive'], ['finetune'], ['eval', 'zeroshot'], ['eval', 'retrieval'], ['embed'], ['predict'], ['convert'], ['demo'], ['info'], ['report', 'RUN_DIR']]; // report takes its run folder as a positional
 
 test('the probes of issue 14: each invalid flag is refused before any work, with one line naming the flag and the value', async () => {
   const out = path.join(dir, 'run');

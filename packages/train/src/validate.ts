@@ -44,7 +44,7 @@ export const NUMBER_RULES: Record<string, NumberRule> = {
 };
 
 export const BOOLEAN_KEYS = new Set([
-  'shuffle', 'dropLast', 'dropout', 'freezeEmbeddings', 'freezeLogitScale', 'lockImage', 'lockText', 'enEn', 'download', 'allowNonfinite',
+  'shuffle', 'dropLast', 'dropout', 'freezeEmbeddings', 'freezeLogitScale', 'lockImage', 'lockText', 'enEn', 'download', 'allowNonfinite', 'gradCheckpointing',
 ]);
 
 function describeRule(r: NumberRule): string {
