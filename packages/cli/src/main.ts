@@ -1,10 +1,14 @@
 import yargs from 'yargs';
 import { commands } from './commands';
 import { applyHubFlags } from './hub-flags';
+import { KnownOptions, unknownFlagMessage, unknownFlags } from './suggest';
 
 /** Builds the yargs parser; every command lives in its own module under commands/. */
 export function buildCli(argv: string[]) {
-  let y = yargs(argv)
+  const y = yargs(argv);
+  // At failure time these describe the command being parsed (yargs reuses one instance for every command level).
+  const inner = y as unknown as { getOptions(): KnownOptions; getInternalMethods?(): { getContext(): { commands: string[] } } };
+  y
     .scriptName('altclip')
     .usage('$0 <command> [options]')
     .option('backend', {
@@ -22,12 +26,24 @@ export function buildCli(argv: string[]) {
     .alias('h', 'help')
     .version(require('../package.json').version)
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .fail((msg, err, yy) => {
+    .fail((msg, err, usage) => {
       if (err) throw err;
-      yy.showHelp();
+      // A typo gets one line with a suggestion, not the whole help (yargs checks required options first, so a
+      // mistyped required flag would otherwise read "Missing required argument").
+      const known = inner.getOptions();
+      const command = ['altclip', ...(inner.getInternalMethods?.().getContext().commands ?? [])].join(' ');
+      const unknown = unknownFlags(argv, known);
+      if (unknown.length) throw new Error(unknownFlagMessage(unknown, known, command));
+      const didYouMean = /^Did you mean (.+)\?$/.exec(msg);
+      if (didYouMean) {
+        const typed = argv.filter((a) => !a.startsWith('-'))[command.split(' ').length - 1];
+        throw new Error(`unknown command '${typed}' (did you mean ${didYouMean[1]}?); see '${command} --help'`);
+      }
+      if (/^Unknown arguments?:/.test(msg)) throw new Error(`${msg}; see '${command} --help'`);
+      usage.showHelp();
       throw new Error(msg);
     });
-  for (const c of commands) y = y.command(c as any);
+  for (const c of commands) y.command(c as any);
   return y;
 }
 
