@@ -4,7 +4,7 @@ import { DType, LazyTensor, WriteProgress } from './types';
 import { CheckpointError } from './errors';
 import { openCheckpoint } from './open';
 import { writeSafetensors } from './safetensors';
-import { HF_FLOAT_FIELDS, stringifyHfConfig } from './hf-config';
+import { fixHfConfigFloats, HF_FLOAT_FIELDS } from './hf-config';
 
 export interface ConvertOptions {
   /** dtype of floating-point tensors in the output (integer and bool tensors keep theirs). Default F32. */
@@ -26,18 +26,19 @@ const SIDE_FILE = /\.(json|txt|model|gz)$/;
 const CHECKPOINT_FILE = /(\.index\.json|\.bin|\.safetensors|\.pt|\.pth|\.ckpt|\.h5|\.msgpack)$/;
 
 /**
- * Copies a model config.json; one of a model type we know is rewritten so that its float fields are JSON floats
- * (folders saved before that fix, e.g. with `"initializer_factor": 1`, fail to load in transformers >= 5).
+ * Copies a model config.json. One of a model type we know gets integer literals in its float fields written as
+ * floats (folders saved before that fix, e.g. `"initializer_factor": 1`, fail to load in transformers >= 5); the
+ * rest of the file is copied byte for byte.
  */
 function copyConfig(src: string, dest: string): void {
-  let config: unknown;
+  const text = fs.readFileSync(src, 'utf8');
+  let modelType: unknown;
   try {
-    config = JSON.parse(fs.readFileSync(src, 'utf8'));
+    modelType = JSON.parse(text).model_type;
   } catch {
-    config = undefined; // not ours to judge: copy it byte for byte
+    modelType = undefined; // not ours to judge: copy it as it is
   }
-  const known = typeof config === 'object' && config !== null && HF_FLOAT_FIELDS[(config as { model_type?: string }).model_type ?? ''];
-  if (known) fs.writeFileSync(dest, stringifyHfConfig(config as Record<string, unknown>));
+  if (typeof modelType === 'string' && HF_FLOAT_FIELDS[modelType]) fs.writeFileSync(dest, fixHfConfigFloats(text));
   else fs.copyFileSync(src, dest);
 }
 

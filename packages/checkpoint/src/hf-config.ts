@@ -66,3 +66,15 @@ export function stringifyHfConfig(config: Record<string, unknown>): string {
   const type = typeof config.model_type === 'string' ? config.model_type : undefined;
   return write(config, '', type ? HF_FLOAT_FIELDS[type] : undefined, type) + '\n';
 }
+
+const ALL_FLOAT_FIELDS = [...new Set(Object.values(HF_FLOAT_FIELDS).flatMap((s) => [...s]))];
+const INT_IN_FLOAT_FIELD = new RegExp(`("(?:${ALL_FLOAT_FIELDS.join('|')})"\\s*:\\s*)(-?\\d+)(?=\\s*[,}\\n])`, 'g');
+
+/**
+ * The text of a config.json with integer literals in float fields (`"initializer_factor": 1`, as older versions of
+ * save() wrote) turned into floats (`1.0`); every other byte is kept. Every field named in HF_FLOAT_FIELDS admits a
+ * float in all of those classes, so the fix does not depend on which sub-config a key sits in.
+ */
+export function fixHfConfigFloats(text: string): string {
+  return text.replace(INT_IN_FLOAT_FIELD, '$1$2.0');
+}
