@@ -61,8 +61,8 @@ export function imageTextProbs(bundle: ModelBundle, images: DecodedImage[], text
 }
 
 /**
- * A one-liner like transformers.js' pipeline('zero-shot-image-classification'): opens a model folder (setting up
- * the best backend first if none is), and returns `classify(image, labels, {hypothesisTemplate})` resolving to
+ * A one-liner like transformers.js' pipeline('zero-shot-image-classification'): opens a model folder or hub id
+ * (loadModelBundle; the best backend is set up first if none is), and returns `classify(image, labels, {hypothesisTemplate})` resolving to
  * `[{label, score}]` sorted by score (highest first; scores sum to 1). An array of images gives one list each.
  * Call `classify.dispose()` to free the model.
  */
