@@ -12,6 +12,9 @@ import { makeTinyModelDir } from '../../packages/eval/test/tiny-model';
 import * as inference from '../inference';
 import * as zeroshot from '../cifar10-zeroshot';
 import * as finetune from '../cifar10-finetune';
+import * as readme from '../readme';
+import { ImageProcessor } from '@altclip/image';
+import { REPO_ROOT } from '@altclip/test-utils';
 
 const CIFAR = fixture('cifar10_bin');
 const SPLITS = (['train', 'test'] as const).filter((s) => fs.existsSync(path.join(CIFAR, s === 'train' ? 'data_batch_1.bin' : 'test_batch.bin')));
@@ -89,4 +92,33 @@ const built = fs.existsSync(path.join(__dirname, '..', 'dist', 'cifar10-zeroshot
   expect(Object.keys(r.metrics).sort()).toEqual(['acc1', 'acc5', 'mean_per_class_recall']);
   const inf = execFileSync(process.execPath, [path.join(__dirname, '..', 'dist', 'inference.js'), modelDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   expect(inf).toMatch(/0\.\d{4}\s+a photo of a sneaker/);
+});
+
+/** A marked region of examples/readme.ts as the README prints it: dedented, arguments spelled as example paths. */
+function readmeRegion(name: string): string {
+  const src = fs.readFileSync(path.join(__dirname, '..', 'readme.ts'), 'utf8');
+  const m = new RegExp(`// README:${name}:begin\\n([\\s\\S]*?)\\n\\s*// README:${name}:end`).exec(src);
+  if (!m) throw new Error(`no README:${name} region in examples/readme.ts`);
+  const lines = m[1].split('\n');
+  const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => l.match(/^ */)![0].length));
+  const args: Record<string, string> = { modelDir: "'./AltCLIP'", imageFile: "'cat.jpg'", outDir: "'./my-model'", teacherDir: "'./clip-vit-large-patch14'" };
+  return lines.map((l) => l.slice(indent).replace(/\b(modelDir|imageFile|outDir|teacherDir)\b/g, (w) => args[w])).join('\n');
+}
+
+test('readme.ts: the README library snippets are these lines, and they run (tiny model, its CLIP text teacher)', async () => {
+  const text = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  for (const name of ['models', 'teacher', 'pipeline']) expect({ name, inReadme: text.includes(readmeRegion(name)) }).toEqual({ name, inReadme: true });
+  const dir = await makeTinyModelDir(path.join(work, 'readme-model'));
+  ImageProcessor.fromConfig({ size: 32, crop_size: 32 }).save(dir); // a complete HF folder, as ./AltCLIP would be
+  const image = fixture('preprocess', 'images', 'rgb_640x480.jpg');
+  const out = path.join(work, 'readme-saved');
+  const r = await quiet(() => readme.main([dir, image, fixture('altclip-tiny', 'teacher'), out]));
+  const proj = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).projection_dim;
+  expect(r.models.textShape).toEqual([2, proj]);
+  expect(r.models.imageShape).toEqual([1, proj]);
+  expect(r.models.probs.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+  expect(Number.isFinite(r.models.loss)).toBe(true);
+  expect(fs.existsSync(path.join(out, 'model.safetensors'))).toBe(true);
+  expect(r.pipeline.ranked.map((x) => x.label).sort()).toEqual(['car', 'cat', 'dog']);
+  expect(r.pipeline.zh.map((x) => x.label).sort()).toEqual(['汽车', '狗', '猫']);
 });

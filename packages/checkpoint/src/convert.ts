@@ -4,6 +4,7 @@ import { DType, LazyTensor, WriteProgress } from './types';
 import { CheckpointError } from './errors';
 import { openCheckpoint } from './open';
 import { writeSafetensors } from './safetensors';
+import { fixHfConfigFloats, HF_FLOAT_FIELDS } from './hf-config';
 
 export interface ConvertOptions {
   /** dtype of floating-point tensors in the output (integer and bool tensors keep theirs). Default F32. */
@@ -23,6 +24,23 @@ const FLOATS = new Set<DType>(['F32', 'F64', 'F16', 'BF16']);
 /** Config, tokenizer and preprocessor files worth carrying over to the converted folder. */
 const SIDE_FILE = /\.(json|txt|model|gz)$/;
 const CHECKPOINT_FILE = /(\.index\.json|\.bin|\.safetensors|\.pt|\.pth|\.ckpt|\.h5|\.msgpack)$/;
+
+/**
+ * Copies a model config.json. One of a model type we know gets integer literals in its float fields written as
+ * floats (folders saved before that fix, e.g. `"initializer_factor": 1`, fail to load in transformers >= 5); the
+ * rest of the file is copied byte for byte.
+ */
+function copyConfig(src: string, dest: string): void {
+  const text = fs.readFileSync(src, 'utf8');
+  let modelType: unknown;
+  try {
+    modelType = JSON.parse(text).model_type;
+  } catch {
+    modelType = undefined; // not ours to judge: copy it as it is
+  }
+  if (typeof modelType === 'string' && HF_FLOAT_FIELDS[modelType]) fs.writeFileSync(dest, fixHfConfigFloats(text));
+  else fs.copyFileSync(src, dest);
+}
 
 /**
  * Converts any readable checkpoint (torch .bin, sharded, safetensors) to one model.safetensors, tensor by tensor
@@ -58,7 +76,8 @@ export async function convertToSafetensors(input: string, output: string, opts: 
       for (const name of fs.readdirSync(input).sort()) {
         const src = path.join(input, name);
         if (!SIDE_FILE.test(name) || CHECKPOINT_FILE.test(name) || name.startsWith('.') || !fs.statSync(src).isFile()) continue;
-        fs.copyFileSync(src, path.join(output, name));
+        if (name === 'config.json') copyConfig(src, path.join(output, name));
+        else fs.copyFileSync(src, path.join(output, name));
         copied.push(name);
       }
     }

@@ -11,3 +11,4 @@ export { gatherStrided, isContiguous, viewSpan } from './view';
 export { convertToSafetensors } from './convert';
 export type { ConvertOptions, ConvertResult } from './convert';
 export * from './hub';
+export { stringifyHfConfig, fixHfConfigFloats, HF_FLOAT_FIELDS } from './hf-config';

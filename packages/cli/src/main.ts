@@ -4,16 +4,20 @@ import { setAllowNonFiniteWeights } from '@altclip/models';
 import { commands } from './commands';
 import { applyHubFlags } from './hub-flags';
 import { withFlagChecks } from './validate';
+import { KnownOptions, unknownFlagMessage, unknownFlags } from './suggest';
 
 /** Builds the yargs parser; every command lives in its own module under commands/. */
 export function buildCli(argv: string[]) {
+  const base = yargs(argv);
+  // At failure time these describe the command being parsed (yargs reuses one instance for every command level).
+  const inner = base as unknown as { getOptions(): KnownOptions; getInternalMethods?(): { getContext(): { commands: string[] } } };
   // The flag checks come first among the middlewares: before any of them, and so before any command, acts on a value.
-  let y = withFlagChecks(yargs(argv), argv)
+  let y = withFlagChecks(base, argv)
     .scriptName('altclip')
     .usage('$0 <command> [options]')
     .option('backend', {
       type: 'string',
-      choices: ['auto', 'tensorflow', 'wasm', 'cpu'],
+      choices: ['auto', 'tensorflow', 'native', 'wasm', 'cpu'],
       describe: 'TensorFlow.js backend (default: best available; env ALTCLIP_BACKEND)',
     })
     .option('revision', { type: 'string', describe: 'branch, tag or commit of the Hugging Face hub ids named (default main)' })
@@ -31,9 +35,21 @@ export function buildCli(argv: string[]) {
     .alias('h', 'help')
     .version(require('../package.json').version)
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .fail((msg, err, yy) => {
+    .fail((msg, err, usage) => {
       if (err) throw err;
-      yy.showHelp();
+      // A typo gets one line with a suggestion, not the whole help (yargs checks required options first, so a
+      // mistyped required flag would otherwise read "Missing required argument").
+      const known = inner.getOptions();
+      const command = ['altclip', ...(inner.getInternalMethods?.().getContext().commands ?? [])].join(' ');
+      const unknown = unknownFlags(argv, known);
+      if (unknown.length) throw new Error(unknownFlagMessage(unknown, known, command));
+      const didYouMean = /^Did you mean (.+)\?$/.exec(msg);
+      if (didYouMean) {
+        const typed = argv.filter((a) => !a.startsWith('-'))[command.split(' ').length - 1];
+        throw new Error(`unknown command '${typed}' (did you mean ${didYouMean[1]}?); see '${command} --help'`);
+      }
+      if (/^Unknown arguments?:/.test(msg)) throw new Error(`${msg}; see '${command} --help'`);
+      usage.showHelp();
       throw new Error(msg);
     });
   for (const c of commands) y = y.command(c as any);

@@ -27,7 +27,17 @@ test('altclip contrastive: --config + flag overrides, run folder layout, refusal
   fs.writeFileSync(data, `image\tcaption\n${rows.join('\n')}\n`);
   const out = path.join(dir, 'run');
   const args = (steps: number) => ['contrastive', '--backend', 'wasm', '--config', path.join(REPO_ROOT, 'configs', 'train', 'contrastive-tiny.json'), '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '4', '--steps', String(steps), '--log-every', '1', '--checkpoint-every', '1', '--out', out, '--no-progress', '--logger', 'jsonl,tensorboard'];
-  await main(args(2));
+  const stderr: string[] = [];
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true));
+  try {
+    await main(args(2));
+  } finally {
+    spy.mockRestore();
+  }
+  // --no-progress: plain step lines (not silence, not a redrawn bar)
+  expect(stderr.join('')).toMatch(/^\S+ step 1\/2 {2}loss \d/m);
+  expect(stderr.join('')).toMatch(/^\S+ step 2\/2 {2}loss \d/m);
+  expect(stderr.join('')).not.toMatch(/\r/);
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   expect(cfg.train).toMatchObject({ batchSize: 4, steps: 2, lr: 1e-4, weightDecay: 0.05, gradClip: 5 }); // flags over the config file
   expect(cfg.lockImage).toBe(true);

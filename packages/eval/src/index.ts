@@ -5,3 +5,4 @@ export * from './model-types';
 export * from './classifier';
 export * from './evaluate';
 export * from './bundle';
+export * from './pipeline';

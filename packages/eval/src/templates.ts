@@ -135,8 +135,13 @@ export const CIFAR10_TEMPLATES_ZH = [
   '图片里的{c}。',
 ];
 
-/** Zalando's Fashion-MNIST label names. */
-export const FASHION_MNIST_CLASSNAMES_EN = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+/**
+ * Fashion-MNIST class names as caption words (Zalando's label names, 'T-shirt/top', 'Trouser', ..., are
+ * FASHION_MNIST_CLASSES in @altclip/data). `altclip demo` builds its captions, its student's vocabulary and its
+ * zero-shot prompts from these same arrays, so `altclip eval zeroshot --dataset fashion-mnist` scores a demo model
+ * with the words it was trained on.
+ */
+export const FASHION_MNIST_CLASSNAMES_EN = ['t-shirt', 'trousers', 'pullover', 'dress', 'coat', 'sandal', 'shirt', 'sneaker', 'bag', 'ankle boot'];
 
 export const FASHION_MNIST_CLASSNAMES_ZH = ['T恤', '裤子', '套头衫', '连衣裙', '外套', '凉鞋', '衬衫', '运动鞋', '包', '短靴'];
 

@@ -219,5 +219,5 @@ export async function saveModelDir(
     tensors.set(s.name, { shape: s.shape, dtype: 'F32', load: async () => h ?? ((await v!.data()) as Float32Array) });
   }
   await checkpoint.writeSafetensors(path.join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-  await checkpoint.atomicWriteFile(path.join(dir, 'config.json'), [Buffer.from(JSON.stringify(config, null, 2) + '\n')]);
+  await checkpoint.atomicWriteFile(path.join(dir, 'config.json'), [Buffer.from(checkpoint.stringifyHfConfig(config))]);
 }

@@ -29,14 +29,24 @@ export interface ProgressOptions {
   start?: number;
   label?: string;
   stream?: NodeJS.WriteStream;
-  /** Non-TTY: print a line every `every` steps (and at the end). */
+  /** Non-TTY or `plain`: print a line every `every` steps (and at the end). */
   every?: number;
   quiet?: boolean;
+  /** Periodic lines even on a TTY (no redrawn bar), e.g. for logs that a terminal also shows. */
+  plain?: boolean;
+}
+
+/** How a run reports progress: true/undefined a bar on a TTY (lines otherwise), 'plain' always lines, false nothing. */
+export type ProgressMode = boolean | 'plain';
+
+/** createProgress options for a ProgressMode. */
+export function progressMode(mode: ProgressMode | undefined): { quiet: boolean; plain: boolean } {
+  return { quiet: mode === false, plain: mode === 'plain' };
 }
 
 export function createProgress(o: ProgressOptions): Progress {
   const stream = o.stream ?? process.stderr;
-  const tty = !!stream.isTTY;
+  const tty = !!stream.isTTY && !o.plain;
   const t0 = Date.now();
   const start = o.start ?? 0;
   const label = o.label ?? 'train';

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdamW, defaultParamGroups, NO_DECAY_PATTERNS } from './adamw';
 import { clipByGlobalNorm, computeGradients, evalLoss, FeatureTask } from './grads';
 import { maskGradRows } from './params';
-import { createProgress } from './progress';
+import { createProgress, progressMode, ProgressMode } from './progress';
 import { epochPermutation, hashInts } from './rng';
 import { configHash, loadCheckpoint, loadParams, MetricsLog, parseLoggers, prepareRunDir, resolveCheckpoint, saveCheckpoint, saveParams, TrainerState } from './run';
 import { lrAt, ScheduleName } from './schedules';
@@ -102,7 +102,7 @@ export interface TrainArgs<B> {
   paddingRows?: Map<string, number[]>;
   /** Install SIGINT/SIGTERM handlers that checkpoint and stop (default: true when runDir is set). */
   handleSignals?: boolean;
-  progress?: boolean;
+  progress?: ProgressMode;
   label?: string;
   /** Messages (resume, signals, evaluation); default stderr, even with progress off. */
   log?: (line: string) => void;
@@ -195,7 +195,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   let metrics: MetricsLog | undefined;
   let tb: TensorBoardLog | undefined;
   let resumedFrom: string | undefined;
-  const progress = createProgress({ total, label: a.label, every: c.logEvery, quiet: a.progress === false });
+  const progress = createProgress({ total, label: a.label, every: c.logEvery, ...progressMode(a.progress) });
   if (warmupSteps >= total) log(`warning: warmup (${warmupSteps} steps) is not shorter than the run (${total} steps): the learning rate never reaches ${c.lr}`);
   const tbDir = a.runDir && loggers.has('tensorboard') ? path.join(a.runDir, 'tensorboard') : undefined;
   let tbFresh = false;

@@ -1,4 +1,4 @@
-import { createProgress } from '../src';
+import { createProgress, progressMode } from '../src';
 
 function fakeStream(isTTY: boolean) {
   const out: string[] = [];
@@ -23,4 +23,18 @@ test('TTY: one redrawn bar line (carriage return, no newline) with step, ETA and
   p.log('hello');
   expect(f.out.slice(1)).toEqual(['\r\x1b[K', 'hello\n']);
   p.done();
+});
+
+test("plain (the CLI's --no-progress): step lines even on a TTY, no carriage returns or escape codes", () => {
+  const f = fakeStream(true);
+  const p = createProgress({ total: 4, every: 2, label: 'train', stream: f.stream, ...progressMode('plain') });
+  for (let s = 1; s <= 4; s++) p.update(s, { loss: 1 / s });
+  p.log('a message');
+  p.done();
+  expect(f.out).toHaveLength(3);
+  expect(f.out[0]).toMatch(/^train step 2\/4 {2}loss 0\.5000 {2}eta \d\d:\d\d\n$/);
+  expect(f.out[1]).toMatch(/^train step 4\/4 /);
+  expect(f.out[2]).toBe('a message\n');
+  expect(f.out.join('')).not.toMatch(/[\r\x1b]/);
+  expect(progressMode(false)).toEqual({ quiet: true, plain: false });
 });

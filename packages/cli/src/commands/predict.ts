@@ -1,8 +1,7 @@
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs-core';
 import type { CommandModule } from 'yargs';
 import { loadImage } from '@altclip/image';
-import { ModelBundle, textFeatures, normalizeRows } from '@altclip/eval';
+import { ModelBundle, imageTextProbs } from '@altclip/eval';
 import { openModel, table } from './inference-util';
 
 export interface PredictResult {
@@ -16,20 +15,9 @@ export interface PredictResult {
  * both features L2-normalised (HF AltCLIPModel.forward). Not the FlagAI README's raw dot products.
  */
 export async function predict(bundle: ModelBundle, images: string[], texts: string[]): Promise<PredictResult> {
-  const { model, tokenizer, processor } = bundle;
-  const txt = textFeatures(model, tokenizer, texts);
-  const d = txt[0].length;
-  const T = normalizeRows(Float32Array.from(txt.flatMap((r) => Array.from(r))), texts.length, d);
   const decoded = await Promise.all(images.map((f) => loadImage(f)));
-  const batch = processor.processBatch(decoded);
-  const scale = Math.exp(model.logitScale.dataSync()[0]);
-  const [logits, probs] = tf.tidy(() => {
-    const f = model.getImageFeatures(tf.tensor4d(batch.data, batch.shape)); // [I, D]
-    const fi = tf.div(f, tf.maximum(tf.norm(f, 'euclidean', 1, true), 1e-12));
-    const lg = tf.mul(tf.matMul(fi, tf.tensor2d(T, [texts.length, d]), false, true), scale); // [I, T]
-    return [lg.arraySync() as number[][], tf.softmax(lg, -1).arraySync() as number[][]];
-  });
-  return { texts, logit_scale: scale, images: images.map((image, i) => ({ image, probs: probs[i], logits: logits[i] })) };
+  const { probs, logits, logitScale } = imageTextProbs(bundle, decoded, texts);
+  return { texts, logit_scale: logitScale, images: images.map((image, i) => ({ image, probs: probs[i], logits: logits[i] })) };
 }
 
 export const predictCommand: CommandModule<any, any> = {

@@ -42,7 +42,7 @@ export function trainFlags<T>(y: Argv<T>): Argv<T> {
     .option('eval-split', { type: 'string', choices: ['train', 'test'], describe: 'default test' })
     .option('eval-lang', { type: 'string', choices: ['en', 'zh'], describe: 'class names/templates language (default en)' })
     .option('eval-limit', { type: 'number', describe: 'evaluate on the first N images only' })
-    .option('progress', { type: 'boolean', default: true, describe: 'progress bar (--no-progress for plain logs only)' }) as Argv<T>;
+    .option('progress', { type: 'boolean', default: true, describe: 'progress bar on a terminal (--no-progress: plain "step N/M" lines instead)' }) as Argv<T>;
 }
 
 /**
@@ -76,8 +76,8 @@ export function optionsFromArgs(args: Record<string, any>, extra: string[]): Rec
   const merged: Record<string, unknown> = { ...file, ...flags };
   if (args.evalDataset) merged.eval = { dataset: args.evalDataset, data: args.evalData, split: args.evalSplit, lang: args.evalLang, limit: args.evalLimit };
   for (const k of ['freeze', 'unfreeze']) if (Array.isArray(merged[k])) merged[k] = (merged[k] as string[]).map((p) => new RegExp(p));
-  // A bar on a TTY, plain periodic lines otherwise; --no-progress silences both.
-  return { ...merged, progress: args.progress === false ? false : undefined };
+  // A bar on a TTY, plain periodic lines otherwise; --no-progress: plain lines on a TTY too.
+  return { ...merged, progress: args.progress === false ? 'plain' : undefined };
 }
 
 export async function withBackend(args: Record<string, any>): Promise<void> {

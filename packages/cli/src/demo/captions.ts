@@ -1,8 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { mulberry32 } from '@altclip/data';
+import { FASHION_MNIST_CLASSNAMES_EN, FASHION_MNIST_CLASSNAMES_ZH } from '@altclip/eval';
 
-/** datasets/demo-captions/captions.json: class names, tone words and templates, EN and ZH by the same index. */
+/**
+ * datasets/demo-captions/captions.json (tone words and templates) plus the class names, EN and ZH by the same index.
+ * The class names are @altclip/eval's Fashion-MNIST arrays themselves, so that `altclip eval zeroshot --dataset
+ * fashion-mnist` prompts a demo model with the words the demo trained and evaluated it on.
+ */
 export interface CaptionSpec {
   classes: { en: string[]; zh: string[] };
   tones: { en: string[]; zh: string[]; thresholds: [number, number] };
@@ -19,8 +24,10 @@ export function datasetsDir(): string {
 }
 
 export function loadCaptionSpec(file = path.join(datasetsDir(), 'demo-captions', 'captions.json')): CaptionSpec {
-  const spec = JSON.parse(fs.readFileSync(file, 'utf8')) as CaptionSpec;
+  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Omit<CaptionSpec, 'classes'> & { classes?: unknown };
   const bad = (what: string) => new Error(`${file}: ${what}`);
+  if (raw.classes !== undefined) throw bad('has "classes": the demo takes its class names from @altclip/eval (FASHION_MNIST_CLASSNAMES_EN/ZH), remove them here');
+  const spec: CaptionSpec = { ...raw, classes: { en: FASHION_MNIST_CLASSNAMES_EN, zh: FASHION_MNIST_CLASSNAMES_ZH } };
   for (const key of ['classes', 'tones', 'templates'] as const) {
     if (!spec[key] || spec[key].en.length !== spec[key].zh.length) throw bad(`${key}.en and ${key}.zh must have the same length`);
   }

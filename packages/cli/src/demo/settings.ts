@@ -26,7 +26,8 @@ export interface DemoSettings {
 }
 
 /**
- * Default settings: sized for the 20-minute budget of a 2-core machine on the wasm backend (see README). The teacher
+ * Default settings: chosen for the project's 20-minute budget on a 2-core machine; with the native addon the full run
+ * takes about 3 minutes there (README). The teacher
  * gets most of it: its English zero-shot accuracy bounds everything after it.
  */
 export const DEFAULT_SETTINGS: DemoSettings = {
@@ -38,7 +39,7 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   stage2: { batchSize: 128, steps: 300, lr: 3e-4, warmup: 20, weightDecay: 0.05, betas: [0.9, 0.98], gradClip: 5, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
 };
 
-/** `--fast`: the same pipeline in 2-3 minutes (used by the test); accuracy is lower but well above chance. */
+/** `--fast`: the same pipeline in about a minute (7 without the native addon; used by the test); accuracy is lower but well above chance. */
 export const FAST_SETTINGS: DemoSettings = {
   data: { trainImages: 3000, captionsPerImage: 1, stage2Images: 2000, testImages: 1000, galleries: 4, seed: 0 },
   teacherConfig: 'clip-demo-tiny',

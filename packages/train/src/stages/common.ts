@@ -11,6 +11,7 @@ import type { FeatureTask } from '../grads';
 import { FreezeOptions, paddingRows, selectTrainable } from '../params';
 import { train, BatchSource, TrainConfig, TrainResult } from '../trainer';
 import { parseLoggers } from '../run';
+import type { ProgressMode } from '../progress';
 import { evalHook, EvalSpec } from './eval-hook';
 import { flagName, validateOptions } from '../validate';
 
@@ -28,7 +29,8 @@ export interface CommonStageOptions extends Partial<TrainConfig>, FreezeOptions 
   frozenDtype?: 'f32' | FrozenDtype;
   /** Zero-shot evaluation of the model being trained, every evalEvery steps and at the end. */
   eval?: EvalSpec;
-  progress?: boolean;
+  /** A bar on a TTY (default), 'plain' step lines, false nothing. */
+  progress?: ProgressMode;
   log?: (line: string) => void;
 }
 

@@ -10,7 +10,7 @@ import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelCo
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
 import { paddingRows, selectTrainable } from '../params';
-import { createProgress } from '../progress';
+import { createProgress, progressMode, ProgressMode } from '../progress';
 import { BatchSource, train } from '../trainer';
 import { CommonStageOptions, readJsonConfig, storeFrozen, resolveRunDir, saveFinalModel, saveModelFolder, stripObjects, textMaxLength, trainConfigOf, withDefaults } from './common';
 import { StageResult } from './contrastive';
@@ -88,7 +88,7 @@ export async function teacherFeatures(a: {
   maxLength?: number;
   cacheDir: string;
   batchSize?: number;
-  progress?: boolean;
+  progress?: ProgressMode;
   log: (l: string) => void;
 }): Promise<{ data: Float32Array; dim: number; file: string; cached: boolean }> {
   const h = crypto.createHash('sha256');
@@ -114,7 +114,7 @@ export async function teacherFeatures(a: {
   try {
     const maxLength = a.maxLength ?? teacher.config.max_position_embeddings;
     const bs = a.batchSize ?? 64;
-    const progress = createProgress({ total: a.texts.length, label: 'teacher features', every: Math.max(bs, Math.ceil(a.texts.length / 10)), quiet: a.progress === false });
+    const progress = createProgress({ total: a.texts.length, label: 'teacher features', every: Math.max(bs, Math.ceil(a.texts.length / 10)), ...progressMode(a.progress) });
     let out: Float32Array | undefined;
     let dim = 0;
     for (let s = 0; s < a.texts.length; s += bs) {
