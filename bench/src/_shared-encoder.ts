@@ -4,6 +4,7 @@
  * per-kernel profiler. vs-pytorch's model must stay equal to bert_case() in bench/python/vs_pytorch.py.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { attention, biasAct, layerNorm } from '@altclip/models';
 
 export interface EncoderDims {
   layers: number;
@@ -69,23 +70,18 @@ export function encoderBatch(d: EncoderDims): { ids: Int32Array; mask: Int32Arra
  */
 export function encoderForward(p: EncoderParams, d: EncoderDims, ids: tf.Tensor1D, maskBias: tf.Tensor, poolMask: tf.Tensor): tf.Tensor2D {
   const { batch: B, seq: S, hidden: H, heads: NH } = d;
-  const dh = H / NH;
   const w = (k: string) => p.get(k)!;
-  const ln = (x: tf.Tensor, g: string, b: string) => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-12))), w(g)), w(b));
-  };
-  const dense = (x: tf.Tensor, name: string) => tf.add(tf.matMul(x as tf.Tensor2D, w(`${name}.w`) as tf.Tensor2D), w(`${name}.b`));
-  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-  const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, S, NH, dh]), [0, 2, 1, 3]); // [B, NH, S, dh]
+  // @altclip/models' ops: fused native kernels (LayerNorm, bias + GELU, attention) where registered, else composed.
+  const ln = (x: tf.Tensor, g: string, b: string) => layerNorm(x, w(g), w(b), 1e-12);
+  const matmul = (x: tf.Tensor, name: string) => tf.matMul(x as tf.Tensor2D, w(`${name}.w`) as tf.Tensor2D);
+  const dense = (x: tf.Tensor, name: string) => tf.add(matmul(x, name), w(`${name}.b`));
   const emb = tf.add(tf.reshape(tf.gather(w('tok'), ids), [B, S, H]), w('pos'));
   let x = ln(tf.reshape(emb, [B * S, H]), 'emb.ln.g', 'emb.ln.b'); // [B*S, H]
   for (let l = 0; l < d.layers; l++) {
-    const [q, k, v] = ['q', 'k', 'v'].map((n) => heads(dense(x, `${l}.${n}`)));
-    const probs = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh)), maskBias)); // [B, NH, S, S]
-    const ctx = tf.reshape(tf.transpose(tf.matMul(probs, v), [0, 2, 1, 3]), [B * S, H]);
+    const [q, k, v] = ['q', 'k', 'v'].map((n) => tf.reshape(dense(x, `${l}.${n}`), [B, S, H]));
+    const ctx = tf.reshape(attention(q, k, v, NH, maskBias, { scaleQuery: false, dropout: 0 }), [B * S, H]); // softmax(q k^T / sqrt(dh) + mask) v
     x = ln(tf.add(x, dense(ctx, `${l}.o`)), `${l}.ln1.g`, `${l}.ln1.b`);
-    x = ln(tf.add(x, dense(gelu(dense(x, `${l}.ffn1`)), `${l}.ffn2`)), `${l}.ln2.g`, `${l}.ln2.b`);
+    x = ln(tf.add(x, dense(biasAct(matmul(x, `${l}.ffn1`), w(`${l}.ffn1.b`), 'gelu'), `${l}.ffn2`)), `${l}.ln2.g`, `${l}.ln2.b`);
   }
   return tf.div(tf.sum(tf.mul(tf.reshape(x, [B, S, H]), poolMask), 1), tf.sum(poolMask, 1)) as tf.Tensor2D;
 }

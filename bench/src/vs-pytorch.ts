@@ -3,7 +3,7 @@
  * with the two sides alternating rounds (the machine is shared: only same-run ratios mean anything).
  *
  *   npm run bench -- vs-pytorch [--case bert-train|vit-forward|altclip-large|all] [--threads 2] [--rounds 3]
- *        [--steps 2] [--warmup 1] [--python /usr/bin/python3] [--profile] [--no-native]
+ *        [--steps 2] [--warmup 1] [--python /usr/bin/python3] [--profile] [--no-native] [--no-fused]
  *        bert-train only: [--layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 --vocab 8192]
  *
  * PyTorch side: bench/python/vs_pytorch.py (Debian's python3-torch: apt-get install -y python3-torch), run with
@@ -33,7 +33,7 @@ import { backendInfo, setupBackend } from '@altclip/backend';
 import { AdamW, valueAndGrads, variableGradsLean } from '@altclip/train';
 import { fallbackKernelUse } from '@altclip/native';
 import {
-  AltCLIPConfig, AltCLIPModel, altclipSpecs, CLIPModel, clipLoss, CLIPTextModelWithProjection, getModelConfig, layerNorm, linear, param, randomVariables, xlmrForward,
+  AltCLIPConfig, AltCLIPModel, altclipSpecs, CLIPModel, clipLoss, CLIPTextModelWithProjection, getModelConfig, layerNorm, setFusedKernels, linear, param, randomVariables, xlmrForward,
 } from '@altclip/models';
 import { encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
@@ -51,6 +51,8 @@ interface Opts {
   python: string;
   profile: boolean;
   native: boolean;
+  /** @altclip/models' fused kernels (LayerNorm, bias + GELU, attention); --no-fused: the composed ops. */
+  fused: boolean;
   bert: { layers: number; hidden: number; heads: number; ffn: number; batch: number; seq: number; vocab: number };
 }
 
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Opts {
     python: process.env.ALTCLIP_PYTHON ?? '',
     profile: false,
     native: process.env.ALTCLIP_NATIVE !== '0',
+    fused: true,
     bert: { layers: 4, hidden: 768, heads: 12, ffn: 3072, batch: 8, seq: 64, vocab: 8192 },
   };
   for (let i = 0; i < argv.length; i++) {
@@ -90,6 +93,7 @@ function parseArgs(argv: string[]): Opts {
     else if (a === '--python') o.python = val();
     else if (a === '--profile') o.profile = true;
     else if (a === '--no-native') o.native = false;
+    else if (a === '--no-fused') o.fused = false;
     else if (a.startsWith('--') && a.slice(2) in o.bert) (o.bert as Record<string, number>)[a.slice(2)] = int(1);
     else if (a === '--help' || a === '-h') {
       console.log('see the comment at the top of bench/src/vs-pytorch.ts');
@@ -363,12 +367,13 @@ async function runCase(o: Opts, c: CaseName): Promise<void> {
   const py = await startPython(o, c);
   const choice = await setupBackend({ threads: o.threads });
   if (!o.native) (require('@altclip/native') as { unregisterNativeKernels(): void }).unregisterNativeKernels();
+  setFusedKernels(o.fused);
   const info = backendInfo();
   const t0 = performance.now();
   const ours = BUILDERS[c](o, choice.name === 'wasm');
   const buildMs = performance.now() - t0;
   console.log(`\n== ${c}: ${ours.describe}`);
-  console.log(`  ours: ${choice.name}, ${info.wasm ? `wasm ${info.wasm.threads} thread(s), ` : ''}native: ${info.native.active && o.native ? info.native.note.replace(/; on wasm:.*/, '') : `off (${o.native ? info.native.note : '--no-native'})`}`);
+  console.log(`  ours: ${choice.name}, ${info.wasm ? `wasm ${info.wasm.threads} thread(s), ` : ''}fused kernels: ${o.fused ? 'on' : 'off'}, native: ${info.native.active && o.native ? info.native.note.replace(/; on wasm:.*/, '') : `off (${o.native ? info.native.note : '--no-native'})`}`);
   console.log(`  PyTorch ${py.ready.torch}, ${py.ready.threads} thread(s), OMP_WAIT_POLICY=PASSIVE; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
 
   // warm-up (both sides), then rounds alternating which side goes first

@@ -20,11 +20,11 @@ export function clipEncoder(
   bias: tf.Tensor | undefined,
   opts: RunOptions,
 ): tf.Tensor3D[] {
-  const act = activation(c.hidden_act);
+  activation(c.hidden_act); // throws for an unsupported hidden_act before any layer runs
   const outputs: tf.Tensor3D[] = [];
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `${prefix}encoder.layers.${l}.`;
-    x = runLayer(params, p, x, bias, opts, (h, b) => clipLayer(params, p, c, act, h, b, opts));
+    x = runLayer(params, p, x, bias, opts, (h, b) => clipLayer(params, p, c, h, b, opts));
     outputs.push(x);
   }
   return outputs;
@@ -35,7 +35,6 @@ function clipLayer(
   params: Params,
   p: string,
   c: ClipEncoderConfig,
-  act: (x: tf.Tensor) => tf.Tensor,
   x: tf.Tensor3D,
   bias: tf.Tensor | undefined,
   opts: RunOptions,
@@ -56,6 +55,6 @@ function clipLayer(
   );
   x = tf.add(x, attn) as tf.Tensor3D;
   const m = layerNorm(x, g('layer_norm2.weight'), g('layer_norm2.bias'), c.layer_norm_eps);
-  const mlp = linear(act(linear(m, g('mlp.fc1.weight'), g('mlp.fc1.bias'))), g('mlp.fc2.weight'), g('mlp.fc2.bias'));
+  const mlp = linear(linear(m, g('mlp.fc1.weight'), g('mlp.fc1.bias'), c.hidden_act), g('mlp.fc2.weight'), g('mlp.fc2.bias'));
   return tf.add(x, mlp) as tf.Tensor3D;
 }

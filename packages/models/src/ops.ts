@@ -5,6 +5,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpoint } from '@altclip/backend';
 import { halfParams, widenTensor } from './half';
+import { fusedAttention, fusedBiasAct, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
+
+export { setFusedKernels } from './fused';
 
 /** Named parameter store: HF state-dict key -> tensor (tf.Variable for trainable models). */
 export type Params = Map<string, tf.Tensor>;
@@ -46,18 +49,30 @@ export function param(params: Params, name: string): tf.Tensor {
   throw new Error(`model parameter '${name}' is missing`);
 }
 
-/** torch.nn.Linear: y = x W^T + b with W [out, in]; x [..., in] -> [..., out]. */
-export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+/**
+ * torch.nn.Linear: y = x W^T + b with W [out, in]; x [..., in] -> [..., out]. `act` (an HF hidden_act name)
+ * applies that activation after the bias; gelu/quick_gelu then run as one fused bias+activation kernel when available.
+ */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, act?: string): tf.Tensor {
   const inDim = x.shape[x.shape.length - 1];
   const outDim = w.shape[0];
   const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
   let y: tf.Tensor = tf.matMul(x2 as tf.Tensor2D, w as tf.Tensor2D, false, true);
-  if (b) y = tf.add(y, b);
+  if (b && act) y = biasAct(y, b, act);
+  else if (b) y = tf.add(y, b);
+  else if (act) y = activation(act)(y);
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+}
+
+/** act(x + b) with b [N] over x [..., N]: one fused kernel for gelu/quick_gelu when available. */
+export function biasAct(x: tf.Tensor, b: tf.Tensor, act: string): tf.Tensor {
+  return fusedBiasAct(x, b, act) ?? activation(act)(tf.add(x, b));
 }
 
 /** torch.nn.LayerNorm over the last axis: biased variance, eps inside the sqrt. */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  const fused = fusedLayerNorm(x, w, b, eps);
+  if (fused) return fused;
   const axis = x.rank - 1;
   const mean = tf.mean(x, axis, true);
   const centred = tf.sub(x, mean);
@@ -131,19 +146,42 @@ export function selfAttention(
   bias: tf.Tensor | undefined,
   opts: { scaleQuery: boolean; dropout: number; training?: boolean },
 ): tf.Tensor {
-  const [B, L, H] = x.shape;
+  const [q, k, v] = (['q', 'k', 'v'] as const).map((n) => linear(x, w[n][0], w[n][1])); // [B, L, H]
+  return linear(attention(q, k, v, heads, bias, opts), w.o[0], w.o[1]);
+}
+
+/**
+ * softmax(q k^T / sqrt(d) + bias) v over `heads` heads: q [B, Lq, H], k and v [B, Lk, H] (heads are column
+ * blocks, as the projections produce them) -> [B, Lq, H]. Without attention dropout this is one fused kernel when
+ * available (no [B, heads, Lq, Lk] scores in memory); otherwise the composed ops below.
+ */
+export function attention(
+  qx: tf.Tensor,
+  kx: tf.Tensor,
+  vx: tf.Tensor,
+  heads: number,
+  bias: tf.Tensor | undefined,
+  opts: { scaleQuery: boolean; dropout: number; training?: boolean },
+): tf.Tensor {
+  const [B, Lq, H] = qx.shape as number[];
+  const Lk = kx.shape[1] as number;
   const d = H / heads;
-  const split = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
-  let q = linear(x, w.q[0], w.q[1]);
-  if (opts.scaleQuery) q = tf.mul(q, d ** -0.5);
-  const k = split(linear(x, w.k[0], w.k[1]));
-  const v = split(linear(x, w.v[0], w.v[1]));
-  let scores = tf.matMul(split(q) as tf.Tensor4D, k as tf.Tensor4D, false, true); // [B, heads, L, L]
-  if (!opts.scaleQuery) scores = tf.div(scores, Math.sqrt(d));
-  if (bias) scores = tf.add(scores, bias);
-  const probs = dropout(tf.softmax(scores, -1), opts.dropout, opts.training);
-  const ctx = tf.reshape(tf.transpose(tf.matMul(probs as tf.Tensor4D, v as tf.Tensor4D), [0, 2, 1, 3]), [B, L, H]);
-  return linear(ctx, w.o[0], w.o[1]);
+  // Dropout on the probabilities needs them materialised: the fused attention kernel runs only without it.
+  const fused = opts.training && opts.dropout > 0 ? null : fusedAttention(qx, kx, vx, heads, bias, opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d));
+  if (fused) return fused;
+  const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
+  const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);
+  const k = split(kx, Lk);
+  const v = split(vx, Lk);
+  let scores = tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true); // [B, heads, Lq, Lk]
+  let probs = fusedMaskedSoftmax(scores, bias, opts.scaleQuery ? 1 : 1 / Math.sqrt(d));
+  if (!probs) {
+    if (!opts.scaleQuery) scores = tf.div(scores, Math.sqrt(d));
+    if (bias) scores = tf.add(scores, bias);
+    probs = tf.softmax(scores, -1);
+  }
+  probs = dropout(probs, opts.dropout, opts.training);
+  return tf.reshape(tf.transpose(tf.matMul(probs as tf.Tensor4D, v as tf.Tensor4D), [0, 2, 1, 3]), [B, Lq, H]);
 }
 
 /**

@@ -1,7 +1,7 @@
 /** XLM-R / RoBERTa body: embeddings + post-LN BERT encoder (HF modeling_altclip AltRobertaModel, no pooler). */
 import * as tf from '@tensorflow/tfjs-core';
 import { XLMRobertaConfig } from './config';
-import { activation, checkTokenIds, dropout, embedding, hostEmbedding, layerNorm, linear, paddingBias, param, Params, RunOptions, runLayer, selfAttention } from './ops';
+import { checkTokenIds, dropout, embedding, hostEmbedding, layerNorm, linear, paddingBias, param, Params, RunOptions, runLayer, selfAttention } from './ops';
 
 export interface XlmrOptions extends RunOptions {
   outputHiddenStates?: boolean;
@@ -61,7 +61,7 @@ export function xlmrLayer(params: Params, p: string, c: XLMRobertaConfig, x: tf.
     g('attention.output.LayerNorm.bias'),
     c.layer_norm_eps,
   );
-  const h = activation(c.hidden_act)(linear(a, g('intermediate.dense.weight'), g('intermediate.dense.bias')));
+  const h = linear(a, g('intermediate.dense.weight'), g('intermediate.dense.bias'), c.hidden_act);
   const o = dropout(linear(h, g('output.dense.weight'), g('output.dense.bias')), c.hidden_dropout_prob, opts.training);
   return layerNorm(tf.add(o, a), g('output.LayerNorm.weight'), g('output.LayerNorm.bias'), c.layer_norm_eps) as tf.Tensor3D;
 }

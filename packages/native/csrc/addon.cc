@@ -349,6 +349,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   registerOps(env, exports);
   registerElementwise(env, exports);
+  registerFused(env, exports);
   return exports;
 }
 

@@ -165,5 +165,6 @@ inline void defineFunctions(napi_env env, napi_value exports, const std::vector<
 // Binding groups defined in their own files, registered by addon.cc's Init.
 void registerOps(napi_env env, napi_value exports);
 void registerElementwise(napi_env env, napi_value exports);
+void registerFused(napi_env env, napi_value exports);  // fused_napi.cc
 
 }  // namespace altclip_napi

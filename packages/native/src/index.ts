@@ -10,11 +10,13 @@ import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } fro
 import { ARENA_BACKEND, registerArenaBackend } from './arena-backend';
 import { MOVEMENT_KERNELS } from './movement';
 import { ELEMENTWISE_KERNELS } from './elementwise';
+import { FUSED_KERNELS, registerFusedGradients } from './fused';
 
 export { nativeAdamWStep } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { ELEMENTWISE_KERNELS } from './elementwise';
+export { FUSED_KERNELS, FUSED_KERNEL_NAMES, maskStrides } from './fused';
 export { INSTALL_HINT, loadAddon } from './addon';
 export { ARENA_BACKEND, ArenaBackend, arenaCacheBytes, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
 export type { NativeAddon, ArenaStats } from './addon';
@@ -52,7 +54,10 @@ export function nativeStatus(): NativeStatus {
  */
 export function registerNativeKernels(only?: string[]): NativeStatus {
   const { addon } = loadAddon();
-  if (addon && tf.findBackendFactory('wasm') != null) registerKernels(addon, only);
+  if (addon && tf.findBackendFactory('wasm') != null) {
+    registerFusedGradients();
+    registerKernels(addon, only, 'wasm', WASM_KERNELS);
+  }
   return nativeStatus();
 }
 
@@ -79,10 +84,12 @@ export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openb
   return addon.info().gemm;
 }
 
-export const NATIVE_KERNEL_NAMES = Object.keys(NATIVE_KERNELS);
+/** Kernels registered on the wasm backend: the native ones and the fused transformer-block ones (src/fused.ts). */
+const WASM_KERNELS = { ...NATIVE_KERNELS, ...FUSED_KERNELS };
+export const NATIVE_KERNEL_NAMES = Object.keys(WASM_KERNELS);
 
-/** Every native kernel of the `native` backend (the wasm backend uses NATIVE_KERNELS only). */
-export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS, ...ELEMENTWISE_KERNELS };
+/** Every native kernel of the `native` backend (the wasm backend uses WASM_KERNELS only). */
+export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS, ...ELEMENTWISE_KERNELS, ...FUSED_KERNELS };
 
 /**
  * Registers the `native` backend (tensors in native memory, every hot kernel native; see arena-backend.ts) when
@@ -93,6 +100,7 @@ export function registerNativeBackend(): { registered: boolean; why?: string } {
   const { addon, why } = loadAddon();
   if (!addon) return { registered: false, why };
   registerArenaBackend(addon);
+  registerFusedGradients();
   registerKernels(addon, undefined, ARENA_BACKEND, NATIVE_BACKEND_KERNELS);
   return { registered: true };
 }

@@ -1,0 +1,81 @@
+/**
+ * The fused transformer-block kernels of @altclip/native (its src/fused.ts), used by ops.ts when they are
+ * registered on the active backend (`native`, or `wasm` with the addon). Each function returns null when the
+ * kernel is not there or the case is not covered, and ops.ts then runs its composed tfjs ops (the same maths;
+ * the only path with ALTCLIP_NATIVE=0 or on the cpu/tensorflow backends). The kernels carry registered gradients,
+ * so tf.variableGrads and @altclip/train's valueAndGrads both differentiate through them.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+const KERNEL = {
+  layerNorm: 'AltclipLayerNorm',
+  biasAct: 'AltclipBiasAct',
+  softmaxMask: 'AltclipSoftmaxMask',
+  attention: 'AltclipAttention',
+} as const;
+
+let enabled = true;
+
+/** Turns the fused kernels off (true: on, the default) to compare against, or debug, the composed ops. */
+export function setFusedKernels(on: boolean): void {
+  enabled = on;
+}
+
+function available(name: string, ...ts: tf.Tensor[]): boolean {
+  return enabled && ts.every((t) => t.dtype === 'float32' && t.size > 0) && tf.getKernel(name, tf.getBackend()) != null;
+}
+
+function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number | string>): tf.Tensor[] {
+  const out = tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap);
+  return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
+}
+
+/** Runs a multi-output kernel and keeps only its first output. The others are saved for the gradient as copies
+ * (tfjs's tape clones what it saves), so they can be freed here even outside a tidy. */
+const flat = (t: tf.Tensor) => (t.rank === 1 ? t : tf.reshape(t, [-1]));
+
+function first(outs: tf.Tensor[]): tf.Tensor {
+  tf.dispose(outs.slice(1));
+  return outs[0];
+}
+
+/** LayerNorm over the last axis (x [..., D], w and b [D]). */
+export function fusedLayerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor | null {
+  if (!available(KERNEL.layerNorm, x, w, b) || w.size !== x.shape[x.rank - 1] || b.size !== w.size) return null;
+  return first(run(KERNEL.layerNorm, { x, gamma: flat(w), beta: flat(b) }, { eps }));
+}
+
+/** act(x + b) for act 'gelu' (erf) or 'quick_gelu'; x [..., N], b [N]. */
+export function fusedBiasAct(x: tf.Tensor, b: tf.Tensor, act: string): tf.Tensor | null {
+  if ((act !== 'gelu' && act !== 'quick_gelu') || !available(KERNEL.biasAct, x, b) || b.size !== x.shape[x.rank - 1]) return null;
+  return run(KERNEL.biasAct, { x, bias: flat(b) }, { activation: act })[0];
+}
+
+/** The 4-D additive mask for [B, heads, Lq, Lk] scores, or null when `bias` does not broadcast to it. */
+function mask4(bias: tf.Tensor, full: number[]): tf.Tensor | null {
+  if (bias.rank > 4) return null;
+  const shape = [...Array(4 - bias.rank).fill(1), ...bias.shape];
+  if (shape[3] !== full[3] || shape.some((d, i) => d !== 1 && d !== full[i])) return null;
+  return bias.rank === 4 ? bias : tf.reshape(bias, shape);
+}
+
+/** softmax(scores * scale + bias) over the last axis; scores [B, heads, Lq, Lk]. */
+export function fusedMaskedSoftmax(scores: tf.Tensor, bias: tf.Tensor | undefined, scale: number): tf.Tensor | null {
+  if (scores.rank !== 4 || !available(KERNEL.softmaxMask, scores)) return null;
+  const m = bias ? mask4(bias, scores.shape) : undefined;
+  if (m === null || (m && m.dtype !== 'float32')) return null;
+  return run(KERNEL.softmaxMask, m ? { x: scores, mask: m } : { x: scores }, { scale })[0];
+}
+
+/**
+ * softmax(q k^T * scale + bias) v per head, without materialising the [B, heads, Lq, Lk] scores. q [B, Lq, H],
+ * k and v [B, Lk, H] (heads are column blocks of H, as the projections produce them) -> [B, Lq, H].
+ */
+export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number): tf.Tensor | null {
+  if (q.rank !== 3 || !available(KERNEL.attention, q, k, v)) return null;
+  const [B, Lq] = q.shape as number[];
+  const Lk = k.shape[1] as number;
+  const m = bias ? mask4(bias, [B, heads, Lq, Lk]) : tf.zeros([1, 1, 1, Lk]);
+  if (!m || m.dtype !== 'float32') return null;
+  return first(run(KERNEL.attention, { q, k, v, mask: m }, { heads, scale }));
+}

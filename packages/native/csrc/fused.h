@@ -1,0 +1,45 @@
+// Fused transformer-block kernels (issue 12): LayerNorm, bias + GELU, masked softmax and flash-style attention,
+// each with its backward. Row-major float32 throughout; the caller resolves heap offsets to pointers.
+#pragma once
+#include <cstddef>
+
+namespace altclip {
+
+// y = (x - mean) * rstd * gamma + beta per row of x [rows, D]; also writes mean and rstd [rows] (the backward
+// recomputes the normalised row from them instead of keeping it).
+void layerNorm(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd, size_t rows, size_t D,
+               float eps);
+// dx [rows, D], dgamma [D], dbeta [D] from dy, x, gamma and the forward's mean/rstd.
+void layerNormGrad(const float* dy, const float* x, const float* gamma, const float* mean, const float* rstd, float* dx, float* dgamma,
+                   float* dbeta, size_t rows, size_t D);
+
+enum FusedAct { kGeluErf = 0, kQuickGelu = 1 };
+// y = act(x + bias) for x [rows, N], bias [N].
+void biasAct(int act, const float* x, const float* bias, float* y, size_t rows, size_t N);
+// dx = dy * act'(x + bias) (recomputed from x), dbias = sum over rows of dx.
+void biasActGrad(int act, const float* dy, const float* x, const float* bias, float* dx, float* dbias, size_t rows, size_t N);
+
+// Broadcast view of an additive mask over [B, H, Lq, Lk]: element (b, h, i, j) at b*sb + h*sh + i*sq + j.
+struct MaskView {
+  const float* p;  // null: no mask
+  size_t sb, sh, sq;
+};
+
+// y = softmax(x * scale + mask) over the last axis of x [B, H, Lq, Lk].
+void softmaxMask(const float* x, MaskView mask, float* y, size_t B, size_t H, size_t Lq, size_t Lk, float scale);
+// dx = scale * y * (dy - sum(dy * y)) per row of [rows, cols].
+void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, size_t cols, float scale);
+
+// Multi-head attention on projections laid out as the linear layers produce them: q [B, Lq, H*d], k and v
+// [B, Lk, H*d]; head h is the column block [h*d, (h+1)*d). out [B, Lq, H*d] = softmax(q k^T * scale + mask) v per
+// (batch, head), computed in key tiles with an online softmax so no [Lq, Lk] score matrix exists. stats
+// [B, H, Lq, 2] = (row max, 1 / row sum of exp(s - max)): the backward rebuilds the probabilities from them.
+struct AttentionShape {
+  size_t B, H, Lq, Lk, d;
+};
+void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale);
+// dq, dk, dv (layouts of q, k, v) from dout, recomputing the scores tile by tile.
+void attentionGrad(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out, const float* stats,
+                   float* dq, float* dk, float* dv, AttentionShape s, float scale);
+
+}  // namespace altclip

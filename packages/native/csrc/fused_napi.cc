@@ -1,0 +1,159 @@
+// N-API bindings of fused.h (see napi_util.h for the heap/offset convention).
+#include "fused.h"
+
+#include "napi_util.h"
+
+namespace altclip_napi {
+namespace {
+
+std::vector<size_t> dimsArg(Args& a, size_t i, size_t n, const char* fn, const char* what) {
+  std::vector<int32_t> v = a.int32s(i);
+  if (v.size() != n) throw ArgError{std::string(fn) + ": " + what + " must be an Int32Array of " + std::to_string(n) + " values"};
+  std::vector<size_t> out;
+  for (int32_t x : v) {
+    if (x < 0) throw ArgError{std::string(fn) + ": " + what + " must be non-negative"};
+    out.push_back((size_t)x);
+  }
+  return out;
+}
+
+// The mask (byte offset argument `off`, -1 for none) with strides over [B, H, Lq, Lk] (Int32Array [sb, sh, sq]).
+altclip::MaskView maskArg(Args& a, size_t off, size_t stridesArg, size_t B, size_t H, size_t Lq, size_t Lk, const char* fn) {
+  std::vector<size_t> st = dimsArg(a, stridesArg, 3, fn, "mask strides");
+  if (a.num(off) < 0) return {nullptr, 0, 0, 0};
+  if (!B || !H || !Lq || !Lk) throw ArgError{std::string(fn) + ": empty attention shape"};
+  size_t span = (B - 1) * st[0] + (H - 1) * st[1] + (Lq - 1) * st[2] + Lk;
+  return {a.f32(off, span), st[0], st[1], st[2]};
+}
+
+int actArg(Args& a, size_t i, const char* fn) {
+  size_t act = a.size(i);
+  if (act > altclip::kQuickGelu) throw ArgError{std::string(fn) + ": unknown activation code " + std::to_string(act)};
+  return (int)act;
+}
+
+// layerNorm(heap, x, gamma, beta, y, mean, rstd, rows, D, eps)
+napi_value LayerNorm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 10, "layerNorm");
+    a.heap(0);
+    size_t rows = a.size(7), D = a.size(8);
+    if (!D) throw ArgError{"layerNorm: empty rows"};
+    altclip::layerNorm(a.f32(1, rows * D), a.f32(2, D), a.f32(3, D), a.f32(4, rows * D), a.f32(5, rows), a.f32(6, rows), rows, D,
+                       (float)a.num(9));
+    return undefinedValue(env);
+  });
+}
+
+// layerNormGrad(heap, dy, x, gamma, mean, rstd, dx, dgamma, dbeta, rows, D)
+napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 11, "layerNormGrad");
+    a.heap(0);
+    size_t rows = a.size(9), D = a.size(10);
+    if (!D || !rows) throw ArgError{"layerNormGrad: empty input"};
+    altclip::layerNormGrad(a.f32(1, rows * D), a.f32(2, rows * D), a.f32(3, D), a.f32(4, rows), a.f32(5, rows), a.f32(6, rows * D),
+                           a.f32(7, D), a.f32(8, D), rows, D);
+    return undefinedValue(env);
+  });
+}
+
+// biasAct(heap, act, x, bias, y, rows, N)
+napi_value BiasAct(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 7, "biasAct");
+    a.heap(0);
+    int act = actArg(a, 1, "biasAct");
+    size_t rows = a.size(5), N = a.size(6);
+    altclip::biasAct(act, a.f32(2, rows * N), a.f32(3, N), a.f32(4, rows * N), rows, N);
+    return undefinedValue(env);
+  });
+}
+
+// biasActGrad(heap, act, dy, x, bias, dx, dbias, rows, N)
+napi_value BiasActGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 9, "biasActGrad");
+    a.heap(0);
+    int act = actArg(a, 1, "biasActGrad");
+    size_t rows = a.size(7), N = a.size(8);
+    if (!rows || !N) throw ArgError{"biasActGrad: empty input"};
+    altclip::biasActGrad(act, a.f32(2, rows * N), a.f32(3, rows * N), a.f32(4, N), a.f32(5, rows * N), a.f32(6, N), rows, N);
+    return undefinedValue(env);
+  });
+}
+
+// softmaxMask(heap, x, mask (-1: none), y, dims Int32Array [B, H, Lq, Lk], maskStrides Int32Array [sb, sh, sq], scale)
+napi_value SoftmaxMask(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 7, "softmaxMask");
+    a.heap(0);
+    std::vector<size_t> d = dimsArg(a, 4, 4, "softmaxMask", "dims");
+    size_t n = d[0] * d[1] * d[2] * d[3];
+    altclip::MaskView m = maskArg(a, 2, 5, d[0], d[1], d[2], d[3], "softmaxMask");
+    altclip::softmaxMask(a.f32(1, n), m, a.f32(3, n), d[0], d[1], d[2], d[3], (float)a.num(6));
+    return undefinedValue(env);
+  });
+}
+
+// softmaxMaskGrad(heap, dy, y, dx, rows, cols, scale)
+napi_value SoftmaxMaskGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 7, "softmaxMaskGrad");
+    a.heap(0);
+    size_t rows = a.size(4), cols = a.size(5);
+    altclip::softmaxMaskGrad(a.f32(1, rows * cols), a.f32(2, rows * cols), a.f32(3, rows * cols), rows, cols, (float)a.num(6));
+    return undefinedValue(env);
+  });
+}
+
+altclip::AttentionShape shapeArg(Args& a, size_t i, const char* fn) {
+  std::vector<size_t> d = dimsArg(a, i, 5, fn, "dims [B, H, Lq, Lk, d]");
+  for (size_t x : d)
+    if (!x) throw ArgError{std::string(fn) + ": empty attention shape"};
+  return {d[0], d[1], d[2], d[3], d[4]};
+}
+
+// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d], maskStrides, scale)
+napi_value Attention(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 10, "attention");
+    a.heap(0);
+    altclip::AttentionShape s = shapeArg(a, 7, "attention");
+    const size_t D = s.H * s.d;
+    altclip::MaskView m = maskArg(a, 4, 8, s.B, s.H, s.Lq, s.Lk, "attention");
+    altclip::attention(a.f32(1, s.B * s.Lq * D), a.f32(2, s.B * s.Lk * D), a.f32(3, s.B * s.Lk * D), m, a.f32(5, s.B * s.Lq * D),
+                       a.f32(6, s.B * s.H * s.Lq * 2), s, (float)a.num(9));
+    return undefinedValue(env);
+  });
+}
+
+// attentionGrad(heap, dout, q, k, v, mask, out, stats, dq, dk, dv, dims, maskStrides, scale)
+napi_value AttentionGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 14, "attentionGrad");
+    a.heap(0);
+    altclip::AttentionShape s = shapeArg(a, 11, "attentionGrad");
+    const size_t D = s.H * s.d, nq = s.B * s.Lq * D, nk = s.B * s.Lk * D;
+    altclip::MaskView m = maskArg(a, 5, 12, s.B, s.H, s.Lq, s.Lk, "attentionGrad");
+    altclip::attentionGrad(a.f32(1, nq), a.f32(2, nq), a.f32(3, nk), a.f32(4, nk), m, a.f32(6, nq), a.f32(7, s.B * s.H * s.Lq * 2),
+                           a.f32(8, nq), a.f32(9, nk), a.f32(10, nk), s, (float)a.num(13));
+    return undefinedValue(env);
+  });
+}
+
+}  // namespace
+
+void registerFused(napi_env env, napi_value exports) {
+  defineFunctions(env, exports,
+                  {{"layerNorm", LayerNorm},
+                   {"layerNormGrad", LayerNormGrad},
+                   {"biasAct", BiasAct},
+                   {"biasActGrad", BiasActGrad},
+                   {"softmaxMask", SoftmaxMask},
+                   {"softmaxMaskGrad", SoftmaxMaskGrad},
+                   {"attention", Attention},
+                   {"attentionGrad", AttentionGrad}});
+}
+
+}  // namespace altclip_napi

@@ -1,0 +1,233 @@
+/**
+ * Fused transformer-block kernels (csrc/fused.cc) as tfjs kernels with registered gradients, on the backends where
+ * the addon is loaded (`native`, and `wasm` with the addon). @altclip/models' ops use them when
+ * tf.getKernel(name, backend) exists and fall back to composed tfjs ops elsewhere.
+ *
+ *   AltclipLayerNorm    {x [..., D], gamma [D], beta [D]} {eps}          -> y, mean [...], rstd [...]
+ *   AltclipBiasAct      {x [..., N], bias [N]} {activation}              -> act(x + bias)   (gelu | quick_gelu)
+ *   AltclipSoftmaxMask  {x [.., Lq, Lk], mask? (broadcasts)} {scale}     -> softmax(x * scale + mask)
+ *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale}
+ *                       -> out [B, Lq, H*d], stats [B, H, Lq, 2]         (mask dims 1 or full: it broadcasts)
+ * Each has a `...Grad` kernel; the gradients save only what the backward needs (x and mean/rstd for LayerNorm,
+ * the pre-activation for bias+act, the output for softmax, q/k/v/out and the per-row stats for attention).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './addon';
+import type { Impl } from './kernels';
+
+type Heap = Uint8Array | null;
+/** The addon's fused functions (csrc/fused_napi.cc); offsets are byte offsets into `heap`, -1 for no mask. */
+interface FusedAddon {
+  layerNorm(heap: Heap, x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, D: number, eps: number): void;
+  layerNormGrad(heap: Heap, dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number, rows: number, D: number): void;
+  biasAct(heap: Heap, act: number, x: number, bias: number, y: number, rows: number, N: number): void;
+  biasActGrad(heap: Heap, act: number, dy: number, x: number, bias: number, dx: number, dbias: number, rows: number, N: number): void;
+  /** dims [B, H, Lq, Lk]; maskStrides [sb, sh, sq]. */
+  softmaxMask(heap: Heap, x: number, mask: number, y: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+  softmaxMaskGrad(heap: Heap, dy: number, y: number, dx: number, rows: number, cols: number, scale: number): void;
+  /** dims [B, H, Lq, Lk, d]; maskStrides [sb, sh, sq]. */
+  attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+  attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+}
+const fused = (addon: NativeAddon) => addon as unknown as FusedAddon;
+
+export const FUSED_KERNEL_NAMES = {
+  layerNorm: 'AltclipLayerNorm',
+  layerNormGrad: 'AltclipLayerNormGrad',
+  biasAct: 'AltclipBiasAct',
+  biasActGrad: 'AltclipBiasActGrad',
+  softmaxMask: 'AltclipSoftmaxMask',
+  softmaxMaskGrad: 'AltclipSoftmaxMaskGrad',
+  attention: 'AltclipAttention',
+  attentionGrad: 'AltclipAttentionGrad',
+} as const;
+const K = FUSED_KERNEL_NAMES;
+
+/** Activation codes (csrc/fused.h FusedAct). */
+const ACT: Record<string, number> = { gelu: 0, quick_gelu: 1 };
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+const f32 = (...ts: Array<TensorInfo | undefined>) => ts.every((t) => t != null && t.dtype === 'float32' && size(t.shape) > 0);
+
+const layerNorm: Impl = (addon, host, { x, gamma, beta }, attrs) => {
+  if (!f32(x, gamma, beta)) return null;
+  const D = x!.shape[x!.shape.length - 1];
+  if (size(gamma!.shape) !== D || size(beta!.shape) !== D) return null;
+  const rows = size(x!.shape) / D;
+  const y = host.output(x!.shape, 'float32');
+  const mean = host.output(x!.shape.slice(0, -1), 'float32');
+  const rstd = host.output(x!.shape.slice(0, -1), 'float32');
+  const o = host.offset;
+  fused(addon).layerNorm(host.heap(), o(x!), o(gamma!), o(beta!), o(y), o(mean), o(rstd), rows, D, attrs.eps as number);
+  return [y, mean, rstd];
+};
+
+const layerNormGrad: Impl = (addon, host, { dy, x, gamma, mean, rstd }) => {
+  if (!f32(dy, x, gamma, mean, rstd)) return null;
+  const D = x!.shape[x!.shape.length - 1];
+  const dx = host.output(x!.shape, 'float32');
+  const dgamma = host.output(gamma!.shape, 'float32');
+  const dbeta = host.output(gamma!.shape, 'float32');
+  const o = host.offset;
+  fused(addon).layerNormGrad(host.heap(), o(dy!), o(x!), o(gamma!), o(mean!), o(rstd!), o(dx), o(dgamma), o(dbeta), size(x!.shape) / D, D);
+  return [dx, dgamma, dbeta];
+};
+
+function actCode(attrs: NamedAttrMap): number | undefined {
+  return ACT[attrs.activation as string];
+}
+
+const biasAct: Impl = (addon, host, { x, bias }, attrs) => {
+  const act = actCode(attrs);
+  if (!f32(x, bias) || act == null) return null;
+  const N = x!.shape[x!.shape.length - 1];
+  if (size(bias!.shape) !== N) return null;
+  const y = host.output(x!.shape, 'float32');
+  fused(addon).biasAct(host.heap(), act, host.offset(x!), host.offset(bias!), host.offset(y), size(x!.shape) / N, N);
+  return y;
+};
+
+const biasActGrad: Impl = (addon, host, { dy, x, bias }, attrs) => {
+  const act = actCode(attrs);
+  if (!f32(dy, x, bias) || act == null) return null;
+  const N = x!.shape[x!.shape.length - 1];
+  const dx = host.output(x!.shape, 'float32');
+  const dbias = host.output(bias!.shape, 'float32');
+  const o = host.offset;
+  fused(addon).biasActGrad(host.heap(), act, o(dy!), o(x!), o(bias!), o(dx), o(dbias), size(x!.shape) / N, N);
+  return [dx, dbias];
+};
+
+/**
+ * Element strides [sb, sh, sq] of `mask` broadcast over [B, H, Lq, Lk] (right-aligned, rank <= 4), or null when it
+ * does not broadcast that way (its last dim must be Lk).
+ */
+export function maskStrides(mask: number[], B: number, H: number, Lq: number, Lk: number): Int32Array | null {
+  if (mask.length > 4) return null;
+  const m = [...Array(4 - mask.length).fill(1), ...mask];
+  const full = [B, H, Lq, Lk];
+  if (m[3] !== Lk || m.some((d, i) => d !== 1 && d !== full[i])) return null;
+  const st = [m[1] * m[2] * m[3], m[2] * m[3], m[3]];
+  return Int32Array.from(st.map((s, i) => (m[i] === 1 ? 0 : s)));
+}
+
+const NO_MASK = Int32Array.of(0, 0, 0);
+
+const softmaxMask: Impl = (addon, host, { x, mask }, attrs) => {
+  if (!f32(x) || x!.shape.length > 4 || (mask && !f32(mask))) return null;
+  const [B, H, Lq, Lk] = [...Array(4 - x!.shape.length).fill(1), ...x!.shape];
+  const st = mask ? maskStrides(mask.shape, B, H, Lq, Lk) : NO_MASK;
+  if (!st) return null;
+  const y = host.output(x!.shape, 'float32');
+  fused(addon).softmaxMask(host.heap(), host.offset(x!), mask ? host.offset(mask) : -1, host.offset(y), Int32Array.of(B, H, Lq, Lk), st, attrs.scale as number);
+  return y;
+};
+
+const softmaxMaskGrad: Impl = (addon, host, { dy, y }, attrs) => {
+  if (!f32(dy, y)) return null;
+  const cols = y!.shape[y!.shape.length - 1];
+  const dx = host.output(y!.shape, 'float32');
+  fused(addon).softmaxMaskGrad(host.heap(), host.offset(dy!), host.offset(y!), host.offset(dx), size(y!.shape) / cols, cols, attrs.scale as number);
+  return dx;
+};
+
+/** [B, H, Lq, Lk, d] and the mask strides, or null for shapes the kernel does not take. */
+function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, heads: number): { dims: Int32Array; st: Int32Array } | null {
+  if (q.shape.length !== 3 || k.shape.length !== 3 || !tf.util.arraysEqual(k.shape, v.shape)) return null;
+  const [B, Lq, D] = q.shape;
+  const Lk = k.shape[1];
+  if (k.shape[0] !== B || k.shape[2] !== D || !(heads >= 1) || D % heads) return null;
+  const st = maskStrides(mask.shape, B, heads, Lq, Lk);
+  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads), st } : null;
+}
+
+const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
+  if (!f32(q, k, v, mask)) return null;
+  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number);
+  if (!plan) return null;
+  const [B, H, Lq] = plan.dims;
+  const out = host.output(q!.shape, 'float32');
+  const stats = host.output([B, H, Lq, 2], 'float32');
+  const o = host.offset;
+  fused(addon).attention(host.heap(), o(q!), o(k!), o(v!), o(mask!), o(out), o(stats), plan.dims, plan.st, attrs.scale as number);
+  return [out, stats];
+};
+
+const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, attrs) => {
+  if (!f32(dy, q, k, v, mask, out, stats)) return null;
+  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number);
+  if (!plan) return null;
+  const dq = host.output(q!.shape, 'float32');
+  const dk = host.output(k!.shape, 'float32');
+  const dv = host.output(v!.shape, 'float32');
+  const o = host.offset;
+  fused(addon).attentionGrad(host.heap(), o(dy!), o(q!), o(k!), o(v!), o(mask!), o(out!), o(stats!), o(dq), o(dk), o(dv), plan.dims, plan.st, attrs.scale as number);
+  return [dq, dk, dv];
+};
+
+export const FUSED_KERNELS: Record<string, { impl: Impl; what: string }> = {
+  [K.layerNorm]: { impl: layerNorm, what: 'fused LayerNorm (saves mean/rstd only)' },
+  [K.layerNormGrad]: { impl: layerNormGrad, what: 'fused LayerNorm backward (dx, dgamma, dbeta)' },
+  [K.biasAct]: { impl: biasAct, what: 'fused bias + GELU / quick-GELU' },
+  [K.biasActGrad]: { impl: biasActGrad, what: 'fused bias + GELU backward (recomputes the activation)' },
+  [K.softmaxMask]: { impl: softmaxMask, what: 'softmax(x * scale + additive mask)' },
+  [K.softmaxMaskGrad]: { impl: softmaxMaskGrad, what: 'masked softmax backward from its output' },
+  [K.attention]: { impl: attention, what: 'flash-style attention per (batch, head), no [L, L] scores' },
+  [K.attentionGrad]: { impl: attentionGrad, what: 'flash-style attention backward (recomputes scores per tile)' },
+};
+
+const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: NamedAttrMap) =>
+  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor | tf.Tensor[];
+
+const noMaskGrad = (kernel: string) => () => {
+  throw new Error(`${kernel}: no gradient for the additive mask (it is built from the attention mask, not learned)`);
+};
+
+/**
+ * Gradients of the fused kernels (once per process). Each runs its Grad kernel once, eagerly, and hands out the
+ * results: tfjs calls each input's gradient thunk in its own tidy, so a shared lazily computed result would be
+ * disposed after the first.
+ */
+export function registerFusedGradients(): void {
+  if (tf.getGradient(K.layerNorm)) return;
+  tf.registerGradient({
+    kernelName: K.layerNorm,
+    inputsToSave: ['x', 'gamma'],
+    outputsToSave: [false, true, true],
+    gradFunc: (dys, saved) => {
+      const [x, gamma, mean, rstd] = saved;
+      const dy = (dys as tf.Tensor[])[0];
+      const [dx, dgamma, dbeta] = run(K.layerNormGrad, { dy, x, gamma, mean, rstd }, {}) as tf.Tensor[];
+      return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+    },
+  });
+  tf.registerGradient({
+    kernelName: K.biasAct,
+    inputsToSave: ['x', 'bias'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, bias] = saved;
+      const [dx, dbias] = run(K.biasActGrad, { dy: dy as tf.Tensor, x, bias }, attrs) as tf.Tensor[];
+      return { x: () => dx, bias: () => dbias };
+    },
+  });
+  tf.registerGradient({
+    kernelName: K.softmaxMask,
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const dx = run(K.softmaxMaskGrad, { dy: dy as tf.Tensor, y: saved[0] }, attrs) as tf.Tensor;
+      return { x: () => dx, mask: noMaskGrad(K.softmaxMask) };
+    },
+  });
+  tf.registerGradient({
+    kernelName: K.attention,
+    inputsToSave: ['q', 'k', 'v', 'mask'],
+    outputsToSave: [true, true],
+    gradFunc: (dys, saved, attrs) => {
+      const [q, k, v, mask, out, stats] = saved;
+      const dy = (dys as tf.Tensor[])[0];
+      const [dq, dk, dv] = run(K.attentionGrad, { dy, q, k, v, mask, out, stats }, attrs) as tf.Tensor[];
+      return { q: () => dq, k: () => dk, v: () => dv, mask: noMaskGrad(K.attention) };
+    },
+  });
+}
