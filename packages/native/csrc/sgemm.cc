@@ -1,29 +1,115 @@
-// Built-in SGEMM for machines without OpenBLAS (and for ALTCLIP_NATIVE_GEMM=builtin). Goto-style blocking:
-// a KC x NC slice of B and the whole M x KC slice of A are packed into panels (zero-padded to the micro-tile),
-// then a 6x16 register tile (12 accumulators of 8 floats) runs over them. The macro-kernel is compiled twice
-// (x86-64-v3: AVX2 + FMA, and baseline) and picked at load time, like the elementwise kernels, so the binary
-// stays portable. Tiles are spread over the pool's threads when the problem is large enough to pay for it.
+// Built-in SGEMM (used without OpenBLAS, with ALTCLIP_NATIVE_GEMM=builtin, and for the shapes where it wins).
+// Goto-style blocking: a KC x NC slice of B and the whole M x KC slice of A are packed into panels (zero-padded to
+// the micro-tile, 64-byte aligned), then a register tile runs over them, one NR-column panel of B (kept in L1)
+// against the MC-row block of A (kept in L2). Three code paths, picked when the addon loads (sgemmIsa()), so the
+// binary needs no -march=native and still runs on any x86-64:
+//   avx512:   14x32 tile, 28 zmm accumulators, A broadcast from memory, masked loads/stores at the edges;
+//   avx2:     6x16 tile, 12 ymm accumulators (x86-64-v3, GCC vector extensions);
+//   baseline: the same 6x16 code compiled for the default target.
+// Tiles are spread over the pool's threads when the problem is large enough to pay for it.
 #include "sgemm.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define GEMM_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define GEMM_CLONES
+#define SGEMM_X86 1
+#include <immintrin.h>
+#define TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
+#define TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
 #endif
 
 namespace altclip {
 namespace {
 
+// How one code path blocks the problem: MR x NR register tile, KC (depth of a packed slice), MC (rows of A per
+// L2 block, a multiple of MR), NC (columns of B per packed slice, a multiple of NR).
+struct Geometry {
+  int mr, nr, kc, mc, nc;
+};
+
+// Runs the tile over rows [i0, i1) (multiples of MR except at M) and NR-panels [p0, p1) of the packed slices;
+// `first`: the first KC slice (store, else accumulate into C).
+typedef void (*MacroFn)(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
+                        bool first);
+// Pack MR-row panels [r0, r1) of rows [0, M) x k [k0, k0+kc) of op(A): for each k, MR consecutive values.
+typedef void (*PackAFn)(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1);
+// Pack NR-column panels [p0, p1) of k [k0, k0+kc) x columns [j0, j0+nc) of op(B): for each k, NR consecutive values.
+typedef void (*PackBFn)(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1);
+
+struct Kernel {
+  const char* name;
+  const char* description;
+  Geometry g;
+  MacroFn macro;
+  PackAFn packA;
+  PackBFn packB;
+};
+
+// ---- portable packing (any MR/NR) ----
+
+template <int MR>
+void packAGeneric(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
+  for (int r = r0; r < r1; r++) {
+    float* dst = out + (size_t)r * MR * kc;
+    const int i0 = r * MR, m = std::min(MR, M - i0);
+    if (transA) {
+      // op(A)[i, k] = a[k * lda + i]: MR consecutive values per k.
+      for (int k = 0; k < kc; k++) {
+        const float* src = a + (size_t)(k0 + k) * lda + i0;
+        for (int i = 0; i < MR; i++) dst[k * MR + i] = i < m ? src[i] : 0.f;
+      }
+    } else {
+      // op(A)[i, k] = a[i * lda + k]: read each row contiguously, write with stride MR.
+      for (int i = 0; i < MR; i++) {
+        if (i < m) {
+          const float* src = a + (size_t)(i0 + i) * lda + k0;
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+        } else {
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = 0.f;
+        }
+      }
+    }
+  }
+}
+
+template <int NR>
+void packBGeneric(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  for (int p = p0; p < p1; p++) {
+    float* dst = out + (size_t)p * NR * kc;
+    const int jj = j0 + p * NR, n = std::min(NR, nc - p * NR);
+    if (transB) {
+      // op(B)[k, j] = b[j * ldb + k]: read each row of b contiguously, write with stride NR.
+      for (int j = 0; j < NR; j++) {
+        if (j < n) {
+          const float* src = b + (size_t)(jj + j) * ldb + k0;
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+        } else {
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = 0.f;
+        }
+      }
+    } else {
+      for (int k = 0; k < kc; k++) {
+        const float* src = b + (size_t)(k0 + k) * ldb + jj;
+        float* d = dst + k * NR;
+        if (n == NR) {
+          std::memcpy(d, src, NR * 4);
+        } else {
+          for (int j = 0; j < NR; j++) d[j] = j < n ? src[j] : 0.f;
+        }
+      }
+    }
+  }
+}
+
+// ---- 6x16 tile (avx2 and baseline) ----
+
 typedef float v8f __attribute__((vector_size(32)));
-constexpr int MR = 6, NR = 16;
-// KC x NR floats of B (16 KiB) stay in L1 while a MC x KC block of A (96 KiB) stays in L2.
-constexpr int KC = 256, MC = 96, NC = 4096;
+constexpr int MR6 = 6, NR16 = 16;
 
 inline v8f load8(const float* p) {
   v8f v;
@@ -33,20 +119,20 @@ inline v8f load8(const float* p) {
 inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 
 // acc(MR x NR) = sum_k a[k*MR + i] * b[k*NR + j]; then C (ldc) = acc (first) or C + acc, only the valid m x n part.
-__attribute__((always_inline)) inline void microKernel(int kc, const float* a, const float* b, float* c, int ldc, int m, int n, bool first) {
-  v8f acc[MR][2] = {};
+__attribute__((always_inline)) inline void micro6x16(int kc, const float* a, const float* b, float* c, int ldc, int m, int n, bool first) {
+  v8f acc[MR6][2] = {};
   for (int k = 0; k < kc; k++) {
     const v8f b0 = load8(b), b1 = load8(b + 8);
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < MR6; i++) {
       const v8f ai = v8f{} + a[i];
       acc[i][0] += ai * b0;
       acc[i][1] += ai * b1;
     }
-    a += MR;
-    b += NR;
+    a += MR6;
+    b += NR16;
   }
-  if (m == MR && n == NR) {
-    for (int i = 0; i < MR; i++) {
+  if (m == MR6 && n == NR16) {
+    for (int i = 0; i < MR6; i++) {
       float* ci = c + (size_t)i * ldc;
       if (first) {
         store8(ci, acc[i][0]);
@@ -58,8 +144,8 @@ __attribute__((always_inline)) inline void microKernel(int kc, const float* a, c
     }
     return;
   }
-  float tile[MR][NR];
-  for (int i = 0; i < MR; i++) {
+  float tile[MR6][NR16];
+  for (int i = 0; i < MR6; i++) {
     store8(tile[i], acc[i][0]);
     store8(tile[i] + 8, acc[i][1]);
   }
@@ -69,43 +155,210 @@ __attribute__((always_inline)) inline void microKernel(int kc, const float* a, c
   }
 }
 
-// Runs the micro-kernel over rows [i0, i1) (multiples of MR except at M) and NR-panels [p0, p1) of the packed slices.
-GEMM_CLONES void macroKernel(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
-                             bool first) {
+__attribute__((always_inline)) inline void macro6x16Body(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0,
+                                                         int i1, int p0, int p1, bool first) {
   for (int p = p0; p < p1; p++) {
-    const int j = p * NR, n = std::min(NR, N - j);
-    for (int i = i0; i < i1; i += MR) {
-      microKernel(kc, pa + (size_t)i * kc, pb + (size_t)p * kc * NR, c + (size_t)i * ldc + j, ldc, std::min(MR, M - i), n, first);
+    const int j = p * NR16, n = std::min(NR16, N - j);
+    for (int i = i0; i < i1; i += MR6) {
+      micro6x16(kc, pa + (size_t)i * kc, pb + (size_t)p * kc * NR16, c + (size_t)i * ldc + j, ldc, std::min(MR6, M - i), n, first);
     }
   }
 }
 
-// Packs rows [0, M) x k [k0, k0+kc) of op(A) into MR-row panels: panel r holds, for each k, MR consecutive values.
-void packA(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
-  for (int r = r0; r < r1; r++) {
-    float* dst = out + (size_t)r * MR * kc;
-    const int i0 = r * MR, m = std::min(MR, M - i0);
-    for (int k = 0; k < kc; k++) {
-      for (int i = 0; i < MR; i++) {
-        // op(A)[i, k] = transA ? a[k * lda + i] : a[i * lda + k]
-        dst[k * MR + i] = i < m ? (transA ? a[(size_t)(k0 + k) * lda + i0 + i] : a[(size_t)(i0 + i) * lda + k0 + k]) : 0.f;
+#ifdef SGEMM_X86
+TARGET_AVX2 void macroAvx2(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
+                           bool first) {
+  macro6x16Body(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+}
+#endif
+
+void macroBaseline(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
+                   bool first) {
+  macro6x16Body(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+}
+
+// ---- 14x32 tile (AVX-512F) ----
+#ifdef SGEMM_X86
+constexpr int MR14 = 14, NR32 = 32;
+
+// Lanes [0, n) of a 16-lane mask.
+TARGET_AVX512 inline __mmask16 laneMask(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
+
+// acc(14 x 32) = sum_k a[k*14 + i] * b[k*32 + j] in 28 zmm registers (A broadcast straight from memory), then the
+// valid m x n part goes to C with masked stores (first: C = acc, else C += acc).
+TARGET_AVX512 __attribute__((always_inline)) inline void micro14x32(int kc, const float* a, const float* b, float* c, int ldc, int m, int n,
+                                                                    bool first) {
+  __m512 lo[MR14], hi[MR14];
+#pragma GCC unroll 14
+  for (int i = 0; i < MR14; i++) {
+    lo[i] = _mm512_setzero_ps();
+    hi[i] = _mm512_setzero_ps();
+  }
+#pragma GCC unroll 14
+  for (int i = 0; i < MR14; i++) _mm_prefetch((const char*)(c + (size_t)i * ldc), _MM_HINT_T0);
+  for (int k = 0; k < kc; k++) {
+    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < MR14; i++) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
+      hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+    }
+    a += MR14;
+    b += NR32;
+  }
+  const __mmask16 m0 = laneMask(n), m1 = laneMask(n - 16);
+#pragma GCC unroll 14
+  for (int i = 0; i < MR14; i++) {
+    if (i < m) {
+      float* ci = c + (size_t)i * ldc;
+      if (first) {
+        _mm512_mask_storeu_ps(ci, m0, lo[i]);
+        _mm512_mask_storeu_ps(ci + 16, m1, hi[i]);
+      } else {
+        _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), lo[i]));
+        _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), hi[i]));
       }
     }
   }
 }
 
-// Packs k [k0, k0+kc) x columns [j0, j0+nc) of op(B) into NR-column panels [p0, p1).
-void packB(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+TARGET_AVX512 void macroAvx512(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
+                               bool first) {
   for (int p = p0; p < p1; p++) {
-    float* dst = out + (size_t)p * NR * kc;
-    const int jj = j0 + p * NR, n = std::min(NR, nc - p * NR);
+    const int j = p * NR32, n = std::min(NR32, N - j);
+    for (int i = i0; i < i1; i += MR14) {
+      micro14x32(kc, pa + (size_t)i * kc, pb + (size_t)p * kc * NR32, c + (size_t)i * ldc + j, ldc, std::min(MR14, M - i), n, first);
+    }
+  }
+}
+
+TARGET_AVX512 void packAAvx512(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
+  if (!transA) return packAGeneric<MR14>(a, lda, transA, M, k0, kc, out, r0, r1);
+  for (int r = r0; r < r1; r++) {
+    float* dst = out + (size_t)r * MR14 * kc;
+    const int i0 = r * MR14;
+    const __mmask16 mm = laneMask(std::min(MR14, M - i0)), all = laneMask(MR14);
+    for (int k = 0; k < kc; k++) _mm512_mask_storeu_ps(dst + k * MR14, all, _mm512_maskz_loadu_ps(mm, a + (size_t)(k0 + k) * lda + i0));
+  }
+}
+
+TARGET_AVX512 void packBAvx512(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  if (transB) return packBGeneric<NR32>(b, ldb, transB, j0, nc, k0, kc, out, p0, p1);
+  for (int p = p0; p < p1; p++) {
+    float* dst = out + (size_t)p * NR32 * kc;
+    const int jj = j0 + p * NR32, n = std::min(NR32, nc - p * NR32);
+    const __mmask16 m0 = laneMask(n), m1 = laneMask(n - 16);
     for (int k = 0; k < kc; k++) {
-      float* d = dst + k * NR;
-      if (!transB && n == NR) {
-        std::memcpy(d, b + (size_t)(k0 + k) * ldb + jj, NR * 4);
+      const float* src = b + (size_t)(k0 + k) * ldb + jj;
+      _mm512_store_ps(dst + k * NR32, _mm512_maskz_loadu_ps(m0, src));
+      _mm512_store_ps(dst + k * NR32 + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
+  }
+}
+#endif
+
+// ---- code paths ----
+
+const Kernel kBaseline{"baseline", "baseline (6x16 tile, default target)", {MR6, NR16, 256, 96, 4096}, macroBaseline, packAGeneric<MR6>,
+                       packBGeneric<NR16>};
+#ifdef SGEMM_X86
+const Kernel kAvx2{"avx2", "avx2 (6x16 tile, x86-64-v3 AVX2/FMA)", {MR6, NR16, 256, 96, 4096}, macroAvx2, packAGeneric<MR6>, packBGeneric<NR16>};
+const Kernel kAvx512{"avx512", "avx512 (14x32 tile, AVX-512F)", {MR14, NR32, 256, 14 * 24, 4096}, macroAvx512, packAAvx512, packBAvx512};
+const Kernel* const kKernels[] = {&kAvx512, &kAvx2, &kBaseline};
+#else
+const Kernel* const kKernels[] = {&kBaseline};
+#endif
+
+bool supported(const Kernel* k) {
+#ifdef SGEMM_X86
+  if (k == &kAvx512) return __builtin_cpu_supports("avx512f");
+  if (k == &kAvx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+  return true;
+}
+
+const Kernel* findKernel(const char* name) {
+  for (const Kernel* k : kKernels)
+    if (std::strcmp(k->name, name) == 0) return k;
+  return nullptr;
+}
+
+// The best supported path, or ALTCLIP_NATIVE_ISA's when it names one this CPU runs (else a warning, and the best).
+const Kernel* initialKernel() {
+  const Kernel* best = nullptr;
+  for (const Kernel* k : kKernels)
+    if (!best && supported(k)) best = k;
+  const char* env = std::getenv("ALTCLIP_NATIVE_ISA");
+  if (env && *env) {
+    const Kernel* k = findKernel(env);
+    if (k && supported(k)) return k;
+    std::fprintf(stderr, "@altclip/native: ALTCLIP_NATIVE_ISA=%s is %s; the built-in SGEMM uses %s\n", env,
+                 k ? "not supported by this CPU" : "unknown (avx512, avx2 or baseline)", best->name);
+  }
+  return best;
+}
+
+const Kernel* gKernel = initialKernel();
+
+// Per-thread packing buffers, 64-byte aligned (the tile loads packed B with aligned loads).
+struct AlignedBuffer {
+  float* p = nullptr;
+  size_t cap = 0;
+  float* get(size_t n) {
+    if (n > cap) {
+      std::free(p);
+      cap = (n + 15) / 16 * 16;
+      p = static_cast<float*>(std::aligned_alloc(64, cap * 4));
+      if (!p) {
+        cap = 0;
+        throw std::bad_alloc();
+      }
+    }
+    return p;
+  }
+  ~AlignedBuffer() { std::free(p); }
+};
+
+void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
+         int ldc, bool parallel) {
+  const int MR = kn.g.mr, NR = kn.g.nr, KC = kn.g.kc, MC = kn.g.mc, NC = kn.g.nc;
+  // Below ~2 MFLOP a second thread costs more (wake-up, a preempted worker on a loaded machine) than it saves.
+  const bool par = parallel && poolThreads() > 1 && (double)M * N * K >= 1e6;
+  const int panelsA = (M + MR - 1) / MR;
+  thread_local AlignedBuffer bufA, bufB;
+  const int kcMax = std::min(K, KC), ncMax = std::min(N, NC);
+  float* pa = bufA.get((size_t)panelsA * MR * kcMax);
+  float* pb = bufB.get((size_t)((ncMax + NR - 1) / NR) * NR * kcMax);
+  const int blocksM = (M + MC - 1) / MC;
+  for (int j0 = 0; j0 < N; j0 += NC) {
+    const int nc = std::min(NC, N - j0), panelsB = (nc + NR - 1) / NR;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+      const int kc = std::min(KC, K - k0);
+      const bool first = k0 == 0;
+      float* cj = c + j0;
+      if (!par) {
+        kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, 0, panelsB);
+        kn.packA(a, lda, transA, M, k0, kc, pa, 0, panelsA);
+        for (int i = 0; i < M; i += MC) kn.macro(kc, pa, pb, cj, ldc, M, nc, i, std::min(M, i + MC), 0, panelsB, first);
         continue;
       }
-      for (int j = 0; j < NR; j++) d[j] = j < n ? (transB ? b[(size_t)(jj + j) * ldb + k0 + k] : b[(size_t)(k0 + k) * ldb + jj + j]) : 0.f;
+      parallelFor((size_t)panelsB + panelsA, 1, [&](size_t s, size_t e) {
+        for (size_t t = s; t < e; t++) {
+          if (t < (size_t)panelsB) kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, (int)t, (int)t + 1);
+          else kn.packA(a, lda, transA, M, k0, kc, pa, (int)(t - panelsB), (int)(t - panelsB) + 1);
+        }
+      });
+      // Tasks: MC row blocks x column chunks of NR-panels, enough of them for every thread to get work.
+      const int chunksN = std::max(1, std::min(panelsB, (poolThreads() * 4 + blocksM - 1) / blocksM));
+      const int perChunk = (panelsB + chunksN - 1) / chunksN;
+      parallelFor((size_t)blocksM * chunksN, 1, [&](size_t s, size_t e) {
+        for (size_t t = s; t < e; t++) {
+          const int bi = (int)(t / chunksN), bj = (int)(t % chunksN);
+          const int p0 = bj * perChunk, p1 = std::min(panelsB, p0 + perChunk);
+          if (p0 < p1) kn.macro(kc, pa, pb, cj, ldc, M, nc, bi * MC, std::min(M, bi * MC + MC), p0, p1, first);
+        }
+      });
     }
   }
 }
@@ -119,46 +372,22 @@ void sgemmBuiltin(bool transA, bool transB, int M, int N, int K, const float* a,
     for (int i = 0; i < M; i++) std::memset(c + (size_t)i * ldc, 0, (size_t)N * 4);
     return;
   }
-  // Below ~2 MFLOP a second thread costs more (wake-up, a preempted worker on a loaded machine) than it saves.
-  const bool par = parallel && poolThreads() > 1 && (double)M * N * K >= 1e6;
-  const int panelsA = (M + MR - 1) / MR;
-  thread_local std::vector<float> bufA, bufB;
-  const int kcMax = std::min(K, KC), ncMax = std::min(N, NC);
-  bufA.resize((size_t)panelsA * MR * kcMax);
-  bufB.resize((size_t)((ncMax + NR - 1) / NR) * NR * kcMax);
-  float* pa = bufA.data();
-  float* pb = bufB.data();
-  const int blocksM = (M + MC - 1) / MC;
-  for (int j0 = 0; j0 < N; j0 += NC) {
-    const int nc = std::min(NC, N - j0), panelsB = (nc + NR - 1) / NR;
-    for (int k0 = 0; k0 < K; k0 += KC) {
-      const int kc = std::min(KC, K - k0);
-      const bool first = k0 == 0;
-      float* cj = c + j0;
-      if (!par) {
-        packB(b, ldb, transB, j0, nc, k0, kc, pb, 0, panelsB);
-        packA(a, lda, transA, M, k0, kc, pa, 0, panelsA);
-        for (int i = 0; i < M; i += MC) macroKernel(kc, pa, pb, cj, ldc, M, nc, i, std::min(M, i + MC), 0, panelsB, first);
-        continue;
-      }
-      parallelFor((size_t)panelsB + panelsA, 1, [&](size_t s, size_t e) {
-        for (size_t t = s; t < e; t++) {
-          if (t < (size_t)panelsB) packB(b, ldb, transB, j0, nc, k0, kc, pb, (int)t, (int)t + 1);
-          else packA(a, lda, transA, M, k0, kc, pa, (int)(t - panelsB), (int)(t - panelsB) + 1);
-        }
-      });
-      // Tasks: MC row blocks x column chunks of NR-panels, enough of them for every thread to get work.
-      const int chunksN = std::max(1, std::min(panelsB, (poolThreads() * 4 + blocksM - 1) / blocksM));
-      const int perChunk = (panelsB + chunksN - 1) / chunksN;
-      parallelFor((size_t)blocksM * chunksN, 1, [&](size_t s, size_t e) {
-        for (size_t t = s; t < e; t++) {
-          const int bi = (int)(t / chunksN), bj = (int)(t % chunksN);
-          const int p0 = bj * perChunk, p1 = std::min(panelsB, p0 + perChunk);
-          if (p0 < p1) macroKernel(kc, pa, pb, cj, ldc, M, nc, bi * MC, std::min(M, bi * MC + MC), p0, p1, first);
-        }
-      });
-    }
-  }
+  run(*gKernel, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, parallel);
+}
+
+const char* sgemmIsa() { return gKernel->name; }
+const char* sgemmIsaDescription() { return gKernel->description; }
+
+bool sgemmIsaSupported(const char* isa) {
+  const Kernel* k = findKernel(isa);
+  return k && supported(k);
+}
+
+bool setSgemmIsa(const char* isa) {
+  const Kernel* k = findKernel(isa);
+  if (!k || !supported(k)) return false;
+  gKernel = k;
+  return true;
 }
 
 }  // namespace altclip

@@ -7,6 +7,16 @@ namespace altclip {
 void sgemmBuiltin(bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c, int ldc,
                   bool parallel);
 
+// The built-in SGEMM's code path: "avx512" (14x32 tile, AVX-512F), "avx2" (6x16 tile, x86-64-v3 AVX2/FMA) or
+// "baseline" (6x16, whatever the compiler's default target allows). Picked when the addon loads: the best this CPU
+// supports, or ALTCLIP_NATIVE_ISA when set and supported.
+const char* sgemmIsa();
+// A longer description for `altclip info`, e.g. "avx512 (14x32 tile, AVX-512F)".
+const char* sgemmIsaDescription();
+bool sgemmIsaSupported(const char* isa);
+// Switches the code path; false (and nothing changes) for an unknown name or one this CPU cannot run.
+bool setSgemmIsa(const char* isa);
+
 // Which SGEMM gemm() uses: OpenBLAS when linked, unless ALTCLIP_NATIVE_GEMM=builtin or setUseBuiltinGemm(true).
 bool haveOpenBlas();
 bool useBuiltinGemm();

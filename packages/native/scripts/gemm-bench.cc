@@ -1,33 +1,72 @@
-// Built-in SGEMM vs OpenBLAS cblas_sgemm, same inputs, same process, 2 threads each, all transpose pairs; checks
-// they agree. Needs libopenblas-dev. From packages/native:
-//   g++ -O3 -std=c++17 -ffp-contract=fast -Icsrc scripts/gemm-bench.cc csrc/sgemm.cc csrc/pool.cc -lopenblas -pthread -o /tmp/gemm-bench && /tmp/gemm-bench
+// Built-in SGEMM code paths vs OpenBLAS cblas_sgemm, same inputs, same process, 2 threads each, alternating within
+// each round; prints median GFLOP/s and checks the results agree. Needs libopenblas-dev. From packages/native:
+//   g++ -O3 -std=c++17 -ffp-contract=fast -Icsrc scripts/gemm-bench.cc csrc/sgemm.cc csrc/pool.cc -lopenblas -pthread -o /tmp/gemm-bench
+//   /tmp/gemm-bench [rounds] [M N K tA tB]...      (default: a few BERT/ViT shapes, all transpose pairs of one)
+// The project's benchmark is `npm run bench -- gemm` (bench/src/gemm.ts); this one needs no Node.
 #include <cblas.h>
+
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <vector>
-#include "sgemm.h"
+
 #include "pool.h"
+#include "sgemm.h"
 extern "C" void openblas_set_num_threads(int);
 using namespace altclip;
+
+// Defined in kernels.cc in the addon; the bench links only sgemm.cc and pool.cc.
+namespace altclip {
+bool haveOpenBlas() { return true; }
+bool useBuiltinGemm() { return true; }
+void setUseBuiltinGemm(bool) {}
+}  // namespace altclip
+
 int main(int argc, char** argv) {
-  setPoolThreads(2); openblas_set_num_threads(2);
-  int shapes[][3] = {{512,768,768},{512,3072,768},{512,768,3072},{768,768,512},{64,64,64},{1,1,1},{7,5,3},{130,97,71},{1000,1000,1000}};
-  for (auto& s : shapes) for (int t = 0; t < 4; t++) {
-    int M=s[0],N=s[1],K=s[2]; bool ta=t&1, tb=t&2;
-    std::vector<float> a((size_t)M*K), b((size_t)K*N), c1((size_t)M*N), c2((size_t)M*N);
-    for (auto& x : a) x = rand()/(float)RAND_MAX-0.5f; for (auto& x : b) x = rand()/(float)RAND_MAX-0.5f;
-    int lda = ta?M:K, ldb = tb?K:N;
-    double fl = 2.0*M*N*K; int reps = std::max(1, (int)(2e9/fl)); if (reps>50) reps=50;
-    auto t0 = std::chrono::steady_clock::now();
-    for (int r=0;r<reps;r++) cblas_sgemm(CblasRowMajor, ta?CblasTrans:CblasNoTrans, tb?CblasTrans:CblasNoTrans, M,N,K,1.f,a.data(),lda,b.data(),ldb,0.f,c1.data(),N);
-    auto t1 = std::chrono::steady_clock::now();
-    for (int r=0;r<reps;r++) sgemmBuiltin(ta,tb,M,N,K,a.data(),lda,b.data(),ldb,c2.data(),N,true);
-    auto t2 = std::chrono::steady_clock::now();
-    double e=0; for (size_t i=0;i<c1.size();i++) e=std::max(e,(double)std::fabs(c1[i]-c2[i]));
-    double g1 = fl*reps/std::chrono::duration<double>(t1-t0).count()/1e9, g2 = fl*reps/std::chrono::duration<double>(t2-t1).count()/1e9;
-    if (fl > 1e7) printf("%dx%dx%d tA%d tB%d openblas %.1f GF builtin %.1f GF ratio %.2f maxdiff %.2g\n",M,N,K,ta,tb,g1,g2,g2/g1,e);
-    else printf("%dx%dx%d tA%d tB%d maxdiff %.2g\n",M,N,K,ta,tb,e);
+  setPoolThreads(2);
+  openblas_set_num_threads(2);
+  int rounds = argc > 1 ? atoi(argv[1]) : 5;
+  std::vector<std::vector<int>> shapes;
+  for (int i = 2; i + 4 < argc; i += 5) shapes.push_back({atoi(argv[i]), atoi(argv[i + 1]), atoi(argv[i + 2]), atoi(argv[i + 3]), atoi(argv[i + 4])});
+  if (shapes.empty()) shapes = {{512, 768, 768, 0, 0}, {512, 768, 768, 0, 1}, {512, 768, 768, 1, 0}, {512, 768, 768, 1, 1},
+                                {2048, 3072, 768, 0, 0}, {2048, 768, 3072, 0, 0}, {788, 768, 768, 0, 0}, {197, 197, 64, 0, 1}, {197, 64, 197, 0, 0}};
+  const char* isas[] = {"avx512", "avx2"};
+  for (auto& s : shapes) {
+    int M = s[0], N = s[1], K = s[2];
+    bool ta = s[3], tb = s[4];
+    std::vector<float> a((size_t)M * K), b((size_t)K * N), c0((size_t)M * N), c1((size_t)M * N);
+    for (auto& x : a) x = rand() / (float)RAND_MAX - 0.5f;
+    for (auto& x : b) x = rand() / (float)RAND_MAX - 0.5f;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    double fl = 2.0 * M * N * K;
+    int reps = std::max(1, std::min(200, (int)(3e8 / fl)));
+    std::vector<double> g[3];
+    double err[2] = {0, 0};
+    for (int r = 0; r < rounds; r++) {
+      for (int w = 0; w < 3; w++) {
+        int which = (w + r) % 3;
+        auto t0 = std::chrono::steady_clock::now();
+        for (int q = 0; q < reps; q++) {
+          if (which == 2) cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.f, a.data(), lda, b.data(), ldb, 0.f, c0.data(), N);
+          else {
+            setSgemmIsa(isas[which]);
+            sgemmBuiltin(ta, tb, M, N, K, a.data(), lda, b.data(), ldb, c1.data(), N, true);
+          }
+        }
+        auto t1 = std::chrono::steady_clock::now();
+        g[which].push_back(fl * reps / std::chrono::duration<double>(t1 - t0).count() / 1e9);
+        if (which < 2 && r == 0) {
+          cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.f, a.data(), lda, b.data(), ldb, 0.f, c0.data(), N);
+          for (size_t i = 0; i < c0.size(); i++) err[which] = std::max(err[which], (double)std::fabs(c0[i] - c1[i]));
+        }
+      }
+    }
+    auto med = [](std::vector<double> v) { std::sort(v.begin(), v.end()); return v[v.size() / 2]; };
+    double m5 = med(g[0]), m2 = med(g[1]), mb = med(g[2]);
+    printf("%5d x %5d x %5d %c%c  avx512 %6.1f  avx2 %6.1f  openblas %6.1f  avx512/blas %.2f  avx2/blas %.2f  maxdiff %.1e %.1e\n", M, N, K,
+           ta ? 'T' : 'N', tb ? 'T' : 'N', m5, m2, mb, m5 / mb, m2 / mb, err[0], err[1]);
+    fflush(stdout);
   }
 }
