@@ -210,6 +210,19 @@ napi_value SetGemm(napi_env env, napi_callback_info info) {
   });
 }
 
+// setGemmIsa(name) -> false when the built-in SGEMM has no such code path or this CPU cannot run it (csrc/sgemm.h).
+napi_value SetGemmIsa(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "setGemmIsa");
+    char name[32] = {0};
+    size_t len = 0;
+    if (napi_get_value_string_utf8(env, a.value(0), name, sizeof name, &len) != napi_ok) throw ArgError{"setGemmIsa: expected a string"};
+    napi_value r;
+    napi_get_boolean(env, altclip::setSgemmIsa(name), &r);
+    return r;
+  });
+}
+
 // arenaInit(bytes): reserves the arena's address space once (later calls do nothing) and returns its size.
 napi_value ArenaInit(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -312,13 +325,10 @@ napi_value Info(napi_env env, napi_callback_info info) {
   setProp(env, obj, "gemm", v);
   napi_create_string_utf8(env, cfg ? cfg : "", NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "blasConfig", v);
-  // Which clone of the built-in gemm's macro-kernel the loader picked (csrc/sgemm.cc).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-  const char* builtinCore = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "x86-64-v3 AVX2/FMA" : "baseline";
-#else
-  const char* builtinCore = "portable";
-#endif
-  napi_create_string_utf8(env, builtinCore, NAPI_AUTO_LENGTH, &v);
+  // The built-in SGEMM's code path (csrc/sgemm.cc): picked at load time, ALTCLIP_NATIVE_ISA or setGemmIsa.
+  napi_create_string_utf8(env, altclip::sgemmIsa(), NAPI_AUTO_LENGTH, &v);
+  setProp(env, obj, "builtinIsa", v);
+  napi_create_string_utf8(env, altclip::sgemmIsaDescription(), NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "builtinCore", v);
   napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "blasCore", v);
@@ -329,6 +339,7 @@ napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setGemm", nullptr, SetGemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setGemmIsa", nullptr, SetGemmIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduceSum", nullptr, ReduceSum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduceMax", nullptr, ReduceMax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -10,6 +10,7 @@
 #include "sgemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -233,21 +234,81 @@ TARGET_AVX512 void macroAvx512(int kc, const float* pa, const float* pb, float* 
   }
 }
 
+// In-register transpose: r[i] lane j becomes r[j] lane i. (GCC 12's unpack intrinsics pass an "undefined"
+// vector as the unused merge source, which -Wmaybe-uninitialized reports; harmless.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+TARGET_AVX512 __attribute__((always_inline)) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    const int h = i / 4 * 8 + i % 4;
+    t[h] = _mm512_shuffle_f32x4(r[h], r[h + 4], 0x88);
+    t[h + 4] = _mm512_shuffle_f32x4(r[h], r[h + 4], 0xdd);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+    r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+  }
+}
+
+// Transposes a `rows` x kc strip (row q at src + q * ld, rows <= 16) into dst[k * dstStride + q], lanes >= rows
+// zero; `lanes` (a mask of `width` lanes) says which of dst's lanes a row covers.
+TARGET_AVX512 __attribute__((always_inline)) inline void transposeStrip(const float* src, size_t ld, int rows, int kc, float* dst,
+                                                                       int dstStride, __mmask16 lanes) {
+  for (int k0 = 0; k0 < kc; k0 += 16) {
+    const int kn = std::min(16, kc - k0);
+    const __mmask16 km = laneMask(kn);
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int q = 0; q < 16; q++) r[q] = _mm512_maskz_loadu_ps(q < rows ? km : (__mmask16)0, src + q * ld + k0);  // mask 0: no access
+    transpose16(r);
+    for (int q = 0; q < kn; q++) _mm512_mask_storeu_ps(dst + (size_t)(k0 + q) * dstStride, lanes, r[q]);
+  }
+}
+
+#pragma GCC diagnostic pop
+
 TARGET_AVX512 void packAAvx512(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
-  if (!transA) return packAGeneric<MR14>(a, lda, transA, M, k0, kc, out, r0, r1);
   for (int r = r0; r < r1; r++) {
     float* dst = out + (size_t)r * MR14 * kc;
-    const int i0 = r * MR14;
-    const __mmask16 mm = laneMask(std::min(MR14, M - i0)), all = laneMask(MR14);
-    for (int k = 0; k < kc; k++) _mm512_mask_storeu_ps(dst + k * MR14, all, _mm512_maskz_loadu_ps(mm, a + (size_t)(k0 + k) * lda + i0));
+    const int i0 = r * MR14, m = std::min(MR14, M - i0);
+    const __mmask16 all = laneMask(MR14);
+    if (transA) {
+      // op(A)[i, k] = a[k * lda + i]: 14 consecutive values per k.
+      const __mmask16 mm = laneMask(m);
+      for (int k = 0; k < kc; k++) _mm512_mask_storeu_ps(dst + k * MR14, all, _mm512_maskz_loadu_ps(mm, a + (size_t)(k0 + k) * lda + i0));
+    } else {
+      transposeStrip(a + (size_t)i0 * lda + k0, lda, m, kc, dst, MR14, all);
+    }
   }
 }
 
 TARGET_AVX512 void packBAvx512(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
-  if (transB) return packBGeneric<NR32>(b, ldb, transB, j0, nc, k0, kc, out, p0, p1);
   for (int p = p0; p < p1; p++) {
     float* dst = out + (size_t)p * NR32 * kc;
     const int jj = j0 + p * NR32, n = std::min(NR32, nc - p * NR32);
+    if (transB) {
+      // op(B)[k, j] = b[j * ldb + k]: two 16-row strips of b transposed into the panel's halves.
+      for (int h = 0; h < 2; h++)
+        transposeStrip(b + (size_t)(jj + 16 * h) * ldb + k0, ldb, std::max(0, std::min(16, n - 16 * h)), kc, dst + 16 * h, NR32, laneMask(16));
+      continue;
+    }
     const __mmask16 m0 = laneMask(n), m1 = laneMask(n - 16);
     for (int k = 0; k < kc; k++) {
       const float* src = b + (size_t)(k0 + k) * ldb + jj;
@@ -264,7 +325,10 @@ const Kernel kBaseline{"baseline", "baseline (6x16 tile, default target)", {MR6,
                        packBGeneric<NR16>};
 #ifdef SGEMM_X86
 const Kernel kAvx2{"avx2", "avx2 (6x16 tile, x86-64-v3 AVX2/FMA)", {MR6, NR16, 256, 96, 4096}, macroAvx2, packAGeneric<MR6>, packBGeneric<NR16>};
-const Kernel kAvx512{"avx512", "avx512 (14x32 tile, AVX-512F)", {MR14, NR32, 256, 14 * 24, 4096}, macroAvx512, packAAvx512, packBAvx512};
+// KC=384: per k the 14x32 tile reads 184 bytes of packed A and B for 28 FMAs, so operands streaming from L2 keep
+// up and a deeper slice means fewer passes over C (128, 192, 256, 384, 512 measured on Zen 4: 384-512 best, within
+// noise of each other). MC=336 rows keep the A block (516 KiB) in a 1 MiB L2.
+const Kernel kAvx512{"avx512", "avx512 (14x32 tile, AVX-512F)", {MR14, NR32, 384, 14 * 24, 4096}, macroAvx512, packAAvx512, packBAvx512};
 const Kernel* const kKernels[] = {&kAvx512, &kAvx2, &kBaseline};
 #else
 const Kernel* const kKernels[] = {&kBaseline};
@@ -343,20 +407,26 @@ void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const 
         for (int i = 0; i < M; i += MC) kn.macro(kc, pa, pb, cj, ldc, M, nc, i, std::min(M, i + MC), 0, panelsB, first);
         continue;
       }
-      parallelFor((size_t)panelsB + panelsA, 1, [&](size_t s, size_t e) {
-        for (size_t t = s; t < e; t++) {
-          if (t < (size_t)panelsB) kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, (int)t, (int)t + 1);
-          else kn.packA(a, lda, transA, M, k0, kc, pa, (int)(t - panelsB), (int)(t - panelsB) + 1);
+      // Both phases hand out small tasks from a shared counter, one parallelFor chunk per thread: a thread that
+      // is preempted (other processes share the machine) just takes fewer tasks.
+      const int threads = poolThreads();
+      std::atomic<int> next{0};
+      const int packTasks = panelsB + panelsA;
+      parallelFor((size_t)threads, 1, [&](size_t, size_t) {
+        for (int t; (t = next.fetch_add(1)) < packTasks;) {
+          if (t < panelsB) kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, t, t + 1);
+          else kn.packA(a, lda, transA, M, k0, kc, pa, t - panelsB, t - panelsB + 1);
         }
       });
-      // Tasks: MC row blocks x column chunks of NR-panels, enough of them for every thread to get work.
-      const int chunksN = std::max(1, std::min(panelsB, (poolThreads() * 4 + blocksM - 1) / blocksM));
-      const int perChunk = (panelsB + chunksN - 1) / chunksN;
-      parallelFor((size_t)blocksM * chunksN, 1, [&](size_t s, size_t e) {
-        for (size_t t = s; t < e; t++) {
-          const int bi = (int)(t / chunksN), bj = (int)(t % chunksN);
-          const int p0 = bj * perChunk, p1 = std::min(panelsB, p0 + perChunk);
-          if (p0 < p1) kn.macro(kc, pa, pb, cj, ldc, M, nc, bi * MC, std::min(M, bi * MC + MC), p0, p1, first);
+      // Tiles: MC row blocks x chunks of NR-panels, about 8 per thread.
+      const int chunksN = std::max(1, std::min(panelsB, (threads * 8 + blocksM - 1) / blocksM));
+      const int perChunk = (panelsB + chunksN - 1) / chunksN, tasks = blocksM * ((panelsB + perChunk - 1) / perChunk);
+      const int chunks = tasks / blocksM;
+      next.store(0);
+      parallelFor((size_t)threads, 1, [&](size_t, size_t) {
+        for (int t; (t = next.fetch_add(1)) < tasks;) {
+          const int bi = t / chunks, p0 = (t % chunks) * perChunk, p1 = std::min(panelsB, p0 + perChunk);
+          kn.macro(kc, pa, pb, cj, ldc, M, nc, bi * MC, std::min(M, bi * MC + MC), p0, p1, first);
         }
       });
     }

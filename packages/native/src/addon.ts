@@ -45,16 +45,23 @@ export interface NativeAddon {
   arenaControl(op: 0 | 1 | 2, value: number): void;
   /** true: the built-in SGEMM (csrc/sgemm.cc); false: OpenBLAS (stays built-in when OpenBLAS is not linked). */
   setGemm(builtin: boolean): void;
+  /** The built-in SGEMM's code path (csrc/sgemm.h); false for an unknown one or one this CPU cannot run. */
+  setGemmIsa(isa: GemmIsa): boolean;
   info(): {
     threads: number; blasThreads: number; blasConfig: string; blasCore: string;
     /** Linked against OpenBLAS at build time. */
     openblas: boolean;
     /** The SGEMM BatchMatMul/_FusedMatMul use now. */
     gemm: 'openblas' | 'builtin';
-    /** The built-in SGEMM's code path on this CPU. */
+    /** The built-in SGEMM's code path (picked at load: the best this CPU runs, or ALTCLIP_NATIVE_ISA), and its description. */
+    builtinIsa: GemmIsa;
     builtinCore: string;
   };
 }
+
+/** The built-in SGEMM's code paths, fastest first: 14x32 AVX-512F tile, 6x16 AVX2/FMA tile, 6x16 default target. */
+export const GEMM_ISAS = ['avx512', 'avx2', 'baseline'] as const;
+export type GemmIsa = (typeof GEMM_ISAS)[number];
 
 export interface ArenaStats {
   reserved: number;

@@ -5,7 +5,7 @@
  * pure TypeScript/wasm path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { INSTALL_HINT, loadAddon } from './addon';
+import { GEMM_ISAS, GemmIsa, INSTALL_HINT, loadAddon } from './addon';
 import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } from './kernels';
 import { ARENA_BACKEND, registerArenaBackend } from './arena-backend';
 import { MOVEMENT_KERNELS } from './movement';
@@ -32,6 +32,8 @@ export interface NativeStatus {
   blas?: { config: string; core: string; threads: number };
   /** Which SGEMM the matmul kernels use, and whether OpenBLAS is linked (ALTCLIP_NATIVE_GEMM=builtin picks the built-in one). */
   gemm?: 'openblas' | 'builtin';
+  /** The built-in SGEMM's code path (used when `gemm` is 'builtin'). */
+  gemmIsa?: GemmIsa;
   openblas?: boolean;
   /** Elementwise kernels' thread pool size. */
   threads?: number;
@@ -44,7 +46,7 @@ export function nativeStatus(): NativeStatus {
   const blas = i.gemm === 'builtin'
     ? { config: `built-in SGEMM${i.openblas ? ' (OpenBLAS linked, not used)' : ' (OpenBLAS not found at build)'}`, core: i.builtinCore, threads: i.threads }
     : { config: i.blasConfig, core: i.blasCore, threads: i.blasThreads };
-  return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, openblas: i.openblas, threads: i.threads };
+  return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, gemmIsa: i.builtinIsa, openblas: i.openblas, threads: i.threads };
 }
 
 /**
@@ -82,6 +84,29 @@ export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openb
   if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
   addon.setGemm(which === 'builtin');
   return addon.info().gemm;
+}
+
+/**
+ * Picks the built-in SGEMM's code path ('avx512' | 'avx2' | 'baseline'; default: the best this CPU runs, or
+ * ALTCLIP_NATIVE_ISA). Throws, naming the CPU's paths, for one this CPU cannot run. Returns the one now in use.
+ */
+export function setNativeGemmIsa(isa: GemmIsa): GemmIsa {
+  const { addon } = loadAddon();
+  if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
+  if (!addon.setGemmIsa(isa)) {
+    throw new Error(`setNativeGemmIsa: '${isa}' is not a built-in SGEMM code path this CPU runs (supported here: ${supportedGemmIsas().join(', ')})`);
+  }
+  return addon.info().builtinIsa;
+}
+
+/** The built-in SGEMM code paths this CPU runs, fastest first (tries each, then restores the current one). */
+export function supportedGemmIsas(): GemmIsa[] {
+  const { addon } = loadAddon();
+  if (!addon) return [];
+  const current = addon.info().builtinIsa;
+  const ok = GEMM_ISAS.filter((isa) => addon.setGemmIsa(isa));
+  addon.setGemmIsa(current);
+  return ok;
 }
 
 /** Kernels registered on the wasm backend: the native ones and the fused transformer-block ones (src/fused.ts). */

@@ -1,12 +1,16 @@
 /**
  * The built-in SGEMM (csrc/sgemm.cc, used when OpenBLAS is absent or ALTCLIP_NATIVE_GEMM=builtin) forced on, through
- * the registered BatchMatMul/_FusedMatMul kernels, against a float64 reference and the stock `cpu` backend:
- * both transpose flags, batch broadcasting, sizes of 1, sizes that are not multiples of the 6x16 micro-tile or of
- * the KC=256 / MC=96 / NC=4096 blocks, and the threaded path. Skipped, saying why, when the addon is not built.
+ * the registered BatchMatMul/_FusedMatMul kernels, against a float64 reference and the stock `cpu` backend, on
+ * every code path this CPU runs (avx512 14x32 tile, avx2 and baseline 6x16): both transpose flags, batch
+ * broadcasting, sizes of 1, sizes that are not multiples of either tile, of the 16-wide transposes in the avx512
+ * packing, or of the KC (256 / 384) / MC (96 / 336) / NC=4096 blocks, and the threaded path. ALTCLIP_NATIVE_ISA is
+ * checked in a child process. Skipped, saying why, when the addon is not built.
  */
+import * as path from 'path';
+import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, backendInfo } from '@altclip/backend';
-import { nativeStatus, setNativeGemm } from '@altclip/native';
+import { GemmIsa, loadAddon, nativeStatus, setNativeGemm, setNativeGemmIsa, supportedGemmIsas } from '@altclip/native';
 import { MatMulCase, matMulCase, on, rand, refMatMul, relErr, size } from './helpers';
 
 const status = nativeStatus();
@@ -27,23 +31,76 @@ for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, tru
 // N > NC (a second column slice) and a large K once, not for every flag pair, to keep the test short.
 CASES.push(mk([], [], 13, 1100, 37, false, true));
 CASES.push(mk([], [], 5, 7, 4100, true, false));
+// The 14x32 tile's edges: M > MC=336 with 14 ∤ M, N with a last panel of 8 (< 16) and of 18 (> 16) columns,
+// K below one 16-wide transpose and K = 2 full KC=384 slices + 5, for the transposed packings.
+CASES.push(mk([], [], 351, 20, 40, false, true));
+CASES.push(mk([], [], 29, 773, 50, true, true));
+CASES.push(mk([], [], 29, 773, 50, false, false));
+CASES.push(mk([3], [3], 15, 17, 33, true, false));
 
-describeNative('built-in SGEMM (forced) vs a float64 reference and the cpu backend', () => {
+const ISAS: GemmIsa[] = status.available ? supportedGemmIsas() : ['baseline'];
+// The path the addon picked at load: ALTCLIP_NATIVE_ISA when this CPU runs it, else the fastest.
+const envIsa = process.env.ALTCLIP_NATIVE_ISA as GemmIsa | undefined;
+const LOADED: GemmIsa = envIsa && ISAS.includes(envIsa) ? envIsa : ISAS[0];
+
+describeNative('built-in SGEMM code paths', () => {
+  test('this CPU runs at least the baseline path; the addon loaded the fastest (or ALTCLIP_NATIVE_ISA)', () => {
+    expect(ISAS).toContain('baseline');
+    expect(nativeStatus().gemmIsa).toBe(LOADED);
+  });
+
+  test('setNativeGemmIsa rejects a path this CPU cannot run, naming the ones it can', () => {
+    expect(() => setNativeGemmIsa('sse9' as GemmIsa)).toThrow(`'sse9' is not a built-in SGEMM code path this CPU runs (supported here: ${ISAS.join(', ')})`);
+    expect(nativeStatus().gemmIsa).toBe(LOADED);
+  });
+
+  test('ALTCLIP_NATIVE_ISA forces a path at load; an unknown one warns and keeps the best', () => {
+    const file = loadAddon().file;
+    const load = (isa: string) =>
+      spawnSync(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(path.resolve(file))}).info().builtinIsa)`], {
+        env: { ...process.env, ALTCLIP_NATIVE_ISA: isa },
+        encoding: 'utf8',
+      });
+    for (const isa of ISAS) expect(load(isa).stdout).toBe(isa);
+    const bad = load('avx1024');
+    expect(bad.stdout).toBe(ISAS[0]);
+    expect(bad.stderr).toContain(`ALTCLIP_NATIVE_ISA=avx1024 is unknown (avx512, avx2 or baseline); the built-in SGEMM uses ${ISAS[0]}`);
+  });
+});
+
+// The float64 reference and the cpu backend's result for case i, computed once for all code paths.
+const refs = new Map<number, { ref: { v: Float64Array; shape: number[] }; cpu: { v: Float64Array; shape: number[] } }>();
+async function references(i: number, a: Float32Array, b: Float32Array, f: () => tf.Tensor) {
+  if (!refs.has(i)) {
+    const c = CASES[i];
+    const [cpu] = await on('cpu', f);
+    refs.set(i, { ref: refMatMul(a, c.a, b, c.b, c.tA, c.tB), cpu });
+  }
+  return refs.get(i)!;
+}
+
+describeNative.each(ISAS.map((isa) => [isa]))('built-in SGEMM (forced, %s path) vs a float64 reference and the cpu backend', (isa) => {
   let before: 'builtin' | 'openblas' = 'openblas';
+  let beforeIsa: GemmIsa = 'baseline';
   beforeAll(async () => {
     await setupBackend({ backend: 'cpu' });
     await setupBackend({ backend: 'wasm' });
     before = nativeStatus().gemm ?? 'openblas';
+    beforeIsa = nativeStatus().gemmIsa ?? 'baseline';
     expect(setNativeGemm('builtin')).toBe('builtin');
+    expect(setNativeGemmIsa(isa)).toBe(isa);
   });
   afterAll(() => {
     setNativeGemm(before);
+    setNativeGemmIsa(beforeIsa);
   });
 
-  test('nativeStatus and backendInfo report the built-in gemm', () => {
+  test('nativeStatus and backendInfo report the built-in gemm and its path', () => {
     const s = nativeStatus();
     expect(s.gemm).toBe('builtin');
+    expect(s.gemmIsa).toBe(isa);
     expect(s.blas?.config).toMatch(/^built-in SGEMM/);
+    expect(s.blas?.core).toMatch(new RegExp(`^${isa} \\(`));
     expect(backendInfo().native.note).toMatch(/^active: built-in SGEMM/);
   });
 
@@ -54,10 +111,9 @@ describeNative('built-in SGEMM (forced) vs a float64 reference and the cpu backe
       const b = rand(size(c.b), 400 + i);
       const f = () => tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.tA, c.tB);
       const [w] = await on('wasm', f);
-      const ref = refMatMul(a, c.a, b, c.b, c.tA, c.tB);
+      const { ref, cpu } = await references(i, a, b, f);
       expect(w.shape).toEqual(ref.shape);
       expect(relErr(w.v, ref.v)).toBeLessThan(1e-5);
-      const [cpu] = await on('cpu', f);
       if (cpu.v.length === ref.v.length) expect(relErr(w.v, cpu.v)).toBeLessThan(1e-5);
     },
   );
