@@ -17,9 +17,9 @@ export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { ELEMENTWISE_KERNELS } from './elementwise';
 export { FUSED_KERNELS, FUSED_KERNEL_NAMES, maskStrides } from './fused';
-export { INSTALL_HINT, loadAddon } from './addon';
+export { GEMM_ISAS, INSTALL_HINT, loadAddon } from './addon';
 export { ARENA_BACKEND, ArenaBackend, arenaCacheBytes, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
-export type { NativeAddon, ArenaStats } from './addon';
+export type { NativeAddon, ArenaStats, GemmIsa } from './addon';
 
 export interface NativeStatus {
   /** The addon is built and loaded. */
