@@ -384,13 +384,45 @@ struct AlignedBuffer {
   ~AlignedBuffer() { std::free(p); }
 };
 
+thread_local AlignedBuffer bufA, bufB;
+
+// A small gemm with one K slice (attention's per-head products): one parallelFor, no barrier between packing and
+// the tiles. The larger dimension is split into about two tasks per thread; each thread packs its tasks' panels of
+// that operand and, once, all of the other one, into its own buffers.
+void runSmall(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
+              int ldc, int threads) {
+  const int MR = kn.g.mr, NR = kn.g.nr, panelsA = (M + MR - 1) / MR, panelsB = (N + NR - 1) / NR;
+  const bool splitRows = panelsA >= panelsB;
+  const int parts = splitRows ? panelsA : panelsB, tasks = std::min(parts, threads * 2);
+  std::atomic<int> next{0};
+  parallelFor((size_t)threads, 1, [&](size_t, size_t) {
+    float* pa = bufA.get((size_t)panelsA * MR * K);
+    float* pb = bufB.get((size_t)panelsB * NR * K);
+    bool packedOther = false;
+    for (int t; (t = next.fetch_add(1)) < tasks;) {
+      const int s = (int)((long)t * parts / tasks), e = (int)((long)(t + 1) * parts / tasks);
+      if (splitRows) {
+        if (!packedOther) kn.packB(b, ldb, transB, 0, N, 0, K, pb, 0, panelsB);
+        kn.packA(a, lda, transA, M, 0, K, pa, s, e);
+        kn.macro(K, pa, pb, c, ldc, M, N, s * MR, std::min(M, e * MR), 0, panelsB, true);
+      } else {
+        if (!packedOther) kn.packA(a, lda, transA, M, 0, K, pa, 0, panelsA);
+        kn.packB(b, ldb, transB, 0, N, 0, K, pb, s, e);
+        kn.macro(K, pa, pb, c, ldc, M, N, 0, M, s, e, true);
+      }
+      packedOther = true;
+    }
+  });
+}
+
 void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
          int ldc, bool parallel) {
   const int MR = kn.g.mr, NR = kn.g.nr, KC = kn.g.kc, MC = kn.g.mc, NC = kn.g.nc;
   // Below ~2 MFLOP a second thread costs more (wake-up, a preempted worker on a loaded machine) than it saves.
-  const bool par = parallel && poolThreads() > 1 && (double)M * N * K >= 1e6;
+  const double mnk = (double)M * N * K;
+  const bool par = parallel && poolThreads() > 1 && mnk >= 1e6;
+  if (par && K <= KC && N <= NC && mnk <= (double)(1 << 24)) return runSmall(kn, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, poolThreads());
   const int panelsA = (M + MR - 1) / MR;
-  thread_local AlignedBuffer bufA, bufB;
   const int kcMax = std::min(K, KC), ncMax = std::min(N, NC);
   float* pa = bufA.get((size_t)panelsA * MR * kcMax);
   float* pb = bufB.get((size_t)((ncMax + NR - 1) / NR) * NR * kcMax);

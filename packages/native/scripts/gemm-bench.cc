@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
     for (auto& x : b) x = rand() / (float)RAND_MAX - 0.5f;
     int lda = ta ? M : K, ldb = tb ? K : N;
     double fl = 2.0 * M * N * K;
-    int reps = std::max(1, std::min(200, (int)(1.5e8 / fl)));
+    int reps = std::max(1, std::min(200, (int)((getenv("BENCH_FLOP") ? atof(getenv("BENCH_FLOP")) : 1.5e8) / fl)));
     std::vector<double> g[3];
     double err[2] = {0, 0};
     for (int r = 0; r < rounds; r++) {

@@ -3,8 +3,8 @@
  * the registered BatchMatMul/_FusedMatMul kernels, against a float64 reference and the stock `cpu` backend, on
  * every code path this CPU runs (avx512 14x32 tile, avx2 and baseline 6x16): both transpose flags, batch
  * broadcasting, sizes of 1, sizes that are not multiples of either tile, of the 16-wide transposes in the avx512
- * packing, or of the KC (256 / 384) / MC (96 / 336) / NC=4096 blocks, and the threaded path. ALTCLIP_NATIVE_ISA is
- * checked in a child process. Skipped, saying why, when the addon is not built.
+ * packing, or of the KC (256 / 384) / MC (96 / 336) / NC=4096 blocks, and the threaded paths (large, and small with
+ * one K slice). ALTCLIP_NATIVE_ISA is checked in a child process. Skipped, saying why, when the addon is not built.
  */
 import * as path from 'path';
 import { spawnSync } from 'child_process';
@@ -37,6 +37,9 @@ CASES.push(mk([], [], 351, 20, 40, false, true));
 CASES.push(mk([], [], 29, 773, 50, true, true));
 CASES.push(mk([], [], 29, 773, 50, false, false));
 CASES.push(mk([3], [3], 15, 17, 33, true, false));
+// One K slice, 1-16 M multiply-adds, threaded: the small-gemm path (split over rows, then over columns).
+CASES.push(mk([], [], 200, 100, 150, false, true));
+CASES.push(mk([], [], 30, 64, 700, true, false));
 
 const ISAS: GemmIsa[] = status.available ? supportedGemmIsas() : ['baseline'];
 // The path the addon picked at load: ALTCLIP_NATIVE_ISA when this CPU runs it, else the fastest.
