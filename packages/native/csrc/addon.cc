@@ -361,6 +361,7 @@ napi_value Init(napi_env env, napi_value exports) {
   registerOps(env, exports);
   registerElementwise(env, exports);
   registerFused(env, exports);
+  altclip::setUseBuiltinGemm(altclip::builtinGemmByDefault());
   return exports;
 }
 

@@ -321,14 +321,14 @@ TARGET_AVX512 void packBAvx512(const float* b, int ldb, bool transB, int j0, int
 
 // ---- code paths ----
 
-const Kernel kBaseline{"baseline", "baseline (6x16 tile, default target)", {MR6, NR16, 256, 96, 4096}, macroBaseline, packAGeneric<MR6>,
+const Kernel kBaseline{"baseline", "baseline, 6x16 tile, default target", {MR6, NR16, 256, 96, 4096}, macroBaseline, packAGeneric<MR6>,
                        packBGeneric<NR16>};
 #ifdef SGEMM_X86
-const Kernel kAvx2{"avx2", "avx2 (6x16 tile, x86-64-v3 AVX2/FMA)", {MR6, NR16, 256, 96, 4096}, macroAvx2, packAGeneric<MR6>, packBGeneric<NR16>};
+const Kernel kAvx2{"avx2", "avx2, 6x16 tile, x86-64-v3 AVX2/FMA", {MR6, NR16, 256, 96, 4096}, macroAvx2, packAGeneric<MR6>, packBGeneric<NR16>};
 // KC=384: per k the 14x32 tile reads 184 bytes of packed A and B for 28 FMAs, so operands streaming from L2 keep
 // up and a deeper slice means fewer passes over C (128, 192, 256, 384, 512 measured on Zen 4: 384-512 best, within
 // noise of each other). MC=336 rows keep the A block (516 KiB) in a 1 MiB L2.
-const Kernel kAvx512{"avx512", "avx512 (14x32 tile, AVX-512F)", {MR14, NR32, 384, 14 * 24, 4096}, macroAvx512, packAAvx512, packBAvx512};
+const Kernel kAvx512{"avx512", "avx512, 14x32 tile, AVX-512F", {MR14, NR32, 384, 14 * 24, 4096}, macroAvx512, packAAvx512, packBAvx512};
 const Kernel* const kKernels[] = {&kAvx512, &kAvx2, &kBaseline};
 #else
 const Kernel* const kKernels[] = {&kBaseline};
@@ -483,6 +483,18 @@ const char* sgemmIsaDescription() { return gKernel->description; }
 bool sgemmIsaSupported(const char* isa) {
   const Kernel* k = findKernel(isa);
   return k && supported(k);
+}
+
+bool builtinGemmByDefault() {
+  const char* gemm = std::getenv("ALTCLIP_NATIVE_GEMM");
+  if (gemm && *gemm) return std::strcmp(gemm, "builtin") == 0;
+  const char* isa = std::getenv("ALTCLIP_NATIVE_ISA");
+  if (isa && *isa && sgemmIsaSupported(isa)) return true;
+#ifdef SGEMM_X86
+  return gKernel == &kAvx512;
+#else
+  return false;
+#endif
 }
 
 bool setSgemmIsa(const char* isa) {

@@ -11,13 +11,19 @@ void sgemmBuiltin(bool transA, bool transB, int M, int N, int K, const float* a,
 // "baseline" (6x16, whatever the compiler's default target allows). Picked when the addon loads: the best this CPU
 // supports, or ALTCLIP_NATIVE_ISA when set and supported.
 const char* sgemmIsa();
-// A longer description for `altclip info`, e.g. "avx512 (14x32 tile, AVX-512F)".
+// A longer description for `altclip info`, e.g. "avx512, 14x32 tile, AVX-512F".
 const char* sgemmIsaDescription();
 bool sgemmIsaSupported(const char* isa);
 // Switches the code path; false (and nothing changes) for an unknown name or one this CPU cannot run.
 bool setSgemmIsa(const char* isa);
 
-// Which SGEMM gemm() uses: OpenBLAS when linked, unless ALTCLIP_NATIVE_GEMM=builtin or setUseBuiltinGemm(true).
+// The default SGEMM when the addon loads: ALTCLIP_NATIVE_GEMM=builtin|openblas when set; else the built-in one when
+// ALTCLIP_NATIVE_ISA names a path this CPU runs, or when its best path is avx512 (as fast as OpenBLAS's AVX-512
+// kernels on large gemms and faster on attention's small ones, bench/src/gemm.ts); else OpenBLAS.
+bool builtinGemmByDefault();
+
+// Which SGEMM gemm() uses now (addon.cc sets builtinGemmByDefault() at load; setUseBuiltinGemm switches; without
+// OpenBLAS it is always the built-in one).
 bool haveOpenBlas();
 bool useBuiltinGemm();
 void setUseBuiltinGemm(bool builtin);

@@ -57,17 +57,32 @@ describeNative('built-in SGEMM code paths', () => {
     expect(nativeStatus().gemmIsa).toBe(LOADED);
   });
 
-  test('ALTCLIP_NATIVE_ISA forces a path at load; an unknown one warns and keeps the best', () => {
-    const file = loadAddon().file;
-    const load = (isa: string) =>
-      spawnSync(process.execPath, ['-e', `process.stdout.write(require(${JSON.stringify(path.resolve(file))}).info().builtinIsa)`], {
-        env: { ...process.env, ALTCLIP_NATIVE_ISA: isa },
-        encoding: 'utf8',
-      });
-    for (const isa of ISAS) expect(load(isa).stdout).toBe(isa);
-    const bad = load('avx1024');
-    expect(bad.stdout).toBe(ISAS[0]);
-    expect(bad.stderr).toContain(`ALTCLIP_NATIVE_ISA=avx1024 is unknown (avx512, avx2 or baseline); the built-in SGEMM uses ${ISAS[0]}`);
+  // The addon loaded in a child with only `env` set of ALTCLIP_NATIVE_GEMM / ALTCLIP_NATIVE_ISA: its path and gemm.
+  const loadWith = (env: Record<string, string>) => {
+    const file = path.resolve(loadAddon().file);
+    const clean: NodeJS.ProcessEnv = { ...process.env };
+    delete clean.ALTCLIP_NATIVE_GEMM;
+    delete clean.ALTCLIP_NATIVE_ISA;
+    const r = spawnSync(process.execPath, ['-e', `const i = require(${JSON.stringify(file)}).info(); process.stdout.write(i.builtinIsa + ' ' + i.gemm)`], {
+      env: { ...clean, ...env },
+      encoding: 'utf8',
+    });
+    return { out: r.stdout, err: r.stderr };
+  };
+
+  test('ALTCLIP_NATIVE_ISA forces a path at load (and the built-in gemm); an unknown one warns and keeps the best', () => {
+    for (const isa of ISAS) expect(loadWith({ ALTCLIP_NATIVE_ISA: isa }).out).toBe(`${isa} builtin`);
+    const bad = loadWith({ ALTCLIP_NATIVE_ISA: 'avx1024' });
+    expect(bad.out.split(' ')[0]).toBe(ISAS[0]);
+    expect(bad.err).toContain(`ALTCLIP_NATIVE_ISA=avx1024 is unknown (avx512, avx2 or baseline); the built-in SGEMM uses ${ISAS[0]}`);
+  });
+
+  test('default gemm: built-in where its avx512 path runs or OpenBLAS is absent, else OpenBLAS; ALTCLIP_NATIVE_GEMM overrides', () => {
+    const openblas = nativeStatus().openblas;
+    expect(loadWith({}).out).toBe(`${ISAS[0]} ${ISAS[0] === 'avx512' || !openblas ? 'builtin' : 'openblas'}`);
+    expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'openblas' }).out).toBe(`${ISAS[0]} ${openblas ? 'openblas' : 'builtin'}`);
+    expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'builtin' }).out).toBe(`${ISAS[0]} builtin`);
+    expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'openblas', ALTCLIP_NATIVE_ISA: 'baseline' }).out).toBe(`baseline ${openblas ? 'openblas' : 'builtin'}`);
   });
 });
 
@@ -103,7 +118,7 @@ describeNative.each(ISAS.map((isa) => [isa]))('built-in SGEMM (forced, %s path) 
     expect(s.gemm).toBe('builtin');
     expect(s.gemmIsa).toBe(isa);
     expect(s.blas?.config).toMatch(/^built-in SGEMM/);
-    expect(s.blas?.core).toMatch(new RegExp(`^${isa} \\(`));
+    expect(s.blas?.core).toMatch(new RegExp(`^${isa}, \\d+x\\d+ tile`));
     expect(backendInfo().native.note).toMatch(/^active: built-in SGEMM/);
   });
 
