@@ -6,6 +6,10 @@
  * (the machine may be shared: compare within one run only).
  *
  *   npm run bench -- gemm [--rounds 7] [--ms 60] [--threads N] [--only bert|vit|attn|<substring>] [--paths avx512,avx2,openblas]
+ *                         [--clock wall|cpu]
+ * `--clock cpu` times by the process's CPU time (user + system) instead of the wall clock: with --threads 1 that is
+ * each kernel's own speed, unaffected by other processes taking the core away (a shared machine); with more
+ * threads it is work per CPU-second (a pool that spins while waiting pays for it).
  */
 import * as os from 'os';
 import { GemmIsa, loadAddon, supportedGemmIsas } from '@altclip/native';
@@ -53,14 +57,15 @@ interface Opts {
   threads: number;
   only: string;
   paths: string[];
+  clock: 'wall' | 'cpu';
 }
 
 function parseArgs(argv: string[]): Opts {
-  const o: Opts = { rounds: 7, ms: 60, threads: 0, only: '', paths: ['avx512', 'avx2', 'openblas'] };
+  const o: Opts = { rounds: 7, ms: 60, threads: 0, only: '', paths: ['avx512', 'avx2', 'openblas'], clock: 'wall' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--help' || a === '-h') {
-      console.log('options: --rounds 7 --ms 60 (per timing) --threads N (default: the addon\'s) --only <substring of shape names> --paths avx512,avx2,baseline,openblas');
+      console.log('options: --rounds 7 --ms 60 (per timing) --threads N (default: the addon\'s) --only <substring of shape names> --paths avx512,avx2,baseline,openblas --clock wall|cpu');
       process.exit(0);
     }
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(a);
@@ -68,6 +73,10 @@ function parseArgs(argv: string[]): Opts {
     const v = m[2] ?? argv[++i];
     if (v == null) throw new Error(`${a} needs a value`);
     if (m[1] === 'only') o.only = v;
+    else if (m[1] === 'clock') {
+      if (v !== 'wall' && v !== 'cpu') throw new Error(`--clock must be wall or cpu, got '${v}'`);
+      o.clock = v;
+    }
     else if (m[1] === 'paths') o.paths = v.split(',').map((s) => s.trim()).filter(Boolean);
     else {
       const n = Number(v);
@@ -78,6 +87,8 @@ function parseArgs(argv: string[]): Opts {
   return o;
 }
 
+/** Nanoseconds: the wall clock, or the process's CPU time. */
+const clockNs = (clock: 'wall' | 'cpu') => (clock === 'wall' ? Number(process.hrtime.bigint()) : ((u) => (u.user + u.system) * 1000)(process.cpuUsage()));
 const median = (v: number[]) => [...v].sort((x, y) => x - y)[Math.floor(v.length / 2)];
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
@@ -97,7 +108,7 @@ function main(): void {
   if (!list.length) throw new Error(`--only '${o.only}' matches no shape`);
   console.log(`gemm bench ${new Date().toISOString()}  ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}  threads ${info0.threads}  ` +
     `OpenBLAS ${info0.blasCore || '-'} (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'})  load ${load()}`);
-  console.log(`median GFLOP/s over ${o.rounds} rounds, paths alternating within each round; ratio = path / openblas`);
+  console.log(`median GFLOP/s (${o.clock} clock) over ${o.rounds} rounds, paths alternating within each round; ratio = path / openblas`);
   const use = (p: string) => {
     if (p === 'openblas') addon.setGemm(false);
     else {
@@ -134,9 +145,9 @@ function main(): void {
       for (let w = 0; w < o.paths.length; w++) {
         const p = o.paths[(w + r) % o.paths.length];
         use(p);
-        const t = process.hrtime.bigint();
+        const t = clockNs(o.clock);
         for (let q = 0; q < reps; q++) run();
-        gf[p].push((flops * reps) / Number(process.hrtime.bigint() - t));
+        gf[p].push((flops * reps) / (clockNs(o.clock) - t));
       }
     }
     const med = Object.fromEntries(o.paths.map((p) => [p, median(gf[p])]));
