@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <functional>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <vector>
 
@@ -57,6 +58,11 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rounds; r++) {
       for (int w = 0; w < 3; w++) {
         int which = (w + r) % 3;
+        // BENCH_ONLY=avx512|avx2|openblas: time one path (profiling).
+        if (getenv("BENCH_ONLY") && strcmp(getenv("BENCH_ONLY"), which == 2 ? "openblas" : isas[which]) != 0) {
+          g[which].push_back(0);
+          continue;
+        }
         double t0 = now();
         for (int q = 0; q < reps; q++) {
           if (which == 2) cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.f, a.data(), lda, b.data(), ldb, 0.f, c0.data(), N);
