@@ -185,40 +185,43 @@ constexpr int MR14 = 14, NR32 = 32;
 // Lanes [0, n) of a 16-lane mask.
 TARGET_AVX512 inline __mmask16 laneMask(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1); }
 
-// acc(14 x 32) = sum_k a[k*14 + i] * b[k*32 + j] in 28 zmm registers (A broadcast straight from memory), then the
-// valid m x n part goes to C with masked stores (first: C = acc, else C += acc).
+// acc(R x 16H) = sum_k a[k*14 + i] * b[k*32 + j] for i < R, j < 16H, in 2R zmm registers (A broadcast straight from
+// memory), then the valid m x n part goes to C with masked stores (first: C = acc, else C += acc). R = 14, H = 2 is
+// the full tile; edge tiles with m <= 7 rows or n <= 16 columns use R = 7 / H = 1 and skip the FMAs they would
+// throw away (a 197-token attention product has a 5-column last panel and a 1-row last row panel).
+template <int R, int H>
 TARGET_AVX512 __attribute__((always_inline)) inline void micro14x32(int kc, const float* a, const float* b, float* c, int ldc, int m, int n,
                                                                     bool first) {
-  __m512 lo[MR14], hi[MR14];
+  __m512 lo[R], hi[R];
 #pragma GCC unroll 14
-  for (int i = 0; i < MR14; i++) {
+  for (int i = 0; i < R; i++) {
     lo[i] = _mm512_setzero_ps();
     hi[i] = _mm512_setzero_ps();
   }
 #pragma GCC unroll 14
-  for (int i = 0; i < MR14; i++) _mm_prefetch((const char*)(c + (size_t)i * ldc), _MM_HINT_T0);
+  for (int i = 0; i < R; i++) _mm_prefetch((const char*)(c + (size_t)i * ldc), _MM_HINT_T0);
   for (int k = 0; k < kc; k++) {
-    const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+    const __m512 b0 = _mm512_load_ps(b), b1 = H == 2 ? _mm512_load_ps(b + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 14
-    for (int i = 0; i < MR14; i++) {
+    for (int i = 0; i < R; i++) {
       const __m512 ai = _mm512_set1_ps(a[i]);
       lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);
-      hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
+      if (H == 2) hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);
     }
     a += MR14;
     b += NR32;
   }
   const __mmask16 m0 = laneMask(n), m1 = laneMask(n - 16);
 #pragma GCC unroll 14
-  for (int i = 0; i < MR14; i++) {
+  for (int i = 0; i < R; i++) {
     if (i < m) {
       float* ci = c + (size_t)i * ldc;
       if (first) {
         _mm512_mask_storeu_ps(ci, m0, lo[i]);
-        _mm512_mask_storeu_ps(ci + 16, m1, hi[i]);
+        if (H == 2) _mm512_mask_storeu_ps(ci + 16, m1, hi[i]);
       } else {
         _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), lo[i]));
-        _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), hi[i]));
+        if (H == 2) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), hi[i]));
       }
     }
   }
@@ -229,7 +232,17 @@ TARGET_AVX512 void macroAvx512(int kc, const float* pa, const float* pb, float* 
   for (int p = p0; p < p1; p++) {
     const int j = p * NR32, n = std::min(NR32, N - j);
     for (int i = i0; i < i1; i += MR14) {
-      micro14x32(kc, pa + (size_t)i * kc, pb + (size_t)p * kc * NR32, c + (size_t)i * ldc + j, ldc, std::min(MR14, M - i), n, first);
+      const float* a = pa + (size_t)i * kc;
+      const float* b = pb + (size_t)p * kc * NR32;
+      float* ct = c + (size_t)i * ldc + j;
+      const int m = std::min(MR14, M - i);
+      if (m > 7) {
+        if (n > 16) micro14x32<14, 2>(kc, a, b, ct, ldc, m, n, first);
+        else micro14x32<14, 1>(kc, a, b, ct, ldc, m, n, first);
+      } else {
+        if (n > 16) micro14x32<7, 2>(kc, a, b, ct, ldc, m, n, first);
+        else micro14x32<7, 1>(kc, a, b, ct, ldc, m, n, first);
+      }
     }
   }
 }
