@@ -503,12 +503,7 @@ bool builtinGemmByDefault() {
   const char* gemm = std::getenv("ALTCLIP_NATIVE_GEMM");
   if (gemm && *gemm) return std::strcmp(gemm, "builtin") == 0;
   const char* isa = std::getenv("ALTCLIP_NATIVE_ISA");
-  if (isa && *isa && sgemmIsaSupported(isa)) return true;
-#ifdef SGEMM_X86
-  return gKernel == &kAvx512;
-#else
-  return false;
-#endif
+  return isa && *isa && sgemmIsaSupported(isa);
 }
 
 bool setSgemmIsa(const char* isa) {

@@ -18,8 +18,8 @@ bool sgemmIsaSupported(const char* isa);
 bool setSgemmIsa(const char* isa);
 
 // The default SGEMM when the addon loads: ALTCLIP_NATIVE_GEMM=builtin|openblas when set; else the built-in one when
-// ALTCLIP_NATIVE_ISA names a path this CPU runs, or when its best path is avx512 (as fast as OpenBLAS's AVX-512
-// kernels on large gemms and faster on attention's small ones, bench/src/gemm.ts); else OpenBLAS.
+// ALTCLIP_NATIVE_ISA names a path this CPU runs; else OpenBLAS (when linked). The avx512 path matches OpenBLAS per
+// core but a whole training step was not faster with it (packages/native/README.md), so OpenBLAS stays the default.
 bool builtinGemmByDefault();
 
 // Which SGEMM gemm() uses now (addon.cc sets builtinGemmByDefault() at load; setUseBuiltinGemm switches; without

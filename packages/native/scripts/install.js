@@ -47,4 +47,4 @@ if (r.status !== 0) {
   const tail = `${r.stderr || ''}${r.stdout || ''}`.trim().split('\n').filter((l) => /error/i.test(l)).slice(-1)[0];
   skip(`build failed${tail ? `: ${tail.trim().slice(0, 200)}` : r.error ? `: ${r.error.message}` : ''}`);
 }
-console.log(`@altclip/native: built (fast path available; matmul: ${openblas ? 'OpenBLAS linked; the built-in SGEMM by default on AVX-512 CPUs' : 'built-in SGEMM, OpenBLAS not found'})`);
+console.log(`@altclip/native: built (fast path available; matmul: ${openblas ? 'OpenBLAS' : 'built-in SGEMM, OpenBLAS not found'})`);

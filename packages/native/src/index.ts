@@ -77,8 +77,8 @@ export function setNativeThreads(n: number): void {
 
 /**
  * Picks the matmul SGEMM: 'builtin' (csrc/sgemm.cc) or 'openblas' (when linked; otherwise it stays built-in).
- * The default (csrc/sgemm.h builtinGemmByDefault): ALTCLIP_NATIVE_GEMM when set, else the built-in one where its
- * AVX-512 path runs (or ALTCLIP_NATIVE_ISA is set), else OpenBLAS when linked. Returns the one now in use.
+ * The default (csrc/sgemm.h builtinGemmByDefault): ALTCLIP_NATIVE_GEMM when set, else the built-in one when
+ * ALTCLIP_NATIVE_ISA is set, else OpenBLAS when linked. Returns the one now in use.
  */
 export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openblas' {
   const { addon } = loadAddon();

@@ -77,9 +77,9 @@ describeNative('built-in SGEMM code paths', () => {
     expect(bad.err).toContain(`ALTCLIP_NATIVE_ISA=avx1024 is unknown (avx512, avx2 or baseline); the built-in SGEMM uses ${ISAS[0]}`);
   });
 
-  test('default gemm: built-in where its avx512 path runs or OpenBLAS is absent, else OpenBLAS; ALTCLIP_NATIVE_GEMM overrides', () => {
+  test('default gemm: OpenBLAS when linked, else built-in; ALTCLIP_NATIVE_GEMM overrides', () => {
     const openblas = nativeStatus().openblas;
-    expect(loadWith({}).out).toBe(`${ISAS[0]} ${ISAS[0] === 'avx512' || !openblas ? 'builtin' : 'openblas'}`);
+    expect(loadWith({}).out).toBe(`${ISAS[0]} ${openblas ? 'openblas' : 'builtin'}`);
     expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'openblas' }).out).toBe(`${ISAS[0]} ${openblas ? 'openblas' : 'builtin'}`);
     expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'builtin' }).out).toBe(`${ISAS[0]} builtin`);
     expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'openblas', ALTCLIP_NATIVE_ISA: 'baseline' }).out).toBe(`baseline ${openblas ? 'openblas' : 'builtin'}`);
