@@ -108,8 +108,25 @@ export function activation(name: string): (x: tf.Tensor) => tf.Tensor {
   }
 }
 
+/**
+ * tf.dropout's values (same random draws, same float arithmetic) with PyTorch's memory: the backward pass keeps
+ * only the keep-mask as bool (1 byte per element) instead of tf.dropout's input and float multiplier (8 bytes).
+ */
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
-  return training && rate > 0 ? tf.dropout(x, rate) : x;
+  if (!training || !(rate > 0)) return x;
+  if (!(rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
+  const keepProb = 1 - rate;
+  const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
+    // as tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U
+    const keep = tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
+    save([keep]);
+    const value = tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.mul(dy as tf.Tensor, tf.div(tf.cast(saved[0], 'float32'), keepProb)),
+    };
+  }) as any);
+  return f(x);
 }
 
 /** float32 finfo.min, the value HF adds for masked attention entries. */
