@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { TensorToWrite } from '@altclip/checkpoint';
+import type { LazyTensor } from '@altclip/checkpoint';
 
 type NativeAdamWStep = (
   p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor,
@@ -173,13 +173,17 @@ export class AdamW {
     });
   }
 
-  /** Moments as `exp_avg.<key>` / `exp_avg_sq.<key>` plus per-key step counts, for a checkpoint. */
-  async stateDict(): Promise<{ tensors: Map<string, TensorToWrite>; metadata: Record<string, string> }> {
-    const tensors = new Map<string, TensorToWrite>();
+  /**
+   * Moments as `exp_avg.<key>` / `exp_avg_sq.<key>` plus per-key step counts, for a checkpoint. Entries are lazy:
+   * each moment is read from the backend only when the writer reaches it, so saving AltCLIP-L's 7 GB of moments
+   * never holds more than one tensor's copy in JS.
+   */
+  async stateDict(): Promise<{ tensors: Map<string, LazyTensor>; metadata: Record<string, string> }> {
+    const tensors = new Map<string, LazyTensor>();
     const steps: Record<string, number> = {};
     for (const s of this.slots.values()) {
-      tensors.set(`exp_avg.${s.key}`, { shape: s.p.shape, data: (await s.m.data()) as Float32Array });
-      tensors.set(`exp_avg_sq.${s.key}`, { shape: s.p.shape, data: (await s.v.data()) as Float32Array });
+      tensors.set(`exp_avg.${s.key}`, { shape: s.p.shape, dtype: 'F32', load: async () => (await s.m.data()) as Float32Array });
+      tensors.set(`exp_avg_sq.${s.key}`, { shape: s.p.shape, dtype: 'F32', load: async () => (await s.v.data()) as Float32Array });
       steps[s.key] = s.step;
     }
     return { tensors, metadata: { steps: JSON.stringify(steps), betas: JSON.stringify(this.betas), eps: String(this.eps) } };
