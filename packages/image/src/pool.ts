@@ -186,6 +186,12 @@ export class PreprocessPool {
   }
 }
 
+let cpus: number | undefined;
+/** os.cpus() parses /proc/cpuinfo (~1 ms), and the loaders ask once per batch. */
+function cpuCount(): number {
+  return (cpus ??= os.cpus().length);
+}
+
 let shared: PreprocessPool | undefined;
 let warned = false;
 
@@ -219,7 +225,7 @@ export async function preprocessFiles(
   po: PreprocessFilesOptions = {},
 ): Promise<PreprocessFilesResult> {
   const options = opts instanceof ImageProcessor ? opts.options : opts;
-  const threads = po.threads ?? os.cpus().length;
+  const threads = po.threads ?? cpuCount();
   const pool = threads > 0 ? sharedPool(threads) : undefined;
   const dims = fixedDims(options);
   const per = dims ? 3 * dims[0] * dims[1] : 0;
