@@ -143,8 +143,8 @@ async function writeStudentConfig(file: string, s: DemoSettings, spmDir: string,
 
 /**
  * The demo's towers are 64 wide: a kernel on them is done before a second thread would help, and handing each one
- * over (spinning while the OS has the other thread descheduled, on a busy machine) cost the full demo ~60% more
- * CPU time and ~30% more wall time on 2 cores (measured 2026-12-03). So the native backend runs single-threaded here
+ * over (spinning while the OS has the other thread descheduled, on a busy machine) cost the full demo ~50% more
+ * CPU time and ~20% more wall time on 2 cores (measured 2026-12-03). So the native backend runs single-threaded here
  * unless ALTCLIP_NATIVE_THREADS says otherwise; the image decoding workers keep the other core. Returns the undo.
  */
 function demoThreads(log: (l: string) => void): () => void {
