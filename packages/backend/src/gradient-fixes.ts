@@ -5,6 +5,9 @@
  *    over the broadcast dimensions, as for any broadcasting binary op.
  *  - StridedSlice: no gradient at all; here the output gradient is scattered back to the sliced positions (any
  *    strides, negative ones included, and every mask) with Reshape/Pad/Reverse/Slice only, so it runs natively too.
+ *  - Sum / Mean: tfjs multiplies dy by a ones tensor of x's shape, filled element by element in JS on every
+ *    backward pass (4 ms of a ~80 ms demo training step, from LayerNorm's means); here dy is broadcast instead
+ *    (BroadcastTo, native on the native backend). Same values: x * 1 is exact.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -85,7 +88,27 @@ const stridedSliceGrad: tf.GradConfig = {
   gradFunc: (dy, saved, attrs) => ({ x: () => stridedSliceBackward(dy as tf.Tensor, saved[0].shape, attrs as Record<string, unknown>) }),
 };
 
-export const GRADIENT_FIXES: tf.GradConfig[] = [batchMatMulGrad, stridedSliceGrad];
+/** dy reshaped to x's rank (reduced axes as 1), divided by the count for Mean, broadcast to x's shape. */
+function reductionGrad(kernelName: string, mean: boolean): tf.GradConfig {
+  return {
+    kernelName,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      const axes = tf.util.parseAxisParam((attrs as unknown as { axis: number | number[] }).axis, x.shape);
+      const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+      return {
+        x: () => {
+          let g = tf.reshape(dy as tf.Tensor, kept);
+          if (mean) g = tf.div(g, axes.reduce((n, a) => n * x.shape[a], 1));
+          return tf.broadcastTo(g.dtype === 'float32' ? g : tf.cast(g, 'float32'), x.shape);
+        },
+      };
+    },
+  };
+}
+
+export const GRADIENT_FIXES: tf.GradConfig[] = [batchMatMulGrad, stridedSliceGrad, reductionGrad(tf.Sum, false), reductionGrad(tf.Mean, true)];
 
 /** Registers the fixes over tfjs's own gradients (a later tf.registerGradient replaces the earlier one). */
 export function registerGradientFixes(): void {

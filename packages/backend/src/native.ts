@@ -13,6 +13,7 @@ interface NativeModule {
   registerNativeKernels(): NativeState;
   unregisterNativeKernels(): void;
   nativeStatus(): NativeState;
+  setNativeThreads(n: number): void;
 }
 interface NativeState {
   available: boolean;
@@ -57,6 +58,18 @@ export function registerNativeBackend(): void {
 export function enableNativeKernels(): NativeInfo {
   load()?.registerNativeKernels();
   return nativeInfo();
+}
+
+/**
+ * Threads of @altclip/native's kernels (its pool and OpenBLAS). Returns the count before, or undefined (nothing
+ * changed) when the addon is not available.
+ */
+export function setNativeThreads(n: number): number | undefined {
+  const mod = load();
+  const before = mod?.nativeStatus().threads;
+  if (!mod || before === undefined) return undefined;
+  mod.setNativeThreads(n);
+  return before;
 }
 
 /** Takes the native kernels off the wasm backend (the ones registered before them come back). */

@@ -1,6 +1,7 @@
 /**
  * The tfjs 4.22 gradient bugs met so far, on every backend we ship (cpu, wasm, and native where built):
- * BatchMatMul with broadcast batch dims (forward shape and gradient) and StridedSlice's missing gradient.
+ * BatchMatMul with broadcast batch dims (forward shape and gradient) and StridedSlice's missing gradient; and Sum /
+ * Mean, whose gradients are replaced (broadcast instead of a JS-filled ones tensor) and must give the same values.
  * References: the same matmul on explicitly tiled operands (Tile's gradient sums the copies back), and a JS
  * scatter of the output gradient to the positions the slice read.
  */
@@ -47,6 +48,41 @@ describe.each(BACKENDS)('gradient fixes on %s', (backend) => {
     expect(maxAbsDiff(ga.dataSync(), ra.dataSync())).toBeLessThan(1e-4);
     expect(maxAbsDiff(gb.dataSync(), rb.dataSync())).toBeLessThan(1e-4);
     tf.dispose([a, b, w, ga, gb, ra, rb]);
+  });
+
+  const reductions: Array<['sum' | 'mean', number[], number | number[] | undefined, boolean]> = [
+    ['sum', [3, 4, 5], 1, false],
+    ['mean', [3, 4, 5], -1, true],
+    ['mean', [2, 3, 4], [0, 2], false],
+    ['sum', [2, 3], undefined, false],
+    ['mean', [6], 0, true],
+  ];
+  test.each(reductions)('%s of %j over axis %j (keepDims %s): gradient is dy spread over the reduced axes (/ count for mean)', (op, shape, axis, keepDims) => {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 6);
+    const reduce = (t: tf.Tensor) => (op === 'sum' ? tf.sum(t, axis, keepDims) : tf.mean(t, axis, keepDims));
+    const w = tf.randomNormal(reduce(x).shape, 0, 1, 'float32', 7);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(reduce(t), w)))(x);
+    // reference: input element i gets w at its position with the reduced axes dropped, divided by their size for mean
+    const axes = axis === undefined ? shape.map((_, d) => d) : (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + shape.length : a));
+    const count = axes.reduce((n, a) => n * shape[a], 1);
+    const wv = w.dataSync();
+    const expected = new Float32Array(x.size);
+    for (let i = 0; i < x.size; i++) {
+      let r = i, wi = 0, stride = 1;
+      for (let d = shape.length - 1; d >= 0; d--) {
+        const k = r % shape[d];
+        r = Math.floor(r / shape[d]);
+        if (!axes.includes(d)) {
+          wi += k * stride;
+          stride *= shape[d];
+        }
+      }
+      expected[i] = op === 'mean' ? wv[wi] / count : wv[wi];
+    }
+    expect(g.shape).toEqual(shape);
+    expect(g.dtype).toBe('float32');
+    expect(maxAbsDiff(g.dataSync(), expected)).toBeLessThan(1e-7);
+    tf.dispose([x, w, g]);
   });
 
   const slices: Array<[number[], number[], number[], number[]]> = [

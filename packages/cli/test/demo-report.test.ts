@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadImage } from '@altclip/image';
 import { tmpDir } from '@altclip/test-utils';
-import { balancedIndices, encodeGrayPng } from '../src/demo/data';
+import { balancedIndices, encodeGrayPgm } from '../src/demo/data';
 import { formatTable, markdownTable, StageScores } from '../src/demo/report';
 import { lineChartSvg, readLossCurves } from '../src/report/charts';
 
@@ -16,10 +16,10 @@ const row = (model: string, en: number, zh: number): StageScores => ({
 });
 
 describe('demo helpers', () => {
-  test('encodeGrayPng writes a PNG that a real decoder reads back pixel for pixel', async () => {
+  test('encodeGrayPgm writes a PGM that the image decoder reads back pixel for pixel', async () => {
     const px = new Uint8Array(28 * 28).map((_, i) => (i * 37) % 256);
-    const file = path.join(tmpDir('png'), 'x.png');
-    fs.writeFileSync(file, encodeGrayPng(px, 28, 28));
+    const file = path.join(tmpDir('pgm'), 'x.pgm');
+    fs.writeFileSync(file, encodeGrayPgm(px, 28, 28));
     const img = await loadImage(file);
     expect([img.width, img.height]).toEqual([28, 28]);
     // Whatever channel layout the decoder returns, every channel of pixel i equals px[i].

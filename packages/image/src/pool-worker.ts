@@ -1,18 +1,26 @@
-/** Worker thread body for PreprocessPool: one message = one file, written into the shared batch when possible. */
+/** Worker thread body for PreprocessPool: one message = several files, written into the shared batch when possible. */
 import { parentPort } from 'worker_threads';
 import sharp from 'sharp';
-import { fixedDims, preprocessFile, PoolReply, PoolTask } from './pool';
+import { FileResult, fixedDims, preprocessFile, PoolReply, PoolTask } from './pool';
 
 // One libvips thread per worker: the pool provides the parallelism. (libvips settings are process-wide.)
 sharp.concurrency(1);
 sharp.cache(false);
 
-parentPort!.on('message', (t: PoolTask) => {
+parentPort!.on('message', async (t: PoolTask) => {
   const out = t.out ? new Float32Array(t.out) : undefined;
   const d = fixedDims(t.opts);
   const expected = d ? 3 * d[0] * d[1] : -1;
-  preprocessFile(t.path, t.opts, t.applyExif, out, t.offset ?? 0, expected, t.maxPixels).then(
-    (r) => parentPort!.postMessage({ id: t.id, ...r } satisfies PoolReply, r.data ? [r.data.buffer as ArrayBuffer] : []),
-    (e: Error) => parentPort!.postMessage({ id: t.id, error: e.message } satisfies PoolReply),
-  );
+  const results: FileResult[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const [k, file] of t.paths.entries()) {
+    try {
+      const r = await preprocessFile(file, t.opts, t.applyExif, out, t.offsets?.[k] ?? 0, expected, t.maxPixels, true);
+      results.push(r);
+      if (r.data) transfer.push(r.data.buffer as ArrayBuffer);
+    } catch (e) {
+      results.push({ error: (e as Error).message });
+    }
+  }
+  parentPort!.postMessage({ id: t.id, results } satisfies PoolReply, transfer);
 });

@@ -25,30 +25,42 @@ export interface PreprocessFilesResult {
   errors: { path: string; message: string }[];
 }
 
-/** A message to the worker: one file, and where to write its tensor when the output size is known. */
+/**
+ * A message to the worker: several files (one message per file cost more than decoding a small image), and where
+ * to write each tensor when the output size is known.
+ */
 export interface PoolTask {
   id: number;
-  path: string;
+  paths: string[];
   opts: PreprocessOptions;
   applyExif: boolean;
   /** The pixel limit of the main thread (setMaxImagePixels), which workers do not share. */
   maxPixels: number;
-  /** Shared batch memory (float32) and the element offset of this image in it. */
+  /** Shared batch memory (float32) and the element offset of each image in it. */
   out?: SharedArrayBuffer;
-  offset?: number;
+  offsets?: number[];
 }
 
-/** `data` is only sent back when the tensor could not be written into the shared batch. */
-export type PoolReply = { id: number; width: number; height: number; data?: Float32Array } | { id: number; error: string };
+/** One file's result; `data` is only sent back when the tensor could not be written into the shared batch. */
+export type FileResult = { width: number; height: number; data?: Float32Array } | { error: string };
+
+/** The worker's answer to a task: one result per path, in order. */
+export interface PoolReply {
+  id: number;
+  results: FileResult[];
+}
 
 /**
  * Decodes and preprocesses one file on the current thread (what each worker runs). Writes into `out` at `offset`
- * when given and the size fits (`expected` elements), else returns a new array.
+ * when given and the size fits (`expected` elements), else returns a new array. `syncRead`: read the file with one
+ * blocking call (workers: fs.promises.readFile costs four thread-pool round trips, more than decoding a small file).
  */
 export async function preprocessFile(
-  file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1, maxPixels?: number,
+  file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1, maxPixels?: number, syncRead = false,
 ): Promise<{ width: number; height: number; data?: Float32Array }> {
-  const img = await loadImage(file, { applyExif, maxPixels });
+  const img = syncRead
+    ? await loadImage(readImageFileSync(file), { applyExif, maxPixels, name: file })
+    : await loadImage(file, { applyExif, maxPixels });
   const crop = resizeAndCrop(img, opts);
   const n = 3 * crop.width * crop.height;
   if (out && n === expected) {
@@ -58,6 +70,14 @@ export async function preprocessFile(
   const data = new Float32Array(n);
   normalizeInto(crop, opts, data);
   return { width: crop.width, height: crop.height, data };
+}
+
+function readImageFileSync(file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new ImageError(`cannot read image ${file}: ${(e as Error).message}`, file);
+  }
 }
 
 /** Output [H, W] known before decoding (center crop on), so workers can write straight into the batch. */
@@ -79,8 +99,8 @@ function workerScript(): string | undefined {
 export class PreprocessPool {
   private workers: Worker[] = [];
   private inflight: number[] = [];
-  private pending = new Map<number, { resolve: (r: PoolReply) => void; worker: number }>();
-  private queue: { task: PoolTask; resolve: (r: PoolReply) => void }[] = [];
+  private pending = new Map<number, { resolve: (r: FileResult[]) => void; worker: number; files: number }>();
+  private queue: { task: PoolTask; resolve: (r: FileResult[]) => void }[] = [];
   private nextId = 0;
 
   private closed = false;
@@ -102,9 +122,10 @@ export class PreprocessPool {
     return w;
   }
 
-  run(file: string, opts: PreprocessOptions, applyExif: boolean, out?: SharedArrayBuffer, offset?: number): Promise<PoolReply> {
+  /** Preprocesses `files` on one worker; `offsets`: where each tensor goes in `out`. One result per file, in order. */
+  run(files: string[], opts: PreprocessOptions, applyExif: boolean, out?: SharedArrayBuffer, offsets?: number[]): Promise<FileResult[]> {
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, path: file, opts, applyExif, maxPixels: getMaxImagePixels(), out, offset }, resolve });
+      this.queue.push({ task: { id: this.nextId++, paths: files, opts, applyExif, maxPixels: getMaxImagePixels(), out, offsets }, resolve });
       this.pump();
     });
   }
@@ -113,7 +134,7 @@ export class PreprocessPool {
     for (let i = 0; i < this.workers.length && this.queue.length; i++) {
       while (this.inflight[i] < this.depth && this.queue.length) {
         const { task, resolve } = this.queue.shift()!;
-        this.pending.set(task.id, { resolve, worker: i });
+        this.pending.set(task.id, { resolve, worker: i, files: task.paths.length });
         if (this.inflight[i]++ === 0) this.workers[i].ref();
         this.workers[i].postMessage(task);
       }
@@ -125,7 +146,7 @@ export class PreprocessPool {
     if (!p) return;
     this.pending.delete(r.id);
     if (--this.inflight[p.worker] === 0) this.workers[p.worker].unref();
-    p.resolve(r);
+    p.resolve(r.results);
     this.pump();
     if (this.retiring && this.pending.size === 0 && this.queue.length === 0) void this.close();
   }
@@ -146,7 +167,7 @@ export class PreprocessPool {
     for (const [id, p] of [...this.pending]) {
       if (p.worker !== i) continue;
       this.pending.delete(id);
-      p.resolve({ id, error: `preprocessing worker crashed: ${e.message}` });
+      p.resolve(Array.from({ length: p.files }, () => ({ error: `preprocessing worker crashed: ${e.message}` })));
     }
     this.pump();
   }
@@ -155,13 +176,20 @@ export class PreprocessPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const [id, p] of this.pending) p.resolve({ id, error: 'preprocessing pool closed' });
-    for (const q of this.queue) q.resolve({ id: q.task.id, error: 'preprocessing pool closed' });
+    const closed = (n: number) => Array.from({ length: n }, () => ({ error: 'preprocessing pool closed' }));
+    for (const p of this.pending.values()) p.resolve(closed(p.files));
+    for (const q of this.queue) q.resolve(closed(q.task.paths.length));
     this.pending.clear();
     this.queue = [];
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers = [];
   }
+}
+
+let cpus: number | undefined;
+/** os.cpus() parses /proc/cpuinfo (~1 ms), and the loaders ask once per batch. */
+function cpuCount(): number {
+  return (cpus ??= os.cpus().length);
 }
 
 let shared: PreprocessPool | undefined;
@@ -197,7 +225,7 @@ export async function preprocessFiles(
   po: PreprocessFilesOptions = {},
 ): Promise<PreprocessFilesResult> {
   const options = opts instanceof ImageProcessor ? opts.options : opts;
-  const threads = po.threads ?? os.cpus().length;
+  const threads = po.threads ?? cpuCount();
   const pool = threads > 0 ? sharedPool(threads) : undefined;
   const dims = fixedDims(options);
   const per = dims ? 3 * dims[0] * dims[1] : 0;
@@ -205,16 +233,28 @@ export async function preprocessFiles(
   const mem = dims ? (pool ? new SharedArrayBuffer(per * paths.length * 4) : new ArrayBuffer(per * paths.length * 4)) : undefined;
   const batch = mem ? new Float32Array(mem) : undefined;
   let done = 0;
-  const one = async (p: string, i: number): Promise<PoolReply> => {
-    let r: PoolReply;
-    if (pool) r = await pool.run(p, options, po.applyExif ?? false, mem as SharedArrayBuffer | undefined, i * per);
-    else r = await preprocessFile(p, options, po.applyExif, batch, i * per, per).then((x) => ({ id: i, ...x }), (e: Error) => ({ id: i, error: e.message }));
-    po.onProgress?.(++done, paths.length);
-    return r;
-  };
-  const replies: PoolReply[] = [];
-  if (pool) replies.push(...(await Promise.all(paths.map(one))));
-  else for (let i = 0; i < paths.length; i++) replies.push(await one(paths[i], i));
+  const replies: FileResult[] = new Array(paths.length);
+  if (pool) {
+    // Contiguous chunks, two per worker: every worker busy, one message per chunk rather than per file.
+    const chunk = Math.ceil(paths.length / (2 * pool.threads));
+    const runs: Promise<void>[] = [];
+    for (let s = 0; s < paths.length; s += chunk) {
+      const idx = Array.from({ length: Math.min(chunk, paths.length - s) }, (_, k) => s + k);
+      const offsets = idx.map((i) => i * per);
+      runs.push(
+        pool.run(idx.map((i) => paths[i]), options, po.applyExif ?? false, mem as SharedArrayBuffer | undefined, offsets).then((rs) => {
+          rs.forEach((r, k) => (replies[idx[k]] = r));
+          for (let k = 0; k < rs.length; k++) po.onProgress?.(++done, paths.length);
+        }),
+      );
+    }
+    await Promise.all(runs);
+  } else {
+    for (let i = 0; i < paths.length; i++) {
+      replies[i] = await preprocessFile(paths[i], options, po.applyExif, batch, i * per, per).catch((e: Error) => ({ error: e.message }));
+      po.onProgress?.(++done, paths.length);
+    }
+  }
 
   const errors: PreprocessFilesResult['errors'] = [];
   const kept: number[] = [];
@@ -225,10 +265,10 @@ export async function preprocessFiles(
       errors.push({ path: paths[i], message });
     } else kept.push(i);
   });
-  const ok = replies.filter((r): r is Exclude<PoolReply, { error: string }> => !('error' in r));
+  const ok = replies.filter((r): r is Exclude<FileResult, { error: string }> => !('error' in r));
   const [h, w] = [ok[0]?.height ?? dims?.[0] ?? 0, ok[0]?.width ?? dims?.[1] ?? 0];
   for (const i of kept) {
-    const r = replies[i] as Exclude<PoolReply, { error: string }>;
+    const r = replies[i] as Exclude<FileResult, { error: string }>;
     if (r.width !== w || r.height !== h) {
       throw new ImageError(`preprocessFiles: ${paths[i]} gives ${r.height}x${r.width}, ${paths[kept[0]]} gives ${h}x${w} (enable center crop)`, paths[i]);
     }
@@ -239,7 +279,7 @@ export async function preprocessFiles(
   // Unknown size (no center crop) or skipped files: assemble the kept tensors.
   const data = new Float32Array(n * kept.length);
   kept.forEach((i, j) => {
-    const r = replies[i] as Exclude<PoolReply, { error: string }>;
+    const r = replies[i] as Exclude<FileResult, { error: string }>;
     data.set(r.data ?? batch!.subarray(i * per, i * per + n), j * n);
   });
   return { data, shape, paths: kept.map((i) => paths[i]), errors };

@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as zlib from 'zlib';
 import { findFashionMnist, IdxDataset, readIdx } from '@altclip/data';
 import { atomicWriteFile } from '@altclip/checkpoint';
 import { CaptionSpec, caption, Lang, LANGS, parallelCorpus, rng, toneOf, trainingCaption } from './captions';
@@ -52,60 +51,31 @@ export function balancedIndices(labels: Int32Array, classes: number, perClass: n
   return out;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'ascii');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
-  return Buffer.concat([head, data, crc]);
-}
-
 /**
- * An 8-bit grayscale PNG. The training commands read image files (as a user's data would be), so the demo writes
- * each Fashion-MNIST image once; encoding here is ~20x faster than a round trip through sharp for 28x28 images.
+ * An 8-bit greyscale PGM (binary PNM, P5). The training commands read image files (as a user's data would be), so
+ * the demo writes each Fashion-MNIST image once. PGM rather than PNG: nothing to compress when writing, and
+ * @altclip/image decodes PNM in plain JS where a PNG goes through sharp, which cost more than the model's forward
+ * and backward pass on these 28x28 images (Pillow and libvips read PGM too).
  */
-export function encodeGrayPng(pixels: Uint8Array, width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 0; // grayscale
-  const raw = Buffer.alloc((width + 1) * height); // filter byte 0 per row
-  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width, (y + 1) * width), y * (width + 1) + 1);
-  const sig = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+export function encodeGrayPgm(pixels: Uint8Array, width: number, height: number): Buffer {
+  if (pixels.length !== width * height) throw new Error(`encodeGrayPgm: ${pixels.length} pixels for a ${width}x${height} image`);
+  const head = Buffer.from(`P5\n${width} ${height}\n255\n`, 'ascii');
+  return Buffer.concat([head, pixels]);
 }
 
-/** Writes split/index.png for each index (skipping files already there, so --resume is cheap). */
+/** Writes split/index.pgm for each index (skipping files already there, so --resume is cheap). */
 async function writeImages(ds: IdxDataset, indices: number[], dir: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   for (const i of indices) {
-    const file = path.join(dir, `${i}.png`);
+    const file = path.join(dir, `${i}.pgm`);
     if (fs.existsSync(file)) continue;
     const img = await ds.getImage(i);
-    fs.writeFileSync(file, encodeGrayPng(img.data, img.width, img.height));
+    fs.writeFileSync(file, encodeGrayPgm(img.data, img.width, img.height));
   }
 }
 
 export function imagePath(dataDir: string, split: 'train' | 'test', index: number): string {
-  return path.join(dataDir, 'images', split, `${index}.png`);
+  return path.join(dataDir, 'images', split, `${index}.pgm`);
 }
 
 /** Locates Fashion-MNIST (Debian package, $FASHION_MNIST_DIR or the bundled subset) and opens both splits. */
@@ -126,7 +96,7 @@ function tsv(rows: string[][]): string {
 }
 
 /**
- * Builds the demo's files under dataDir: PNG images, stage-0 pairs (EN), stage-2 pairs (EN + ZH), the parallel
+ * Builds the demo's files under dataDir: PGM images, stage-0 pairs (EN), stage-2 pairs (EN + ZH), the parallel
  * corpus, and the evaluation index sets. Deterministic for a given seed and options.
  */
 export async function prepareDemoData(dataDir: string, spec: CaptionSpec, o: DemoDataOptions, log: (l: string) => void, fmnistDirs: string[] = []): Promise<DemoData> {
@@ -164,19 +134,19 @@ export async function prepareDemoData(dataDir: string, spec: CaptionSpec, o: Dem
     if (indices.length >= 10) galleries.push({ indices });
   }
 
-  log(`demo data: Fashion-MNIST from ${source} (${train.size} train / ${test.size} test images); writing PNGs and caption files to ${dataDir}`);
+  log(`demo data: Fashion-MNIST from ${source} (${train.size} train / ${test.size} test images); writing PGM images and caption files to ${dataDir}`);
   await writeImages(train, [...new Set([...trainIdx, ...stage2Idx])], path.join(dataDir, 'images', 'train'));
 
   const rand = rng(o.seed);
   const rows0: string[][] = [['image', 'caption', 'lang']];
   for (const i of trainIdx) {
     const tone = await toneOfImage(train, 'train', i);
-    for (let k = 0; k < o.captionsPerImage; k++) rows0.push([`images/train/${i}.png`, trainingCaption(spec, 'en', train.labels[i], tone, rand), 'en']);
+    for (let k = 0; k < o.captionsPerImage; k++) rows0.push([`images/train/${i}.pgm`, trainingCaption(spec, 'en', train.labels[i], tone, rand), 'en']);
   }
   const rows2: string[][] = [['image', 'caption', 'lang']];
   for (const i of stage2Idx) {
     const tone = await toneOfImage(train, 'train', i);
-    for (const lang of LANGS) rows2.push([`images/train/${i}.png`, trainingCaption(spec, lang, train.labels[i], tone, rand), lang]);
+    for (const lang of LANGS) rows2.push([`images/train/${i}.pgm`, trainingCaption(spec, lang, train.labels[i], tone, rand), lang]);
   }
   const corpus = parallelCorpus(spec);
   const files = { stage0Pairs: path.join(dataDir, 'stage0-pairs.tsv'), stage2Pairs: path.join(dataDir, 'stage2-pairs.tsv'), parallel: path.join(dataDir, 'parallel-en-zh.tsv') };

@@ -1,5 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { setNativeThreads } from '@altclip/backend';
 import { atomicWriteFile } from '@altclip/checkpoint';
 import { getModelConfig } from '@altclip/models';
 import { XLMRobertaTokenizer } from '@altclip/tokenizers';
@@ -140,11 +142,34 @@ async function writeStudentConfig(file: string, s: DemoSettings, spmDir: string,
 }
 
 /**
+ * The demo's towers are 64 wide: a kernel on them is done before a second thread would help, and handing each one
+ * over (spinning while the OS has the other thread descheduled, on a busy machine) cost the full demo ~50% more
+ * CPU time and ~20% more wall time on 2 cores (measured 2026-12-03). So the native backend runs single-threaded here
+ * unless ALTCLIP_NATIVE_THREADS says otherwise; the image decoding workers keep the other core. Returns the undo.
+ */
+function demoThreads(log: (l: string) => void): () => void {
+  if (tf.getBackend() !== 'native' || process.env.ALTCLIP_NATIVE_THREADS) return () => {};
+  const before = setNativeThreads(1);
+  if (before === undefined || before === 1) return () => {};
+  log(`demo: native kernels on 1 thread (was ${before}; the models are too small to split; ALTCLIP_NATIVE_THREADS overrides)`);
+  return () => setNativeThreads(before);
+}
+
+/**
  * `altclip demo`: stage 0 (English CLIP teacher) -> stage 1 (distill into an XLM-R student) -> stage 2 (contrastive,
  * image tower frozen), each through the library functions behind `altclip contrastive` / `altclip distill`, with
  * zero-shot and retrieval evaluation (@altclip/eval) after each, then results.json and report.html.
  */
 export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
+  const restoreThreads = demoThreads(opts.log ?? ((l: string) => console.log(l)));
+  try {
+    return await demo(opts);
+  } finally {
+    restoreThreads();
+  }
+}
+
+async function demo(opts: DemoOptions): Promise<DemoResult> {
   const t0 = Date.now();
   const log = opts.log ?? ((l: string) => console.log(l));
   let out = opts.out ? path.resolve(opts.out) : undefined;

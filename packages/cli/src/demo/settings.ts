@@ -39,7 +39,7 @@ export const DEFAULT_SETTINGS: DemoSettings = {
   stage2: { batchSize: 128, steps: 300, lr: 3e-4, warmup: 20, weightDecay: 0.05, betas: [0.9, 0.98], gradClip: 5, schedule: 'cosine', logEvery: 10, checkpointEvery: 100 },
 };
 
-/** `--fast`: the same pipeline in about a minute (7 without the native addon; used by the test); accuracy is lower but well above chance. */
+/** `--fast`: the same pipeline in under a minute (7 without the native addon; used by the test); accuracy is lower but well above chance. */
 export const FAST_SETTINGS: DemoSettings = {
   data: { trainImages: 3000, captionsPerImage: 1, stage2Images: 2000, testImages: 1000, galleries: 4, seed: 0 },
   teacherConfig: 'clip-demo-tiny',
