@@ -61,6 +61,11 @@ function gatherView(addon: NativeAddon, host: KernelHost, x: TensorInfo, outShap
 const cast: Impl = (addon, host, { x }, attrs) => {
   const to = attrs.dtype as DataType;
   if (!numeric(x) || DTYPE_CODE[to] === undefined) return null;
+  if (x!.dtype === to) {
+    // same dtype: share the data, as the cpu backend's Cast does (no copy)
+    (tf.backend() as unknown as { incRef(dataId: object): void }).incRef(x!.dataId);
+    return { dataId: x!.dataId, shape: x!.shape, dtype: to };
+  }
   const out = host.output(x!.shape, to);
   addon.cast(host.heap(), host.offset(x!), DTYPE_CODE[x!.dtype]!, host.offset(out), DTYPE_CODE[to]!, size(x!.shape));
   return out;

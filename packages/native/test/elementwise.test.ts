@@ -94,6 +94,24 @@ maybe('native elementwise kernels vs the cpu backend', () => {
     await setupBackend({ backend: 'native' });
   });
 
+  test('Cast to the same dtype shares the data (no copy), as the cpu backend does; a real cast still converts', () => {
+    const be = tf.backend() as unknown as { arenaStats(): { live: number } };
+    const base = be.arenaStats().live;
+    const n = 1 << 18; // large blocks: small ones come from shared slabs that `live` counts as a whole
+    const x = tf.tidy(() => tf.tile(tf.tensor([1.5, -2, 3, 0.25], [4], 'float32'), [n / 4]));
+    const live = be.arenaStats().live;
+    const y = tf.cast(x, 'float32');
+    expect(be.arenaStats().live).toBe(live);
+    x.dispose();
+    expect(Array.from(y.dataSync().slice(0, 4))).toEqual([1.5, -2, 3, 0.25]); // still alive after its source is gone
+    const z = tf.cast(y, 'int32');
+    expect(z.dtype).toBe('int32');
+    expect(be.arenaStats().live).toBe(live + 4 * n);
+    expect(Array.from(z.dataSync().slice(0, 4))).toEqual([1, -2, 3, 0]);
+    tf.dispose([y, z]);
+    expect(be.arenaStats().live).toBe(base); // the shared block was freed once, with its last holder
+  });
+
   test('float32 unary ops on special values and every size class (incl. a parallel one)', () => {
     const ops: Record<string, [(x: tf.Tensor) => tf.Tensor, number]> = {
       abs: [(x) => tf.abs(x), 0],
