@@ -3,7 +3,9 @@
  * segment, double free refused) and the point of it all, no 4 GiB ceiling: > 5 GiB of tensors alive at once, a
  * matmul and its gradient through them, all freed afterwards.
  */
+import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
+import { REPO_ROOT } from '@altclip/test-utils';
 import { setupBackend } from '@altclip/backend';
 import { ArenaBackend, loadAddon } from '../src';
 
@@ -19,21 +21,33 @@ maybe('native arena', () => {
   });
 
   test('blocks are 64-byte aligned, freed blocks are reused, neighbours coalesce, double free is refused', () => {
-    const a = addon!;
-    const small = [1, 63, 64, 65, 1000, 5000, 32768].map((n) => a.arenaAlloc(n));
-    for (const o of small) expect(o % 64).toBe(0);
-    const big = [a.arenaAlloc(1 << 20), a.arenaAlloc(3 << 20), a.arenaAlloc(1 << 20)];
-    for (const o of big) expect(o % 4096).toBe(0);
-    const live = a.arenaStats().live;
-    expect(a.arenaFree(big[0])).toBe(true);
-    expect(a.arenaFree(big[0])).toBe(false);
-    expect(a.arenaFree(big[1])).toBe(true);
+    // In a fresh process: the arena is process-wide, and blocks freed by earlier test files in this jest worker
+    // would make best-fit choose other (equally valid) places.
+    const script = `
+      const { setupBackend } = require('@altclip/backend');
+      const { loadAddon } = require('@altclip/native');
+      setupBackend({ backend: 'native' }).then(() => {
+        const a = loadAddon().addon;
+        const small = [1, 63, 64, 65, 1000, 5000, 32768].map((n) => a.arenaAlloc(n));
+        const big = [a.arenaAlloc(1 << 20), a.arenaAlloc(3 << 20), a.arenaAlloc(1 << 20)];
+        const live = a.arenaStats().live;
+        const frees = [a.arenaFree(big[0]), a.arenaFree(big[0]), a.arenaFree(big[1])];
+        const merged = a.arenaAlloc(4 << 20);
+        const liveAfter = a.arenaStats().live;
+        const last = [...small, merged, big[2]].map((o) => a.arenaFree(o));
+        console.log(JSON.stringify({ small, big, live, frees, merged, liveAfter, last, bogus: a.arenaFree(12345) }));
+      });`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: REPO_ROOT });
+    expect(r.stderr).toBe('');
+    const o = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    for (const off of o.small) expect(off % 64).toBe(0);
+    for (const off of o.big) expect(off % 4096).toBe(0);
+    expect(o.frees).toEqual([true, false, true]); // the second free of the same block is refused
     // the two freed neighbours merged: a 4 MiB block fits where they were, below the third block
-    const merged = a.arenaAlloc(4 << 20);
-    expect(merged).toBe(big[0]);
-    expect(a.arenaStats().live).toBe(live - (4 << 20) + (4 << 20));
-    for (const o of [...small, merged, big[2]]) expect(a.arenaFree(o)).toBe(true);
-    expect(a.arenaFree(12345)).toBe(false);
+    expect(o.merged).toBe(o.big[0]);
+    expect(o.liveAfter).toBe(o.live - (4 << 20) + (4 << 20));
+    expect(o.last.every(Boolean)).toBe(true);
+    expect(o.bogus).toBe(false);
   });
 
   test('no block crosses a 4 GiB segment boundary (JS views are per segment)', () => {
