@@ -83,7 +83,9 @@ export class AdamW {
         decayMask = tf.tensor(mask, [p.shape[0], ...p.shape.slice(1).map(() => 1)]);
       }
       const zeros = () => {
-        const z = tf.zeros(p.shape, 'float32');
+        // zerosLike runs the backend's ZerosLike kernel (a native fill on `native`); tf.zeros would build the
+        // zeros in JS and copy them in (7 GB of JS arrays for AltCLIP-L's moments)
+        const z = tf.zerosLike(p);
         const vz = tf.variable(z, false);
         z.dispose();
         return vz;
