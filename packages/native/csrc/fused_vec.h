@@ -1,5 +1,6 @@
-// 8-lane float vector helpers for the fused kernels (fused.cc). expV/erfV are the formulas of kernels.cc's
-// Exp/Erf kernels (same polynomials, same results), kept here so fused.cc does not depend on kernels.cc internals.
+// 8-lane float vectors (GCC/Clang vector extensions: one AVX register in the AVX2 clone, two SSE registers in the
+// baseline one) and exp/erf/sigmoid, shared by the elementwise kernels (kernels.cc) and the fused ones (fused.cc),
+// so both compute the same values. Auto-vectorisation does not handle exp's range reduction, so it is explicit.
 // Include only from translation units compiled with target clones: the helpers are always_inline and take the
 // instruction set of the function they are inlined into.
 #pragma once
@@ -31,14 +32,15 @@ FV_INLINE float hmax(v8f v) {
   return m;
 }
 
-// exp: exactly 0 below -87.3 (masked scores of finfo.min give zeros) and inf above 88.7; ~2 ulp otherwise.
+// exp(x): range reduction to r in [-ln2/2, ln2/2], degree-6 polynomial, scale by 2^n. ~2 ulp; exactly 0 below
+// -87.3 (masks of -1e9 or finfo.min give zeros, as in tfjs) and inf above 88.7.
 FV_INLINE v8f expV(v8f x) {
   v8f xc = x < -87.3f ? splat(-87.3f) : x;
   xc = xc > 88.7f ? splat(88.7f) : xc;
   v8f t = xc * 1.44269504088896341f + 0.5f;
-  v8i ni = __builtin_convertvector(t, v8i);
+  v8i ni = __builtin_convertvector(t, v8i);  // truncates toward zero
   v8f nf = __builtin_convertvector(ni, v8f);
-  v8i fix = nf > t;
+  v8i fix = nf > t;  // -1 where truncation rounded up (negative t): floor = trunc - 1
   ni = ni + fix;
   nf = __builtin_convertvector(ni, v8f);
   v8f r = xc - nf * 0.693359375f;

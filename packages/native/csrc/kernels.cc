@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "fused_vec.h"
 #include "pool.h"
 #include "sgemm.h"
 
@@ -29,57 +30,15 @@ namespace {
 constexpr size_t kGrain = 1 << 20;
 constexpr size_t kMathGrain = 1 << 17;
 
-// 8-lane float vectors (GCC/Clang vector extensions): one AVX register in the haswell clone, two SSE
-// registers in the baseline one. Auto-vectorisation does not handle exp's range reduction, so it is explicit.
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-__attribute__((always_inline)) inline v8f splat(float f) { return v8f{f, f, f, f, f, f, f, f}; }
-__attribute__((always_inline)) inline v8f load8(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, 32);
-  return v;
-}
-__attribute__((always_inline)) inline void store8(float* p, v8f v) { std::memcpy(p, &v, 32); }
-__attribute__((always_inline)) inline v8f vabs(v8f x) { return (v8f)((v8i)x & 0x7fffffff); }
-// x with the sign bit of s
-__attribute__((always_inline)) inline v8f withSign(v8f x, v8f s) { return (v8f)(((v8i)x & 0x7fffffff) | ((v8i)s & (int32_t)0x80000000)); }
-
-// exp(x): range reduction to r in [-ln2/2, ln2/2], degree-6 polynomial, scale by 2^n. ~2 ulp; exactly 0 below
-// -87.3 (so masks of -1e9 give zeros as in tfjs) and inf above 88.7.
-__attribute__((always_inline)) inline v8f expV(v8f x) {
-  v8f xc = x < -87.3f ? splat(-87.3f) : x;
-  xc = xc > 88.7f ? splat(88.7f) : xc;
-  v8f t = xc * 1.44269504088896341f + 0.5f;
-  v8i ni = __builtin_convertvector(t, v8i);  // truncates toward zero
-  v8f nf = __builtin_convertvector(ni, v8f);
-  v8i fix = nf > t;  // -1 where truncation rounded up (negative t): floor = trunc - 1
-  ni = ni + fix;
-  nf = __builtin_convertvector(ni, v8f);
-  v8f r = xc - nf * 0.693359375f;
-  r = r - nf * -2.12194440e-4f;
-  v8f p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  v8f y = p * (v8f)((ni + 127) << 23);
-  y = x < -87.3f ? splat(0.0f) : y;
-  y = x > 88.7f ? splat(INFINITY) : y;
-  return y;
-}
-
-// erf as Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the formula tfjs's cpu and wasm kernels use.
-__attribute__((always_inline)) inline v8f erfV(v8f x) {
-  v8f ax = vabs(x);
-  v8f t = 1.0f / (1.0f + 0.3275911f * ax);
-  v8f poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
-  return withSign(1.0f - poly * expV(-ax * ax), x);
-}
-
-__attribute__((always_inline)) inline v8f sigmoidV(v8f x) { return 1.0f / (1.0f + expV(-x)); }
+// 8-lane float vectors and exp/erf/sigmoid: fused_vec.h, shared with the fused kernels (same results there).
+using fvec::erfV;
+using fvec::expV;
+using fvec::load8;
+using fvec::sigmoidV;
+using fvec::splat;
+using fvec::store8;
+using fvec::v8f;
+using fvec::v8i;
 
 // Applies f to x[0..n) into out, 8 lanes at a time; the tail goes through a padded buffer.
 template <typename F>

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
-import { NATIVE_KERNELS, broadcastPlan, type Impl } from './kernels';
+import { NATIVE_KERNELS, broadcastPlan, broadcastShapes, type Impl } from './kernels';
 import { DTYPE_CODE } from './movement';
 
 /** Op codes of csrc/elementwise.h. */
@@ -32,18 +32,6 @@ function unaryEx(op: number, params: (attrs: Record<string, unknown>) => [number
     addon.unaryEx(host.heap(), op, DTYPE_CODE[x.dtype]!, host.offset(x), host.offset(out), size(x.shape), p0, p1);
     return out;
   };
-}
-
-function broadcastShapes(a: number[], b: number[]): number[] | null {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1;
-    const y = b[b.length - n + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) return null;
-    out.push(x === 1 ? y : x);
-  }
-  return out;
 }
 
 const BOOL_OUT = new Set<number>([10, 11, 12, 13, 14, 15, 20, 21]);

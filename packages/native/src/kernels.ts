@@ -17,7 +17,8 @@ const f32 = (...ts: Array<TensorInfo | undefined>) => ts.every((t) => t != null 
 /** tf.matMul's batch broadcasting: for each flat index of `outBatch`, the flat index into `batch` (right-aligned). */
 export const broadcastIndex = broadcastBatchIndex;
 
-function broadcastShapes(a: number[], b: number[]): number[] | null {
+/** The broadcast shape of a and b (numpy rules), or null when they do not broadcast. */
+export function broadcastShapes(a: number[], b: number[]): number[] | null {
   const n = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
