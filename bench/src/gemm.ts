@@ -43,6 +43,10 @@ function shapes(): Shape[] {
   out.push(sh('vit-b/16 B=8 mlp-down', 8 * 197, 768, 3072, 'NN'));
   out.push(sh('vit-l/14 B=4 qkv/out', 4 * 257, 1024, 1024, 'NN'), sh('vit-l/14 B=4 mlp-up', 4 * 257, 4096, 1024, 'NN'));
   out.push(sh('vit-l/14 B=4 mlp-down', 4 * 257, 1024, 4096, 'NN'));
+  // Embedding one image (257 tokens) and one text (77 tokens) with AltCLIP-L: linear layers x W^T.
+  for (const T of [257, 77]) {
+    out.push(sh(`embed T=${T} qkv/out`, T, 1024, 1024, 'NT'), sh(`embed T=${T} mlp-up`, T, 4096, 1024, 'NT'), sh(`embed T=${T} mlp-down`, T, 1024, 4096, 'NT'));
+  }
   for (const [model, L, BH] of [['bert B=8', 128, 96], ['vit-b/16 B=8', 197, 96], ['vit-l/14 B=4', 257, 64]] as const) {
     const p = `attn ${model} [${BH},${L},64]`;
     out.push(sh(`${p} QK^T`, L, L, 64, 'NT', BH), sh(`${p} PV`, L, 64, L, 'NN', BH));
@@ -159,7 +163,7 @@ function main(): void {
     console.log(`${s.name.padEnd(40)} ${dims.padEnd(22)} ${cols}  ${ratios}  best ${best}${maxDiff > 1e-4 ? `  MISMATCH ${maxDiff.toExponential(1)}` : ''}`);
   }
   console.log(`wins: ${Object.entries(wins).map(([p, n]) => `${p} ${n}`).join(', ')}  load ${load()}`);
-  addon.setGemm(!info0.openblas || info0.gemm === 'builtin');
+  addon.setGemm(info0.gemm);
   addon.setGemmIsa(info0.builtinIsa);
 }
 

@@ -197,15 +197,27 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   });
 }
 
-// setGemm(builtin: boolean): the built-in SGEMM or OpenBLAS (ignored, staying built-in, without OpenBLAS).
+// setGemm(mode: 'auto' | 'builtin' | 'openblas' | boolean): the SGEMM gemm() uses (true: builtin, false: openblas).
+// Without OpenBLAS it stays built-in.
 napi_value SetGemm(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     size_t argc = 1;
     napi_value argv[1];
     napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
     bool builtin = false;
-    if (argc < 1 || napi_get_value_bool(env, argv[0], &builtin) != napi_ok) throw ArgError{"setGemm: expected a boolean"};
-    altclip::setUseBuiltinGemm(builtin);
+    char name[16] = {0};
+    size_t len = 0;
+    if (argc >= 1 && napi_get_value_bool(env, argv[0], &builtin) == napi_ok) {
+      altclip::setGemmMode(builtin ? altclip::GemmMode::Builtin : altclip::GemmMode::OpenBlas);
+    } else if (argc >= 1 && napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) == napi_ok) {
+      const std::string m(name, len);
+      if (m == "auto") altclip::setGemmMode(altclip::GemmMode::Auto);
+      else if (m == "builtin") altclip::setGemmMode(altclip::GemmMode::Builtin);
+      else if (m == "openblas") altclip::setGemmMode(altclip::GemmMode::OpenBlas);
+      else throw ArgError{"setGemm: expected 'auto', 'builtin' or 'openblas', got '" + m + "'"};
+    } else {
+      throw ArgError{"setGemm: expected 'auto', 'builtin', 'openblas' or a boolean"};
+    }
     return undefinedValue(env);
   });
 }
@@ -321,7 +333,7 @@ napi_value Info(napi_env env, napi_callback_info info) {
 #endif
   napi_get_boolean(env, altclip::haveOpenBlas(), &v);
   setProp(env, obj, "openblas", v);
-  napi_create_string_utf8(env, altclip::useBuiltinGemm() ? "builtin" : "openblas", NAPI_AUTO_LENGTH, &v);
+  napi_create_string_utf8(env, altclip::gemmModeName(altclip::gemmMode()), NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "gemm", v);
   napi_create_string_utf8(env, cfg ? cfg : "", NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "blasConfig", v);
@@ -361,7 +373,7 @@ napi_value Init(napi_env env, napi_value exports) {
   registerOps(env, exports);
   registerElementwise(env, exports);
   registerFused(env, exports);
-  altclip::setUseBuiltinGemm(altclip::builtinGemmByDefault());
+  altclip::setGemmMode(altclip::gemmModeByDefault());
   return exports;
 }
 

@@ -312,7 +312,12 @@ void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inne
 void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
           const float* bias, size_t biasSize, int activation, float leakyAlpha) {
   const int lda = transA ? M : K, ldb = transB ? K : N;
-  const bool builtin = useBuiltinGemm();
+  const double mnk = (double)M * N * K;
+  // OpenBLAS (and the built-in gemm) run a gemm this small on one thread; spread the batch over the pool instead.
+  // Larger ones use their own threads, one gemm at a time.
+  const bool batchedSmall = batch.count > 1 && mnk <= 262144.0;
+  const GemmMode mode = gemmMode();
+  const bool builtin = mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, N, K, batchedSmall));
   bool inPool = false;
   auto one = [&](size_t o) {
     const float* ao = a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride;
@@ -329,10 +334,7 @@ void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool tr
 #endif
     }
   };
-  const double mnk = (double)M * N * K;
-  // OpenBLAS (and the built-in gemm) run a gemm this small on one thread; spread the batch over the pool instead.
-  // Larger ones use their own threads, one gemm at a time.
-  if (batch.count > 1 && mnk <= 262144.0) {
+  if (batchedSmall) {
     inPool = true;
     parallelFor(batch.count, 1, [&](size_t b0, size_t e0) {
       for (size_t o = b0; o < e0; o++) one(o);
@@ -348,15 +350,7 @@ void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool tr
 }
 
 namespace {
-bool initialBuiltin() {
-#ifdef ALTCLIP_OPENBLAS
-  const char* e = std::getenv("ALTCLIP_NATIVE_GEMM");
-  return e && std::strcmp(e, "builtin") == 0;
-#else
-  return true;
-#endif
-}
-bool gBuiltin = initialBuiltin();
+GemmMode gMode = haveOpenBlas() ? GemmMode::Auto : GemmMode::Builtin;
 }  // namespace
 
 bool haveOpenBlas() {
@@ -366,7 +360,8 @@ bool haveOpenBlas() {
   return false;
 #endif
 }
-bool useBuiltinGemm() { return gBuiltin; }
-void setUseBuiltinGemm(bool builtin) { gBuiltin = builtin || !haveOpenBlas(); }
+GemmMode gemmMode() { return gMode; }
+void setGemmMode(GemmMode mode) { gMode = haveOpenBlas() ? mode : GemmMode::Builtin; }
+const char* gemmModeName(GemmMode mode) { return mode == GemmMode::Builtin ? "builtin" : mode == GemmMode::OpenBlas ? "openblas" : "auto"; }
 
 }  // namespace altclip

@@ -17,15 +17,20 @@ bool sgemmIsaSupported(const char* isa);
 // Switches the code path; false (and nothing changes) for an unknown name or one this CPU cannot run.
 bool setSgemmIsa(const char* isa);
 
-// The default SGEMM when the addon loads: ALTCLIP_NATIVE_GEMM=builtin|openblas when set; else the built-in one when
-// ALTCLIP_NATIVE_ISA names a path this CPU runs; else OpenBLAS (when linked). The avx512 path matches OpenBLAS per
-// core but a whole training step was not faster with it (packages/native/README.md), so OpenBLAS stays the default.
-bool builtinGemmByDefault();
+// Which SGEMM gemm() uses: OpenBLAS, the built-in one, or per shape (auto: the built-in AVX-512 tile where it beats
+// OpenBLAS, builtinWins; OpenBLAS elsewhere). Without OpenBLAS it is always the built-in one.
+enum class GemmMode { OpenBlas, Builtin, Auto };
 
-// Which SGEMM gemm() uses now (addon.cc sets builtinGemmByDefault() at load; setUseBuiltinGemm switches; without
-// OpenBLAS it is always the built-in one).
+// The mode when the addon loads: ALTCLIP_NATIVE_GEMM=auto|builtin|openblas when set; else builtin when
+// ALTCLIP_NATIVE_ISA names a path this CPU runs (so that path is what runs); else auto.
+GemmMode gemmModeByDefault();
+// auto's choice for one product: true where the built-in SGEMM's current path beats OpenBLAS on this shape
+// (`npm run bench -- gemm`; `batchedSmall`: one of many small products, attention's per-head ones).
+bool builtinWins(int M, int N, int K, bool batchedSmall);
+
 bool haveOpenBlas();
-bool useBuiltinGemm();
-void setUseBuiltinGemm(bool builtin);
+GemmMode gemmMode();
+void setGemmMode(GemmMode mode);
+const char* gemmModeName(GemmMode mode);
 
 }  // namespace altclip

@@ -23,8 +23,8 @@ using namespace altclip;
 // Defined in kernels.cc in the addon; the bench links only sgemm.cc and pool.cc.
 namespace altclip {
 bool haveOpenBlas() { return true; }
-bool useBuiltinGemm() { return true; }
-void setUseBuiltinGemm(bool) {}
+GemmMode gemmMode() { return GemmMode::Builtin; }
+void setGemmMode(GemmMode) {}
 }  // namespace altclip
 
 int main(int argc, char** argv) {

@@ -43,8 +43,11 @@ export interface NativeAddon {
   arenaStats(): ArenaStats;
   /** 0: reset the peak, 1: set the free-page cache cap to `value` bytes, 2: release every cached free page. */
   arenaControl(op: 0 | 1 | 2, value: number): void;
-  /** true: the built-in SGEMM (csrc/sgemm.cc); false: OpenBLAS (stays built-in when OpenBLAS is not linked). */
-  setGemm(builtin: boolean): void;
+  /**
+   * The SGEMM the matmul kernels use: 'builtin' (csrc/sgemm.cc; true), 'openblas' (false), or 'auto' (the built-in
+   * AVX-512 tile on the shapes where it beats OpenBLAS, OpenBLAS elsewhere). Stays built-in when OpenBLAS is not linked.
+   */
+  setGemm(mode: GemmMode | boolean): void;
   /** The built-in SGEMM's code path (csrc/sgemm.h); false for an unknown one or one this CPU cannot run. */
   setGemmIsa(isa: GemmIsa): boolean;
   info(): {
@@ -52,7 +55,7 @@ export interface NativeAddon {
     /** Linked against OpenBLAS at build time. */
     openblas: boolean;
     /** The SGEMM BatchMatMul/_FusedMatMul use now. */
-    gemm: 'openblas' | 'builtin';
+    gemm: GemmMode;
     /** The built-in SGEMM's code path (picked at load: the best this CPU runs, or ALTCLIP_NATIVE_ISA), and its description. */
     builtinIsa: GemmIsa;
     builtinCore: string;
@@ -62,6 +65,8 @@ export interface NativeAddon {
 /** The built-in SGEMM's code paths, fastest first: 14x32 AVX-512F tile, 6x16 AVX2/FMA tile, 6x16 default target. */
 export const GEMM_ISAS = ['avx512', 'avx2', 'baseline'] as const;
 export type GemmIsa = (typeof GEMM_ISAS)[number];
+/** Which SGEMM the matmul kernels use (csrc/sgemm.h GemmMode). */
+export type GemmMode = 'auto' | 'builtin' | 'openblas';
 
 export interface ArenaStats {
   reserved: number;

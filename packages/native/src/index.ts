@@ -5,7 +5,7 @@
  * pure TypeScript/wasm path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { GEMM_ISAS, GemmIsa, INSTALL_HINT, loadAddon } from './addon';
+import { GEMM_ISAS, GemmIsa, GemmMode, INSTALL_HINT, loadAddon } from './addon';
 import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } from './kernels';
 import { ARENA_BACKEND, registerArenaBackend } from './arena-backend';
 import { MOVEMENT_KERNELS } from './movement';
@@ -19,7 +19,7 @@ export { ELEMENTWISE_KERNELS } from './elementwise';
 export { FUSED_KERNELS, FUSED_KERNEL_NAMES, maskStrides } from './fused';
 export { GEMM_ISAS, INSTALL_HINT, loadAddon } from './addon';
 export { ARENA_BACKEND, ArenaBackend, arenaCacheBytes, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
-export type { NativeAddon, ArenaStats, GemmIsa } from './addon';
+export type { NativeAddon, ArenaStats, GemmIsa, GemmMode } from './addon';
 
 export interface NativeStatus {
   /** The addon is built and loaded. */
@@ -30,9 +30,12 @@ export interface NativeStatus {
   why?: string;
   /** The matmul library in use: OpenBLAS's config/core, or `built-in SGEMM` and its code path. */
   blas?: { config: string; core: string; threads: number };
-  /** Which SGEMM the matmul kernels use, and whether OpenBLAS is linked (ALTCLIP_NATIVE_GEMM=builtin picks the built-in one). */
-  gemm?: 'openblas' | 'builtin';
-  /** The built-in SGEMM's code path (used when `gemm` is 'builtin'). */
+  /**
+   * Which SGEMM the matmul kernels use (ALTCLIP_NATIVE_GEMM): 'auto' (the default with OpenBLAS: the built-in AVX-512
+   * tile on the shapes where it is faster, OpenBLAS elsewhere), 'builtin' or 'openblas'.
+   */
+  gemm?: GemmMode;
+  /** The built-in SGEMM's code path (used when `gemm` is 'builtin', and by 'auto' where it wins). */
   gemmIsa?: GemmIsa;
   openblas?: boolean;
   /** Elementwise kernels' thread pool size. */
@@ -43,9 +46,11 @@ export function nativeStatus(): NativeStatus {
   const { addon, why } = loadAddon();
   if (!addon) return { available: false, kernels: [], why };
   const i = addon.info();
+  // auto picks the built-in SGEMM only on its AVX-512 path (csrc/sgemm.cc builtinWins).
+  const mixed = i.gemm === 'auto' && i.builtinIsa === 'avx512';
   const blas = i.gemm === 'builtin'
     ? { config: `built-in SGEMM${i.openblas ? ' (OpenBLAS linked, not used)' : ' (OpenBLAS not found at build)'}`, core: i.builtinCore, threads: i.threads }
-    : { config: i.blasConfig, core: i.blasCore, threads: i.blasThreads };
+    : { config: i.blasConfig, core: mixed ? `${i.blasCore}; built-in avx512 SGEMM for 8-336-row and per-head products` : i.blasCore, threads: i.blasThreads };
   return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, gemmIsa: i.builtinIsa, openblas: i.openblas, threads: i.threads };
 }
 
@@ -76,14 +81,15 @@ export function setNativeThreads(n: number): void {
 }
 
 /**
- * Picks the matmul SGEMM: 'builtin' (csrc/sgemm.cc) or 'openblas' (when linked; otherwise it stays built-in).
- * The default (csrc/sgemm.h builtinGemmByDefault): ALTCLIP_NATIVE_GEMM when set, else the built-in one when
- * ALTCLIP_NATIVE_ISA is set, else OpenBLAS when linked. Returns the one now in use.
+ * Picks the matmul SGEMM: 'builtin' (csrc/sgemm.cc), 'openblas', or 'auto' (per shape: the built-in AVX-512 tile
+ * where it beats OpenBLAS, OpenBLAS elsewhere); without OpenBLAS it stays built-in. The default (csrc/sgemm.h
+ * gemmModeByDefault): ALTCLIP_NATIVE_GEMM when set, else 'builtin' when ALTCLIP_NATIVE_ISA is set, else 'auto'.
+ * Returns the one now in use.
  */
-export function setNativeGemm(which: 'builtin' | 'openblas'): 'builtin' | 'openblas' {
+export function setNativeGemm(which: GemmMode): GemmMode {
   const { addon } = loadAddon();
   if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
-  addon.setGemm(which === 'builtin');
+  addon.setGemm(which);
   return addon.info().gemm;
 }
 

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, backendInfo } from '@altclip/backend';
-import { GemmIsa, loadAddon, nativeStatus, setNativeGemm, setNativeGemmIsa, supportedGemmIsas } from '@altclip/native';
+import { GemmIsa, GemmMode, loadAddon, nativeStatus, setNativeGemm, setNativeGemmIsa, supportedGemmIsas } from '@altclip/native';
 import { MatMulCase, matMulCase, on, rand, refMatMul, relErr, size } from './helpers';
 
 const status = nativeStatus();
@@ -27,7 +27,11 @@ for (const [tA, tB] of [[false, false], [false, true], [true, false], [true, tru
   CASES.push(mk([2, 1], [1, 3], 6, 5, 16, tA, tB)); // both broadcast, exact micro-tiles
   CASES.push(mk([12], [12], 64, 64, 33, tA, tB)); // attention-sized batch on the pool (single-threaded gemms)
   CASES.push(mk([], [], 97, 600, 131, tA, tB)); // M > MC, K = 2 full KC blocks + remainder, threaded
+  CASES.push(mk([], [], 77, 130, 1000, tA, tB)); // skinny (one row block, A packed whole): 3 K slices, threaded
 }
+// The skinny path's bound: M = MC=336 rows (skinny on the 14x32 path) and one more (the sliced path).
+CASES.push(mk([], [], 336, 70, 800, false, true));
+CASES.push(mk([], [], 337, 70, 800, true, false));
 // N > NC (a second column slice) and a large K once, not for every flag pair, to keep the test short.
 CASES.push(mk([], [], 13, 1100, 37, false, true));
 CASES.push(mk([], [], 5, 7, 4100, true, false));
@@ -77,12 +81,16 @@ describeNative('built-in SGEMM code paths', () => {
     expect(bad.err).toContain(`ALTCLIP_NATIVE_ISA=avx1024 is unknown (avx512, avx2 or baseline); the built-in SGEMM uses ${ISAS[0]}`);
   });
 
-  test('default gemm: OpenBLAS when linked, else built-in; ALTCLIP_NATIVE_GEMM overrides', () => {
+  test('default gemm: auto (per shape) when OpenBLAS is linked, else built-in; ALTCLIP_NATIVE_GEMM overrides', () => {
     const openblas = nativeStatus().openblas;
-    expect(loadWith({}).out).toBe(`${ISAS[0]} ${openblas ? 'openblas' : 'builtin'}`);
+    expect(loadWith({}).out).toBe(`${ISAS[0]} ${openblas ? 'auto' : 'builtin'}`);
+    expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'auto' }).out).toBe(`${ISAS[0]} ${openblas ? 'auto' : 'builtin'}`);
     expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'openblas' }).out).toBe(`${ISAS[0]} ${openblas ? 'openblas' : 'builtin'}`);
     expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'builtin' }).out).toBe(`${ISAS[0]} builtin`);
     expect(loadWith({ ALTCLIP_NATIVE_GEMM: 'openblas', ALTCLIP_NATIVE_ISA: 'baseline' }).out).toBe(`baseline ${openblas ? 'openblas' : 'builtin'}`);
+    const bad = loadWith({ ALTCLIP_NATIVE_GEMM: 'mkl' });
+    expect(bad.out).toBe(`${ISAS[0]} ${openblas ? 'auto' : 'builtin'}`);
+    expect(bad.err).toContain('ALTCLIP_NATIVE_GEMM=mkl is unknown (auto, builtin or openblas); using auto');
   });
 });
 
@@ -98,12 +106,12 @@ async function references(i: number, a: Float32Array, b: Float32Array, f: () => 
 }
 
 describeNative.each(ISAS.map((isa) => [isa]))('built-in SGEMM (forced, %s path) vs a float64 reference and the cpu backend', (isa) => {
-  let before: 'builtin' | 'openblas' = 'openblas';
+  let before: GemmMode = 'auto';
   let beforeIsa: GemmIsa = 'baseline';
   beforeAll(async () => {
     await setupBackend({ backend: 'cpu' });
     await setupBackend({ backend: 'wasm' });
-    before = nativeStatus().gemm ?? 'openblas';
+    before = nativeStatus().gemm ?? 'auto';
     beforeIsa = nativeStatus().gemmIsa ?? 'baseline';
     expect(setNativeGemm('builtin')).toBe('builtin');
     expect(setNativeGemmIsa(isa)).toBe(isa);
