@@ -148,6 +148,25 @@ describeNative('fused native kernels against the composed ops', () => {
     });
   }
 
+  // Attention has two native paths: whole score rows on the built-in SGEMM (every case above: short sequences) and
+  // flash-style key tiles (sequences with more than 1M scores per head); here the tiles, forced on the same cases.
+  test.each(CASES.filter((c) => c.kernel === 'AltclipAttention').map((c) => [c.name, c] as const))('native, key tiles forced: %s', async (_, c) => {
+    const data = makeInputs(c);
+    const ref = await runCase('cpu', c, data, false);
+    const before = addon!.setAttentionFullRowLimit(0);
+    try {
+      const got = await runCase('native', c, data, false);
+      expect(got.kernels).toContain(c.kernel);
+      expect(relErr(got.out, ref.out)).toBeLessThan(2e-5);
+      got.grads.forEach((g, i) => {
+        const e = relErr(g, ref.grads[i]);
+        if (!(e < 2e-4)) throw new Error(`${c.name} (key tiles): gradient of input ${i} off by ${e.toExponential(2)}`);
+      });
+    } finally {
+      addon!.setAttentionFullRowLimit(before);
+    }
+  });
+
   test('setFusedKernels(false) runs the composed ops on native (same results within rounding)', async () => {
     const c = CASES[CASES.length - 1];
     const data = makeInputs(c);

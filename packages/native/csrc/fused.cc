@@ -8,6 +8,7 @@
 
 #include "fused_vec.h"
 #include "pool.h"
+#include "sgemm.h"
 
 // Compiled three times (x86-64-v4: AVX-512, x86-64-v3: AVX2+FMA, baseline) and picked at load time.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -366,6 +367,80 @@ FUSED_CLONES void attentionTile(const float* q, const float* k, const float* v, 
   }
 }
 
+// Whole rows of scores instead of key tiles while a head's [Lq, Lk] scores are at most this many floats (4 MiB):
+// the products then run on the built-in SGEMM's register tile (csrc/sgemm.cc, 2-3x the tile loops above) and the
+// softmax is exact in one pass. Longer sequences take the flash-style key tiles, which never hold [Lq, Lk].
+size_t gFullRowScores = (size_t)1 << 20;
+
+bool fullRows(const AttentionShape& sh) { return sh.Lq * sh.Lk <= gFullRowScores; }
+
+// Rows [i0, i0 + br) of head h of batch b with whole score rows: S = Q K^T, P = softmax(S * scale + mask), O = P V.
+FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape sh,
+                                float scale, size_t b, size_t h, size_t i0, size_t br) {
+  const size_t d = sh.d, D = sh.H * d, Lk = sh.Lk;
+  AttnScratch& t = scratch();
+  t.s.resize(br * Lk);
+  float* S = t.s.data();
+  const float* Q = q + (b * sh.Lq + i0) * D + h * d;
+  const float* K = k + b * Lk * D + h * d;
+  const float* V = v + b * Lk * D + h * d;
+  float* O = out + (b * sh.Lq + i0) * D + h * d;
+  sgemmBuiltin(false, true, (int)br, (int)Lk, (int)d, Q, (int)D, K, (int)D, S, (int)Lk, false);
+  float* st = stats + ((b * sh.H + h) * sh.Lq + i0) * 2;
+  for (size_t r = 0; r < br; r++) {
+    float* sr = S + r * Lk;
+    scaleMaskRow(sr, maskRow(mask, b, h, i0 + r), Lk, scale);
+    const float mx = maxRow(sr, Lk);
+    st[2 * r] = mx;
+    st[2 * r + 1] = 1.0f / expRow(sr, sr, Lk, mx);
+  }
+  sgemmBuiltin(false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
+  for (size_t r = 0; r < br; r++) {
+    const float inv = st[2 * r + 1];
+    float* o = O + r * D;
+    for (size_t c = 0; c < d; c++) o[c] *= inv;
+  }
+}
+
+// Every gradient of head h of batch b with whole score rows (as attentionRows): P rebuilt from the stats, then
+// dV = P^T dO, dP = dO V^T, dS = scale * P * (dP - dsum), dQ = dS K, dK = dS^T Q, each one SGEMM call.
+FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out,
+                                    const float* stats, float* dq, float* dk, float* dv, AttentionShape sh, float scale, size_t b, size_t h) {
+  const size_t d = sh.d, D = sh.H * d, Lq = sh.Lq, Lk = sh.Lk;
+  AttnScratch& t = scratch();
+  t.s.resize(Lq * Lk);
+  t.dp.resize(Lq * Lk);
+  float* P = t.s.data();
+  float* dP = t.dp.data();
+  const size_t base = b * Lq * D + h * d, kbase = b * Lk * D + h * d;
+  const float* Q = q + base;
+  const float* G = dout + base;
+  const float* K = k + kbase;
+  const float* V = v + kbase;
+  const float* st = stats + (b * sh.H + h) * Lq * 2;
+  sgemmBuiltin(false, true, (int)Lq, (int)Lk, (int)d, Q, (int)D, K, (int)D, P, (int)Lk, false);
+  sgemmBuiltin(false, true, (int)Lq, (int)Lk, (int)d, G, (int)D, V, (int)D, dP, (int)Lk, false);
+  for (size_t i = 0; i < Lq; i++) {
+    float* p = P + i * Lk;
+    float* ds = dP + i * Lk;
+    scaleMaskRow(p, maskRow(mask, b, h, i), Lk, scale);
+    const float mx = st[2 * i], inv = st[2 * i + 1];
+    expRow(p, p, Lk, mx);
+    // dsum_i = sum_c dout_ic out_ic (= sum_j P_ij dP_ij), the softmax backward's row term.
+    const float* o = out + base + i * D;
+    const float* g = G + i * D;
+    float dsum = 0;
+    for (size_t c = 0; c < d; c++) dsum += o[c] * g[c];
+    for (size_t j = 0; j < Lk; j++) {
+      p[j] *= inv;
+      ds[j] = scale * p[j] * (ds[j] - dsum);
+    }
+  }
+  sgemmBuiltin(true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
+  sgemmBuiltin(false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
+  sgemmBuiltin(true, false, (int)Lk, (int)d, (int)Lq, dP, (int)Lk, Q, (int)D, dk + kbase, (int)D, false);  // dK = dS^T Q
+}
+
 // Every gradient of head h of batch b (dq rows of this head are owned by this call, as are dk/dv's).
 FUSED_CLONES void attentionGradHead(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out,
                                     const float* stats, float* dq, float* dk, float* dv, AttentionShape sh, float scale, size_t b, size_t h) {
@@ -479,6 +554,17 @@ void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, si
 }
 
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale) {
+  if (fullRows(s)) {
+    // Row blocks of about BR rows, evenly sized (257 rows: 5 x 52, not 4 x 64 + 1).
+    const size_t blocks = (s.Lq + BR - 1) / BR, rows = (s.Lq + blocks - 1) / blocks;
+    parallelFor(s.B * s.H * blocks, 1, [&](size_t t0, size_t t1) {
+      for (size_t t = t0; t < t1; t++) {
+        const size_t blk = t % blocks, bh = t / blocks, i0 = blk * rows;
+        if (i0 < s.Lq) attentionRows(q, k, v, mask, out, stats, s, scale, bh / s.H, bh % s.H, i0, std::min(rows, s.Lq - i0));
+      }
+    });
+    return;
+  }
   const size_t tiles = (s.Lq + BR - 1) / BR;
   parallelFor(s.B * s.H * tiles, 1, [&](size_t t0, size_t t1) {
     for (size_t t = t0; t < t1; t++) {
@@ -490,9 +576,18 @@ void attention(const float* q, const float* k, const float* v, MaskView mask, fl
 
 void attentionGrad(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out, const float* stats,
                    float* dq, float* dk, float* dv, AttentionShape s, float scale) {
+  const bool rows = fullRows(s);
   parallelFor(s.B * s.H, 1, [&](size_t t0, size_t t1) {
-    for (size_t t = t0; t < t1; t++) attentionGradHead(dout, q, k, v, mask, out, stats, dq, dk, dv, s, scale, t / s.H, t % s.H);
+    for (size_t t = t0; t < t1; t++)
+      if (rows) attentionGradRows(dout, q, k, v, mask, out, stats, dq, dk, dv, s, scale, t / s.H, t % s.H);
+      else attentionGradHead(dout, q, k, v, mask, out, stats, dq, dk, dv, s, scale, t / s.H, t % s.H);
   });
+}
+
+size_t setAttentionFullRowLimit(size_t scores) {
+  const size_t old = gFullRowScores;
+  gFullRowScores = scores;
+  return old;
 }
 
 }  // namespace altclip

@@ -42,4 +42,8 @@ void attention(const float* q, const float* k, const float* v, MaskView mask, fl
 void attentionGrad(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out, const float* stats,
                    float* dq, float* dk, float* dv, AttentionShape s, float scale);
 
+// Heads with at most `scores` = Lq * Lk scores run on whole score rows and the built-in SGEMM; longer ones in
+// flash-style key tiles (default 1 << 20). Returns the previous limit (tests force each path with it).
+size_t setAttentionFullRowLimit(size_t scores);
+
 }  // namespace altclip

@@ -142,6 +142,18 @@ napi_value AttentionGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// setAttentionFullRowLimit(scores) -> the previous limit (fused.h).
+napi_value SetAttentionFullRowLimit(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 1, "setAttentionFullRowLimit");
+    const double n = a.num(0);
+    if (!(n >= 0)) throw ArgError{"setAttentionFullRowLimit: expected a non-negative number"};
+    napi_value r;
+    napi_create_double(env, (double)altclip::setAttentionFullRowLimit((size_t)n), &r);
+    return r;
+  });
+}
+
 }  // namespace
 
 void registerFused(napi_env env, napi_value exports) {
@@ -153,7 +165,8 @@ void registerFused(napi_env env, napi_value exports) {
                    {"softmaxMask", SoftmaxMask},
                    {"softmaxMaskGrad", SoftmaxMaskGrad},
                    {"attention", Attention},
-                   {"attentionGrad", AttentionGrad}});
+                   {"attentionGrad", AttentionGrad},
+                   {"setAttentionFullRowLimit", SetAttentionFullRowLimit}});
 }
 
 }  // namespace altclip_napi

@@ -33,6 +33,8 @@ export interface NativeAddon {
   select(heap: Uint8Array | null, cond: number, a: number, b: number, out: number, elemBytes: number, n: number): void;
   range(heap: Uint8Array | null, dtype: number, out: number, n: number, start: number, step: number): void;
   setThreads(n: number): void;
+  /** Heads with at most this many scores (Lq * Lk) attend on whole score rows, longer ones in key tiles; returns the previous limit. */
+  setAttentionFullRowLimit(scores: number): number;
   /** Reserves the native backend's arena (once) and returns its size in bytes (csrc/arena.h). */
   arenaInit(bytes: number): number;
   /** External ArrayBuffer over bytes [i * 4 GiB, (i + 1) * 4 GiB) of the arena. */
