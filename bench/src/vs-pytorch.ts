@@ -40,6 +40,8 @@ import { encoderBatch, encoderForward, initEncoderParams, profileKernels } from 
 const CASES = ['bert-train', 'vit-forward', 'altclip-large', 'altclip-large-finetune', 'distill-large'] as const;
 /** Cases too large to keep both sides in memory at once: run sequentially. */
 const SEQUENTIAL = new Set<string>(['altclip-large-finetune', 'distill-large']);
+/** Time targets against the best PyTorch (issue 12: at most 0.8x on these; the others, issue 11: at most 1.0x). */
+const TIME_TARGET: Partial<Record<string, number>> = { 'bert-train': 0.8, 'vit-forward': 0.8, 'altclip-large': 0.8 };
 type CaseName = (typeof CASES)[number];
 
 interface Opts {
@@ -416,7 +418,7 @@ async function runCase(o: Opts, c: CaseName): Promise<void> {
   const ourPeak = process.resourceUsage().maxRSS * 1024;
   const m = median(oursMs);
   const pm = median(pyMs);
-  console.log(`RESULT ${c} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each; per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= 1.0x)`);
+  console.log(`RESULT ${c} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each; per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= ${TIME_TARGET[c] ?? 1.0}x)`);
   const rssNote = c === 'vit-forward' ? ' (process totals)' : c === 'bert-train' ? ' (target <= 1.0x)' : ' (target <= 1.3x)';
   console.log(`RESULT ${c} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x${rssNote}; our build ${(buildMs / 1000).toFixed(1)} s`);
 }
