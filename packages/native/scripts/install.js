@@ -47,4 +47,4 @@ if (r.status !== 0) {
   const tail = `${r.stderr || ''}${r.stdout || ''}`.trim().split('\n').filter((l) => /error/i.test(l)).slice(-1)[0];
   skip(`build failed${tail ? `: ${tail.trim().slice(0, 200)}` : r.error ? `: ${r.error.message}` : ''}`);
 }
-console.log(`@altclip/native: built (fast path available; matmul: ${openblas ? 'OpenBLAS' : 'built-in SGEMM, OpenBLAS not found'})`);
+console.log(`@altclip/native: built (fast path available; matmul: ${openblas ? 'OpenBLAS, with the built-in SGEMM on the shapes where its AVX-512 tile is faster' : 'built-in SGEMM, OpenBLAS not found'})`);
