@@ -57,10 +57,15 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, act?: string):
   const inDim = x.shape[x.shape.length - 1];
   const outDim = w.shape[0];
   const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
-  let y: tf.Tensor = tf.matMul(x2 as tf.Tensor2D, w as tf.Tensor2D, false, true);
-  if (b && act) y = biasAct(y, b, act);
-  else if (b) y = tf.add(y, b);
-  else if (act) y = activation(act)(y);
+  let y: tf.Tensor;
+  if (b && !act) {
+    // One kernel: the bias is the matmul's epilogue (no second pass allocating a copy of y); same sums as matMul + add.
+    y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: w as tf.Tensor2D, transposeB: true, bias: b });
+  } else {
+    y = tf.matMul(x2 as tf.Tensor2D, w as tf.Tensor2D, false, true);
+    if (b && act) y = biasAct(y, b, act);
+    else if (act) y = activation(act)(y);
+  }
   return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
 }
 
