@@ -12,6 +12,8 @@ export interface AdamWStepOptions {
   bc2: number;
   /** Decoupled weight decay (p *= 1 - lr * weightDecay). */
   weightDecay: number;
+  /** Rows (along the first axis) that get no weight decay, e.g. an embedding's padding row; sorted or not. */
+  noDecayRows?: number[];
 }
 
 /** Tensors sharing data with `t` (the backend counts references per dataId: reshapes, variables' initial values). */
@@ -37,6 +39,25 @@ export function nativeAdamWStep(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.
   if ([p, m, v, g].some((t) => t.dtype !== 'float32' || t.isDisposed)) return false;
   if (holders(p) !== 1 || holders(m) !== 1 || holders(v) !== 1) return false;
   if (new Set([p.dataId, m.dataId, v.dataId, g.dataId]).size !== 4) return false;
-  addon.adamw(host.heap(), host.offset(p), host.offset(m), host.offset(v), host.offset(g), n, o.lr, o.beta1, o.beta2, o.eps, o.bc1, o.bc2, o.weightDecay);
+  const heap = host.heap();
+  const [po, mo, vo, go] = [p, m, v, g].map((t) => host.offset(t));
+  const run = (from: number, count: number, wd: number) => {
+    if (count > 0) addon.adamw(heap, po + 4 * from, mo + 4 * from, vo + 4 * from, go + 4 * from, count, o.lr, o.beta1, o.beta2, o.eps, o.bc1, o.bc2, wd);
+  };
+  const rows = p.rank >= 1 ? p.shape[0] : 0;
+  const skip = o.weightDecay === 0 || !o.noDecayRows ? [] : [...new Set(o.noDecayRows.filter((r) => Number.isInteger(r) && r >= 0 && r < rows))].sort((a, b) => a - b);
+  if (!skip.length) {
+    run(0, n, o.weightDecay);
+    return true;
+  }
+  // Contiguous runs of decayed rows, and each excluded row with no decay: the same per-element update as one call.
+  const rowSize = n / rows;
+  let next = 0;
+  for (const r of skip) {
+    run(next * rowSize, (r - next) * rowSize, o.weightDecay);
+    run(r * rowSize, rowSize, 0);
+    next = r + 1;
+  }
+  run(next * rowSize, (rows - next) * rowSize, o.weightDecay);
   return true;
 }

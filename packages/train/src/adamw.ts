@@ -3,7 +3,7 @@ import type { LazyTensor } from '@altclip/checkpoint';
 
 type NativeAdamWStep = (
   p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor,
-  o: { lr: number; beta1: number; beta2: number; eps: number; bc1: number; bc2: number; weightDecay: number },
+  o: { lr: number; beta1: number; beta2: number; eps: number; bc1: number; bc2: number; weightDecay: number; noDecayRows?: number[] },
 ) => boolean;
 let nativeStep: NativeAdamWStep | null | undefined;
 
@@ -55,6 +55,8 @@ interface Slot {
   group: string;
   /** [rows, 1] or undefined: 1 where decay applies, 0 on excluded rows. */
   decayMask?: tf.Tensor;
+  /** The excluded rows (those where decayMask is 0), for the native update. */
+  noDecayRows?: number[];
 }
 
 /**
@@ -77,10 +79,12 @@ export class AdamW {
       const g = groups.find((gr) => gr.match(key, p));
       const rows = opts.noDecayRows?.get(key);
       let decayMask: tf.Tensor | undefined;
+      let noDecayRows: number[] | undefined;
       if (rows && rows.length && p.rank >= 1) {
         const mask = new Float32Array(p.shape[0]).fill(1);
         for (const r of rows) if (r >= 0 && r < mask.length) mask[r] = 0;
         decayMask = tf.tensor(mask, [p.shape[0], ...p.shape.slice(1).map(() => 1)]);
+        noDecayRows = [...mask.keys()].filter((r) => mask[r] === 0);
       }
       const zeros = () => {
         // zerosLike runs the backend's ZerosLike kernel (a native fill on `native`); tf.zeros would build the
@@ -99,6 +103,7 @@ export class AdamW {
         weightDecay: g ? g.weightDecay : (opts.weightDecay ?? 0.01),
         group: g ? g.name : 'decay',
         decayMask,
+        noDecayRows,
       });
     }
   }
@@ -142,7 +147,9 @@ export class AdamW {
     const bc2 = 1 - b2 ** s.step;
     // @altclip/native (optional): one fused in-place update where the tensors live; false -> the tfjs update below.
     const native = nativeAdamWStep();
-    if (native && !s.decayMask && native(s.p, s.m, s.v, g, { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay })) return;
+    // Rows without decay (an embedding's padding row) run as separate ranges with no decay, natively too: the tfjs
+    // update below would need ~3 temporaries the size of the parameter (3 GB for XLM-R-large's word embeddings).
+    if (native && native(s.p, s.m, s.v, g, { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay, noDecayRows: s.noDecayRows })) return;
     // Big temporaries are freed as soon as they are used (tf.tidy alone would keep all ~14 of them until the
     // end): peak extra memory is about 3 tensors of this parameter's size, not ~18 as with tf.train.adam.
     tf.tidy(() => {
