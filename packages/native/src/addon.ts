@@ -107,7 +107,12 @@ let status: AddonStatus | undefined;
 export function loadAddon(): AddonStatus {
   if (status) return status;
   const file = path.join(__dirname, '..', 'build', 'Release', 'altclip_native.node');
-  if (process.env.ALTCLIP_NATIVE === '0') return (status = { addon: null, file, why: 'disabled by ALTCLIP_NATIVE=0' });
+  const flag = process.env.ALTCLIP_NATIVE;
+  if (flag === '0') return (status = { addon: null, file, why: 'disabled by ALTCLIP_NATIVE=0' });
+  if (flag !== undefined && flag !== '' && flag !== '1') {
+    // Only '0' turns it off everywhere (backend, kernels, AdamW): say so rather than run natively unannounced.
+    process.stderr.write(`@altclip/native: ALTCLIP_NATIVE=${flag} is neither 0 (off) nor 1 (on); the addon stays on (ALTCLIP_NATIVE=0 turns it off)\n`);
+  }
   if (!fs.existsSync(file)) return (status = { addon: null, file, why: `not built (${INSTALL_HINT})` });
   try {
     const addon = require(file) as NativeAddon;
@@ -120,6 +125,11 @@ export function loadAddon(): AddonStatus {
 
 /** ALTCLIP_NATIVE_THREADS, else one per CPU (OpenBLAS and the elementwise pool). */
 function defaultThreads(): number {
-  const env = Number(process.env.ALTCLIP_NATIVE_THREADS);
-  return Number.isInteger(env) && env >= 1 ? env : Math.max(1, Math.min(os.cpus().length, 64));
+  const raw = process.env.ALTCLIP_NATIVE_THREADS;
+  const perCpu = Math.max(1, Math.min(os.cpus().length, 64));
+  if (raw === undefined || raw === '') return perCpu;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= 1) return n;
+  process.stderr.write(`@altclip/native: ALTCLIP_NATIVE_THREADS=${raw} is not a positive integer; using ${perCpu} (one per CPU)\n`);
+  return perCpu;
 }

@@ -29,3 +29,40 @@ test('ALTCLIP_NATIVE=0 skips the build at install and turns the fast path off at
     else process.env.ALTCLIP_NATIVE = before;
   }
 });
+
+// The compiled package (`prepare` builds dist/ at npm ci) loaded in a child with `env`: its stderr and thread count.
+const loadDist = (env: Record<string, string>) => {
+  const dist = path.join(__dirname, '..', 'dist', 'index.js');
+  const clean: NodeJS.ProcessEnv = { ...process.env };
+  delete clean.ALTCLIP_NATIVE;
+  delete clean.ALTCLIP_NATIVE_THREADS;
+  return spawnSync(process.execPath, ['-e', `const s = require(${JSON.stringify(dist)}).nativeStatus(); process.stdout.write(String(s.available ? s.threads : s.why))`], {
+    env: { ...clean, ...env },
+    encoding: 'utf8',
+  });
+};
+
+describe('settings read when the addon loads', () => {
+  const built = loadDist({}).stdout;
+  const describeBuilt = /^\d+$/.test(built) ? test : test.skip;
+
+  describeBuilt('ALTCLIP_NATIVE_THREADS: a positive integer is used; anything else warns, naming it, and keeps one per CPU', () => {
+    const ok = loadDist({ ALTCLIP_NATIVE_THREADS: '1' });
+    expect(ok.stdout).toBe('1');
+    expect(ok.stderr).toBe('');
+    for (const bad of ['two', '0', '1.5']) {
+      const r = loadDist({ ALTCLIP_NATIVE_THREADS: bad });
+      expect(r.stdout).toBe(built);
+      expect(r.stderr).toContain(`ALTCLIP_NATIVE_THREADS=${bad} is not a positive integer; using ${built} (one per CPU)`);
+    }
+  });
+
+  describeBuilt('ALTCLIP_NATIVE: only 0 turns the addon off; another value warns that it stays on', () => {
+    expect(loadDist({ ALTCLIP_NATIVE: '0' }).stdout).toBe('disabled by ALTCLIP_NATIVE=0');
+    const on = loadDist({ ALTCLIP_NATIVE: '1' });
+    expect([on.stdout, on.stderr]).toEqual([built, '']);
+    const r = loadDist({ ALTCLIP_NATIVE: 'false' });
+    expect(r.stdout).toBe(built);
+    expect(r.stderr).toContain('ALTCLIP_NATIVE=false is neither 0 (off) nor 1 (on); the addon stays on (ALTCLIP_NATIVE=0 turns it off)');
+  });
+});
