@@ -457,9 +457,10 @@ void runSkinny(const Kernel& kn, bool transA, bool transB, int M, int N, int K, 
       kn.packA(a, lda, transA, M, k0, std::min(KC, K - k0), pa + s * sliceA, r, r + 1);
     }
   });
-  // About 8 tasks per thread (a preempted thread just takes fewer), at least one panel each.
+  // About 8 tasks per thread (a preempted thread just takes fewer), at least one panel each, and at most 8 panels
+  // so a task's packed B slice (8 x 48 KiB) stays in L2 between its packing and its use (a vocabulary-wide N).
   const int chunksN = std::max(1, std::min(panelsB, (threads * 8 + blocksM - 1) / blocksM));
-  const int perChunk = (panelsB + chunksN - 1) / chunksN, chunks = (panelsB + perChunk - 1) / perChunk, tasks = blocksM * chunks;
+  const int perChunk = std::min(8, (panelsB + chunksN - 1) / chunksN), chunks = (panelsB + perChunk - 1) / perChunk, tasks = blocksM * chunks;
   next.store(0);
   parallelFor((size_t)threads, 1, [&](size_t, size_t) {
     float* pb = bufB.get((size_t)perChunk * NR * std::min(K, KC));
