@@ -87,7 +87,11 @@ function wantedWasmThreads(threads?: number): number {
   // there unless asked (tests check results, not speed).
   const dflt = process.env.JEST_WORKER_ID ? 1 : os.cpus().length;
   const n = threads ?? (env ? Number(env) : dflt);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
+  if (!Number.isInteger(n) || n < 1) {
+    const err = new Error(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
+    err.name = 'SettingError';
+    throw err;
+  }
   return Math.min(n, 8); // tfjs pre-creates 8 pthread workers; the pool never exceeds them
 }
 
@@ -153,6 +157,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       current = { name, reason, skipped };
       return current;
     } catch (e) {
+      // A wrong setting (ALTCLIP_ARENA_GB, ALTCLIP_WASM_THREADS, ...) fails here rather than picking a slower backend.
+      if ((e as Error).name === 'SettingError') throw e;
       const why = (e as Error).message.split('\n')[0];
       if (requested !== 'auto') throw new Error(`backend '${name}' was requested but is not available: ${why}`);
       skipped.push({ name, why });

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GEMM_ISAS, GemmIsa, GemmMode, INSTALL_HINT, loadAddon } from './addon';
 import { NATIVE_KERNELS, activeKernels, registerKernels, unregisterKernels } from './kernels';
-import { ARENA_BACKEND, registerArenaBackend } from './arena-backend';
+import { ARENA_BACKEND, arenaCacheBytes, defaultArenaBytes, registerArenaBackend } from './arena-backend';
 import { MOVEMENT_KERNELS } from './movement';
 import { ELEMENTWISE_KERNELS } from './elementwise';
 import { FUSED_KERNELS, registerFusedGradients } from './fused';
@@ -131,6 +131,17 @@ export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS, 
 export function registerNativeBackend(): { registered: boolean; why?: string } {
   const { addon, why } = loadAddon();
   if (!addon) return { registered: false, why };
+  // Settings are checked here, before tfjs initialises the backend (where a throw is printed as a stack trace and
+  // the backend is silently skipped). A wrong setting is the user's to fix: an error named SettingError, which
+  // setupBackend raises instead of falling back to a slower backend.
+  try {
+    defaultArenaBytes();
+    arenaCacheBytes();
+  } catch (e) {
+    const err = new Error((e as Error).message);
+    err.name = 'SettingError';
+    throw err;
+  }
   registerArenaBackend(addon);
   registerFusedGradients();
   registerKernels(addon, undefined, ARENA_BACKEND, NATIVE_BACKEND_KERNELS);
