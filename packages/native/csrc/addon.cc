@@ -210,11 +210,9 @@ napi_value SetGemm(napi_env env, napi_callback_info info) {
     if (argc >= 1 && napi_get_value_bool(env, argv[0], &builtin) == napi_ok) {
       altclip::setGemmMode(builtin ? altclip::GemmMode::Builtin : altclip::GemmMode::OpenBlas);
     } else if (argc >= 1 && napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) == napi_ok) {
-      const std::string m(name, len);
-      if (m == "auto") altclip::setGemmMode(altclip::GemmMode::Auto);
-      else if (m == "builtin") altclip::setGemmMode(altclip::GemmMode::Builtin);
-      else if (m == "openblas") altclip::setGemmMode(altclip::GemmMode::OpenBlas);
-      else throw ArgError{"setGemm: expected 'auto', 'builtin' or 'openblas', got '" + m + "'"};
+      altclip::GemmMode mode;
+      if (!altclip::parseGemmMode(name, &mode)) throw ArgError{"setGemm: expected 'auto', 'builtin' or 'openblas', got '" + std::string(name, len) + "'"};
+      altclip::setGemmMode(mode);
     } else {
       throw ArgError{"setGemm: expected 'auto', 'builtin', 'openblas' or a boolean"};
     }
@@ -342,6 +340,8 @@ napi_value Info(napi_env env, napi_callback_info info) {
   setProp(env, obj, "builtinIsa", v);
   napi_create_string_utf8(env, altclip::sgemmIsaDescription(), NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "builtinCore", v);
+  napi_create_string_utf8(env, altclip::autoBuiltinShapes(), NAPI_AUTO_LENGTH, &v);
+  setProp(env, obj, "autoBuiltin", v);
   napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v);
   setProp(env, obj, "blasCore", v);
   return obj;

@@ -310,6 +310,13 @@ FV_INLINE void packTransposed(const float* src, size_t ld, size_t n, size_t np, 
 
 inline size_t roundUp8(size_t n) { return (n + 7) & ~(size_t)7; }
 
+// dsum = sum_c dout_c out_c over one row of a head (= sum_j P_ij dP_ij), the softmax backward's row term.
+FV_INLINE float attentionRowTerm(const float* out, const float* dout, size_t d) {
+  float s = 0;
+  for (size_t c = 0; c < d; c++) s += out[c] * dout[c];
+  return s;
+}
+
 inline const float* maskRow(const MaskView& m, size_t b, size_t h, size_t i) { return m.p ? m.p + b * m.sb + h * m.sh + i * m.sq : nullptr; }
 
 struct AttnScratch {
@@ -426,11 +433,7 @@ FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const flo
     scaleMaskRow(p, maskRow(mask, b, h, i), Lk, scale);
     const float mx = st[2 * i], inv = st[2 * i + 1];
     expRow(p, p, Lk, mx);
-    // dsum_i = sum_c dout_ic out_ic (= sum_j P_ij dP_ij), the softmax backward's row term.
-    const float* o = out + base + i * D;
-    const float* g = G + i * D;
-    float dsum = 0;
-    for (size_t c = 0; c < d; c++) dsum += o[c] * g[c];
+    const float dsum = attentionRowTerm(out + base + i * D, G + i * D, d);
     for (size_t j = 0; j < Lk; j++) {
       p[j] *= inv;
       ds[j] = scale * p[j] * (ds[j] - dsum);
@@ -455,13 +458,8 @@ FUSED_CLONES void attentionGradHead(const float* dout, const float* q, const flo
   t.dsum.resize(Lq);
   const size_t base = b * Lq * D + h * d, kbase = b * Lk * D + h * d;
   const float* st = stats + (b * sh.H + h) * Lq * 2;
-  // dsum_i = sum_c dout_ic out_ic (= sum_j P_ij dP_ij), the softmax backward's row term.
   for (size_t i = 0; i < Lq; i++) {
-    const float* o = out + base + i * D;
-    const float* g = dout + base + i * D;
-    float s = 0;
-    for (size_t c = 0; c < d; c++) s += o[c] * g[c];
-    t.dsum[i] = s;
+    t.dsum[i] = attentionRowTerm(out + base + i * D, dout + base + i * D, d);
     std::memset(dq + base + i * D, 0, d * 4);
   }
   for (size_t j0 = 0; j0 < Lk; j0 += BC) {

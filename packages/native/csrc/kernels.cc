@@ -317,7 +317,7 @@ void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool tr
   // Larger ones use their own threads, one gemm at a time.
   const bool batchedSmall = batch.count > 1 && mnk <= 262144.0;
   const GemmMode mode = gemmMode();
-  const bool builtin = mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, N, K, batchedSmall));
+  const bool builtin = mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, K, batchedSmall));
   bool inPool = false;
   auto one = [&](size_t o) {
     const float* ao = a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride;
@@ -362,6 +362,5 @@ bool haveOpenBlas() {
 }
 GemmMode gemmMode() { return gMode; }
 void setGemmMode(GemmMode mode) { gMode = haveOpenBlas() ? mode : GemmMode::Builtin; }
-const char* gemmModeName(GemmMode mode) { return mode == GemmMode::Builtin ? "builtin" : mode == GemmMode::OpenBlas ? "openblas" : "auto"; }
 
 }  // namespace altclip

@@ -428,11 +428,10 @@ void runSmall(const Kernel& kn, bool transA, bool transB, int M, int N, int K, c
   });
 }
 
-// Every row block of A packed once (all K slices), then tasks of (MC row block, a few NR panels of B), each
-// packing its own B panels slice by slice and accumulating its C tile over the whole K while the tile and the
-// packed panel are still in cache. No barrier between K slices and no packed B slice larger than L1/L2; B panels
-// are packed once per row block. Used where A is small enough to keep packed whole (few rows: a linear layer on
-// one image's or one sentence's tokens, the shapes of embedding and of small training batches).
+// A (one MC row block) packed once for all K slices, then tasks of a few NR panels of B, each packing its own B
+// panels slice by slice and accumulating its C tile over the whole K while the tile and the packed panel are still
+// in cache. No barrier between K slices and no packed B slice larger than L1/L2. Used where A is small enough to
+// keep packed whole (few rows: a linear layer on one image's or one sentence's tokens, the shapes of embedding).
 constexpr size_t kSkinnyPackedA = (size_t)3 << 20;  // floats of packed A (12 MiB)
 
 // One row block (measured: with two or more, the same speed as the sliced path below), packed whole within bounds.
@@ -443,9 +442,8 @@ bool skinny(const Kernel& kn, int M, int K) {
 
 void runSkinny(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
                int ldc, int threads) {
-  const int MR = kn.g.mr, NR = kn.g.nr, KC = kn.g.kc, MC = kn.g.mc;
+  const int MR = kn.g.mr, NR = kn.g.nr, KC = kn.g.kc;
   const int panelsA = (M + MR - 1) / MR, panelsB = (N + NR - 1) / NR, slices = (K + KC - 1) / KC;
-  const int blocksM = (M + MC - 1) / MC;
   // Slice s of A starts at s * panelsA * MR * KC (the last slice is thinner but keeps the same start).
   const size_t sliceA = (size_t)panelsA * MR * KC;
   float* pa = bufA.get(sliceA * slices);
@@ -459,18 +457,18 @@ void runSkinny(const Kernel& kn, bool transA, bool transB, int M, int N, int K, 
   });
   // About 8 tasks per thread (a preempted thread just takes fewer), at least one panel each, and at most 8 panels
   // so a task's packed B slice (8 x 48 KiB) stays in L2 between its packing and its use (a vocabulary-wide N).
-  const int chunksN = std::max(1, std::min(panelsB, (threads * 8 + blocksM - 1) / blocksM));
-  const int perChunk = std::min(8, (panelsB + chunksN - 1) / chunksN), chunks = (panelsB + perChunk - 1) / perChunk, tasks = blocksM * chunks;
+  const int chunksN = std::min(panelsB, threads * 8);
+  const int perChunk = std::min(8, (panelsB + chunksN - 1) / chunksN), tasks = (panelsB + perChunk - 1) / perChunk;
   next.store(0);
   parallelFor((size_t)threads, 1, [&](size_t, size_t) {
     float* pb = bufB.get((size_t)perChunk * NR * std::min(K, KC));
     for (int t; (t = next.fetch_add(1)) < tasks;) {
-      const int bi = t % blocksM, p0 = (t / blocksM) * perChunk, p1 = std::min(panelsB, p0 + perChunk);
+      const int p0 = t * perChunk, p1 = std::min(panelsB, p0 + perChunk);
       const int j0 = p0 * NR, nc = std::min(N, p1 * NR) - j0;
       for (int s = 0; s < slices; s++) {
         const int k0 = s * KC, kc = std::min(KC, K - k0);
         kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, 0, p1 - p0);
-        kn.macro(kc, pa + s * sliceA, pb, c + j0, ldc, M, nc, bi * MC, std::min(M, bi * MC + MC), 0, p1 - p0, s == 0);
+        kn.macro(kc, pa + s * sliceA, pb, c + j0, ldc, M, nc, 0, M, 0, p1 - p0, s == 0);
       }
     }
   });
@@ -548,32 +546,54 @@ bool sgemmIsaSupported(const char* isa) {
   return k && supported(k);
 }
 
+const char* gemmModeName(GemmMode mode) { return mode == GemmMode::Builtin ? "builtin" : mode == GemmMode::OpenBlas ? "openblas" : "auto"; }
+
+bool parseGemmMode(const char* name, GemmMode* mode) {
+  for (GemmMode m : {GemmMode::Auto, GemmMode::Builtin, GemmMode::OpenBlas}) {
+    if (std::strcmp(name, gemmModeName(m)) == 0) {
+      *mode = m;
+      return true;
+    }
+  }
+  return false;
+}
+
 GemmMode gemmModeByDefault() {
   const char* gemm = std::getenv("ALTCLIP_NATIVE_GEMM");
   if (gemm && *gemm) {
-    if (std::strcmp(gemm, "builtin") == 0) return GemmMode::Builtin;
-    if (std::strcmp(gemm, "openblas") == 0) return GemmMode::OpenBlas;
-    if (std::strcmp(gemm, "auto") != 0)
+    GemmMode mode = GemmMode::Auto;
+    if (!parseGemmMode(gemm, &mode))
       std::fprintf(stderr, "@altclip/native: ALTCLIP_NATIVE_GEMM=%s is unknown (auto, builtin or openblas); using auto\n", gemm);
-    return GemmMode::Auto;
+    return mode;
   }
   const char* isa = std::getenv("ALTCLIP_NATIVE_ISA");
   return isa && *isa && sgemmIsaSupported(isa) ? GemmMode::Builtin : GemmMode::Auto;
 }
 
-bool builtinWins(int M, int N, int K, bool batchedSmall) {
-  // Only the AVX-512 tile beats OpenBLAS (`npm run bench -- gemm`: the AVX2 tile reaches 60-70% of it).
+// Under this many rows OpenBLAS's gemv-like kernels are as good or better than the skinny path.
+constexpr int kAutoMinRows = 8;
+
+// Only the AVX-512 tile beats OpenBLAS (`npm run bench -- gemm`: the AVX2 tile reaches 60-70% of it).
+bool autoUsesBuiltin() {
 #ifdef SGEMM_X86
-  if (gKernel != &kAvx512) return false;
-  if (batchedSmall) return true;  // attention's per-head products: 1.0-1.3x OpenBLAS
-  // Skinny products (8-336 rows: a linear layer over one image's or one sentence's tokens): 1.1-1.5x OpenBLAS.
-  // Under 8 rows OpenBLAS's gemv-like kernels are as good or better.
-  (void)N;
-  return M >= 8 && skinny(*gKernel, M, K);
+  return gKernel == &kAvx512;
 #else
-  (void)M, (void)N, (void)K, (void)batchedSmall;
   return false;
 #endif
+}
+
+bool builtinWins(int M, int K, bool batchedSmall) {
+  if (!autoUsesBuiltin()) return false;
+  if (batchedSmall) return true;  // attention's per-head products: 1.0-1.3x OpenBLAS
+  // Skinny products (a linear layer over one image's or one sentence's tokens): 1.1-1.5x OpenBLAS.
+  return M >= kAutoMinRows && skinny(*gKernel, M, K);
+}
+
+const char* autoBuiltinShapes() {
+  static char text[96];
+  if (!autoUsesBuiltin()) return "";
+  std::snprintf(text, sizeof text, "%d-%d-row and per-head products", kAutoMinRows, gKernel->g.mc);
+  return text;
 }
 
 bool setSgemmIsa(const char* isa) {

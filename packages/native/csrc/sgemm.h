@@ -24,13 +24,18 @@ enum class GemmMode { OpenBlas, Builtin, Auto };
 // The mode when the addon loads: ALTCLIP_NATIVE_GEMM=auto|builtin|openblas when set; else builtin when
 // ALTCLIP_NATIVE_ISA names a path this CPU runs (so that path is what runs); else auto.
 GemmMode gemmModeByDefault();
-// auto's choice for one product: true where the built-in SGEMM's current path beats OpenBLAS on this shape
-// (`npm run bench -- gemm`; `batchedSmall`: one of many small products, attention's per-head ones).
-bool builtinWins(int M, int N, int K, bool batchedSmall);
+// auto's choice for one M x K by K x N product: true where the built-in SGEMM's current path beats OpenBLAS on this
+// shape, which depends on M and K only (`npm run bench -- gemm`; `batchedSmall`: one of many small products,
+// attention's per-head ones).
+bool builtinWins(int M, int K, bool batchedSmall);
+// What auto runs on the built-in SGEMM, for `altclip info` ("" when its current path never wins).
+const char* autoBuiltinShapes();
 
 bool haveOpenBlas();
 GemmMode gemmMode();
 void setGemmMode(GemmMode mode);
 const char* gemmModeName(GemmMode mode);
+// "auto" | "builtin" | "openblas" -> *mode; false (and *mode unchanged) for anything else.
+bool parseGemmMode(const char* name, GemmMode* mode);
 
 }  // namespace altclip

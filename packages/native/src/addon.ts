@@ -61,6 +61,8 @@ export interface NativeAddon {
     /** The built-in SGEMM's code path (picked at load: the best this CPU runs, or ALTCLIP_NATIVE_ISA), and its description. */
     builtinIsa: GemmIsa;
     builtinCore: string;
+    /** What 'auto' runs on the built-in SGEMM, e.g. "8-336-row and per-head products"; '' when its path never wins. */
+    autoBuiltin: string;
   };
 }
 

@@ -48,12 +48,19 @@ class ArenaData {
   }
 }
 
+/** A wrong setting: setupBackend (@altclip/backend) raises errors with this name instead of trying another backend. */
+function settingError(message: string): Error {
+  const e = new Error(message);
+  e.name = 'SettingError';
+  return e;
+}
+
 /** The reservation: ALTCLIP_ARENA_GB, else twice RAM + swap (address space only; pages are committed on use). */
 export function defaultArenaBytes(): number {
   const env = process.env.ALTCLIP_ARENA_GB;
   if (env !== undefined && env !== '') {
     const gb = Number(env);
-    if (!(gb > 0)) throw new Error(`ALTCLIP_ARENA_GB must be a positive number of GiB, got '${env}'`);
+    if (!(gb > 0)) throw settingError(`ALTCLIP_ARENA_GB must be a positive number of GiB, got '${env}'`);
     return Math.ceil(gb * 2 ** 30);
   }
   let swap = 0;
@@ -76,7 +83,7 @@ export function arenaCacheBytes(): number {
   const env = process.env.ALTCLIP_ARENA_CACHE_MB;
   if (env === undefined || env === '') return Math.floor(os.totalmem() / 4);
   const mb = Number(env);
-  if (!(mb >= 0)) throw new Error(`ALTCLIP_ARENA_CACHE_MB must be a non-negative number of MiB, got '${env}'`);
+  if (!(mb >= 0)) throw settingError(`ALTCLIP_ARENA_CACHE_MB must be a non-negative number of MiB, got '${env}'`);
   return Math.round(mb * 2 ** 20);
 }
 

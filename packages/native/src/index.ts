@@ -46,11 +46,10 @@ export function nativeStatus(): NativeStatus {
   const { addon, why } = loadAddon();
   if (!addon) return { available: false, kernels: [], why };
   const i = addon.info();
-  // auto picks the built-in SGEMM only on its AVX-512 path (csrc/sgemm.cc builtinWins).
-  const mixed = i.gemm === 'auto' && i.builtinIsa === 'avx512';
+  const mixed = i.gemm === 'auto' && i.autoBuiltin !== '';
   const blas = i.gemm === 'builtin'
     ? { config: `built-in SGEMM${i.openblas ? ' (OpenBLAS linked, not used)' : ' (OpenBLAS not found at build)'}`, core: i.builtinCore, threads: i.threads }
-    : { config: i.blasConfig, core: mixed ? `${i.blasCore}; built-in avx512 SGEMM for 8-336-row and per-head products` : i.blasCore, threads: i.blasThreads };
+    : { config: i.blasConfig, core: mixed ? `${i.blasCore}; built-in ${i.builtinIsa} SGEMM for ${i.autoBuiltin}` : i.blasCore, threads: i.blasThreads };
   return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, gemmIsa: i.builtinIsa, openblas: i.openblas, threads: i.threads };
 }
 
@@ -132,16 +131,9 @@ export function registerNativeBackend(): { registered: boolean; why?: string } {
   const { addon, why } = loadAddon();
   if (!addon) return { registered: false, why };
   // Settings are checked here, before tfjs initialises the backend (where a throw is printed as a stack trace and
-  // the backend is silently skipped). A wrong setting is the user's to fix: an error named SettingError, which
-  // setupBackend raises instead of falling back to a slower backend.
-  try {
-    defaultArenaBytes();
-    arenaCacheBytes();
-  } catch (e) {
-    const err = new Error((e as Error).message);
-    err.name = 'SettingError';
-    throw err;
-  }
+  // the backend is silently skipped); a wrong one throws a SettingError, which setupBackend raises.
+  defaultArenaBytes();
+  arenaCacheBytes();
   registerArenaBackend(addon);
   registerFusedGradients();
   registerKernels(addon, undefined, ARENA_BACKEND, NATIVE_BACKEND_KERNELS);
