@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { closeSharedPool, preprocessFiles } from '@altclip/image';
-import { mulberry32 } from '@altclip/data';
+import { mulberry32 } from '@altclip/backend';
 
 function arg(name: string, def?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

@@ -1,8 +1,9 @@
 export * from './setup';
 export { appliedPatches, KERNEL_PATCHES } from './kernels';
 export type { KernelPatch } from './kernels';
-export { broadcastBatchIndex } from './kernels/wasm-matmul';
+export { broadcastBatchIndex } from '@altclip/native';
 export { registerGradients } from './gradients';
+export { hashInts, mulberry32, withSeededRandom } from './random';
 export { backendInfo } from './info';
 export type { BackendInfo } from './info';
 export { nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';

@@ -4,6 +4,7 @@ import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
 import { NativeArenaInfo, NativeInfo, nativeArenaInfo, nativeInfo } from './native';
+import { nativeStatus } from '@altclip/native';
 
 export interface BackendInfo {
   backend: string | null;
@@ -42,11 +43,7 @@ function flag(name: string): boolean | undefined {
 const mib = (n: number) => Math.round(n / 2 ** 20);
 
 function nativeThreads(): number | null {
-  try {
-    return (require('@altclip/native') as { nativeStatus(): { threads?: number } }).nativeStatus().threads ?? null;
-  } catch {
-    return null;
-  }
+  return nativeStatus().threads ?? null;
 }
 
 /** What `altclip info` prints: the chosen backend and why, versions, wasm SIMD/threads, kernel patches, memory. */

@@ -1,27 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as native from '@altclip/native';
 /**
  * Optional hook-up of @altclip/native (issue 8), kept apart from setup.ts: setupBackend() calls
  * enableNativeKernels() once the wasm backend and this package's kernel patches are in place, so the native
  * kernels sit on top and fall back to the patched ones. ALTCLIP_NATIVE=0 disables it. A missing package or an
  * unbuilt addon is never an error: the pure TypeScript/wasm path stays in use and backendInfo() says what to install.
  */
-export const NATIVE_INSTALL_HINT = 'apt-get install -y build-essential libopenblas-dev && npm rebuild @altclip/native';
-
-interface NativeModule {
-  registerNativeBackend(): { registered: boolean; why?: string };
-  nativeBackendKernels(): string[];
-  registerNativeKernels(): NativeState;
-  unregisterNativeKernels(): void;
-  nativeStatus(): NativeState;
-  setNativeThreads(n: number): void;
-}
-interface NativeState {
-  available: boolean;
-  kernels: string[];
-  why?: string;
-  blas?: { config: string; core: string; threads: number };
-  threads?: number;
-}
+export const NATIVE_INSTALL_HINT = native.INSTALL_HINT;
 
 export interface NativeInfo {
   /** @altclip/native can be required. */
@@ -33,13 +18,9 @@ export interface NativeInfo {
   note: string;
 }
 
-function load(): NativeModule | undefined {
-  if (process.env.ALTCLIP_NATIVE === '0') return undefined;
-  try {
-    return require('@altclip/native') as NativeModule;
-  } catch {
-    return undefined;
-  }
+/** The package, unless ALTCLIP_NATIVE=0 (its addon may still be unbuilt: its functions then say so). */
+function load(): typeof native | undefined {
+  return process.env.ALTCLIP_NATIVE === '0' ? undefined : native;
 }
 
 /**

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wasm-threads';
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
+import { settingError } from '@altclip/native';
 import { disableNativeKernels, enableNativeKernels, registerNativeBackend } from './native';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
@@ -88,9 +89,7 @@ function wantedWasmThreads(threads?: number): number {
   const dflt = process.env.JEST_WORKER_ID ? 1 : os.cpus().length;
   const n = threads ?? (env ? Number(env) : dflt);
   if (!Number.isInteger(n) || n < 1) {
-    const err = new Error(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
-    err.name = 'SettingError';
-    throw err;
+    throw settingError(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
   }
   return Math.min(n, 8); // tfjs pre-creates 8 pthread workers; the pool never exceeds them
 }

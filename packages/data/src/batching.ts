@@ -1,38 +1,25 @@
+import { hashInts, mulberry32 } from '@altclip/backend';
 import { ImageProcessor, preprocessFiles } from '@altclip/image';
 import type { ClassificationDataset, RawImage } from './types';
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; same seed, same stream on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Mixes (seed, epoch) into one 32-bit seed, so each epoch's order depends only on them (resumable). */
-function epochSeed(seed: number, epoch: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ (epoch + 0x85ebca6b), 0xc2b2ae35) >>> 0;
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** A permutation of 0..n-1 (Fisher-Yates), a pure function of (n, seed, epoch). */
-export function shuffledIndices(n: number, seed: number, epoch = 0): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = i;
-  const rnd = mulberry32(epochSeed(seed, epoch));
+/**
+ * The sample order of epoch `epoch`: a permutation of 0..n-1 (Fisher-Yates), a pure function of (n, seed, epoch), so
+ * a resumed run (on any number of processes) continues the same order. The one order every sampler uses.
+ */
+export function epochPermutation(n: number, seed: number, epoch: number, shuffle = true): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  if (!shuffle) return idx;
+  const rnd = mulberry32(hashInts(seed, epoch, 0x5eed));
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    const t = out[i];
-    out[i] = out[j];
-    out[j] = t;
+    [idx[i], idx[j]] = [idx[j], idx[i]];
   }
-  return out;
+  return idx;
+}
+
+/** epochPermutation as an Int32Array. */
+export function shuffledIndices(n: number, seed: number, epoch = 0): Int32Array {
+  return Int32Array.from(epochPermutation(n, seed, epoch));
 }
 
 /** Where a sampler stands: enough to resume mid-epoch exactly (store it in the checkpoint). */

@@ -14,6 +14,7 @@ import type { BackendValues, DataType, KernelConfig, KernelFunc, TensorInfo } fr
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { ArenaStats, NativeAddon } from './addon';
 import type { KernelHost } from './heap';
+import { settingError } from './broadcast';
 
 export const ARENA_BACKEND = 'native';
 const SEGMENT = 2 ** 32;
@@ -48,12 +49,6 @@ class ArenaData {
   }
 }
 
-/** A wrong setting: setupBackend (@altclip/backend) raises errors with this name instead of trying another backend. */
-function settingError(message: string): Error {
-  const e = new Error(message);
-  e.name = 'SettingError';
-  return e;
-}
 
 /** The reservation: ALTCLIP_ARENA_GB, else twice RAM + swap (address space only; pages are committed on use). */
 export function defaultArenaBytes(): number {

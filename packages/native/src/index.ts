@@ -15,6 +15,7 @@ import { FUSED_KERNELS, registerFusedGradients } from './fused';
 export { nativeAdamWStep } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
+export { broadcastBatchIndex, settingError } from './broadcast';
 export { ELEMENTWISE_KERNELS } from './elementwise';
 export { FUSED_KERNELS, FUSED_KERNEL_NAMES, maskStrides } from './fused';
 export { GEMM_ISAS, INSTALL_HINT, loadAddon } from './addon';

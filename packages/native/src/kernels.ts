@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { broadcastBatchIndex } from '@altclip/backend';
+import { broadcastBatchIndex } from './broadcast';
 import { ACTIVATION, BINARY, NativeAddon, UNARY } from './addon';
 import { KernelHost, hostOf } from './heap';
 

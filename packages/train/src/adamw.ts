@@ -1,22 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LazyTensor } from '@altclip/checkpoint';
+import { nativeAdamWStep as fusedAdamWStep } from '@altclip/native';
 
-type NativeAdamWStep = (
-  p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor,
-  o: { lr: number; beta1: number; beta2: number; eps: number; bc1: number; bc2: number; weightDecay: number; noDecayRows?: number[] },
-) => boolean;
-let nativeStep: NativeAdamWStep | null | undefined;
-
-/** @altclip/native's fused AdamW when that optional package is installed (ALTCLIP_NATIVE=0 turns it off). */
-function nativeAdamWStep(): NativeAdamWStep | null {
-  if (nativeStep === undefined) {
-    try {
-      nativeStep = process.env.ALTCLIP_NATIVE === '0' ? null : (require('@altclip/native') as { nativeAdamWStep: NativeAdamWStep }).nativeAdamWStep;
-    } catch {
-      nativeStep = null;
-    }
-  }
-  return nativeStep;
+/**
+ * @altclip/native's fused AdamW (it returns false where its addon is not built or the tensors are not its own);
+ * ALTCLIP_NATIVE=0 turns it off.
+ */
+function nativeAdamWStep(): typeof fusedAdamWStep | null {
+  return process.env.ALTCLIP_NATIVE === '0' ? null : fusedAdamWStep;
 }
 
 /** A parameter group: the keys it owns (first matching group wins) and its weight decay. */
