@@ -6,7 +6,8 @@ import { fixture, tmpDir, maxAbsDiff } from '@altclip/test-utils';
 import { setupBackend } from '@altclip/backend';
 import { readCifar10 } from '@altclip/data';
 import { closeSharedPool } from '@altclip/image';
-import { loadModelBundle, evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textMaxLength } from '@altclip/eval';
+import { evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN } from '@altclip/eval';
+import { loadModelBundle, textMaxLength } from '@altclip/models';
 // The tiny fixture model widened to the xlmr fixture tokenizer's 4,002 ids (see that file for why).
 import { makeTinyModelDir } from '../../packages/eval/test/tiny-model';
 import * as inference from '../inference';
@@ -50,7 +51,7 @@ test('inference.ts: one image, three captions, probabilities equal to the model 
   const r = await quiet(() => inference.main([modelDir, file]));
   expect(r.texts).toEqual(['a rat', 'a dog', 'a man']);
   const b = await loadModelBundle(modelDir);
-  const enc = b.tokenizer.encode(r.texts, { maxLength: textMaxLength(b.model), padding: 'longest', truncation: true } as any);
+  const enc = b.tokenizer.encode(r.texts, { maxLength: textMaxLength(b.model.config), padding: 'longest', truncation: true } as any);
   const ref = tf.tidy(() => {
     const px = tf.tensor4d(b.processor.process({ ...img, mode: 'RGB' } as any), [1, 3, 32, 32]);
     return tf.softmax((b.model as any).forward({ inputIds: enc.inputIds, attentionMask: enc.attentionMask, pixelValues: px }).logitsPerImage, -1);

@@ -1,5 +1,5 @@
 import { hashInts, mulberry32 } from '@altclip/backend';
-import { ImageProcessor, preprocessFiles } from '@altclip/image';
+import { imageFromPixels, DecodedImage, ImageProcessor, preprocessFiles } from '@altclip/image';
 import type { ClassificationDataset, RawImage } from './types';
 
 /**
@@ -199,6 +199,24 @@ export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageP
     });
     return { data: r.data, shape: r.shape, indices: kept, failed };
   };
+}
+
+/** RawImage (mode-less, from a dataset reader) -> what @altclip/image's processor takes. */
+function asDecoded(img: RawImage): DecodedImage {
+  return 'mode' in img ? (img as DecodedImage) : imageFromPixels(img.data, img.width, img.height, img.channels);
+}
+
+/**
+ * The pixel source for a dataset: file-backed datasets decode on @altclip/image's worker pool; in-memory pixels
+ * (CIFAR-10, IDX) are preprocessed on this thread.
+ */
+export function datasetLoader(
+  ds: Pick<ClassificationDataset, 'getImage' | 'imagePath'>,
+  processor: ImageProcessor,
+  opts: { skipErrors?: boolean; threads?: number } = {},
+): BatchLoader {
+  if (ds.imagePath) return fileBatchLoader((i) => ds.imagePath!(i), processor, opts);
+  return imageBatchLoader(ds, (img) => processor.process(asDecoded(img)), processor.outputShape[1], opts);
 }
 
 /** Consecutive index ranges [start, end) in batches: the order an evaluation pass uses. */

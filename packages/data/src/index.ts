@@ -13,3 +13,5 @@ export * from './pairs';
 export * from './corpus';
 export * from './retrieval';
 export * from './batching';
+export * from './datasets';
+export * from './encode';

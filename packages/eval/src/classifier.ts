@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fillTemplate } from './templates';
-import { FeatureModel, TokenizerLike, textFeatures } from './model-types';
+import type { TokenizerLike } from '@altclip/data';
+import { FeatureModel, textFeatures } from './model-types';
 
 /**
  * The CLIP_benchmark zero-shot classifier: for each class, the text features of every template, each

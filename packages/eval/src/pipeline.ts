@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend, setupBackend, BackendName } from '@altclip/backend';
 import { loadImage, DecodedImage } from '@altclip/image';
-import { loadModelBundle, ModelBundle } from './bundle';
+import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { normalizeRows } from './metrics';
 import { textFeatures } from './model-types';
 import { fillTemplate } from './templates';

@@ -153,7 +153,8 @@ export const GENERIC_TEMPLATES_ZH = ['一张{c}的照片。', '{c}的照片。',
 export const FASHION_MNIST_TEMPLATES_EN = ['a photo of a {c}.', 'a product photo of a {c}.', 'a black and white photo of a {c}.', 'a low resolution photo of a {c}.', 'a photo of the {c}, a type of clothing.'];
 export const FASHION_MNIST_TEMPLATES_ZH = ['一张{c}的照片。', '一张{c}的商品照片。', '一张{c}的黑白照片。', '一张低分辨率的{c}的照片。', '{c}的照片，一种服饰。'];
 
-export type Lang = 'en' | 'zh';
+export const LANGS = ['en', 'zh'] as const;
+export type Lang = (typeof LANGS)[number];
 
 /** The built-in (classnames, templates) of a dataset in a language. */
 export function builtinZeroShotSet(dataset: string, lang: Lang = 'en'): { classnames: string[] | null; templates: string[] } {

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { fixture, tmpDir } from '@altclip/test-utils';
 import { readCifar10, ClassificationDataset } from '@altclip/data';
 import { closeSharedPool } from '@altclip/image';
-import { evaluateZeroShot, evaluateRetrieval, loadModelBundle, ModelBundle, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, zeroShotClassifier, zeroShotMetrics } from '@altclip/eval';
+import { evaluateZeroShot, evaluateRetrieval, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, zeroShotClassifier, zeroShotMetrics } from '@altclip/eval';
+import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { testBackend } from './helpers';
 import { makeTinyModelDir } from './tiny-model';
 

@@ -4,7 +4,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { fixture } from '@altclip/test-utils';
 import { loadImage, closeSharedPool } from '@altclip/image';
-import { loadModelBundle, zeroShotImageClassification, ZeroShotImageClassifier, ModelBundle } from '@altclip/eval';
+import { zeroShotImageClassification, ZeroShotImageClassifier } from '@altclip/eval';
+import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { testBackend } from './helpers';
 import { makeTinyModelDir } from './tiny-model';
 

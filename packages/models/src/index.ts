@@ -12,5 +12,6 @@ export * from './clip';
 export * from './losses';
 export * from './registry';
 export { loadClipLikeModel } from './load';
+export * from './bundle';
 export * from './half';
 export type { SnapshotOptions } from '@altclip/checkpoint';

@@ -32,6 +32,8 @@ export interface FeatureTask<B> {
   constantFeatures?: number[];
   /** Loss (mean over the whole batch) of features concatenated over micro-batches; `terms` are logged. */
   loss(features: tf.Tensor[]): { loss: tf.Scalar; terms?: Record<string, tf.Scalar> };
+  /** After every optimizer update: model-specific constraints on the trainable parameters (CLIP clamps logit_scale). */
+  afterUpdate?(params: Map<string, tf.Variable>, config: { logitScaleMax?: number }): void;
 }
 
 export interface GradResult {

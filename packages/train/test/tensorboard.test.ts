@@ -3,7 +3,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { setupBackend } from '@altclip/backend';
 import { tmpDir } from '@altclip/test-utils';
-import { crc32c, decodeEvent, encodeEvent, parseLoggers, readEventFile, readTfRecords, tfRecord, train, TrainConfig, trainConfigOf, TbEvent } from '../src';
+import { crc32c, decodeEvent, encodeEvent, parseLoggers, readEventFile, readTfRecords, tfRecord, train, TrainConfig, resolveStage, TbEvent } from '../src';
 import { makeToy, toyData } from './toy';
 
 beforeAll(async () => {
@@ -74,7 +74,7 @@ describe('--logger', () => {
     expect([...parseLoggers('jsonl, tensorboard')].sort()).toEqual(['jsonl', 'tensorboard']);
     expect([...parseLoggers(['jsonl', 'tensorboard'])].sort()).toEqual(['jsonl', 'tensorboard']);
     expect(() => parseLoggers('tensorbord')).toThrow(/--logger: unknown logger 'tensorbord'/);
-    expect(() => trainConfigOf({ batchSize: 2, lr: 1, steps: 1, logger: 'wandb' }, 'distill')).toThrow(/unknown logger 'wandb'/);
+    expect(() => resolveStage('distill', {}, { batchSize: 2, lr: 1, steps: 1, logger: 'wandb' })).toThrow(/unknown logger 'wandb'/);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { convertToSafetensors, ConvertResult, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
+import { optionsFromArgv, withOptions } from '../options';
 
 export interface ConvertArgs {
   in: string;
@@ -32,16 +33,12 @@ export async function runConvert(args: ConvertArgs, log: (s: string) => void = (
   return r;
 }
 
-export const convertCommand: CommandModule<{ backend?: string }, ConvertArgs> = {
+export const convertCommand: CommandModule = {
   command: 'convert',
   describe: 'Convert a pytorch_model.bin (or sharded / safetensors) checkpoint or model folder to model.safetensors',
-  builder: (y) =>
-    y
-      .option('in', { type: 'string', demandOption: true, describe: 'checkpoint file, *.index.json, model folder or hub id (org/name)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output .safetensors file, or folder (folder input: config/tokenizer files are copied)' })
-      .option('dtype', { choices: ['f32', 'f16', 'bf16'] as const, default: 'f32' as const, describe: 'dtype of floating-point tensors in the output' })
-      .example('$0 convert --in ./AltCLIP --out ./AltCLIP-st', 'convert a downloaded HF folder') as any,
-  handler: async (args) => {
-    await runConvert(args);
+  builder: (y) => withOptions(y, 'convert').example('$0 convert --in ./AltCLIP --out ./AltCLIP-st', 'convert a downloaded HF folder'),
+  handler: async (argv) => {
+    const a = optionsFromArgv('convert', argv);
+    await runConvert({ in: a.in!, out: a.out!, dtype: a.dtype ?? 'f32' });
   },
 };

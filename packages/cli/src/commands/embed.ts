@@ -1,8 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import { listImages, readLines, prefetch, sequentialBatches } from '@altclip/data';
-import { fileBatchLoader, ModelBundle, normalizeRows, textFeatures } from '@altclip/eval';
+import { fileBatchLoader, listImages, readLines, prefetch, sequentialBatches } from '@altclip/data';
+import { normalizeRows, textFeatures } from '@altclip/eval';
+import type { ModelBundle } from '@altclip/models';
+import { backendOf, optionsFromArgv, withOptions } from '../options';
 import { writeSafetensors, atomicWriteFile } from '@altclip/checkpoint';
 import * as tf from '@tensorflow/tfjs-core';
 import { openModel, progressLogger } from './inference-util';
@@ -52,7 +54,7 @@ export async function embed(
   const normalize = opts.normalize ?? true;
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const tensors = new Map<string, { shape: number[]; data: Float32Array; dtype: 'float32' }>();
-  const index: any = { model: path.resolve(bundle.dir), normalized: normalize };
+  const index: any = { model: bundle.dir ? path.resolve(bundle.dir) : null, normalized: normalize };
   const skipped: EmbedResult['skipped'] = [];
   if (opts.images?.length) {
     const files = opts.images;
@@ -122,27 +124,21 @@ export async function embed(
   return { out, index: indexFile, images: index.image_embeds?.rows ?? 0, texts: index.text_embeds?.rows ?? 0, skipped };
 }
 
-export const embedCommand: CommandModule<any, any> = {
+export const embedCommand: CommandModule = {
   command: 'embed',
   describe: 'Embed images and/or texts into a safetensors file (+ an index JSON of file names / texts)',
   builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder or hub id (e.g. BAAI/AltCLIP)' })
-      .option('images', { type: 'string', describe: 'image folder (recursive) or a list file with one path per line' })
-      .option('texts', { type: 'string', describe: 'text file, one text per line (or .jsonl with "text")' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output FILE.safetensors (index: FILE.index.json)' })
-      .option('batch-size', { type: 'number', default: 32 })
-      .option('raw', { type: 'boolean', describe: 'store raw features instead of L2-normalised ones' })
-      .check((a) => {
-        if (!a.images && !a.texts) throw new Error('give --images and/or --texts');
-        return true;
-      }),
-  handler: async (a) => {
+    withOptions(y, 'embed').check((a) => {
+      if (!a.images && !a.texts) throw new Error('give --images and/or --texts');
+      return true;
+    }),
+  handler: async (argv) => {
+    const a = optionsFromArgv('embed', argv);
     const images = a.images ? await imageList(a.images) : undefined;
     const texts = a.texts ? await textList(a.texts) : undefined;
-    const { bundle } = await openModel(a.model, a.backend);
+    const { bundle } = await openModel(a.model!, backendOf(argv));
     try {
-      const r = await embed(bundle, { images, texts, out: a.out, batchSize: a['batch-size'], normalize: !a.raw });
+      const r = await embed(bundle, { images, texts, out: a.out!, batchSize: a.batchSize, normalize: !a.raw });
       console.log(`wrote ${r.out} (${r.images} image and ${r.texts} text embeddings) and ${r.index}`);
     } finally {
       bundle.dispose();

@@ -1,5 +1,6 @@
 import { setupBackend, BackendName } from '@altclip/backend';
-import { loadModelBundle, ModelBundle, Progress } from '@altclip/eval';
+import type { Progress } from '@altclip/eval';
+import { loadModelBundle, ModelBundle } from '@altclip/models';
 
 /** Sets the backend, then opens a model folder (model + tokenizer + image processor), saying what it did. */
 export async function openModel(dir: string, backend: string | undefined, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<{ bundle: ModelBundle; backend: string }> {

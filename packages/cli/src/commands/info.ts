@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { setupBackend, backendInfo, BackendInfo, BackendName } from '@altclip/backend';
+import { backendOf, optionsFromArgv, withOptions } from '../options';
 
 /** Human-readable lines for `altclip info` (exported for tests). */
 export function formatInfo(info: BackendInfo, altclipVersion: string): string[] {
@@ -24,15 +25,15 @@ export function formatInfo(info: BackendInfo, altclipVersion: string): string[] 
   return lines;
 }
 
-export const infoCommand: CommandModule<{ backend?: string }, { backend?: string; json?: boolean }> = {
+export const infoCommand: CommandModule = {
   command: 'info',
   describe: 'Show the chosen TensorFlow.js backend and why, versions, threads, kernel patches and memory',
-  builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }) as any,
-  handler: async (args) => {
-    await setupBackend({ backend: args.backend as BackendName | 'auto' | undefined });
+  builder: (y) => withOptions(y, 'info'),
+  handler: async (argv) => {
+    await setupBackend({ backend: backendOf(argv) as BackendName | 'auto' | undefined });
     const info = backendInfo();
     const version: string = require('../../package.json').version;
-    if (args.json) {
+    if (optionsFromArgv('info', argv).json) {
       console.log(JSON.stringify({ altclip: version, ...info }, null, 2));
       return;
     }

@@ -1,7 +1,9 @@
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { loadImage } from '@altclip/image';
-import { ModelBundle, imageTextProbs } from '@altclip/eval';
+import { imageTextProbs } from '@altclip/eval';
+import type { ModelBundle } from '@altclip/models';
+import { backendOf, optionsFromArgv, withOptions } from '../options';
 import { openModel, table } from './inference-util';
 
 export interface PredictResult {
@@ -20,19 +22,15 @@ export async function predict(bundle: ModelBundle, images: string[], texts: stri
   return { texts, logit_scale: logitScale, images: images.map((image, i) => ({ image, probs: probs[i], logits: logits[i] })) };
 }
 
-export const predictCommand: CommandModule<any, any> = {
+export const predictCommand: CommandModule = {
   command: 'predict',
   describe: 'Score images against texts (any language the model knows): softmax over the texts per image',
-  builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder or hub id (e.g. BAAI/AltCLIP)' })
-      .option('image', { type: 'string', array: true, demandOption: true, describe: 'image file (repeatable)' })
-      .option('text', { type: 'string', array: true, demandOption: true, describe: 'candidate text (repeatable), e.g. --text "一只猫" --text "a dog"' })
-      .option('json', { type: 'boolean', describe: 'print JSON' }),
-  handler: async (a) => {
-    const images = (a.image as string[]).map((p) => path.resolve(p));
-    const texts = a.text as string[];
-    const { bundle } = await openModel(a.model, a.backend);
+  builder: (y) => withOptions(y, 'predict'),
+  handler: async (argv) => {
+    const a = optionsFromArgv('predict', argv);
+    const images = a.image!.map((p) => path.resolve(p));
+    const texts = a.text!;
+    const { bundle } = await openModel(a.model!, backendOf(argv));
     try {
       const r = await predict(bundle, images, texts);
       if (a.json) {

@@ -3,18 +3,17 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { isHubId, openSafetensors, writeSafetensors } from '@altclip/checkpoint';
-import { formatReport, ParallelPair, readParallelCorpus, ReadReport } from '@altclip/data';
-import { encodeTexts } from '@altclip/eval';
+import { encodeTexts, formatReport, ParallelPair, readParallelCorpus, ReadReport } from '@altclip/data';
 import { ImageProcessor } from '@altclip/image';
-import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelConfig, AltCLIPConfig, resolveModelDir } from '@altclip/models';
+import { AltCLIPModel, CLIPTextModelWithProjection, getModelConfig, AltCLIPConfig, resolveModelDir, processorFor, textMaxLength } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
-import { paddingRows, selectTrainable } from '../params';
+import { DISTILLATION_LOSSES } from '../losses';
+import { readJsonConfig } from '../options/resolve';
+import { selectTrainable, storeFrozen } from '../params';
 import { createProgress, progressMode, ProgressMode } from '../progress';
-import { BatchSource, train } from '../trainer';
-import { CommonStageOptions, readJsonConfig, storeFrozen, resolveRunDir, saveFinalModel, saveModelFolder, stripObjects, textMaxLength, trainConfigOf, withDefaults } from './common';
-import { StageResult } from './contrastive';
-import { evalHook } from './eval-hook';
+import type { BatchSource } from '../trainer';
+import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /** Stage 1 (PAPER 5.1, Table 6): batch 1024, AdamW betas (0.99, 0.999) as printed, lr 1e-4, wd 0.1, warmup 500, 10 epochs, clip 1.0. */
 export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
@@ -32,30 +31,19 @@ export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
   enEn: true,
 };
 
-export interface DistillOptions extends CommonStageOptions {
-  /** CLIP teacher folder: a CLIPTextModelWithProjection or a full CLIPModel (model_type clip). */
-  teacher: string;
-  /** Student: an AltCLIP folder, an xlm-roberta folder (with `vision`), or a named config (configs/models). */
-  student: string;
-  /** AltCLIP config (named or a config.json path) for a student built from an xlm-roberta folder without `vision`. */
-  studentConfig?: string;
-  /** CLIP folder giving the vision tower, visual_projection and logit_scale (default: the teacher if it is a CLIPModel). */
-  vision?: string;
+/**
+ * teacher: a CLIP folder (CLIPTextModelWithProjection or a full CLIPModel); student: an AltCLIP folder, an
+ * xlm-roberta folder (with `vision`), or a named config; vision: a CLIP folder giving the vision tower,
+ * visual_projection and logit_scale (default: the teacher if it is a CLIPModel); target: the teacher feature to
+ * imitate, the pooled EOS state before text_projection (default, the paper's) or after it.
+ */
+export interface DistillOptions extends Omit<StageOptionsOf<'distill'>, 'data' | 'tokenizer' | 'teacherTokenizer'> {
   /** Parallel corpus: TSV `en<TAB>zh` or JSONL, or pairs already read. */
-  data: string | ParallelPair[];
-  teacherField?: string;
-  studentField?: string;
-  /** Also train (en, en) pairs (default true; PAPER Table 4: essential for English). */
-  enEn?: boolean;
+  data?: string | ParallelPair[];
   /** Student tokenizer (XLM-R SentencePiece folder); default: the student folder. */
   tokenizer?: string | TextTokenizer;
   /** Teacher tokenizer; default: the teacher folder's CLIP BPE (or the shipped one). */
   teacherTokenizer?: string | TextTokenizer;
-  /** Teacher feature to imitate: pooled EOS state before text_projection (default, the paper's) or after it. */
-  target?: 'pooled' | 'projected';
-  /** Where teacher features are cached (default: <run folder>/../.cache). */
-  cacheDir?: string;
-  teacherMaxLength?: number;
 }
 
 interface DistillBatch {
@@ -165,7 +153,7 @@ async function copyParam(model: AltCLIPModel, dir: string, key: string): Promise
 }
 
 /** Builds the student (see DistillOptions.student) and says where its vision tower came from. */
-async function buildStudent(o: DistillOptions, seed: number, log: (l: string) => void): Promise<AltCLIPModel> {
+async function buildStudent(o: DistillOptions & { teacher: string; student: string }, seed: number, log: (l: string) => void): Promise<AltCLIPModel> {
   const teacherIsFull = modelType(o.teacher) === 'clip';
   const vision = o.vision ?? (teacherIsFull ? o.teacher : undefined);
   if (vision && modelType(vision) !== 'clip') throw new Error(`--vision ${vision}: a CLIPModel folder (model_type clip) is expected`);
@@ -196,101 +184,99 @@ async function buildStudent(o: DistillOptions, seed: number, log: (l: string) =>
   return model;
 }
 
-/** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
-export async function runDistill(opts: DistillOptions): Promise<StageResult> {
-  const o = withDefaults<DistillOptions>(DISTILL_DEFAULTS, opts);
-  // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.
-  for (const k of ['teacher', 'student', 'vision'] as const) {
-    const v = o[k];
-    if (typeof v === 'string' && isHubId(v)) o[k] = await resolveModelDir(v, { parts: ['config', 'weights', 'tokenizer', 'processor'] });
-  }
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'distill');
-  const runDir = resolveRunDir(o, 'distill');
-  const target = o.target ?? 'pooled';
-  if (target !== 'pooled' && target !== 'projected') throw new Error(`distill: --target must be 'pooled' or 'projected', got '${target}'`);
 
-  let pairs: ParallelPair[];
-  let report: ReadReport | undefined;
+/** The corpus as (teacher text, student text) pairs: read (and reported) from a file, or given, with the en-en pairs. */
+async function readCorpus(o: DistillOptions, log: (l: string) => void): Promise<{ pairs: ParallelPair[]; report?: ReadReport }> {
   if (typeof o.data === 'string') {
     const r = await readParallelCorpus(o.data, { enEn: o.enEn !== false, teacherField: o.teacherField, studentField: o.studentField });
-    pairs = r.pairs;
-    report = r.report;
-    log(formatReport(report));
-  } else pairs = o.enEn === false ? o.data : [...o.data, ...o.data.filter((p) => p.kind !== 'identity').map((p) => ({ ...p, studentText: p.teacherText, kind: 'identity' as const }))];
-  if (pairs.length === 0) throw new Error('distill: the corpus has no usable pairs');
+    log(formatReport(r.report));
+    return r;
+  }
+  const given = o.data ?? [];
+  if (o.enEn === false) return { pairs: given };
+  return { pairs: [...given, ...given.filter((p) => p.kind !== 'identity').map((p) => ({ ...p, studentText: p.teacherText, kind: 'identity' as const }))] };
+}
 
-  const teacherTok = typeof o.teacherTokenizer === 'object' ? o.teacherTokenizer : o.teacherTokenizer ? await loadTokenizer(o.teacherTokenizer) : await CLIPTokenizer.fromPretrained(o.teacher);
+/** The student's tokenizer: --tokenizer, else the student folder's SentencePiece model. */
+async function studentTokenizer(o: DistillOptions, studentDir: string | undefined): Promise<TextTokenizer> {
+  if (typeof o.tokenizer === 'object') return o.tokenizer;
+  if (o.tokenizer) return loadTokenizer(o.tokenizer);
+  if (studentDir && fs.existsSync(path.join(studentDir, 'sentencepiece.bpe.model'))) return loadTokenizer(studentDir);
+  throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model> (the student tokenizer)');
+}
+
+/** The image processor the saved model gets: the vision source's, else the student folder's, else CLIP's defaults. */
+function studentProcessor(visionDir: string | undefined, studentDir: string | undefined, model: AltCLIPModel): ImageProcessor {
+  const dir = [visionDir, studentDir].find((d) => d && fs.existsSync(path.join(d, 'preprocessor_config.json')));
+  return processorFor(dir, model.config.vision_config.image_size).processor;
+}
+
+/** Student features imitate the teacher's, through the named distillation loss. */
+function distillTask(model: AltCLIPModel, o: DistillOptions): FeatureTask<DistillBatch> {
+  const loss = DISTILLATION_LOSSES[o.loss ?? 'mse'];
+  return {
+    features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
+    constantFeatures: [1],
+    loss: ([s, t]) => loss(s as tf.Tensor2D, t as tf.Tensor2D),
+  };
+}
+
+/** Batches of student ids and the cached teacher features of their teacher texts. */
+function distillBatches(pairs: ParallelPair[], feats: { data: Float32Array; dim: number }, row: Map<string, number>, tokenizer: TextTokenizer, maxLength: number): BatchSource<DistillBatch> {
+  return {
+    size: pairs.length,
+    batch: (idx) => {
+      const { ids, mask } = encodeTexts(tokenizer, idx.map((i) => pairs[i].studentText), maxLength);
+      const t = new Float32Array(idx.length * feats.dim);
+      idx.forEach((i, r) => {
+        const k = row.get(pairs[i].teacherText)!;
+        t.set(feats.data.subarray(k * feats.dim, (k + 1) * feats.dim), r * feats.dim);
+      });
+      return { ids, mask, target: tf.tensor2d(t, [idx.length, feats.dim]) };
+    },
+  };
+}
+
+/** A hub id's snapshot folder in the HF cache (a folder or a name stays as it is). */
+async function localDir(spec: string | undefined): Promise<string | undefined> {
+  return spec && isHubId(spec) ? resolveModelDir(spec, { parts: ['config', 'weights', 'tokenizer', 'processor'] }) : spec;
+}
+
+/** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
+export async function runDistill(opts: DistillOptions): Promise<StageResult> {
+  for (const k of ['teacher', 'student', 'data'] as const) if (!opts[k]) throw new Error(`distill: --${k} is required`);
+  const { o, cfg, log } = resolveStage('distill', DISTILL_DEFAULTS, opts);
+  const runDir = resolveRunDir(o, 'distill');
+  const target = o.target ?? 'pooled';
+  const { pairs, report } = await readCorpus(o, log);
+  if (pairs.length === 0) throw new Error('distill: the corpus has no usable pairs');
+  // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.
+  const [teacher, student, vision] = [await localDir(o.teacher), (await localDir(o.student))!, await localDir(o.vision)];
+  const teacherTok = typeof o.teacherTokenizer === 'object' ? o.teacherTokenizer : o.teacherTokenizer ? await loadTokenizer(o.teacherTokenizer) : await CLIPTokenizer.fromPretrained(teacher!);
   const unique = [...new Set(pairs.map((p) => p.teacherText))];
   const row = new Map(unique.map((t, i) => [t, i]));
   const feats = await teacherFeatures({
-    teacherDir: o.teacher, texts: unique, target, tokenizer: teacherTok, maxLength: o.teacherMaxLength,
+    teacherDir: teacher!, texts: unique, target, tokenizer: teacherTok, maxLength: o.teacherMaxLength,
     cacheDir: o.cacheDir ?? path.join(path.dirname(runDir), '.cache'), progress: o.progress, log,
   });
-
-  const model = await buildStudent(o, cfg.seed ?? 0, log);
-  model.gradientCheckpointingEnable(o.gradCheckpointing === true);
+  const model = await buildStudent({ ...o, teacher: teacher!, student, vision }, cfg.seed ?? 0, log);
   try {
-    const studentDir = isFolder(o.student) ? o.student : undefined;
-    const tokenizer: TextTokenizer =
-      typeof o.tokenizer === 'object' ? o.tokenizer : o.tokenizer ? await loadTokenizer(o.tokenizer)
-        : studentDir && fs.existsSync(path.join(studentDir, 'sentencepiece.bpe.model')) ? await loadTokenizer(studentDir)
-          : (() => { throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model> (the student tokenizer)'); })();
+    const studentDir = isFolder(student) ? student : undefined;
+    const tokenizer = await studentTokenizer(o, studentDir);
     const projDim = model.config.text_config.project_dim;
     if (projDim !== feats.dim) throw new Error(`distill: the student's feature size (project_dim ${projDim}) differs from the teacher's ${target} feature size ${feats.dim}`);
     // Only the text tower learns: the target sits before text_projection, which (from the teacher) stays fixed.
     const params = selectTrainable(model.namedParameters(), { ...o, lockImage: true, freeze: [/^text_projection\./, /^logit_scale$/, ...(o.freeze ?? [])] });
     storeFrozen(model, params, o.frozenDtype, log);
-    const all = model.namedParameters();
-    const maxLength = o.maxLength ?? textMaxLength(model as any);
-    const data: BatchSource<DistillBatch> = {
-      size: pairs.length,
-      batch: (idx) => {
-        const { ids, mask } = encodeTexts(tokenizer as any, idx.map((i) => pairs[i].studentText), maxLength);
-        const t = new Float32Array(idx.length * feats.dim);
-        idx.forEach((i, r) => {
-          const k = row.get(pairs[i].teacherText)!;
-          t.set(feats.data.subarray(k * feats.dim, (k + 1) * feats.dim), r * feats.dim);
-        });
-        return { ids, mask, target: tf.tensor2d(t, [idx.length, feats.dim]) };
-      },
-    };
-    const task: FeatureTask<DistillBatch> = {
-      features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
-      constantFeatures: [1],
-      loss: ([s, t]) => {
-        const loss = distillationLoss(s, t);
-        const cos = tf.tidy(() => tf.mean(tf.sum(tf.mul(tf.div(s, tf.norm(s, 2, 1, true)), tf.div(t, tf.norm(t, 2, 1, true))), 1)) as tf.Scalar);
-        return { loss, terms: { mse: loss, cosine: cos } };
-      },
-    };
-    let processor: ImageProcessor;
-    const visionDir = o.vision ?? (modelType(o.teacher) === 'clip' ? o.teacher : undefined);
-    if (visionDir && fs.existsSync(path.join(visionDir, 'preprocessor_config.json'))) processor = ImageProcessor.fromPretrained(visionDir);
-    else if (studentDir && fs.existsSync(path.join(studentDir, 'preprocessor_config.json'))) processor = ImageProcessor.fromPretrained(studentDir);
-    else {
-      const s = model.config.vision_config.image_size;
-      processor = ImageProcessor.fromConfig({ size: s, crop_size: s } as any);
-    }
-    log(`distill: ${pairs.length} pairs (${unique.length} distinct teacher texts), target ${target}, ${params.size}/${all.size} parameter tensors trainable, run ${runDir}`);
-    const r = await train({
-      task,
-      params,
-      allParams: all,
-      data,
-      config: cfg,
-      runDir,
-      resume: o.resume,
-      runConfig: { stage: 'distill', ...stripObjects(o), target, teacherFeatures: feats.file, train: cfg },
-      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
-      evaluate: evalHook(o.eval, model, tokenizer, processor),
-      paddingRows: paddingRows([...params.keys()], model.config.text_config.pad_token_id),
-      progress: o.progress,
-      log,
-      label: 'distill',
+    const data = distillBatches(pairs, feats, row, tokenizer, o.maxLength ?? textMaxLength(model.config));
+    const processor = studentProcessor(vision ?? (modelType(teacher!) === 'clip' ? teacher : undefined), studentDir, model);
+    log(`distill: ${pairs.length} pairs (${unique.length} distinct teacher texts), target ${target}, ${params.size}/${model.namedParameters().size} parameter tensors trainable, run ${runDir}`);
+    const { result, finalDir } = await trainStage({
+      stage: 'distill', o, cfg, runDir, log, task: distillTask(model, o), data, model, tokenizer, processor, params,
+      runConfig: { target, teacherFeatures: feats.file },
+      finalMessage: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)`,
     });
-    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)` });
-    return { ...r, runDir, finalDir, report, failedImages: 0 };
+    return { ...result, runDir, finalDir, report, failedImages: 0 };
   } finally {
     model.dispose();
   }

@@ -1,13 +1,10 @@
-import { ClassificationDataset } from '@altclip/data';
-import { openClassificationDataset } from './datasets';
-import { builtinZeroShotSet, datasetLoader, fillTemplate, loadClassnames, loadTemplates, Lang } from '@altclip/eval';
+import { ClassificationDataset, datasetLoader, openClassificationDataset } from '@altclip/data';
+import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from '@altclip/eval';
+import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { hashInts } from '../rng';
-import {
-  AnyClipModel, clipBatchSource, clipStageParts, CommonStageOptions, resolveModel, resolveRunDir, saveFinalModel, textMaxLength, trainClipStage,
-  trainConfigOf, withDefaults,
-} from './common';
-import { StageResult } from './contrastive';
+import { hashInts } from '@altclip/backend';
+import { clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /**
  * FlagAI's examples/AltCLIP/altclip_finetuning.py (spec 5.3): batch 4, lr 1e-4, 10 epochs, warm_up 0.1 with
@@ -48,67 +45,70 @@ export const FINETUNE_DEFAULTS: Partial<FinetuneOptions> = {
   lockImage: true,
 };
 
-export interface FinetuneOptions extends CommonStageOptions {
-  model: string | AnyClipModel;
+export interface FinetuneOptions extends Omit<StageOptionsOf<'finetune'>, 'model' | 'tokenizer' | 'dataset' | 'classnames' | 'templates'> {
+  model?: string | AnyClipModel;
   tokenizer?: string | TextTokenizer;
-  /** cifar10 | fashion-mnist | mnist | folder, or a dataset already opened. */
-  dataset: string | ClassificationDataset;
-  /** cifar10: folder with the .bin files; fashion-mnist/mnist: folder with the IDX files; folder: class folders. */
-  data?: string;
-  split?: 'train' | 'test';
-  /** Download CIFAR-10 (md5-checked) into `data` when it is missing. */
-  download?: boolean;
-  lang?: Lang;
+  /** cifar10 | fashion-mnist | mnist | folder (opened from `data`), or a dataset already opened. */
+  dataset?: string | ClassificationDataset;
   /** Class names (array, or a JSON/text file) and templates (array, a template-set name or a file); `{c}` = class. */
   classnames?: string[] | string;
   templates?: string[] | string;
-  /** Train on the first N samples only. */
-  limit?: number;
-  preset?: 'flagai' | 'default';
 }
 
-/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset. */
-export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
-  const o = withDefaults<FinetuneOptions>(opts.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS, opts);
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'finetune');
-  const runDir = resolveRunDir(o, 'finetune');
-  const kind = typeof o.dataset === 'string' ? o.dataset : o.dataset.name;
-  const ds = typeof o.dataset === 'string' ? await openClassificationDataset(o.dataset, o.data, o.split ?? 'train', o.download) : o.dataset;
+/** The captions of a classification dataset: class names in the language asked for, filled into templates. */
+function captionsOf(o: FinetuneOptions, ds: ClassificationDataset, kind: string, seed: number) {
   const lang = o.lang ?? 'en';
   const builtin = builtinZeroShotSet(kind, lang);
   const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? ds.classNames : null);
   if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>`);
   if (classnames.length !== ds.classNames.length) throw new Error(`finetune: ${classnames.length} class names for ${ds.classNames.length} classes in ${ds.name}`);
   const templates = Array.isArray(o.templates) ? o.templates : o.templates ? loadTemplates(o.templates, kind) : builtin.templates;
-  const size = Math.min(ds.size, o.limit ?? ds.size);
   // A fixed template per sample (seeded), so a resumed run and an uninterrupted one see the same captions.
-  const caption = (i: number) => fillTemplate(templates[hashInts(cfg.seed ?? 0, i, 0x7e3) % templates.length], classnames[ds.labels[i]]);
+  const caption = (i: number) => fillTemplate(templates[hashInts(seed, i, 0x7e3) % templates.length], classnames[ds.labels[i]]);
+  return { lang, classnames, templates, caption };
+}
 
-  const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
+/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset. */
+export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
+  if (!opts.model) throw new Error('finetune: --model is required');
+  const { o, cfg, log } = resolveStage('finetune', opts.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS, opts);
+  const runDir = resolveRunDir(o, 'finetune');
+  const given = typeof o.dataset === 'object' ? o.dataset : undefined;
+  const kind = typeof o.dataset === 'object' ? o.dataset.name : o.dataset ?? 'cifar10';
+  const ds = given ?? (await openClassificationDataset(kind, { data: o.data, split: o.split ?? 'train', download: o.download }));
   try {
-    const parts = await clipStageParts({ ...o, log }, model, dir);
-    const { tokenizer, processor, all, params, imageFrozen } = parts;
-    let failed = 0;
-    const data = clipBatchSource({
-      size,
-      caption,
-      loader: datasetLoader(model as any, ds, processor, { skipErrors: true }),
-      tokenizer,
-      maxLength: o.maxLength ?? textMaxLength(model as any),
-      model,
-      imageFrozen,
-      onFailed: (i, err) => {
-        failed++;
-        if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
-      },
-    });
-    log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
-    const r = await trainClipStage({ stage: 'finetune', o, model, parts, data, cfg, runDir, log, runConfig: { dataset: kind, classnames, templates } });
-    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `finetune: model written to ${d}` });
-    return { ...r, runDir, finalDir, failedImages: failed };
+    const { lang, classnames, templates, caption } = captionsOf(o, ds, kind, cfg.seed ?? 0);
+    const bundle = await loadModelBundle(o.model!, { tokenizer: o.tokenizer, seed: cfg.seed ?? 0 });
+    const { model, tokenizer, processor } = bundle;
+    try {
+      const size = Math.min(ds.size, o.limit ?? ds.size);
+      const { params, imageFrozen } = clipParams(o, model, log);
+      let failed = 0;
+      const data = clipBatchSource({
+        size,
+        caption,
+        loader: datasetLoader(ds, processor, { skipErrors: true }),
+        tokenizer,
+        maxLength: o.maxLength ?? textMaxLength(model.config),
+        model,
+        imageFrozen,
+        onFailed: (i, err) => {
+          failed++;
+          if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
+        },
+      });
+      log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+      const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
+      const { result, finalDir } = await trainStage({
+        stage: 'finetune', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
+        runConfig: { dataset: kind, classnames, templates },
+        finalMessage: (d) => `finetune: model written to ${d}`,
+      });
+      return { ...result, runDir, finalDir, failedImages: failed };
+    } finally {
+      bundle.dispose();
+    }
   } finally {
-    if (typeof o.model === 'string') model.dispose();
-    if (typeof o.dataset === 'string') ds.close?.();
+    if (!given) ds.close?.();
   }
 }

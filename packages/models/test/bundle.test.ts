@@ -1,6 +1,6 @@
 import { setupBackend } from '@altclip/backend';
 import { fixture } from '@altclip/test-utils';
-import { loadModelBundle } from '@altclip/eval';
+import { loadModelBundle } from '@altclip/models';
 
 beforeAll(() => setupBackend({ backend: 'cpu' }));
 

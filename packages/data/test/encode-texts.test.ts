@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CLIPModel, getModelConfig } from '@altclip/models';
 import { CLIPTokenizer } from '@altclip/tokenizers';
-import { encodeTexts } from '@altclip/eval';
-import { testBackend } from './helpers';
+import { encodeTexts } from '@altclip/data';
+import { setupBackend } from '@altclip/backend';
 
 beforeAll(async () => {
-  await testBackend();
+  await setupBackend({ backend: (process.env.ALTCLIP_BACKEND as 'cpu' | undefined) ?? 'auto' });
 });
 
 const TEXTS = ['a photo of a dark sneaker', 'a bag', 'a close-up photo of a light, striped pullover on a plain background'];

@@ -1,0 +1,46 @@
+/** Config files, and the layers a stage's options are made of: stage defaults, then the config file, then flags. */
+import * as fs from 'fs';
+import { Command } from './define';
+import { OptionsOf, TRAIN_COMMANDS } from './schema';
+import { markChecked, optionProblems } from './validate';
+
+export type TrainCommand = (typeof TRAIN_COMMANDS)[number];
+
+/** Reads a JSON config file with errors that name the file. */
+export function readJsonConfig(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read config ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const v = JSON.parse(text);
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    delete v.$comment;
+    delete v.description;
+    return v;
+  } catch (e) {
+    throw new Error(`${file}: invalid config (${(e as Error).message})`);
+  }
+}
+
+/** Later layers override earlier ones; undefined values do not override. */
+export function mergeLayers<T extends object>(...layers: Array<Partial<T> | undefined>): T {
+  const out: Partial<T> = {};
+  for (const l of layers) if (l) for (const [k, v] of Object.entries(l)) if (v !== undefined) Reflect.set(out, k, v);
+  return out as T; // every layer is a part of T, and the caller's layers together make the whole
+}
+
+/**
+ * A training command's options: the --config file's values under the flags that were given. The file's values are
+ * checked here (the CLI checked the flags before), each problem naming the file and the key, and the result is
+ * marked as checked.
+ */
+export function withConfigFile<C extends TrainCommand>(command: C, config: string | undefined, flags: OptionsOf<C>): OptionsOf<C> {
+  const file = config ? readJsonConfig(config) : {};
+  const bad = optionProblems(command as Command, file, (k) => `${config}: '${k}'`);
+  if (bad.length) throw new Error(bad.join('\n'));
+  // The file's values were checked against the schema above, the flags by the CLI.
+  return markChecked(mergeLayers<Record<string, unknown>>(file, flags) as OptionsOf<C>);
+}
