@@ -38,6 +38,8 @@ export interface World {
   outside: string;
   /** Options naming this hub and cache, with the token. */
   opts: ClientOptions;
+  /** Calls a probe may give up on: the folder is removed only once they have ended (or after 5 s more). */
+  calls: Promise<unknown>[];
 }
 
 export interface Probe {
@@ -174,7 +176,9 @@ export const SECURITY: Probe[] = [
       async run(c, w) {
         Object.assign(w.hub.hostile, kind === 'api' ? { stallApi: 10 } : { stall: { file: 'model.safetensors', bytes: 1000 } });
         const t0 = Date.now();
-        await within(5000, rejection(c.fetchModel('t/plain', { ...w.opts, timeoutMs: 1000 }), 'stalled'), 'a stalled answer');
+        const call = c.fetchModel('t/plain', { ...w.opts, timeoutMs: 1000 });
+        w.calls.push(call);
+        await within(5000, rejection(call, 'stalled'), 'a stalled answer');
         if (Date.now() - t0 > 3000) fail(`failed only after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
       },
     }),
@@ -293,6 +297,7 @@ async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Pr
 export async function runProbe(p: Probe, c: HubClient): Promise<string | undefined> {
   const root = tmpDir('altclip-probe-');
   let hub: FakeHub | undefined;
+  const calls: Promise<unknown>[] = [];
   try {
     const cache = path.join(root, 'cache');
     const outside = path.join(root, 'outside');
@@ -300,12 +305,16 @@ export async function runProbe(p: Probe, c: HubClient): Promise<string | undefin
     fs.mkdirSync(outside);
     fs.writeFileSync(path.join(outside, 'secret.safetensors'), 'not yours');
     hub = await startFakeHub(p.repos(outside), { api: p.api });
-    await within(20_000, p.run(c, { hub, root, cache, outside, opts: { endpoint: hub.endpoint, cacheDir: cache, token: hub.token } }), p.name);
+    const running = p.run(c, { hub, root, cache, outside, opts: { endpoint: hub.endpoint, cacheDir: cache, token: hub.token }, calls });
+    calls.push(running);
+    await within(20_000, running, p.name);
     return undefined;
   } catch (e) {
     return (e as Error).message;
   } finally {
     await hub?.close();
+    // A client given up on wakes when the hub closes; let it finish writing before the folder goes.
+    await within(5000, Promise.allSettled(calls), 'the calls given up on').catch(() => undefined);
     fs.rmSync(root, { recursive: true, force: true });
   }
 }
