@@ -1,7 +1,7 @@
 /** The three training commands, built from the option schema: flags, then --config, then the stage function. */
 import type { Argv, CommandModule } from 'yargs';
 import { setupBackend, BackendName } from '@altclip/backend';
-import { exitCodeFor, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand, withConfigFile } from '@altclip/train';
+import { exitCodeFor, markChecked, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand, withConfigFile } from '@altclip/train';
 import { optionsFromArgv, withOptions } from '../options';
 
 export async function withBackend(backend: unknown): Promise<void> {
@@ -23,7 +23,7 @@ export function finish(stage: string, r: StageResult): void {
 /** What the CLI hands a stage: its options, with --no-progress meaning plain step lines (not silence). */
 function stageInput<C extends TrainCommand>(o: OptionsOf<C>): Omit<OptionsOf<C>, 'progress'> & { progress?: 'plain' } {
   const { progress, ...rest } = o as OptionsOf<C> & { progress?: boolean }; // every training command has --progress (schema)
-  return { ...rest, progress: progress === false ? 'plain' : undefined };
+  return markChecked({ ...rest, progress: progress === false ? ('plain' as const) : undefined }); // values of checked options
 }
 
 function trainCommand<C extends TrainCommand>(

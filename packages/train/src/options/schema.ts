@@ -84,7 +84,11 @@ export const OPTIONS = [
   option({ key: 'evalSplit', type: 'string', commands: TRAIN, choices: ['train', 'test'] as const, help: 'default test' }),
   option({ key: 'evalLang', type: 'string', commands: TRAIN, choices: LANGS, help: 'class names/templates language (default en)' }),
   option({ key: 'evalLimit', type: 'number', commands: TRAIN, rule: { int: true, min: 1 }, help: 'evaluate on the first N images only' }),
-  option({ key: 'progress', type: 'boolean', commands: TRAIN, flagOnly: true, default: true, help: 'progress bar on a terminal (--no-progress: plain "step N/M" lines instead)' }),
+  option({
+    key: 'progress', type: 'boolean', commands: TRAIN, flagOnly: true, default: true, help: 'progress bar on a terminal (--no-progress: plain "step N/M" lines instead)',
+    // Library callers also pass 'plain' (what --no-progress means) or false (nothing at all).
+    check: (v) => (typeof v === 'boolean' || v === 'plain' ? undefined : "must be true, false or 'plain'"),
+  }),
   // Which parameters train (distill fixes them).
   option({
     key: 'lockImage', type: 'boolean', commands: LOCKS,
