@@ -58,11 +58,14 @@ export function showValue(v: unknown): string {
  * Problems of the values in `o` that `command` takes, one line each, named by `name(key)` (e.g. "--batch-size" or
  * "cfg.json: 'batchSize'"). Keys the command does not take are left to the caller.
  */
-export function optionProblems(command: Command, o: object, name: (key: string) => string): string[] {
+export function optionProblems(command: Command, o: object, name: (key: string) => string, library = false): string[] {
   const out: string[] = [];
   for (const spec of optionsOf(command)) {
     const v: unknown = Reflect.get(o, spec.key);
     if (v === undefined) continue;
+    // Library callers may give an object where a flag takes a path or name (an opened dataset, a tokenizer, a list
+    // of templates): that is the stage's to use, not the schema's to judge.
+    if (library && spec.type === 'string' && typeof v === 'object' && v !== null) continue;
     const why = valueProblem(spec, v);
     if (why) out.push(`${name(spec.key)} ${why}, got ${showValue(v)}`);
   }
@@ -83,7 +86,7 @@ export function markChecked<T extends object>(o: T): T {
  */
 export function checkOnce<T extends object>(command: Command, o: T, name: (key: string) => string = (k) => `${command}: ${k} (${flagName(k)})`): T {
   if (checked.has(o)) return o;
-  const p = optionProblems(command, o, name);
+  const p = optionProblems(command, o, name, true);
   if (p.length) throw new Error(p.join('\n'));
   return markChecked(o);
 }
