@@ -2,7 +2,7 @@ export * from './types';
 export { CheckpointError } from './errors';
 export { openSafetensors, writeSafetensors } from './safetensors';
 export { decodeRaw, encodeRaw, DTYPE_BYTES } from './dtypes';
-export { atomicWriteFile, atomicWrite } from './atomic';
+export { atomicWriteFile, atomicWrite, assertOutput, outputProblem } from './atomic';
 export { openTorchBin } from './torch';
 export { openSharded } from './sharded';
 export { openCheckpoint, openCheckpointFile, loadStateDict, CHECKPOINT_FILES } from './open';

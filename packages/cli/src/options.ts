@@ -1,6 +1,6 @@
 /** yargs flags derived from @altclip/train's option schema, and the typed options of a parsed command line. */
 import type { Argv, Options, PositionalOptions } from 'yargs';
-import { Command, forCommand, kebab, OPTIONS, OptionsOf, optionsOf, OptionSpec } from '@altclip/train';
+import { Command, forCommand, kebab, OPTIONS, OptionsOf, optionsOf, OptionSpec, TRAIN_COMMANDS } from '@altclip/train';
 
 /** The yargs description of one option for one command. */
 function yargsOption(spec: OptionSpec, command: Command): Options {
@@ -10,7 +10,10 @@ function yargsOption(spec: OptionSpec, command: Command): Options {
   else o.type = spec.type;
   if (spec.choices) o.choices = [...spec.choices];
   const dflt = forCommand(spec.default, command);
-  if (dflt !== undefined) o.default = dflt;
+  // A training command's --config file must be able to set what the flag's default would: the stage applies the
+  // default after merging, and the help only shows it.
+  if (dflt !== undefined && (TRAIN_COMMANDS as readonly string[]).includes(command)) o.defaultDescription = JSON.stringify(dflt);
+  else if (dflt !== undefined) o.default = dflt;
   if (spec.required?.includes(command)) o.demandOption = true;
   return o;
 }

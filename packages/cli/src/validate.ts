@@ -26,7 +26,8 @@ function typed(raw: string[], flag: string, parsed: unknown): string {
 /**
  * Problems with the parsed flags of one command, one line each: a scalar flag given twice (yargs would make it an
  * array), a number that is not one or is out of range / not whole (the schema's rule, shared with config files), an
- * empty string. Choices are yargs' to check.
+ * empty string (yargs reads `--lr ""` as 0), a value the schema's own check refuses (a regex that does not compile).
+ * Choices are yargs' to check.
  */
 export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOptions, raw: string[]): string[] {
   const out: string[] = [];
@@ -44,6 +45,10 @@ export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOption
       continue;
     }
     const spec = specOf(camel(k));
+    if ((opts.number.includes(k) || spec?.type === 'numbers') && typed(raw, k, v) === "''") {
+      out.push(`${flag} ${spec ? valueProblem(spec, NaN) ?? 'must be a number' : 'must be a number'}, got ''`);
+      continue;
+    }
     if (spec?.type === 'numbers') {
       const why = valueProblem(spec, v);
       if (why) out.push(`${flag} ${why}, got ${Array.isArray(v) ? v.map((x) => (Number.isNaN(x) ? 'NaN' : String(x))).join(' ') : typed(raw, k, v)}`);
@@ -54,7 +59,12 @@ export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOption
       if (bad) out.push(`${flag} ${bad}, got ${typeof v === 'number' && !Number.isNaN(v) ? v : typed(raw, k, v)}`);
       continue;
     }
-    if (opts.string.includes(k) && (Array.isArray(v) ? v : [v]).some((x) => x === '')) out.push(`${flag} must not be empty`);
+    if (opts.string.includes(k) && (Array.isArray(v) ? v : [v]).some((x) => x === '')) {
+      out.push(`${flag} must not be empty`);
+      continue;
+    }
+    const why = spec?.check && valueProblem(spec, v);
+    if (why) out.push(`${flag} ${why}`);
   }
   return out;
 }

@@ -63,6 +63,10 @@ const CONFIGS: Record<string, string> = {
   'not-json.json': '{ "lr": ',
   'array.json': '[1, 2]',
   'empty.json': '',
+  'typos.json': JSON.stringify({ batchSzie: 4, lr: 1e-4, progress: false, teacher: 'x' }),
+  'enums.json': JSON.stringify({ preset: 'bogus', lang: 'fr', schedule: 'cosinus', frozenDtype: 'f8' }),
+  'types.json': JSON.stringify({ freeze: '[', model: 5, evalLimit: '3', dropout: 'no' }),
+  'regex.json': JSON.stringify({ freeze: ['('] }),
 };
 
 function cases(): string[][] {
@@ -98,6 +102,12 @@ function cases(): string[][] {
   out.push(['embed', '--model', 'm', '--out', 'o'], ['predict', '--model', 'm', '--image', 'a'], ['predict', '--model', 'm', '--model', 'm', '--image', 'a', '--text', 'b']);
   out.push(['demo', '--out', ''], ['demo', '--out', 'a', '--out', 'b'], ['info', '--backend', 'gpu'], ['info', '--jsn'], ['info', '--max-pixels', '-1']);
   out.push(['distill', '--no-progres', '--batchsize', '4'], ['predict', '--model', 'm', '--xyzzy-plugh']);
+  // Empty values, regexes, settings that contradict each other, outputs that cannot be written.
+  out.push(['finetune', '--model', 'm', '--lr', ''], ['info', '--max-pixels', ''], ['finetune', '--model', 'm', '--grad-clip='], ['finetune', '--model', 'm', '--freeze', '(']);
+  out.push(['finetune', '--model', 'm', '--lr', '1e-4', '--min-lr', '1e-3'], ['finetune', '--model', 'm', '--eval-dataset', 'folder'], ['finetune', '--model', 'm', '--eval-data', T('x')]);
+  out.push(['finetune', '--model', 'm', '--out', T('bad-values.json')], ['finetune', '--model', 'm', '--out', path.join(T('bad-values.json'), 'run')], ['finetune', '--model', 'm', '--name', '']);
+  out.push(['eval', 'zeroshot', '--model', 'm', '--out', dir], ['embed', '--model', 'm', '--texts', 't', '--out', dir], ['report', dir, '--out', dir], ['demo', '--out', T('bad-values.json')]);
+  out.push(['demo', '--fashion-mnist', T('no-such-folder')]);
   return out;
 }
 

@@ -13,6 +13,7 @@ export * from './options/define';
 export * from './options/schema';
 export * from './options/validate';
 export * from './options/resolve';
+export * from './options/suggest';
 export * from './tasks/clip';
 export * from './stages/common';
 export * from './stages/eval-hook';

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { convertToSafetensors, ConvertResult, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
+import * as fs from 'fs';
+import { assertOutput, convertToSafetensors, ConvertResult, isHubId, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
 import { optionsFromArgv, withOptions } from '../options';
 
 export interface ConvertArgs {
@@ -25,6 +26,9 @@ function progressPrinter(log: (s: string) => void, everyMs = 2000): (p: WritePro
 /** The command's work, callable from tests; progress goes to stderr. */
 export async function runConvert(args: ConvertArgs, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<ConvertResult> {
   const dtype = args.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
+  // A folder (or hub id) converts into a folder; a file into a file, or into an existing folder.
+  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  assertOutput(args.out, isHubId(args.in) || isDir(args.in) || /[\\/]$/.test(args.out) || isDir(args.out) ? 'folder' : 'file', '--out');
   // A hub id converts its snapshot folder (weights plus the config/tokenizer files copied along).
   const input = await resolvePretrained(args.in, { parts: MODEL_PARTS });
   const r = await convertToSafetensors(input, args.out, { dtype, onProgress: progressPrinter(log) });

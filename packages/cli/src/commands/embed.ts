@@ -5,7 +5,7 @@ import { fileBatchLoader, listImages, readLines, prefetch, sequentialBatches } f
 import { normalizeRows, textFeatures } from '@altclip/eval';
 import type { ModelBundle } from '@altclip/models';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
-import { writeSafetensors, atomicWriteFile } from '@altclip/checkpoint';
+import { assertOutput, writeSafetensors, atomicWriteFile } from '@altclip/checkpoint';
 import * as tf from '@tensorflow/tfjs-core';
 import { openModel, progressLogger } from './inference-util';
 
@@ -134,6 +134,7 @@ export const embedCommand: CommandModule = {
     }),
   handler: async (argv) => {
     const a = optionsFromArgv('embed', argv);
+    assertOutput(a.out!, 'file', '--out');
     const images = a.images ? await imageList(a.images) : undefined;
     const texts = a.texts ? await textList(a.texts) : undefined;
     const { bundle } = await openModel(a.model!, backendOf(argv));

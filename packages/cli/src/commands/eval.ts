@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { openClassificationDataset, readRetrievalDataset, formatReport } from '@altclip/data';
 import { evaluateZeroShot, evaluateRetrieval, builtinZeroShotSet, loadTemplates, loadClassnames, zeroShotMetricsJson, retrievalMetricsJson } from '@altclip/eval';
-import { atomicWriteFile } from '@altclip/checkpoint';
+import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
 import type { OptionsOf } from '@altclip/train';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
 import { openModel, progressLogger, table, fmt } from './inference-util';
@@ -26,6 +26,7 @@ function downloadProgress(): (done: number, total: number) => void {
 }
 
 export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s: string) => void = console.log) {
+  if (args.out) assertOutput(args.out, 'file', '--out');
   const kind = args.dataset ?? 'cifar10';
   const split = args.split ?? 'test';
   const lang = args.lang ?? 'en';
@@ -79,6 +80,7 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
 
 export async function runRetrieval(args: RetrievalArgs, backend?: string, log: (s: string) => void = console.log) {
   const batchSize = args.batchSize ?? 32;
+  if (args.out) assertOutput(args.out, 'file', '--out');
   const ds = await readRetrievalDataset(args.data!, { format: args.format, root: args.root, split: args.split ?? 'test' });
   if (ds.report.skipped) process.stderr.write(formatReport(ds.report) + '\n');
   const opened = await openModel(args.model!, backend);

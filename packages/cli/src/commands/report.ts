@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import { atomicWriteFile } from '@altclip/checkpoint';
+import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
 import { readRunData, runReportHtml } from '../report/run-report';
 import { optionsFromArgv, withOptions } from '../options';
 
@@ -13,6 +13,7 @@ export const reportCommand: CommandModule = {
     const a = optionsFromArgv('report', argv);
     const run = a.run!;
     const out = a.out ?? path.join(run, 'report.html');
+    assertOutput(out, 'file', '--out');
     const html = runReportHtml(readRunData(run));
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     await atomicWriteFile(out, [Buffer.from(html)]);

@@ -2,12 +2,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setNativeThreads } from '@altclip/backend';
-import { atomicWriteFile } from '@altclip/checkpoint';
+import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
 import { getModelConfig } from '@altclip/models';
 import { XLMRobertaTokenizer } from '@altclip/tokenizers';
 import { resolveCheckpoint, runContrastive, runDistill, StageResult } from '@altclip/train';
 import { CaptionSpec, datasetsDir, LANGS, loadCaptionSpec, templates } from './captions';
-import { DemoData, prepareDemoData } from './data';
+import { DemoData, locateFashionMnist, prepareDemoData } from './data';
 import { EvalDetails, evaluateModelDir } from './evaluate';
 import { formatTable, markdownTable, reportHtml, StageScores } from './report';
 import { Curve, readLossCurves } from '../report/charts';
@@ -177,6 +177,7 @@ async function openDemo(opts: DemoOptions, t0: number, log: (l: string) => void)
     if (!out) throw new Error('--resume: no runs/demo-* folder with a demo-state.json here; pass --out DIR');
   }
   out ??= path.resolve('runs', `demo-${timestamp()}`);
+  assertOutput(out, 'folder', '--out');
   const stateFile = path.join(out, 'demo-state.json');
   let state: DemoState;
   if (fs.existsSync(stateFile)) {
@@ -302,6 +303,7 @@ async function runStage(ctx: DemoContext, n: number, st: (typeof STAGES)[number]
 async function demo(opts: DemoOptions): Promise<DemoResult> {
   const t0 = Date.now();
   const log = opts.log ?? ((l: string) => console.log(l));
+  locateFashionMnist(opts.fashionMnistDir ? [opts.fashionMnistDir] : []); // before the run folder is made
   const { out, state, wall, saveState } = await openDemo(opts, t0, log);
   log(`demo: ${opts.fast ? 'fast' : 'full'} run in ${out}`);
   const spec = loadCaptionSpec();

@@ -1,7 +1,8 @@
 /** Config files, and the layers a stage's options are made of: stage defaults, then the config file, then flags. */
 import * as fs from 'fs';
 import { Command } from './define';
-import { OptionsOf, TRAIN_COMMANDS } from './schema';
+import { OptionsOf, optionsOf, TRAIN_COMMANDS } from './schema';
+import { closest } from './suggest';
 import { markChecked, optionProblems } from './validate';
 
 export type TrainCommand = (typeof TRAIN_COMMANDS)[number];
@@ -25,6 +26,17 @@ export function readJsonConfig(file: string): Record<string, unknown> {
   }
 }
 
+/** Keys of a config file that `command` does not take (typos, another stage's keys, command-line-only flags). */
+function unknownKeys(command: TrainCommand, file: Record<string, unknown>, name: string): string[] {
+  const known = optionsOf(command).filter((o) => !o.flagOnly).map((o) => o.key);
+  return Object.keys(file)
+    .filter((k) => !known.includes(k))
+    .map((k) => {
+      const near = closest(k, known);
+      return `${name}: unknown key '${k}' for 'altclip ${command}'${near ? ` (did you mean '${near}'?)` : ''}`;
+    });
+}
+
 /** Later layers override earlier ones; undefined values do not override. */
 export function mergeLayers<T extends object>(...layers: Array<Partial<T> | undefined>): T {
   const out: Partial<T> = {};
@@ -39,7 +51,7 @@ export function mergeLayers<T extends object>(...layers: Array<Partial<T> | unde
  */
 export function withConfigFile<C extends TrainCommand>(command: C, config: string | undefined, flags: OptionsOf<C>): OptionsOf<C> {
   const file = config ? readJsonConfig(config) : {};
-  const bad = optionProblems(command as Command, file, (k) => `${config}: '${k}'`);
+  const bad = [...unknownKeys(command, file, config ?? ''), ...optionProblems(command as Command, file, (k) => `${config}: '${k}'`)];
   if (bad.length) throw new Error(bad.join('\n'));
   // The file's values were checked against the schema above, the flags by the CLI.
   return markChecked(mergeLayers<Record<string, unknown>>(file, flags) as OptionsOf<C>);

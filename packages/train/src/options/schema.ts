@@ -198,13 +198,14 @@ export const OPTIONS = [
 
 /** What is wrong with a list of regular expressions (the first that does not compile), or undefined. */
 function regexProblem(v: unknown): string | undefined {
-  for (const p of Array.isArray(v) ? v : [v]) {
+  if (!Array.isArray(v)) return 'must be a list of regular expressions, e.g. ["token_embedding"]';
+  for (const p of v) {
     if (p instanceof RegExp) continue;
     if (typeof p !== 'string') return 'must be regular expressions (strings)';
     try {
       new RegExp(p);
     } catch (e) {
-      return `must be regular expressions: '${p}' is not one (${(e as Error).message})`;
+      return `must be regular expressions that compile ('${p}': ${(e as Error).message.replace(/^Invalid regular expression: /, '')})`;
     }
   }
   return undefined;
@@ -222,3 +223,17 @@ type TrainerSpec = Extract<(typeof OPTIONS)[number], { trainer: true }>;
 /** The keys of the trainer's configuration, as the schema marks them. */
 export type TrainerKey = TrainerSpec['key'];
 export const TRAINER_KEYS: TrainerKey[] = OPTIONS.filter((o): o is TrainerSpec => 'trainer' in o && o.trainer === true).map((o) => o.key);
+
+/**
+ * Rules between options, checked with the rules of each (after a stage's defaults are applied, so a value is judged
+ * against what the run will use): what is wrong, or undefined.
+ */
+export const RELATIONS: Array<(o: { lr?: number; minLr?: number; evalDataset?: unknown; evalData?: string }) => string | undefined> = [
+  (o) =>
+    o.minLr !== undefined && o.lr !== undefined && o.minLr > o.lr ? `--min-lr (${o.minLr}) is above --lr (${o.lr}): the schedule would rise after warmup instead of decaying` : undefined,
+  (o) => (o.evalData !== undefined && o.evalDataset === undefined ? `--eval-data ${o.evalData} is given without --eval-dataset (${DATASET_NAMES.join(', ')})` : undefined),
+  (o) =>
+    typeof o.evalDataset === 'string' && o.evalDataset !== 'fashion-mnist' && o.evalData === undefined
+      ? `--eval-dataset ${o.evalDataset} needs --eval-data <folder> (only fashion-mnist has a default location)`
+      : undefined,
+];

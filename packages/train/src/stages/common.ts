@@ -2,12 +2,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { assertOutput } from '@altclip/checkpoint';
 import { ImageProcessor } from '@altclip/image';
 import type { AnyClipModel, ClipLikeModel } from '@altclip/models';
 import type { ReadReport } from '@altclip/data';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
-import { OptionsOf, TRAINER_KEYS } from '../options/schema';
+import { OptionsOf, RELATIONS, TRAINER_KEYS } from '../options/schema';
 import { flagName } from '../options/define';
 import { mergeLayers, TrainCommand } from '../options/resolve';
 import { checkOnce, markChecked } from '../options/validate';
@@ -54,6 +55,8 @@ export function resolveStage<O extends StageCommon>(stage: TrainCommand, default
   const o = mergeLayers<O>(defaults, opts);
   if (opts.steps !== undefined && opts.epochs === undefined) delete o.epochs;
   if (opts.epochs !== undefined && opts.steps === undefined) delete o.steps;
+  const related = RELATIONS.map((r) => r(o)).filter((p): p is string => p !== undefined);
+  if (related.length) throw new Error(related.map((p) => `${stage}: ${p}`).join('\n'));
   const { batchSize, lr } = o;
   for (const [k, v] of [['batchSize', batchSize], ['lr', lr]] as const) if (v === undefined) throw new Error(`${stage}: '${k}' must be set (config file or ${flagName(k)})`);
   if (o.epochs === undefined && o.steps === undefined) throw new Error(`${stage}: set 'epochs' or 'steps'`);
@@ -66,7 +69,9 @@ export function resolveStage<O extends StageCommon>(stage: TrainCommand, default
 
 /** `--out`, else runs/<name>, else runs/<stage>-<UTC timestamp>. */
 export function resolveRunDir(o: { out?: string; name?: string; resume?: string }, stage: string): string {
+  if (o.out) assertOutput(o.out, 'folder', '--out');
   if (o.out) return path.resolve(o.out);
+  if (o.name) assertOutput(path.join('runs', o.name), 'folder', '--name');
   if (o.name) return path.resolve('runs', o.name);
   if (o.resume && o.resume !== 'latest') {
     // --resume <checkpoint or run folder> without --out: the run that owns it.
