@@ -149,7 +149,7 @@ export function lockFile(runDir: string): string {
   return path.join(runDir, '.lock');
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -14,7 +14,7 @@ import { mergeLayers, TrainCommand } from '../options/resolve';
 import { checkOnce, markChecked } from '../options/validate';
 import { paddingRows } from '../params';
 import type { ProgressMode } from '../progress';
-import { parseLoggers } from '../run';
+import { parseLoggers, pidAlive } from '../run';
 import { BatchSource, train, TrainResult, TrainSettings } from '../trainer';
 import { evalHook } from './eval-hook';
 
@@ -132,6 +132,7 @@ export async function trainStage<B>(s: StageRun<B>): Promise<{ result: TrainResu
   const { o, model, tokenizer, processor } = s;
   model.gradientCheckpointingEnable(o.gradCheckpointing === true);
   const saveModel = (d: string) => saveModelFolder(d, model, tokenizer, processor);
+  let finalDir: string | undefined;
   const result = await train({
     task: s.task,
     params: s.params,
@@ -147,10 +148,31 @@ export async function trainStage<B>(s: StageRun<B>): Promise<{ result: TrainResu
     progress: o.progress,
     log: s.log,
     label: s.stage,
+    finalize: async () => {
+      finalDir = await writeFinalModel(s.runDir, saveModel);
+      s.log(s.finalMessage(finalDir));
+    },
   });
-  if (result.status !== 'completed') return { result };
-  const finalDir = path.join(s.runDir, 'final');
-  await saveModel(finalDir);
-  s.log(s.finalMessage(finalDir));
   return { result, finalDir };
+}
+
+/**
+ * Writes <run>/final atomically: into final.tmp-<pid>, then renamed into place, so a kill leaves the previous final/
+ * (or none) and never half of one. Leftovers of killed writers are removed first.
+ */
+export async function writeFinalModel(runDir: string, save: (dir: string) => Promise<void>): Promise<string> {
+  const finalDir = path.join(runDir, 'final');
+  for (const e of fs.readdirSync(runDir)) {
+    const m = /^final\.(?:tmp|old)-(\d+)$/.exec(e);
+    if (m && (Number(m[1]) === process.pid || !pidAlive(Number(m[1])))) await fs.promises.rm(path.join(runDir, e), { recursive: true, force: true });
+  }
+  const tmp = path.join(runDir, `final.tmp-${process.pid}`);
+  await save(tmp);
+  if (fs.existsSync(finalDir)) {
+    const old = path.join(runDir, `final.old-${process.pid}`);
+    await fs.promises.rename(finalDir, old);
+    await fs.promises.rename(tmp, finalDir);
+    await fs.promises.rm(old, { recursive: true, force: true });
+  } else await fs.promises.rename(tmp, finalDir);
+  return finalDir;
 }

@@ -89,6 +89,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     }
     if (a.evaluate && !(c.evalEvery && run.state.step % c.evalEvery === 0)) await evaluate(loop);
     progress.done();
+    signals.finishing();
+    if (parallel.isWriter) await a.finalize?.();
     return result;
   } finally {
     // A batch prefetched for a step that will not run.

@@ -127,6 +127,11 @@ export interface TrainArgs<B> {
   log?: (line: string) => void;
   /** Test hook: runs before each checkpoint is committed. */
   beforeCommit?: (tmpDir: string) => Promise<void> | void;
+  /**
+   * Runs once after the last step of a completed run (writing the final model), still holding the run folder's lock
+   * and with the signal handlers in place: a signal then lets it finish instead of killing it half way.
+   */
+  finalize?: () => Promise<void>;
   /** The processes sharing the run (default: this one alone). */
   parallel?: Parallel;
 }
