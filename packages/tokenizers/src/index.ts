@@ -13,3 +13,4 @@ export { htmlUnescape } from './html';
 export { loadTokenizer } from './load';
 export { resolveTokenizerDir } from './hub';
 export type { Encoding, TextTokenizer } from './types';
+export { TOKENIZER_JSON } from './hf-json';

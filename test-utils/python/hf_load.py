@@ -1,0 +1,44 @@
+"""Loads model folders written by AltCLIP-TS with transformers, as a user would, and reports what it got.
+
+stdin: JSON list of {"dir": str, "texts": [str], "processor": bool, "image_size": int (optional)}
+stdout: JSON {"transformers": version, "folders": [{"dir", "tokenizer", "ids": [[int]], "processor"?, ...}]}
+
+sentencepiece is blocked: a plain `pip install transformers torch` lacks it, and with it transformers could build
+the XLM-R tokenizer from sentencepiece.bpe.model instead of reading tokenizer.json.
+"""
+import json
+import sys
+
+sys.modules["sentencepiece"] = None
+
+import transformers  # noqa: E402
+from transformers import AutoProcessor, AutoTokenizer  # noqa: E402
+
+
+def load(spec):
+    tok = AutoTokenizer.from_pretrained(spec["dir"])
+    # truncation at 77 with no padding: the content ids plus the special tokens, as our encode(maxLength 77) gives
+    ids = [tok(t, truncation=True, max_length=77)["input_ids"] for t in spec["texts"]]
+    out = {"dir": spec["dir"], "tokenizer": type(tok).__name__, "vocab_size": len(tok), "ids": ids}
+    if spec.get("processor"):
+        proc = AutoProcessor.from_pretrained(spec["dir"])
+        out["processor"] = type(proc).__name__
+        out["processor_tokenizer"] = type(getattr(proc, "tokenizer", proc)).__name__
+        if spec.get("image_size"):
+            from PIL import Image
+
+            size = spec["image_size"]
+            image = Image.new("RGB", (size * 2, size * 3), (200, 100, 50))
+            enc = proc(text=spec["texts"][:2], images=[image], padding=True, return_tensors="pt")
+            out["pixel_values_shape"] = list(enc["pixel_values"].shape)
+            out["processor_ids"] = enc["input_ids"].tolist()
+    return out
+
+
+def main():
+    specs = json.load(sys.stdin)
+    json.dump({"transformers": transformers.__version__, "folders": [load(s) for s in specs]}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
