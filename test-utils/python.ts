@@ -20,6 +20,8 @@ export interface HfLoadSpec {
   /** also load AutoProcessor (and run it on a picture when image_size is set) */
   processor?: boolean;
   image_size?: number;
+  /** also return tokenizer.json as transformers' XLMRobertaConverter builds it from sentencepiece.bpe.model */
+  xlmr_converter?: boolean;
 }
 
 export interface HfLoadResult {
@@ -31,6 +33,8 @@ export interface HfLoadResult {
   processor_tokenizer?: string;
   pixel_values_shape?: number[];
   processor_ids?: number[][];
+  /** null where protobuf (which the converter needs) is missing */
+  converter?: Record<string, unknown> | null;
 }
 
 /** Runs hf_load.py: transformers' AutoTokenizer (and AutoProcessor) on each folder. */

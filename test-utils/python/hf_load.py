@@ -1,6 +1,7 @@
 """Loads model folders written by AltCLIP-TS with transformers, as a user would, and reports what it got.
 
-stdin: JSON list of {"dir": str, "texts": [str], "processor": bool, "image_size": int (optional)}
+stdin: JSON list of {"dir": str, "texts": [str], "processor": bool, "image_size": int, "xlmr_converter": bool}
+(all but dir and texts optional)
 stdout: JSON {"transformers": version, "folders": [{"dir", "tokenizer", "ids": [[int]], "processor"?, ...}]}
 
 sentencepiece is blocked: a plain `pip install transformers torch` lacks it, and with it transformers could build
@@ -15,11 +16,32 @@ import transformers  # noqa: E402
 from transformers import AutoProcessor, AutoTokenizer  # noqa: E402
 
 
+def xlmr_converter(folder):
+    """What transformers' own XLMRobertaConverter builds from the folder's sentencepiece.bpe.model (needs protobuf)."""
+    try:
+        from transformers.convert_slow_tokenizer import XLMRobertaConverter
+        import google.protobuf  # noqa: F401
+    except ImportError:
+        return None
+
+    class Slow:  # the attributes the converter reads from a slow tokenizer
+        vocab_file = folder + "/sentencepiece.bpe.model"
+        add_prefix_space = True
+        legacy = True
+
+        def convert_tokens_to_ids(self, token):
+            return {"<s>": 0, "</s>": 2}[token]
+
+    return json.loads(XLMRobertaConverter(Slow()).converted().to_str())
+
+
 def load(spec):
     tok = AutoTokenizer.from_pretrained(spec["dir"])
     # truncation at 77 with no padding: the content ids plus the special tokens, as our encode(maxLength 77) gives
     ids = [tok(t, truncation=True, max_length=77)["input_ids"] for t in spec["texts"]]
     out = {"dir": spec["dir"], "tokenizer": type(tok).__name__, "vocab_size": len(tok), "ids": ids}
+    if spec.get("xlmr_converter"):
+        out["converter"] = xlmr_converter(spec["dir"])
     if spec.get("processor"):
         proc = AutoProcessor.from_pretrained(spec["dir"])
         out["processor"] = type(proc).__name__

@@ -32,8 +32,8 @@ maybe('transformers loads our tokenizer folders with our ids', () => {
     ours.demo = demo.encode(xlmrCases.map((c) => c.text), { maxLength: 77, padding: false }).inputIds;
     (await CLIPTokenizer.load()).save(dirs.clip);
     const r = hfLoad(python!, [
-      { dir: dirs.xlmr, texts: xlmrCases.map((c) => c.text) },
-      { dir: dirs.demo, texts: xlmrCases.map((c) => c.text) },
+      { dir: dirs.xlmr, texts: xlmrCases.map((c) => c.text), xlmr_converter: true },
+      { dir: dirs.demo, texts: xlmrCases.map((c) => c.text), xlmr_converter: true },
       // openai cleans with ftfy + html.unescape before tokenising, transformers does not: give it both texts
       { dir: dirs.clip, texts: [...clipCases.map((c) => c.text), ...clipCases.map((c) => c.basic_clean)] },
     ]);
@@ -48,6 +48,15 @@ maybe('transformers loads our tokenizer folders with our ids', () => {
     // the fixture ids are untruncated; at 77 transformers keeps the first 75 content ids
     const at77 = (ids: number[]) => (ids.length > 77 ? [...ids.slice(0, 76), 2] : ids);
     xlmrCases.forEach((c, i) => expect([c.name, r.ids[i]]).toEqual([c.name, at77(c.input_ids)]));
+  });
+
+  test("XLM-R tokenizer.json: normaliser, pre-tokenizer, post-processor, decoder and model as transformers' converter builds them", () => {
+    for (const dir of [dirs.xlmr, dirs.demo]) {
+      const conv = got.get(dir)!.converter;
+      if (!conv) return console.warn('transformers-python.test: converter comparison skipped (no protobuf)');
+      const ours = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8'));
+      for (const k of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder', 'model']) expect([dir, k, ours[k]]).toEqual([dir, k, conv[k]]);
+    }
   });
 
   // transformers 5's XLMRobertaTokenizer keeps only the charsmap of tokenizer.json's normaliser and always splits
