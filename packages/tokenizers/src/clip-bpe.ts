@@ -10,7 +10,7 @@ import type { SnapshotOptions } from '@altclip/checkpoint';
 import { fixText } from './ftfy';
 import { resolveTokenizerDir } from './hub';
 import { htmlUnescape } from './html';
-import { Encoding, TextTokenizer } from './types';
+import { Encoding, SaveOptions, TextTokenizer } from './types';
 import { clipAddedTokens, clipFromTokenizerJson, clipMergesTxt, clipTokenizerJson, clipVocabJson, EOT, SOT } from './clip-json';
 import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile } from './hf-json';
 import { atomicWrite, PY_WHITESPACE, pyStrip, readFileOrThrow } from './util';
@@ -147,7 +147,7 @@ export class CLIPTokenizer implements TextTokenizer {
    * does) would make transformers split every "!" out of the text as a special token. So transformers' padded
    * rows hold 49407 where ours hold 0; the text models mask padding, so their outputs do not change.
    */
-  save(dir: string): void {
+  save(dir: string, opts: SaveOptions = {}): void {
     fs.mkdirSync(dir, { recursive: true });
     atomicWrite(path.join(dir, 'vocab.json'), clipVocabJson(this.decoder));
     atomicWrite(path.join(dir, 'merges.txt'), clipMergesTxt(this.merges));
@@ -160,7 +160,7 @@ export class CLIPTokenizer implements TextTokenizer {
       clean_up_tokenization_spaces: false,
       do_lower_case: true,
       errors: 'replace',
-      model_max_length: 77,
+      model_max_length: opts.modelMaxLength ?? 77,
       tokenizer_class: 'CLIPTokenizer',
     });
     writeJsonFile(dir, 'special_tokens_map.json', names);

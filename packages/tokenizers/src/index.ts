@@ -12,5 +12,5 @@ export { fixText } from './ftfy';
 export { htmlUnescape } from './html';
 export { loadTokenizer } from './load';
 export { resolveTokenizerDir } from './hub';
-export type { Encoding, TextTokenizer } from './types';
+export type { Encoding, SaveOptions, TextTokenizer } from './types';
 export { TOKENIZER_JSON } from './hf-json';

@@ -8,7 +8,7 @@ import * as path from 'path';
 import type { SnapshotOptions } from '@altclip/checkpoint';
 import { resolveTokenizerDir } from './hub';
 import { SentencePieceModel } from './spm';
-import { Encoding, TextTokenizer } from './types';
+import { Encoding, SaveOptions, TextTokenizer } from './types';
 import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile } from './hf-json';
 import { xlmrAddedTokens, xlmrFromTokenizerJson, xlmrJsonUnsupported, xlmrTokenizerJson } from './xlmr-json';
 import { atomicWrite, pyLstrip, pyRstrip, pyStrip, readFileOrThrow, readJsonIfExists } from './util';
@@ -99,7 +99,7 @@ export class XLMRobertaTokenizer implements TextTokenizer {
    * Writes sentencepiece.bpe.model (the original bytes), tokenizer.json (what transformers >= 5 reads),
    * tokenizer_config.json and special_tokens_map.json.
    */
-  save(dir: string): void {
+  save(dir: string, opts: SaveOptions = {}): void {
     fs.mkdirSync(dir, { recursive: true });
     atomicWrite(path.join(dir, SPM_FILE), this.sp.bytes);
     const maskLstrip = this.specials[4].lstrip;
@@ -114,7 +114,7 @@ export class XLMRobertaTokenizer implements TextTokenizer {
       added_tokens_decoder: addedTokensDecoder(xlmrAddedTokens(this.sp, maskLstrip)),
       add_prefix_space: this.sp.proto.normalizerSpec.addDummyPrefix,
       ...names,
-      model_max_length: this.modelMaxLength,
+      model_max_length: opts.modelMaxLength ?? this.modelMaxLength,
       clean_up_tokenization_spaces: false,
       tokenizer_class: 'XLMRobertaTokenizer',
     });

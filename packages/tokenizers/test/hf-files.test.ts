@@ -26,7 +26,7 @@ describe('XLM-R', () => {
     (await XLMRobertaTokenizer.fromFile(fixture('xlmr', 'spm.model'))).save(dir);
     expect(fs.readdirSync(dir).sort()).toEqual(['sentencepiece.bpe.model', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json']);
     const cfg = readJson('tokenizer_config.json');
-    expect(cfg.tokenizer_class).toBe('XLMRobertaTokenizer');
+    expect([cfg.tokenizer_class, cfg.model_max_length]).toEqual(['XLMRobertaTokenizer', 512]);
     expect(cfg.added_tokens_decoder[String(xlmr.special_ids['<mask>'])]).toMatchObject({ content: '<mask>', lstrip: true });
     unlink('sentencepiece.bpe.model');
     const tok = await loadTokenizer(dir);
@@ -84,7 +84,7 @@ describe('CLIP', () => {
   };
 
   test('save writes vocab.json, merges.txt and tokenizer.json; each way of reading them gives the fixture ids', async () => {
-    (await CLIPTokenizer.load()).save(dir);
+    (await CLIPTokenizer.load()).save(dir, { modelMaxLength: 32 });
     expect(fs.readdirSync(dir).sort()).toEqual(['merges.txt', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json']);
     const vocab = readJson('vocab.json');
     expect(Object.keys(vocab).length).toBe(clip.vocab_size);
@@ -93,7 +93,7 @@ describe('CLIP', () => {
     const merges = fs.readFileSync(path.join(dir, 'merges.txt'), 'utf8').split('\n');
     expect(merges[0]).toBe('#version: 0.2');
     expect(merges.length - 2).toBe(49152 - 256 - 2);
-    expect(readJson('tokenizer_config.json')).toMatchObject({ tokenizer_class: 'CLIPTokenizer', pad_token: '<|endoftext|>', model_max_length: 77 });
+    expect(readJson('tokenizer_config.json')).toMatchObject({ tokenizer_class: 'CLIPTokenizer', pad_token: '<|endoftext|>', model_max_length: 32 });
     check(await CLIPTokenizer.fromPretrained(dir));
 
     unlink('vocab.json', 'merges.txt');
