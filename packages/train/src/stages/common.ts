@@ -124,7 +124,7 @@ export async function resolveTokenizer(spec: string | TextTokenizer | undefined,
   if (spec && typeof spec !== 'string') return spec;
   if (spec) return loadTokenizer(spec);
   if (modelDir) {
-    const hasTok = ['sentencepiece.bpe.model', 'vocab.json', 'bpe_simple_vocab_16e6.txt.gz'].some((f) => fs.existsSync(path.join(modelDir, f)));
+    const hasTok = ['sentencepiece.bpe.model', 'vocab.json', 'bpe_simple_vocab_16e6.txt.gz', 'tokenizer.json'].some((f) => fs.existsSync(path.join(modelDir, f)));
     if (hasTok || model.config.model_type === 'clip') return loadTokenizer(modelDir);
   }
   if (model.config.model_type === 'clip') return CLIPTokenizer.load();
@@ -140,7 +140,7 @@ export function resolveImageProcessor(model: AnyClipModel, dir?: string): Proces
 /** Writes a complete, loadable model folder: weights + config, tokenizer files, preprocessor_config.json. */
 export async function saveModelFolder(dir: string, model: ClipLikeModel, tokenizer?: TextTokenizer, processor?: ProcessorLike): Promise<void> {
   await model.save(dir);
-  if (tokenizer) await tokenizer.save(dir);
+  if (tokenizer) await tokenizer.save(dir, { modelMaxLength: textMaxLength(model) });
   if (processor instanceof ImageProcessor) processor.save(dir);
 }
 
