@@ -28,6 +28,7 @@ export interface HfLoadResult {
   dir: string;
   tokenizer: string;
   vocab_size: number;
+  model_max_length: number;
   ids: number[][];
   processor?: string;
   processor_tokenizer?: string;

@@ -37,9 +37,9 @@ def xlmr_converter(folder):
 
 def load(spec):
     tok = AutoTokenizer.from_pretrained(spec["dir"])
-    # truncation at 77 with no padding: the content ids plus the special tokens, as our encode(maxLength 77) gives
-    ids = [tok(t, truncation=True, max_length=77)["input_ids"] for t in spec["texts"]]
-    out = {"dir": spec["dir"], "tokenizer": type(tok).__name__, "vocab_size": len(tok), "ids": ids}
+    # no padding, truncated at the folder's model_max_length, as a user calling tok(text, truncation=True) gets
+    ids = [tok(t, truncation=True)["input_ids"] for t in spec["texts"]]
+    out = {"dir": spec["dir"], "tokenizer": type(tok).__name__, "vocab_size": len(tok), "model_max_length": tok.model_max_length, "ids": ids}
     if spec.get("xlmr_converter"):
         out["converter"] = xlmr_converter(spec["dir"])
     if spec.get("processor"):
