@@ -12,7 +12,7 @@ import { resolveTokenizerDir } from './hub';
 import { htmlUnescape } from './html';
 import { Encoding, SaveOptions, TextTokenizer } from './types';
 import { clipAddedTokens, clipFromTokenizerJson, clipMergesTxt, clipTokenizerJson, clipVocabJson, EOT, SOT } from './clip-json';
-import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile } from './hf-json';
+import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile, writeTokenizerJson } from './hf-json';
 import { atomicWrite, PY_WHITESPACE, pyStrip, readFileOrThrow } from './util';
 
 export const CLIP_VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
@@ -151,7 +151,7 @@ export class CLIPTokenizer implements TextTokenizer {
     fs.mkdirSync(dir, { recursive: true });
     atomicWrite(path.join(dir, 'vocab.json'), clipVocabJson(this.decoder));
     atomicWrite(path.join(dir, 'merges.txt'), clipMergesTxt(this.merges));
-    writeJsonFile(dir, TOKENIZER_JSON, clipTokenizerJson(this.decoder, this.merges));
+    writeTokenizerJson(dir, clipTokenizerJson(this.decoder, this.merges));
     const names = { bos_token: SOT, eos_token: EOT, pad_token: EOT, unk_token: EOT };
     writeJsonFile(dir, 'tokenizer_config.json', {
       add_prefix_space: false,

@@ -9,7 +9,7 @@ import type { SnapshotOptions } from '@altclip/checkpoint';
 import { resolveTokenizerDir } from './hub';
 import { SentencePieceModel } from './spm';
 import { Encoding, SaveOptions, TextTokenizer } from './types';
-import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile } from './hf-json';
+import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile, writeTokenizerJson } from './hf-json';
 import { xlmrAddedTokens, xlmrFromTokenizerJson, xlmrJsonUnsupported, xlmrTokenizerJson } from './xlmr-json';
 import { atomicWrite, pyLstrip, pyRstrip, pyStrip, readFileOrThrow, readJsonIfExists } from './util';
 
@@ -107,7 +107,7 @@ export class XLMRobertaTokenizer implements TextTokenizer {
     if (why) {
       fs.rmSync(path.join(dir, TOKENIZER_JSON), { force: true }); // a stale one would describe another tokenizer
       process.emitWarning(`${dir}: no ${TOKENIZER_JSON} written, so transformers >= 5 cannot load this tokenizer: the SentencePiece model's ${why}`);
-    } else writeJsonFile(dir, TOKENIZER_JSON, xlmrTokenizerJson(this.sp, maskLstrip));
+    } else writeTokenizerJson(dir, xlmrTokenizerJson(this.sp, maskLstrip));
     const maskTok = { content: '<mask>', lstrip: maskLstrip, normalized: false, rstrip: false, single_word: false, special: true };
     const names = { bos_token: '<s>', cls_token: '<s>', eos_token: '</s>', mask_token: '<mask>', pad_token: '<pad>', sep_token: '</s>', unk_token: '<unk>' };
     writeJsonFile(dir, 'tokenizer_config.json', {
