@@ -10,7 +10,7 @@ export type { ClipEncodeOptions } from './clip-bpe';
 export { CLIPTokenizer, clipPreTokenize, basicClean, whitespaceClean, bytesToUnicode, DEFAULT_CLIP_VOCAB, CLIP_VOCAB_FILE } from './clip-bpe';
 export { fixText } from './ftfy';
 export { htmlUnescape } from './html';
-export { loadTokenizer } from './load';
+export { loadTokenizer, addHfTokenizerFiles } from './load';
 export { resolveTokenizerDir } from './hub';
 export type { Encoding, SaveOptions, TextTokenizer } from './types';
 export { TOKENIZER_JSON } from './hf-json';

@@ -34,3 +34,20 @@ export async function loadTokenizer(spec: string, opts: { hub?: SnapshotOptions 
       `(e.g. from the hub id BAAI/AltCLIP), or pass --tokenizer <folder or hub id> to a command that takes it`,
   );
 }
+
+/**
+ * Writes the Hugging Face tokenizer files a model folder lacks (e.g. one saved before they were written, or
+ * bpe_simple_vocab_16e6.txt.gz alone), from the tokenizer it has, so transformers >= 5 loads it; returns the
+ * names written. Only a folder whose tokenizer is sentencepiece.bpe.model or the .gz alone is changed
+ * (transformers reads tokenizer.json, or vocab.json + merges.txt). model_max_length is kept.
+ */
+export async function addHfTokenizerFiles(dir: string): Promise<string[]> {
+  const has = (f: string) => fs.existsSync(path.join(dir, f));
+  const readable = has(TOKENIZER_JSON) || (has('vocab.json') && has('merges.txt'));
+  if (readable || !(has(SPM_FILE) || has(CLIP_VOCAB_FILE))) return [];
+  const before = new Set(fs.readdirSync(dir));
+  const tok = await loadTokenizer(dir);
+  const maxLen = (readJsonIfExists(path.join(dir, 'tokenizer_config.json')) ?? {}).model_max_length;
+  tok.save(dir, typeof maxLen === 'number' && maxLen < 1e9 ? { modelMaxLength: maxLen } : {});
+  return fs.readdirSync(dir).filter((f) => !before.has(f)).sort();
+}

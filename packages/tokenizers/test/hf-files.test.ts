@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, REPO_ROOT, tmpDir } from '@altclip/test-utils';
-import { CLIPTokenizer, loadTokenizer, writeSentencePieceModel, XLMRobertaTokenizer } from '@altclip/tokenizers';
+import { addHfTokenizerFiles, CLIPTokenizer, DEFAULT_CLIP_VOCAB, loadTokenizer, writeSentencePieceModel, XLMRobertaTokenizer } from '@altclip/tokenizers';
 
 const xlmr = JSON.parse(fs.readFileSync(fixture('xlmr', 'cases.json'), 'utf8'));
 const xlmrCases: Array<{ name: string; text: string; input_ids: number[]; max_length_16: { input_ids: number[] } }> = xlmr.cases;
@@ -110,5 +110,28 @@ describe('CLIP', () => {
     delete json.model.vocab['a</w>'];
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(json));
     await expect(loadTokenizer(dir)).rejects.toThrow(`${path.join(dir, 'tokenizer.json')}: ${clip.vocab_size - 1} vocabulary entries, but the merges imply ${clip.vocab_size}`);
+  });
+});
+
+describe('addHfTokenizerFiles (folders saved before these files were written)', () => {
+  test('XLM-R: sentencepiece.bpe.model + tokenizer_config.json gains tokenizer.json and keeps model_max_length', async () => {
+    fs.copyFileSync(fixture('xlmr', 'spm.model'), path.join(dir, 'sentencepiece.bpe.model'));
+    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 38 }));
+    expect(await addHfTokenizerFiles(dir)).toEqual(['special_tokens_map.json', 'tokenizer.json']);
+    expect(readJson('tokenizer_config.json').model_max_length).toBe(38);
+    expect(await addHfTokenizerFiles(dir)).toEqual([]);
+    unlink('sentencepiece.bpe.model');
+    const tok = await loadTokenizer(dir);
+    for (const c of xlmrCases.slice(0, 20)) expect(tok.encode(c.text, { truncation: false, padding: false }).inputIds[0]).toEqual(c.input_ids);
+  });
+
+  test('CLIP: the openai .gz alone gains vocab.json, merges.txt, tokenizer.json; an empty folder stays empty', async () => {
+    expect(await addHfTokenizerFiles(dir)).toEqual([]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    fs.copyFileSync(DEFAULT_CLIP_VOCAB, path.join(dir, 'bpe_simple_vocab_16e6.txt.gz'));
+    expect(await addHfTokenizerFiles(dir)).toEqual(['merges.txt', 'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json']);
+    unlink('bpe_simple_vocab_16e6.txt.gz', 'vocab.json', 'merges.txt');
+    const tok = (await loadTokenizer(dir)) as CLIPTokenizer;
+    for (const c of clipCases.slice(0, 20)) expect(tok.encode(c.text, { truncate: true }).inputIds[0]).toEqual(c.context_77);
   });
 });
