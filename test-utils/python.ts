@@ -1,4 +1,6 @@
 import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 /**
@@ -38,10 +40,19 @@ export interface HfLoadResult {
   converter?: Record<string, unknown> | null;
 }
 
-/** Runs hf_load.py: transformers' AutoTokenizer (and AutoProcessor) on each folder. */
+/**
+ * Runs hf_load.py: transformers' AutoTokenizer (and AutoProcessor) on each folder. Python gets a temporary
+ * folder of its own, removed afterwards (importing torch leaves a torchinductor_<user> cache in TMPDIR).
+ */
 export function hfLoad(python: string, specs: HfLoadSpec[]): { transformers: string; folders: HfLoadResult[] } {
   const script = path.join(__dirname, 'python', 'hf_load.py');
-  const r = spawnSync(python, [script], { input: JSON.stringify(specs), encoding: 'utf8', maxBuffer: 256 << 20 });
-  if (r.status !== 0) throw new Error(`${python} ${script} exited ${r.status}: ${r.stderr}`);
-  return JSON.parse(r.stdout);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'altclip-hf-load-'));
+  try {
+    const env = { ...process.env, TMPDIR: tmp, PYTHONDONTWRITEBYTECODE: '1' };
+    const r = spawnSync(python, [script], { input: JSON.stringify(specs), encoding: 'utf8', maxBuffer: 256 << 20, env });
+    if (r.status !== 0) throw new Error(`${python} ${script} exited ${r.status}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }

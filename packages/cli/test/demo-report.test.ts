@@ -16,9 +16,13 @@ const row = (model: string, en: number, zh: number): StageScores => ({
 });
 
 describe('demo helpers', () => {
+  let dir: string;
+  beforeEach(() => (dir = tmpDir('demo-report-')));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
   test('encodeGrayPgm writes a PGM that the image decoder reads back pixel for pixel', async () => {
     const px = new Uint8Array(28 * 28).map((_, i) => (i * 37) % 256);
-    const file = path.join(tmpDir('pgm'), 'x.pgm');
+    const file = path.join(dir, 'x.pgm');
     fs.writeFileSync(file, encodeGrayPgm(px, 28, 28));
     const img = await loadImage(file);
     expect([img.width, img.height]).toEqual([28, 28]);
@@ -39,7 +43,7 @@ describe('demo helpers', () => {
   });
 
   test('loss curves come from metrics.jsonl (terms included, torn last line ignored) and plot as SVG', () => {
-    const file = path.join(tmpDir('metrics'), 'metrics.jsonl');
+    const file = path.join(dir, 'metrics.jsonl');
     fs.writeFileSync(file, ['{"step":10,"loss":2,"lr":0.1,"mse":2}', '{"step":20,"loss":1,"lr":0.1,"mse":1}', '{"step":30,"lo'].join('\n'));
     const curves = readLossCurves(file, 's');
     expect(curves.map((c) => c.term).sort()).toEqual(['loss', 'mse']);

@@ -22,8 +22,10 @@ function syntheticRun(dir: string): void {
 const svgLabels = (html: string) => [...html.matchAll(/<svg [^>]*aria-label="([^"]*)"/g)].map((m) => m[1]);
 
 describe('altclip report', () => {
-  const dir = path.join(tmpDir('report'), 'stage1');
+  const root = tmpDir('report');
+  const dir = path.join(root, 'stage1');
   let html: string;
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
   beforeAll(async () => {
     syntheticRun(dir);
     const out = path.join(dir, 'out', 'r.html');
