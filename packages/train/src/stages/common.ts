@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { assertOutput } from '@altclip/checkpoint';
 import { ImageProcessor } from '@altclip/image';
-import type { AnyClipModel, ClipLikeModel } from '@altclip/models';
+import { AnyClipModel, ClipLikeModel, textMaxLength } from '@altclip/models';
 import type { ReadReport } from '@altclip/data';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
@@ -86,7 +86,7 @@ export function resolveRunDir(o: { out?: string; name?: string; resume?: string 
 /** Writes a complete, loadable model folder: weights + config, tokenizer files, preprocessor_config.json. */
 export async function saveModelFolder(dir: string, model: ClipLikeModel, tokenizer?: TextTokenizer, processor?: ImageProcessor): Promise<void> {
   await model.save(dir);
-  if (tokenizer) await tokenizer.save(dir);
+  if (tokenizer) await tokenizer.save(dir, { modelMaxLength: textMaxLength(model.config) });
   processor?.save(dir);
 }
 
