@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import * as fs from 'fs';
 import { assertOutput, convertToSafetensors, ConvertResult, isHubId, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
+import { addHfTokenizerFiles } from '@altclip/tokenizers';
 import { optionsFromArgv, withOptions } from '../options';
 
 export interface ConvertArgs {
@@ -32,6 +33,8 @@ export async function runConvert(args: ConvertArgs, log: (s: string) => void = (
   // A hub id converts its snapshot folder (weights plus the config/tokenizer files copied along).
   const input = await resolvePretrained(args.in, { parts: MODEL_PARTS });
   const r = await convertToSafetensors(input, args.out, { dtype, onProgress: progressPrinter(log) });
+  // A folder whose tokenizer is only sentencepiece.bpe.model or the openai .gz gains the files transformers reads.
+  if (isDir(input)) r.copied.push(...(await addHfTokenizerFiles(args.out)));
   console.log(`wrote ${r.output}: ${r.tensors} tensors, ${gb(r.bytes)} (${dtype} floats) from ${r.input}`);
   if (r.copied.length) console.log(`copied ${r.copied.join(', ')}`);
   return r;

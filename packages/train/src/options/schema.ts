@@ -157,7 +157,10 @@ export const OPTIONS = [
   }),
   option({
     key: 'templates', type: 'string', commands: ZS,
-    help: { 'eval zeroshot': 'templates JSON file or a built-in set (cifar10-en, cifar10-zh, imagenet-zh, ...)', finetune: "template set name or JSON file ('{c}' = class name)" },
+    help: {
+      'eval zeroshot': 'templates JSON file or a built-in set (cifar10-en, cifar10-zh, imagenet-zh, demo-heldout-en, demo-heldout-zh, ...)',
+      finetune: "template set name or JSON file ('{c}' = class name)",
+    },
   }),
   option({ key: 'classnames', type: 'string', commands: ZS, help: { 'eval zeroshot': 'class names JSON file', finetune: 'class names file (JSON array or one per line)' } }),
   option({ key: 'skipErrors', type: 'boolean', commands: ['eval zeroshot'], help: 'skip unreadable images (counted) instead of failing' }),

@@ -201,8 +201,8 @@ async function readCorpus(o: DistillOptions, log: (l: string) => void): Promise<
 async function studentTokenizer(o: DistillOptions, studentDir: string | undefined): Promise<TextTokenizer> {
   if (typeof o.tokenizer === 'object') return o.tokenizer;
   if (o.tokenizer) return loadTokenizer(o.tokenizer);
-  if (studentDir && fs.existsSync(path.join(studentDir, 'sentencepiece.bpe.model'))) return loadTokenizer(studentDir);
-  throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model> (the student tokenizer)');
+  if (studentDir && ['sentencepiece.bpe.model', 'tokenizer.json'].some((f) => fs.existsSync(path.join(studentDir, f)))) return loadTokenizer(studentDir);
+  throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model or tokenizer.json> (the student tokenizer)');
 }
 
 /** The image processor the saved model gets: the vision source's, else the student folder's, else CLIP's defaults. */
