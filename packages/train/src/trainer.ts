@@ -4,12 +4,14 @@ import { AdamW, defaultParamGroups, NO_DECAY_PATTERNS } from './adamw';
 import { clipByGlobalNorm, computeGradients, evalLoss, FeatureTask } from './grads';
 import { maskGradRows } from './params';
 import { createProgress, progressMode, ProgressMode } from './progress';
-import { epochPermutation, hashInts } from './rng';
+import { hashInts } from './rng';
 import { configHash, loadCheckpoint, loadParams, MetricsLog, parseLoggers, prepareRunDir, resolveCheckpoint, saveCheckpoint, saveParams, TrainerState } from './run';
 import { lrAt, ScheduleName } from './schedules';
 import { TensorBoardLog } from './tensorboard';
 import { validateOptions } from './validate';
 import { atomicWriteFile } from '@altclip/checkpoint';
+import { indexedSource } from './sources/indexed';
+import { DataSource, isDataSource, StepData, StepStream } from './sources/types';
 
 /** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
 export interface TrainConfig {
@@ -74,7 +76,7 @@ export interface BatchSource<B> {
   release?(batch: B): void;
 }
 
-function releaseBatch<B>(src: BatchSource<B>, b: B): void {
+function releaseBatch<B>(src: { release?(b: B): void }, b: B): void {
   if (src.release) return src.release(b);
   if (b instanceof tf.Tensor) return b.dispose();
   if (b && typeof b === 'object') for (const v of Object.values(b as object)) if (v instanceof tf.Tensor) v.dispose();
@@ -86,7 +88,8 @@ export interface TrainArgs<B> {
   params: Map<string, tf.Variable>;
   /** Every parameter (restored on resume; default `params`). */
   allParams?: Map<string, tf.Variable>;
-  data: BatchSource<B>;
+  /** Indexed batches (ordered by the trainer) or a DataSource (streams: WebDataset shards, a streamed corpus). */
+  data: BatchSource<B> | DataSource<B>;
   config: TrainConfig;
   /** Run folder; without it nothing is written (tests, in-memory use). */
   runDir?: string;
@@ -174,7 +177,8 @@ function trajectoryHash(c: TrainConfig): string {
 export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const c: TrainConfig = { ...TRAIN_DEFAULTS, ...a.config } as TrainConfig;
   validateOptions(c as unknown as Record<string, unknown>, (k) => `train: ${k}`);
-  const { perEpoch, total } = planSteps(a.data.size, c);
+  const source: DataSource<B> = isDataSource<B>(a.data) ? a.data : indexedSource(a.data);
+  const { perEpoch, total } = planSteps(source.samplesPerEpoch, c);
   const warmupSteps = c.warmup < 1 ? Math.floor(c.warmup * total) : Math.round(c.warmup);
   const schedule = { name: c.schedule, lr: c.lr, warmupSteps, totalSteps: total, minLr: c.minLr };
   const accum = Math.max(1, c.accumSteps ?? 1);
@@ -191,7 +195,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     else process.stderr.write(s + '\n');
   };
 
-  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, dataSize: a.data.size, seed: c.seed, configHash: hash, time: '' };
+  let state: TrainerState = { step: 0, epoch: 0, batchInEpoch: 0, samplesSeen: 0, dataSize: source.samplesPerEpoch, seed: c.seed, configHash: hash, time: '' };
   let metrics: MetricsLog | undefined;
   let tb: TensorBoardLog | undefined;
   let resumedFrom: string | undefined;
@@ -214,9 +218,9 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
       state = await loadCheckpoint(ck, opt);
       resumedFrom = ck;
       if (state.seed !== c.seed) throw new Error(`cannot resume ${ck}: it was trained with seed ${state.seed}, this run has seed ${c.seed}`);
-      if (state.dataSize !== undefined && state.dataSize !== a.data.size)
-        log(`warning: ${ck} was trained on ${state.dataSize} samples, the data now has ${a.data.size}: the sample order will not continue the interrupted run's`);
-      state.dataSize = a.data.size;
+      if (state.dataSize !== undefined && state.dataSize !== source.samplesPerEpoch)
+        log(`warning: ${ck} was trained on ${state.dataSize} samples, the data now has ${source.samplesPerEpoch}: the sample order will not continue the interrupted run's`);
+      state.dataSize = source.samplesPerEpoch;
       if (state.configHash !== hash) log(`warning: ${ck} was written with a different training configuration (hash ${state.configHash} vs ${hash}); continuing`);
       metrics?.truncateAfter(state.step);
       if (tbDir) tb = new TensorBoardLog(tbDir, { resumedAtStep: state.step });
@@ -252,28 +256,12 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const signals = a.handleSignals ?? !!a.runDir;
   if (signals) for (const [s, h] of Object.entries(handlers)) process.on(s, h);
 
-  const perms = new Map<number, number[]>();
-  const batchIndices = (epoch: number, b: number) => {
-    if (!perms.has(epoch)) {
-      perms.clear();
-      perms.set(epoch, epochPermutation(a.data.size, c.seed, epoch, c.shuffle !== false));
-    }
-    return perms.get(epoch)!.slice(b * c.batchSize, (b + 1) * c.batchSize);
-  };
-  const fetchStep = (epoch: number, b: number): Promise<{ micro: B[]; n: number }> => {
-    const idx = batchIndices(epoch, b);
-    const per = Math.ceil(idx.length / accum);
-    const chunks: number[][] = [];
-    for (let i = 0; i < idx.length; i += per) chunks.push(idx.slice(i, i + per));
-    const p = Promise.all(chunks.map((ch) => a.data.batch(ch))).then((all) => {
-      const micro = all.filter((b): b is Awaited<B> => b !== null && b !== undefined) as B[];
-      return { micro, n: idx.length };
-    });
+  let stream: StepStream<B> | undefined;
+  const fetchStep = (): Promise<StepData<B>> => {
+    const p = stream!.next();
     p.catch(() => undefined); // surfaced when awaited
     return p;
   };
-  const advance = (s: { epoch: number; batchInEpoch: number }) =>
-    s.batchInEpoch + 1 >= perEpoch ? { epoch: s.epoch + 1, batchInEpoch: 0 } : { epoch: s.epoch, batchInEpoch: s.batchInEpoch + 1 };
 
   const willSave = (step: number) => !!stopSignal || step === total || (!!c.checkpointEvery && step % c.checkpointEvery === 0);
   const result: TrainResult = { status: 'completed', step: state.step, totalSteps: total, losses: [], records: [], lastCheckpoint: resumedFrom };
@@ -314,23 +302,24 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     log(`eval @ step ${state.step}: ${Object.entries(ev).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`);
   };
 
-  let next: Promise<{ micro: B[]; n: number }> | undefined;
+  let next: Promise<StepData<B>> | undefined;
   try {
-    next = state.step < total ? fetchStep(state.epoch, state.batchInEpoch) : undefined;
+    const plan = { batchSize: c.batchSize, accumSteps: accum, seed: c.seed, shuffle: c.shuffle !== false, dropLast: !!c.dropLast, rank: 0, worldSize: 1 };
+    stream = await source.open(plan, state.data ?? { epoch: state.epoch, batchInEpoch: state.batchInEpoch });
+    next = state.step < total ? fetchStep() : undefined;
     let savedAt = -1;
     let skippedSteps = 0;
     while (state.step < total) {
       const t0 = Date.now();
-      const { micro, n } = await next!;
+      const { micro, samples: n, after: pos, position } = await next!;
       next = undefined;
-      const pos = advance(state);
-      next = state.step + 1 < total ? fetchStep(pos.epoch, pos.batchInEpoch) : undefined;
+      next = state.step + 1 < total ? fetchStep() : undefined;
       const lr = lrAt(state.step, schedule);
       const stepIdx = state.step;
       if (micro.length === 0) {
         // Keeps the step counter (and so the data order and schedule) aligned with an uninterrupted run.
         log(`step ${stepIdx + 1}: no usable samples in this batch; skipped`);
-        state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
+        state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n, data: position };
         result.step = state.step;
         skippedSteps++;
       } else {
@@ -351,7 +340,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
           opt.step(grads, lr, { disposeGrads: true }); // each gradient freed as soon as its update is done
           if (logitScale) tf.tidy(() => logitScale.assign(tf.clipByValue(logitScale, 0, c.logitScaleMax ?? Math.log(100))));
           if (willSave(stepIdx + 1)) assertSavable(stepIdx + 1, { micro, lossBefore: g.loss });
-          state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n };
+          state = { ...state, step: stepIdx + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: state.samplesSeen + n, data: position };
           const dt = (Date.now() - t0) / 1000;
           const rec: StepRecord = {
             step: state.step,
@@ -373,7 +362,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
           progress.update(state.step, { loss: g.loss, lr });
         } finally {
           tf.dispose([...grads.values()]);
-          for (const b of micro) releaseBatch(a.data, b);
+          for (const b of micro) releaseBatch(source, b);
         }
       }
       if (state.step === total && result.records.length === 0 && skippedSteps > 0 && !resumedFrom)
@@ -400,7 +389,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     return result;
   } finally {
     // A batch prefetched for a step that will not run.
-    if (next) await next.then((p) => p.micro.forEach((b) => releaseBatch(a.data, b)), () => undefined);
+    if (next) await next.then((p) => p.micro.forEach((b) => releaseBatch(source, b)), () => undefined);
+    await stream?.close();
     if (signals) for (const [s, h] of Object.entries(handlers)) process.off(s, h);
     opt.dispose();
     unlock();
