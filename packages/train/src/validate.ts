@@ -41,10 +41,15 @@ export const NUMBER_RULES: Record<string, NumberRule> = {
   limit: { int: true, min: 1 },
   evalLimit: { int: true, min: 1 },
   maxPixels: { int: true, min: 0 },
+  shuffleBuffer: { int: true, min: 0 },
+  trainNumSamples: { int: true, min: 1 },
+  workers: { int: true, min: 0 },
+  teacherCacheRows: { int: true, min: 1 },
 };
 
 export const BOOLEAN_KEYS = new Set([
   'shuffle', 'dropLast', 'dropout', 'freezeEmbeddings', 'freezeLogitScale', 'lockImage', 'lockText', 'enEn', 'download', 'allowNonfinite', 'gradCheckpointing',
+  'datasetResampled', 'cacheTeacherOnly',
 ]);
 
 function describeRule(r: NumberRule): string {
