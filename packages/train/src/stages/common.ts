@@ -10,6 +10,7 @@ import { encodeTexts, resolveProcessor, textMaxLength, ProcessorLike } from '@al
 import type { FeatureTask } from '../grads';
 import { FreezeOptions, paddingRows, selectTrainable } from '../params';
 import { train, BatchSource, TrainConfig, TrainResult } from '../trainer';
+import type { DataSource } from '../sources/types';
 import { parseLoggers } from '../run';
 import type { ProgressMode } from '../progress';
 import { evalHook, EvalSpec } from './eval-hook';
@@ -222,7 +223,7 @@ export function trainClipStage(a: {
   o: CommonStageOptions;
   model: AnyClipModel;
   parts: ClipStageParts;
-  data: BatchSource<ClipBatch>;
+  data: BatchSource<ClipBatch> | DataSource<ClipBatch>;
   cfg: TrainConfig;
   runDir: string;
   log: (line: string) => void;
