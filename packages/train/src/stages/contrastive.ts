@@ -51,6 +51,8 @@ export interface StageResult extends TrainResult {
   finalDir?: string;
   report?: ReadReport;
   failedImages: number;
+  /** Stage 1: the teacher-feature cache folder used (or written, with cacheTeacherOnly). */
+  teacherCache?: string;
 }
 
 const CAPTION_FILES = ['captions.jsonl', 'captions.tsv', 'captions.csv', 'pairs.jsonl', 'pairs.tsv', 'pairs.csv', 'metadata.jsonl'];
