@@ -105,7 +105,7 @@ export async function ensureTeacherCache(a: TeacherCacheArgs): Promise<{ dir: st
     const span = a.parts ?? [0, numParts(a.rows, per)];
     const progress = createProgress({ total: a.rows, label: 'teacher features', every: Math.max(1024, Math.ceil(a.rows / 20)), ...progressMode(a.progress) });
     const written = await writeTeacherCacheParts({
-      dir, key, rows: a.rows, rowsPerPart: per, dtype, parts: span, texts: a.texts, batchSize: a.batchSize,
+      dir, key, rows: a.rows, rowsPerPart: per, dtype, parts: span, texts: a.texts, batchSize: a.batchSize ?? 256,
       compute: async (texts) => {
         const enc = a.tokenizer.encode(texts, { contextLength: maxLength, truncate: true, maxLength, truncation: true, padding: 'longest' });
         const f = tf.tidy(() => {

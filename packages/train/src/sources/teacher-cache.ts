@@ -100,8 +100,43 @@ export interface WritePartsArgs {
   /** Features of a batch of texts: [n * dim] row-major, and dim. */
   compute: (texts: string[]) => Promise<{ data: Float32Array; dim: number }>;
   batchSize?: number;
+  /** Features of recent texts kept to serve repeated texts without the teacher (default 64 MiB). */
+  memoBytes?: number;
   onProgress?: (rowsDone: number, rowsTotal: number) => void;
   log?: (line: string) => void;
+}
+
+/**
+ * compute() behind a bounded memo of text -> feature: a corpus that repeats texts (templates, EN-EN rows, a corpus
+ * copied several times) runs the teacher once per distinct text while it stays in the memo, as the single-file
+ * cache's dedup did, with memory bounded by `budget` bytes instead of the number of distinct texts.
+ */
+function featureMemo(compute: WritePartsArgs['compute'], budget: number): { features(texts: string[]): Promise<{ data: Float32Array; dim: number }> } {
+  const memo = new Map<string, Float32Array>();
+  let dim = 0;
+  return {
+    async features(texts) {
+      const todo = [...new Set(texts.filter((t) => !memo.has(t)))];
+      if (todo.length) {
+        const f = await compute(todo);
+        dim = f.dim;
+        todo.forEach((t, k) => memo.set(t, f.data.slice(k * dim, (k + 1) * dim)));
+      }
+      const data = new Float32Array(texts.length * dim);
+      texts.forEach((t, k) => {
+        const v = memo.get(t)!;
+        data.set(v, k * dim);
+        memo.delete(t); // most recently used last
+        memo.set(t, v);
+      });
+      const cap = Math.max(texts.length, Math.floor(budget / (4 * Math.max(1, dim))));
+      for (const k of memo.keys()) {
+        if (memo.size <= cap) break;
+        memo.delete(k); // least recently used first
+      }
+      return { data, dim };
+    },
+  };
 }
 
 /** Writes the missing parts of a range (one part's features in memory at a time); returns the parts written. */
@@ -118,6 +153,7 @@ export async function writeTeacherCacheParts(a: WritePartsArgs): Promise<number[
   const grand = todo.reduce((s, i) => s + rowsOf(i), 0);
   let done = 0;
   const written: number[] = [];
+  const memo = featureMemo(a.compute, a.memoBytes ?? 64 * 2 ** 20);
   let it: AsyncIterator<string> | undefined;
   let itRow = -1; // the row `it` yields next
   for (const part of todo) {
@@ -138,7 +174,7 @@ export async function writeTeacherCacheParts(a: WritePartsArgs): Promise<number[
         chunk.push(r.value);
         itRow++;
       }
-      const f = await a.compute(chunk);
+      const f = await memo.features(chunk);
       dim = f.dim;
       out ??= new Float32Array(n * dim);
       out.set(f.data, s * dim);
