@@ -31,6 +31,8 @@ export interface WebDatasetClipOptions extends StreamOptions, WdsSampleOptions {
   maxLength: number;
   model: ClipLikeModel;
   imageFrozen: boolean;
+  /** Classification: labels must be below this (others are skipped as 'class out of range'). */
+  classes?: number;
   /** The caption of a sample (default: its caption member); finetune builds one from the class label. */
   caption?: (s: WdsSample, at: Positioned<WdsRecord>) => string;
   log?: (line: string) => void;
@@ -64,6 +66,7 @@ export async function webDatasetClipSource(o: WebDatasetClipOptions): Promise<We
         report.rows++;
         const rec = r.record;
         if ('skip' in rec) skipRow(report, r.offset, rec.skip.replace(/ \(.*$/, ''), `${where(r, rec.key)}: ${rec.skip}`);
+        else if (o.classes !== undefined && !(rec.label! < o.classes)) skipRow(report, r.offset, 'class out of range', `${where(r, rec.key)}: class ${rec.label}, ${o.classes} class names`);
         else ok.push({ s: rec, at: r });
       }
       if (ok.length === 0) return null;
