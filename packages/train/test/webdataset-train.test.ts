@@ -3,8 +3,8 @@ import * as path from 'path';
 import { setupBackend } from '@altclip/backend';
 import { closeSharedPool } from '@altclip/image';
 import { fixture, tmpDir, REPO_ROOT } from '@altclip/test-utils';
-import { Positioned, shuffledIndices, tarMember, TAR_END, webDatasetSource, WdsRecord, writeShards } from '@altclip/data';
-import { runContrastive } from '../src';
+import { Positioned, shardsFrom, shuffledIndices, tarMember, TAR_END, webDatasetSource, WdsRecord, writeShards } from '@altclip/data';
+import { runContrastive, runFinetune } from '../src';
 import { recordStreamSource } from '../src/sources/record-stream';
 import type { StreamPlan } from '../src/sources/types';
 
@@ -125,4 +125,21 @@ test('a corrupt image, a missing caption and a truncated shard are skipped, coun
   expect(ex.some((m) => /a\.tar sample 1 \(key s2\).*s2\.jpg/.test(m))).toBe(true);
   expect(ex.some((m) => /a\.tar sample 2 \(key s3\): missing caption \(no \.txt member\)/.test(m))).toBe(true);
   expect(ex.some((m) => /b\.tar sample 1: truncated tar .*archive truncated inside 't2\.jpg'/.test(m))).toBe(true);
+}, 400000);
+
+test('finetune on shards written from class folders (.cls, classnames.txt) equals finetune on the folder, loss for loss', async () => {
+  const root = path.join(dir, 'classes');
+  const names = ['ankle boot', 'bag', 'coat', 'dress'];
+  images.slice(0, 8).forEach((f, i) => {
+    fs.mkdirSync(path.join(root, names[i % 4]), { recursive: true });
+    fs.copyFileSync(f, path.join(root, names[i % 4], `${i}.jpg`));
+  });
+  const w = await shardsFrom(root, path.join(dir, 'class-shards'), { perShard: 3 });
+  expect(w.classNames).toEqual(names);
+  const o = { ...base, templates: ['a photo of a {c}.'], steps: 3, shuffle: false };
+  const folder = await runFinetune({ ...o, dataset: 'folder', data: root, out: path.join(dir, 'ft-folder') });
+  const wds = await runFinetune({ ...o, dataset: 'webdataset', data: w.pattern, shuffleBuffer: 0, out: path.join(dir, 'ft-wds') });
+  expect(wds.losses).toEqual(folder.losses);
+  expect(JSON.parse(fs.readFileSync(path.join(wds.runDir, 'config.json'), 'utf8')).classnames).toEqual(names);
+  await expect(runFinetune({ ...o, dataset: 'webdataset', out: path.join(dir, 'ft-none') })).rejects.toThrow(/needs --data <shard list/);
 }, 400000);

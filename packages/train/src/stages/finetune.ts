@@ -4,10 +4,16 @@ import { builtinZeroShotSet, datasetLoader, fillTemplate, loadClassnames, loadTe
 import type { TextTokenizer } from '@altclip/tokenizers';
 import { hashInts } from '../rng';
 import {
-  AnyClipModel, clipBatchSource, clipStageParts, CommonStageOptions, resolveModel, resolveRunDir, saveFinalModel, textMaxLength, trainClipStage,
+  AnyClipModel, ClipBatch, clipBatchSource, clipStageParts, CommonStageOptions, resolveModel, resolveRunDir, saveFinalModel, textMaxLength, trainClipStage,
   trainConfigOf, withDefaults,
 } from './common';
 import { StageResult } from './contrastive';
+import { formatReport, isShardFolder } from '@altclip/data';
+import type { BatchSource } from '../trainer';
+import type { DataSource } from '../sources/types';
+import { DatasetType, StreamOptions, webDatasetClipSource } from '../sources/webdataset';
+import * as fs from 'fs';
+import * as path from 'path';
 
 /**
  * FlagAI's examples/AltCLIP/altclip_finetuning.py (spec 5.3): batch 4, lr 1e-4, 10 epochs, warm_up 0.1 with
@@ -48,7 +54,11 @@ export const FINETUNE_DEFAULTS: Partial<FinetuneOptions> = {
   lockImage: true,
 };
 
-export interface FinetuneOptions extends CommonStageOptions {
+export interface FinetuneOptions extends CommonStageOptions, StreamOptions {
+  /** 'webdataset' (or --dataset webdataset): `data` is a shard list; each sample's class is its .cls member or labelKey. */
+  datasetType?: DatasetType;
+  /** WebDataset class label: 'cls' (default) or 'json:<field>'. */
+  labelKey?: string;
   model: string | AnyClipModel;
   tokenizer?: string | TextTokenizer;
   /** cifar10 | fashion-mnist | mnist | folder, or a dataset already opened. */
@@ -74,26 +84,39 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
   const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'finetune');
   const runDir = resolveRunDir(o, 'finetune');
   const kind = typeof o.dataset === 'string' ? o.dataset : o.dataset.name;
-  const ds = typeof o.dataset === 'string' ? await openClassificationDataset(o.dataset, o.data, o.split ?? 'train', o.download) : o.dataset;
+  // WebDataset shards (--dataset webdataset, or --data naming shards): class from .cls / a JSON field, streamed.
+  const shards = o.dataset === 'webdataset' || o.datasetType === 'webdataset' ? o.data : undefined;
+  if ((o.dataset === 'webdataset' || o.datasetType === 'webdataset') && !shards) throw new Error('finetune --dataset webdataset needs --data <shard list, e.g. shards/{00000..00009}.tar>');
+  const ds = shards ? undefined : typeof o.dataset === 'string' ? await openClassificationDataset(o.dataset, o.data, o.split ?? 'train', o.download) : o.dataset;
   const lang = o.lang ?? 'en';
   const builtin = builtinZeroShotSet(kind, lang);
-  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? ds.classNames : null);
-  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>`);
-  if (classnames.length !== ds.classNames.length) throw new Error(`finetune: ${classnames.length} class names for ${ds.classNames.length} classes in ${ds.name}`);
+  const shardClasses = shards ? shardClassNames(shards) : undefined;
+  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? ds?.classNames ?? shardClasses : null);
+  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>${shards ? ' (or put a classnames.txt beside the shards)' : ''}`);
+  if (ds && classnames.length !== ds.classNames.length) throw new Error(`finetune: ${classnames.length} class names for ${ds.classNames.length} classes in ${ds.name}`);
   const templates = Array.isArray(o.templates) ? o.templates : o.templates ? loadTemplates(o.templates, kind) : builtin.templates;
-  const size = Math.min(ds.size, o.limit ?? ds.size);
+  const size = ds ? Math.min(ds.size, o.limit ?? ds.size) : 0;
   // A fixed template per sample (seeded), so a resumed run and an uninterrupted one see the same captions.
-  const caption = (i: number) => fillTemplate(templates[hashInts(cfg.seed ?? 0, i, 0x7e3) % templates.length], classnames[ds.labels[i]]);
+  const caption = (i: number) => fillTemplate(templates[hashInts(cfg.seed ?? 0, i, 0x7e3) % templates.length], classnames[ds!.labels[i]]);
 
   const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
   try {
     const parts = await clipStageParts({ ...o, log }, model, dir);
     const { tokenizer, processor, all, params, imageFrozen } = parts;
     let failed = 0;
-    const data = clipBatchSource({
+    const streamed = shards
+      ? await webDatasetClipSource({
+          ...o, data: shards, captions: false, labelKey: o.labelKey ?? 'cls', processor: parts.processor, tokenizer: parts.tokenizer,
+          maxLength: o.maxLength ?? textMaxLength(model as any), model, imageFrozen: parts.imageFrozen, log,
+          classes: classnames.length,
+          // Keyed by the sample's shard and place, like the index above: the same caption on resume.
+          caption: (s, at) => fillTemplate(templates[hashInts(cfg.seed ?? 0, at.unit, at.offset, 0x7e3) % templates.length], classnames[s.label!]),
+        })
+      : undefined;
+    const data: BatchSource<ClipBatch> | DataSource<ClipBatch> = streamed?.source ?? clipBatchSource({
       size,
       caption,
-      loader: datasetLoader(model as any, ds, processor, { skipErrors: true }),
+      loader: datasetLoader(model as any, ds!, processor, { skipErrors: true }),
       tokenizer,
       maxLength: o.maxLength ?? textMaxLength(model as any),
       model,
@@ -103,12 +126,21 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
         if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
       },
     });
-    log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+    if (ds) log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
     const r = await trainClipStage({ stage: 'finetune', o, model, parts, data, cfg, runDir, log, runConfig: { dataset: kind, classnames, templates } });
     const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `finetune: model written to ${d}` });
-    return { ...r, runDir, finalDir, failedImages: failed };
+    if (streamed) log(formatReport(streamed.report).replace(/\n {2}line \d+: /g, '\n  '));
+    return { ...r, runDir, finalDir, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed, report: streamed?.report };
   } finally {
     if (typeof o.model === 'string') model.dispose();
-    if (typeof o.dataset === 'string') ds.close?.();
+    if (typeof o.dataset === 'string') ds?.close?.();
   }
+}
+
+/** classnames.txt beside the shards (what `altclip shards --from <class folders>` writes), if there is one. */
+function shardClassNames(spec: string): string[] | undefined {
+  const first = spec.split('::')[0].trim();
+  const dir = isShardFolder(first) ? first : path.dirname(first);
+  const f = path.join(dir, 'classnames.txt');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : undefined;
 }
