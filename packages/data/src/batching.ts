@@ -1,6 +1,18 @@
 import { ImageProcessor, preprocessBuffers, preprocessFiles, PreprocessFilesResult } from '@altclip/image';
 import type { ClassificationDataset, RawImage } from './types';
 
+/** 32-bit integer hash of several integers (splitmix-style mixing). */
+export function hashInts(...xs: number[]): number {
+  let h = 0x9e3779b9;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+  }
+  return h >>> 0;
+}
+
 /** mulberry32 with its state in view, so a stream can save where its generator stands and continue from there. */
 export class Mulberry32 {
   constructor(public state: number) {

@@ -87,9 +87,16 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
  * Bad rows (wrong column count, empty side, bad JSON) are skipped and counted, never fatal.
  */
 export async function* iterParallelCorpus(file: string, opts: CorpusOptions = {}): AsyncGenerator<ParallelPair> {
-  const report = opts.report ?? newReport(file);
+  for await (const r of validRows(file, opts, opts.report ?? newReport(file))) {
+    yield { teacherText: r.teacher, studentText: r.student, line: r.line, kind: 'translation' };
+    if (opts.enEn) yield { teacherText: r.teacher, studentText: r.teacher, line: r.line, kind: 'identity' };
+  }
+}
+
+/** The valid rows of one corpus file with their line numbers and byte offsets; bad rows counted in `report`. */
+async function* validRows(file: string, opts: CorpusOptions, report: ReadReport): AsyncGenerator<{ teacher: string; student: string; line: number; offset: number }> {
   const parse = corpusLineParser(file, opts);
-  for await (const { text, line } of readOffsetLines(file)) {
+  for await (const { text, line, offset } of readOffsetLines(file)) {
     const r = parse(text, line);
     if (r === null) continue;
     report.rows++;
@@ -98,8 +105,7 @@ export async function* iterParallelCorpus(file: string, opts: CorpusOptions = {}
       continue;
     }
     report.kept++;
-    yield { teacherText: r.teacher, studentText: r.student, line, kind: 'translation' };
-    if (opts.enEn) yield { teacherText: r.teacher, studentText: r.teacher, line, kind: 'identity' };
+    yield { ...r, line, offset };
   }
 }
 
@@ -160,17 +166,9 @@ export async function scanCorpus(
   for (const file of files) {
     const report = newReport(file);
     reports.push(report);
-    const parse = corpusLineParser(file, opts);
     let block: CorpusBlock | undefined;
-    for await (const { text, line, offset } of readOffsetLines(file)) {
-      const r = parse(text, line);
-      if (r === null) continue;
-      report.rows++;
-      if ('skip' in r) {
-        skipRow(report, line, r.skip, r.detail, opts.onSkip);
-        continue;
-      }
-      report.kept++;
+    for await (const r of validRows(file, opts, report)) {
+      const { line, offset } = r;
       if (!block || (!isGzip(file) && block.rows >= blockRows)) {
         block = { name: `${file}:${line}`, file, offset, line, firstRow: rows, rows: 0, size: 0 };
         blocks.push(block);

@@ -1,5 +1,5 @@
 import * as crypto from 'crypto';
-import { Mulberry32, shuffledIndices } from './batching';
+import { hashInts, Mulberry32, shuffledIndices } from './batching';
 
 /**
  * Streams with exact resume. A RecordSource is a list of units (WebDataset shards, corpus blocks) of known sizes that
@@ -67,18 +67,6 @@ export function unitsFingerprint(units: StreamUnit[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/** 32-bit mix of integers (the same family as the trainer's hashInts), for generator seeds. */
-function mix(...xs: number[]): number {
-  let h = 0x2545f491;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x9e3779b1);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x85ebca77);
-    h ^= h >>> 13;
-  }
-  return h >>> 0;
-}
-
 export class RankStream<R> {
   private pass = 0;
   private cursor = 0;
@@ -102,7 +90,7 @@ export class RankStream<R> {
   }
 
   private seedFor(pass: number): number {
-    return mix(this.o.seed, this.o.rank ?? 0, this.o.resampled ? 0x5e5a : pass);
+    return hashInts(this.o.seed, this.o.rank ?? 0, this.o.resampled ? 0x5e5a : pass);
   }
 
   /** Unit order of the current pass and the running end of each unit in it. */
@@ -122,13 +110,13 @@ export class RankStream<R> {
   private where(): { unit: number; offset: number } | null {
     if (this.o.resampled) {
       const units = this.src.units;
-      let u = mix(this.o.seed, this.o.rank ?? 0, this.pass, 0xd2a3) % units.length;
+      let u = hashInts(this.o.seed, this.o.rank ?? 0, this.pass, 0xd2a3) % units.length;
       if (this.pass === 0 || this.cursor >= units[u].size) {
         // A new draw (empty units are drawn again).
         for (let guard = 0; ; guard++) {
           this.pass++;
           this.cursor = 0;
-          u = mix(this.o.seed, this.o.rank ?? 0, this.pass, 0xd2a3) % units.length;
+          u = hashInts(this.o.seed, this.o.rank ?? 0, this.pass, 0xd2a3) % units.length;
           if (units[u].size > 0) break;
           if (guard > 1000 * units.length) throw new Error('resampling: every unit is empty');
         }

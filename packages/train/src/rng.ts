@@ -1,17 +1,8 @@
 /** Small deterministic RNG utilities: every random choice of a run is a pure function of (seed, position). */
-import { mulberry32 } from '@altclip/data';
+import { hashInts, mulberry32 } from '@altclip/data';
 
-/** 32-bit integer hash of several integers (splitmix-style mixing). */
-export function hashInts(...xs: number[]): number {
-  let h = 0x9e3779b9;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    h ^= h >>> 16;
-  }
-  return h >>> 0;
-}
+/** 32-bit integer hash of several integers (splitmix-style mixing); lives in @altclip/data, which streams with it. */
+export { hashInts };
 
 /** The seeded PRNG the data package shuffles with (one implementation for both). */
 export { mulberry32 };
