@@ -7,14 +7,13 @@ import type { RecordReader, RecordSource, StreamUnit } from './stream';
 /** Image member extensions, in the order a sample's image is looked for. */
 export const WDS_IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp', 'bmp', 'ppm', 'pgm', 'tif', 'tiff', 'gif'];
 
-/** A shard list names WebDataset shards: .tar / .tar.gz / .tgz files, possibly with braces, globs or `::`. */
+const isShardName = (f: string) => /\.(tar|tar\.gz|tgz)$/i.test(f);
+
+/** A shard list names WebDataset shards: every `::` part ends in .tar / .tar.gz / .tgz (braces and globs allowed). */
 export function looksLikeShardList(spec: string): boolean {
-  return spec
-    .split('::')
-    .every((s) => /\.(tar|tar\.gz|tgz)(\}|$)/i.test(s.trim()) || /\.(tar|tar\.gz|tgz)$/i.test(s.replace(/\{[^}]*\}/g, 'x').trim()));
+  return spec.split('::').every((s) => isShardName(s.trim()));
 }
 
-const isShardName = (f: string) => /\.(tar|tar\.gz|tgz)$/i.test(f);
 
 /** A folder holding shards (what `altclip shards` writes): true when it has .tar files and no captions file. */
 export function isShardFolder(dir: string): boolean {
@@ -227,9 +226,10 @@ export async function shardSizes(shards: string[], log?: (l: string) => void): P
   for (const s of shards) {
     const base = path.basename(s);
     const known = sizesJson(path.dirname(s))[base];
-    const stats = s.replace(/\.(tar|tar\.gz|tgz)$/i, '_stats.json');
+    const statsFile = s.replace(/\.(tar|tar\.gz|tgz)$/i, '_stats.json');
+    const stats = fs.existsSync(statsFile) ? (JSON.parse(fs.readFileSync(statsFile, 'utf8')) as { successes?: unknown }).successes : undefined;
     if (typeof known === 'number') out.push(known);
-    else if (fs.existsSync(stats) && typeof JSON.parse(fs.readFileSync(stats, 'utf8')).successes === 'number') out.push(JSON.parse(fs.readFileSync(stats, 'utf8')).successes);
+    else if (typeof stats === 'number') out.push(stats); // img2dataset: samples written to the shard
     else {
       out.push(await countSamples(s));
       scanned++;

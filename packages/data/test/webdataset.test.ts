@@ -123,7 +123,10 @@ describe('webdataset reading', () => {
     const gz = path.join(dir, 'gzs', 'g.tar.gz');
     fs.mkdirSync(path.dirname(gz));
     rawShard(gz, [['x.jpg', 'X'], ['x.txt', 'x'], ['y.jpg', 'Y'], ['y.txt', 'y']], { gzip: true });
-    expect(await shardSizes([gz])).toEqual([2]);
+    expect(await shardSizes([gz])).toEqual([2]); // scanned
+    fs.writeFileSync(path.join(dir, 'gzs', 'g_stats.json'), JSON.stringify({ successes: 7 })); // img2dataset's count wins over a scan
+    expect(await shardSizes([gz])).toEqual([7]);
+    fs.rmSync(path.join(dir, 'gzs', 'g_stats.json'));
     const src = await webDatasetSource(gz);
     const r = await src.open(0, 1); // resume inside a gzip shard
     expect(await r.next()).toMatchObject({ key: 'y', caption: 'y' });
