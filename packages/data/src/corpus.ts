@@ -1,5 +1,5 @@
 import { resolveFileList } from './file-list';
-import { isGzip, readOffsetLines } from './lines';
+import { isGzip, readOffsetLineBatches, readOffsetLines } from './lines';
 import { newReport, ReadReport, skipRow } from './report';
 import type { RecordReader, RecordSource, StreamUnit } from './stream';
 import { formatFromName } from './text-files';
@@ -41,7 +41,7 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
   const sf = opts.studentField ?? (named ? 'zh' : '1');
   let names: string[] | null = null;
   let first = true;
-  const fieldsOf = (text: string): Record<string, unknown> | { skip: string; detail?: string } | null => {
+  const fieldsOf = (text: string): Record<string, unknown> | string[] | { skip: string; detail?: string } | null => {
     if (format === 'jsonl') {
       if (text.trim() === '') return null;
       try {
@@ -69,13 +69,13 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
       return Object.fromEntries(names.map((n, i) => [n, cells[i]]));
     }
     if (cells.length < 2) return { skip: 'fewer than 2 tab-separated columns' };
-    return Object.fromEntries(cells.map((c, i) => [String(i), c]));
+    return cells; // fields by index: cells['0'] is cells[0]
   };
   return (text) => {
     const f = fieldsOf(text);
-    if (f === null || 'skip' in f) return f as LineResult;
-    const t = f[tf];
-    const s = f[sf];
+    if (f === null || (!Array.isArray(f) && 'skip' in f)) return f as LineResult;
+    const t = (f as Record<string, unknown>)[tf];
+    const s = (f as Record<string, unknown>)[sf];
     if (typeof t !== 'string' || t.trim() === '') return { skip: 'missing or empty teacher text', detail: `'${tf}'` };
     if (typeof s !== 'string' || s.trim() === '') return { skip: 'missing or empty student text', detail: `'${sf}'` };
     return { teacher: t.trim(), student: s.trim() };
@@ -87,25 +87,31 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
  * Bad rows (wrong column count, empty side, bad JSON) are skipped and counted, never fatal.
  */
 export async function* iterParallelCorpus(file: string, opts: CorpusOptions = {}): AsyncGenerator<ParallelPair> {
-  for await (const r of validRows(file, opts, opts.report ?? newReport(file))) {
-    yield { teacherText: r.teacher, studentText: r.student, line: r.line, kind: 'translation' };
-    if (opts.enEn) yield { teacherText: r.teacher, studentText: r.teacher, line: r.line, kind: 'identity' };
+  for await (const rows of validRows(file, opts, opts.report ?? newReport(file))) {
+    for (const r of rows) {
+      yield { teacherText: r.teacher, studentText: r.student, line: r.line, kind: 'translation' };
+      if (opts.enEn) yield { teacherText: r.teacher, studentText: r.teacher, line: r.line, kind: 'identity' };
+    }
   }
 }
 
-/** The valid rows of one corpus file with their line numbers and byte offsets; bad rows counted in `report`. */
-async function* validRows(file: string, opts: CorpusOptions, report: ReadReport): AsyncGenerator<{ teacher: string; student: string; line: number; offset: number }> {
+/** The valid rows of one corpus file, a chunk at a time, with line numbers and byte offsets; bad rows counted in `report`. */
+async function* validRows(file: string, opts: CorpusOptions, report: ReadReport): AsyncGenerator<{ teacher: string; student: string; line: number; offset: number }[]> {
   const parse = corpusLineParser(file, opts);
-  for await (const { text, line, offset } of readOffsetLines(file)) {
-    const r = parse(text, line);
-    if (r === null) continue;
-    report.rows++;
-    if ('skip' in r) {
-      skipRow(report, line, r.skip, r.detail, opts.onSkip);
-      continue;
+  for await (const lines of readOffsetLineBatches(file)) {
+    const out: { teacher: string; student: string; line: number; offset: number }[] = [];
+    for (const { text, line, offset } of lines) {
+      const r = parse(text, line);
+      if (r === null) continue;
+      report.rows++;
+      if ('skip' in r) {
+        skipRow(report, line, r.skip, r.detail, opts.onSkip);
+        continue;
+      }
+      report.kept++;
+      out.push({ teacher: r.teacher, student: r.student, line, offset });
     }
-    report.kept++;
-    yield { ...r, line, offset };
+    yield out;
   }
 }
 
@@ -167,17 +173,18 @@ export async function scanCorpus(
     const report = newReport(file);
     reports.push(report);
     let block: CorpusBlock | undefined;
-    for await (const r of validRows(file, opts, report)) {
-      const { line, offset } = r;
-      if (!block || (!isGzip(file) && block.rows >= blockRows)) {
-        block = { name: `${file}:${line}`, file, offset, line, firstRow: rows, rows: 0, size: 0 };
-        blocks.push(block);
+    for await (const batch of validRows(file, opts, report)) {
+      for (const { teacher, line, offset } of batch) {
+        if (!block || (!isGzip(file) && block.rows >= blockRows)) {
+          block = { name: `${file}:${line}`, file, offset, line, firstRow: rows, rows: 0, size: 0 };
+          blocks.push(block);
+        }
+        block.rows++;
+        block.size += per;
+        opts.onRow?.(teacher, rows);
+        rows++;
+        if (rows % 1_000_000 === 0) opts.onProgress?.(rows);
       }
-      block.rows++;
-      block.size += per;
-      opts.onRow?.(r.teacher, rows);
-      rows++;
-      if (rows % 1_000_000 === 0) opts.onProgress?.(rows);
     }
   }
   return { files, rows, blocks, reports };

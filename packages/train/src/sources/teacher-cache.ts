@@ -33,7 +33,13 @@ export const DEFAULT_ROWS_PER_PART = 65536;
 /** A running sha256 of teacher texts in row order (fed while the corpus is scanned, so no text is kept). */
 export function textsHasher(): { add(text: string): void; digest(): string } {
   const h = crypto.createHash('sha256');
-  return { add: (t) => h.update(t + '\0'), digest: () => h.digest('hex') };
+  return {
+    add: (t) => {
+      h.update(t);
+      h.update('\0');
+    },
+    digest: () => h.digest('hex'),
+  };
 }
 
 /** The cache key: teacher fingerprint, target, max length, vocabulary size, row count and the digest of every text. */
