@@ -9,6 +9,9 @@ export interface OffsetLine {
   offset: number;
 }
 
+/** Read size: small enough that a chunk's lines die young (a big live batch is promoted and grows the heap). */
+const CHUNK = 64 * 1024;
+
 export function isGzip(file: string): boolean {
   return /\.t?gz$/i.test(file);
 }
@@ -16,12 +19,12 @@ export function isGzip(file: string): boolean {
 /** The raw bytes of a file from `start`, decompressed when the name ends in .gz (then `start` counts decompressed bytes). */
 async function* fileChunks(file: string, start: number): AsyncGenerator<Buffer> {
   if (!isGzip(file)) {
-    yield* fs.createReadStream(file, { start, highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>;
+    yield* fs.createReadStream(file, { start, highWaterMark: CHUNK }) as AsyncIterable<Buffer>;
     return;
   }
   // A gzip stream cannot seek: decompress from the start and drop the first `start` bytes.
   let skip = start;
-  for await (const c of fs.createReadStream(file, { highWaterMark: 1 << 20 }).pipe(zlib.createGunzip()) as AsyncIterable<Buffer>) {
+  for await (const c of fs.createReadStream(file, { highWaterMark: CHUNK }).pipe(zlib.createGunzip()) as AsyncIterable<Buffer>) {
     if (skip >= c.length) {
       skip -= c.length;
       continue;
@@ -41,7 +44,7 @@ export async function* readOffsetLines(file: string, opts: { start?: number; fir
 }
 
 /**
- * readOffsetLines a chunk (1 MiB) at a time: one await per chunk instead of one per line, which keeps a pass over tens
+ * readOffsetLines a chunk (64 KiB) at a time: one await per chunk instead of one per line, which keeps a pass over tens
  * of millions of lines fast and its garbage (and so the peak RSS) small.
  */
 export async function* readOffsetLineBatches(file: string, opts: { start?: number; firstLine?: number } = {}): AsyncGenerator<OffsetLine[]> {
