@@ -3,7 +3,7 @@ export { appliedPatches, KERNEL_PATCHES } from './kernels';
 export type { KernelPatch } from './kernels';
 export { broadcastBatchIndex } from '@altclip/native';
 export { registerGradients } from './gradients';
-export { hashInts, mulberry32, withSeededRandom } from './random';
+export { hashInts, mulberry32, Mulberry32, withSeededRandom } from './random';
 export { backendInfo } from './info';
 export type { BackendInfo } from './info';
 export { nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';

@@ -3,16 +3,26 @@
  * function of integers (seed, position), the same on every platform. One implementation for every package.
  */
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
+/** mulberry32 with its state in view, so a stream can save where its generator stands and continue from there. */
+export class Mulberry32 {
+  constructor(public state: number) {
+    this.state = state >>> 0;
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  }
+}
+
+/** mulberry32: a small, fast, well-mixed 32-bit PRNG; uniform floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  const g = new Mulberry32(seed);
+  return () => g.next();
 }
 
 /** 32-bit integer hash of several integers (splitmix-style mixing). */

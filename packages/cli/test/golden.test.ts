@@ -11,7 +11,7 @@ import { buildCli, main } from '../src/main';
 const GOLDEN = path.join(__dirname, 'golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-const COMMANDS = [[], ['info'], ['convert'], ['eval'], ['eval', 'zeroshot'], ['eval', 'retrieval'], ['predict'], ['embed'], ['demo'], ['distill'], ['contrastive'], ['finetune'], ['report']];
+const COMMANDS = [[], ['info'], ['convert'], ['eval'], ['eval', 'zeroshot'], ['eval', 'retrieval'], ['predict'], ['embed'], ['demo'], ['distill'], ['contrastive'], ['finetune'], ['report'], ['shards']];
 
 /** What `--help` prints for a command, at a fixed width (the CLI wraps at the terminal's width). */
 async function help(cmd: string[]): Promise<string> {

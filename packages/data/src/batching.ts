@@ -1,5 +1,5 @@
 import { hashInts, mulberry32 } from '@altclip/backend';
-import { imageFromPixels, DecodedImage, ImageProcessor, preprocessFiles } from '@altclip/image';
+import { imageFromPixels, DecodedImage, ImageProcessor, preprocessBuffers, preprocessFiles, PreprocessFilesResult } from '@altclip/image';
 import type { ClassificationDataset, RawImage } from './types';
 
 /**
@@ -189,15 +189,7 @@ export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageP
   return async (indices) => {
     const idx = Array.from(indices);
     const paths = idx.map((i) => pathOf(i));
-    const r = await preprocessFiles(paths, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' });
-    const bad = new Map(r.errors.map((e) => [e.path, e.message]));
-    const kept = idx.filter((_, k) => !bad.has(paths[k]));
-    // The messages of @altclip/image already name the file.
-    const failed = idx.filter((_, k) => bad.has(paths[k])).map((i) => {
-      const m = bad.get(pathOf(i))!;
-      return { index: i, error: m.includes(pathOf(i)) ? m : `${pathOf(i)}: ${m}` };
-    });
-    return { data: r.data, shape: r.shape, indices: kept, failed };
+    return pixelBatchOf(idx, paths, await preprocessFiles(paths, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' }));
   };
 }
 
@@ -217,6 +209,32 @@ export function datasetLoader(
 ): BatchLoader {
   if (ds.imagePath) return fileBatchLoader((i) => ds.imagePath!(i), processor, opts);
   return imageBatchLoader(ds, (img) => processor.process(asDecoded(img)), processor.outputShape[1], opts);
+}
+
+/**
+ * fileBatchLoader for encoded images in memory (WebDataset members): `itemOf(i)` gives the bytes and a name for
+ * messages (e.g. `shard.tar:key.jpg`), decoded on @altclip/image's worker pool.
+ */
+export function bufferBatchLoader(
+  itemOf: (i: number) => { name: string; data: Uint8Array }, processor: ImageProcessor, opts: { threads?: number; skipErrors?: boolean } = {},
+): BatchLoader {
+  return async (indices) => {
+    const idx = Array.from(indices);
+    const items = idx.map((i) => itemOf(i));
+    const names = items.map((x) => x.name);
+    return pixelBatchOf(idx, names, await preprocessBuffers(items, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' }));
+  };
+}
+
+/** A preprocess result as a PixelBatch of dataset indices; the messages of @altclip/image already name the item. */
+function pixelBatchOf(idx: number[], names: string[], r: PreprocessFilesResult): PixelBatch {
+  const bad = new Map(r.errors.map((e) => [e.path, e.message]));
+  const kept = idx.filter((_, k) => !bad.has(names[k]));
+  const failed = idx.flatMap((i, k) => {
+    const m = bad.get(names[k]);
+    return m === undefined ? [] : [{ index: i, error: m.includes(names[k]) ? m : `${names[k]}: ${m}` }];
+  });
+  return { data: r.data, shape: r.shape, indices: kept, failed };
 }
 
 /** Consecutive index ranges [start, end) in batches: the order an evaluation pass uses. */

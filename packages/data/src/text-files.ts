@@ -1,5 +1,4 @@
-import * as fs from 'fs';
-import * as readline from 'readline';
+import { readOffsetLines } from './lines';
 
 export type TableFormat = 'csv' | 'tsv' | 'jsonl';
 
@@ -12,16 +11,9 @@ export function formatFromName(file: string, fallback: TableFormat = 'tsv'): Tab
   return fallback;
 }
 
-/** Lines of a text file with 1-based numbers; \r\n tolerated, a UTF-8 BOM dropped. */
+/** Lines of a text file (plain or .gz) with 1-based numbers; \r\n tolerated, a UTF-8 BOM dropped. */
 export async function* readLines(file: string): AsyncGenerator<{ text: string; line: number }> {
-  if (!fs.existsSync(file)) throw new Error(`file not found: ${file}`);
-  const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-  let line = 0;
-  for await (let text of rl) {
-    line++;
-    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    yield { text, line };
-  }
+  for await (const { text, line } of readOffsetLines(file)) yield { text, line };
 }
 
 /**

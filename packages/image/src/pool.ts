@@ -31,7 +31,10 @@ export interface PreprocessFilesResult {
  */
 export interface PoolTask {
   id: number;
+  /** Files to read, or the names of `bytes` (for messages). */
   paths: string[];
+  /** Encoded images already in memory (WebDataset members): decoded instead of reading `paths`. */
+  bytes?: Uint8Array[];
   opts: PreprocessOptions;
   applyExif: boolean;
   /** The pixel limit of the main thread (setMaxImagePixels), which workers do not share. */
@@ -57,10 +60,13 @@ export interface PoolReply {
  */
 export async function preprocessFile(
   file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1, maxPixels?: number, syncRead = false,
+  bytes?: Uint8Array,
 ): Promise<{ width: number; height: number; data?: Float32Array }> {
-  const img = syncRead
-    ? await loadImage(readImageFileSync(file), { applyExif, maxPixels, name: file })
-    : await loadImage(file, { applyExif, maxPixels });
+  const img = bytes
+    ? await loadImage(bytes, { applyExif, maxPixels, name: file })
+    : syncRead
+      ? await loadImage(readImageFileSync(file), { applyExif, maxPixels, name: file })
+      : await loadImage(file, { applyExif, maxPixels });
   const crop = resizeAndCrop(img, opts);
   const n = 3 * crop.width * crop.height;
   if (out && n === expected) {
@@ -123,9 +129,9 @@ export class PreprocessPool {
   }
 
   /** Preprocesses `files` on one worker; `offsets`: where each tensor goes in `out`. One result per file, in order. */
-  run(files: string[], opts: PreprocessOptions, applyExif: boolean, out?: SharedArrayBuffer, offsets?: number[]): Promise<FileResult[]> {
+  run(files: string[], opts: PreprocessOptions, applyExif: boolean, out?: SharedArrayBuffer, offsets?: number[], bytes?: Uint8Array[]): Promise<FileResult[]> {
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, paths: files, opts, applyExif, maxPixels: getMaxImagePixels(), out, offsets }, resolve });
+      this.queue.push({ task: { id: this.nextId++, paths: files, bytes, opts, applyExif, maxPixels: getMaxImagePixels(), out, offsets }, resolve });
       this.pump();
     });
   }
@@ -136,7 +142,8 @@ export class PreprocessPool {
         const { task, resolve } = this.queue.shift()!;
         this.pending.set(task.id, { resolve, worker: i, files: task.paths.length });
         if (this.inflight[i]++ === 0) this.workers[i].ref();
-        this.workers[i].postMessage(task);
+        // Encoded images move to the worker (each in its own buffer, see preprocessBuffers) instead of being copied.
+        this.workers[i].postMessage(task, task.bytes?.map((b) => b.buffer as ArrayBuffer) ?? []);
       }
     }
   }
@@ -224,6 +231,27 @@ export async function preprocessFiles(
   opts: PreprocessOptions | ImageProcessor = {},
   po: PreprocessFilesOptions = {},
 ): Promise<PreprocessFilesResult> {
+  return preprocessItems(paths, undefined, opts, po);
+}
+
+/**
+ * preprocessFiles for encoded images in memory (WebDataset members): `names` label them in results and errors. Each
+ * image is copied into a buffer of its own and moved to a worker (a view into a larger read buffer would clone all of it).
+ */
+export async function preprocessBuffers(
+  items: { name: string; data: Uint8Array }[],
+  opts: PreprocessOptions | ImageProcessor = {},
+  po: PreprocessFilesOptions = {},
+): Promise<PreprocessFilesResult> {
+  return preprocessItems(items.map((i) => i.name), items.map((i) => i.data), opts, po);
+}
+
+async function preprocessItems(
+  paths: string[],
+  bytes: Uint8Array[] | undefined,
+  opts: PreprocessOptions | ImageProcessor,
+  po: PreprocessFilesOptions,
+): Promise<PreprocessFilesResult> {
   const options = opts instanceof ImageProcessor ? opts.options : opts;
   const threads = po.threads ?? cpuCount();
   const pool = threads > 0 ? sharedPool(threads) : undefined;
@@ -242,7 +270,7 @@ export async function preprocessFiles(
       const idx = Array.from({ length: Math.min(chunk, paths.length - s) }, (_, k) => s + k);
       const offsets = idx.map((i) => i * per);
       runs.push(
-        pool.run(idx.map((i) => paths[i]), options, po.applyExif ?? false, mem as SharedArrayBuffer | undefined, offsets).then((rs) => {
+        pool.run(idx.map((i) => paths[i]), options, po.applyExif ?? false, mem as SharedArrayBuffer | undefined, offsets, bytes && idx.map((i) => new Uint8Array(bytes[i]))).then((rs) => {
           rs.forEach((r, k) => (replies[idx[k]] = r));
           for (let k = 0; k < rs.length; k++) po.onProgress?.(++done, paths.length);
         }),
@@ -251,7 +279,7 @@ export async function preprocessFiles(
     await Promise.all(runs);
   } else {
     for (let i = 0; i < paths.length; i++) {
-      replies[i] = await preprocessFile(paths[i], options, po.applyExif, batch, i * per, per).catch((e: Error) => ({ error: e.message }));
+      replies[i] = await preprocessFile(paths[i], options, po.applyExif, batch, i * per, per, undefined, false, bytes?.[i]).catch((e: Error) => ({ error: e.message }));
       po.onProgress?.(++done, paths.length);
     }
   }

@@ -5,7 +5,7 @@
  */
 
 /** Every command, as typed after `altclip`. `*` marks the options every command takes (--backend, ...). */
-export const COMMANDS = ['*', 'info', 'convert', 'eval zeroshot', 'eval retrieval', 'predict', 'embed', 'demo', 'distill', 'contrastive', 'finetune', 'report'] as const;
+export const COMMANDS = ['*', 'info', 'convert', 'eval zeroshot', 'eval retrieval', 'predict', 'embed', 'demo', 'distill', 'contrastive', 'finetune', 'report', 'shards'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** A numeric rule: what a value must be. */
@@ -72,7 +72,8 @@ export function forCommand<T>(v: PerCommand<T> | undefined, command: Command): T
   return (v as { [C in Command]?: T })[command];
 }
 
-type ValueOf<S> = S extends { type: 'number' }
+/** The value type of an option description. */
+export type ValueOf<S> = S extends { type: 'number' }
   ? number
   : S extends { type: 'boolean' }
     ? boolean

@@ -9,7 +9,7 @@ import { LANGS } from '@altclip/eval';
 import { FROZEN_DTYPES } from '@altclip/models';
 import { SCHEDULES } from '../schedules';
 import { CONTRASTIVE_LOSS_NAMES, DISTILLATION_LOSS_NAMES } from '../losses';
-import { Command, option, OptionsFrom, OptionSpec } from './define';
+import { Command, option, OptionsFrom, OptionSpec, ValueOf } from './define';
 
 const UINT32_MAX = 2 ** 32 - 1;
 export const TRAIN_COMMANDS = ['distill', 'contrastive', 'finetune'] as const;
@@ -187,6 +187,27 @@ export const OPTIONS = [
   option({ key: 'loss', type: 'string', commands: LOCKS, choices: CONTRASTIVE_LOSS_NAMES, help: 'contrastive loss (clip: the symmetric cross-entropy of HF clip_loss)' }),
   option({ key: 'loss', type: 'string', commands: ['distill'], choices: DISTILLATION_LOSS_NAMES, help: "distillation loss (mse: the paper's, student feature against the teacher's)" }),
 
+  // Data at scale: WebDataset shards and streamed corpora (docs/data.md).
+  option({
+    key: 'datasetType', type: 'string', commands: ['contrastive'], choices: ['auto', 'webdataset', 'pairs'] as const,
+    help: "webdataset: --data is a shard list ('shards/{00000..00999}.tar', several joined with '::', .tar or .tar.gz); auto (default): from the name",
+  }),
+  option({ key: 'datasetType', type: 'string', commands: ['finetune'], choices: ['auto', 'webdataset'] as const, help: 'webdataset: --data is a shard list whose samples hold an image and a .cls (or --label-key); auto (default): from the name' }),
+  option({
+    key: 'datasetType', type: 'string', commands: ['distill'], choices: ['auto', 'stream', 'memory'] as const,
+    help: 'stream: read the corpus in blocks, never whole; auto (default): stream for several files, globs, .gz, stream options or a corpus over 256 MiB',
+  }),
+  option({ key: 'shuffleBuffer', type: 'number', commands: TRAIN, rule: { int: true, min: 0 }, help: 'streamed data: samples held for mixing (default 1000; 0: file order)' }),
+  option({ key: 'trainNumSamples', type: 'number', commands: TRAIN, rule: { int: true, min: 1 }, help: 'streamed data: samples per epoch across all processes (default: one pass)' }),
+  option({ key: 'datasetResampled', type: 'boolean', commands: TRAIN, help: "streamed data: draw shards with replacement (open_clip's virtual epochs of --train-num-samples)" }),
+  option({ key: 'workers', type: 'number', commands: LOCKS, rule: { int: true, min: 0 }, help: 'image decoding threads (default: the CPUs)' }),
+  option({ key: 'captionKey', type: 'string', commands: ['contrastive'], help: "WebDataset caption member: 'txt' (default), 'zh.txt', or 'json:<field>'" }),
+  option({ key: 'captionLang', type: 'string', commands: ['contrastive'], help: "WebDataset caption language: 'zh' reads the .zh.txt member" }),
+  option({ key: 'labelKey', type: 'string', commands: ['finetune'], help: "WebDataset class member: 'cls' (default) or 'json:<field>'" }),
+  option({ key: 'teacherCacheDtype', type: 'string', commands: ['distill'], choices: ['f32', 'f16'] as const, help: 'teacher feature cache storage (f16: half the disk, features rounded to half precision)' }),
+  option({ key: 'teacherCacheRows', type: 'number', commands: ['distill'], rule: { int: true, min: 1 }, help: 'rows per teacher cache part (default 65536)' }),
+  option({ key: 'cacheTeacherOnly', type: 'boolean', commands: ['distill'], help: 'compute (or complete) the teacher feature cache and stop, without training' }),
+
   // The other commands.
   option({ key: 'in', type: 'string', hubId: true, commands: ['convert'], required: ['convert'], help: 'checkpoint file, *.index.json, model folder or hub id (org/name)' }),
   option({ key: 'out', type: 'string', commands: ['convert'], required: ['convert'], help: 'output .safetensors file, or folder (folder input: config/tokenizer files are copied)' }),
@@ -197,6 +218,11 @@ export const OPTIONS = [
   option({ key: 'fashionMnist', type: 'string', commands: ['demo'], help: 'folder with the Fashion-MNIST IDX files (default: $FASHION_MNIST_DIR, /usr/share/datasets/fashion-mnist, datasets/fashion-mnist)' }),
   option({ key: 'run', type: 'string', commands: ['report'], positional: true, required: ['report'], help: 'run folder (holds config.json and metrics.jsonl)' }),
   option({ key: 'out', type: 'string', commands: ['report'], help: 'HTML file to write (default <run>/report.html)' }),
+  option({ key: 'from', type: 'string', commands: ['shards'], required: ['shards'], help: 'pairs file (CSV/TSV/JSONL: image, caption[, lang]), a folder of images with .txt captions, or a folder of class folders' }),
+  option({ key: 'out', type: 'string', commands: ['shards'], required: ['shards'], help: 'folder for the shards (00000.tar, ...; sizes.json, classnames.txt for class folders)' }),
+  option({ key: 'perShard', type: 'number', commands: ['shards'], rule: { int: true, min: 1 }, default: 10000, help: 'samples per shard' }),
+  option({ key: 'gzip', type: 'boolean', commands: ['shards'], help: 'write .tar.gz shards (smaller; plain .tar reads faster)' }),
+  option({ key: 'imageRoot', type: 'string', commands: ['shards'], help: 'image paths of a pairs file are relative to this folder (default: the file folder)' }),
 ] as const;
 
 /** What is wrong with a list of regular expressions (the first that does not compile), or undefined. */
@@ -240,3 +266,7 @@ export const RELATIONS: Array<(o: { lr?: number; minLr?: number; evalDataset?: u
       ? `--eval-dataset ${o.evalDataset} needs --eval-data <folder> (only fashion-mnist has a default location)`
       : undefined,
 ];
+
+type EveryStageSpec = Extract<(typeof OPTIONS)[number], { commands: typeof TRAIN_COMMANDS }>;
+/** The options every training stage takes with one meaning (declared for all three at once). */
+export type EveryStageOptions = { [S in EveryStageSpec as S['key']]?: ValueOf<S> };

@@ -8,7 +8,7 @@ import { AnyClipModel, ClipLikeModel, textMaxLength } from '@altclip/models';
 import type { ReadReport } from '@altclip/data';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
-import { OptionsOf, RELATIONS, TRAINER_KEYS } from '../options/schema';
+import { EveryStageOptions, OptionsOf, RELATIONS, TRAINER_KEYS } from '../options/schema';
 import { flagName } from '../options/define';
 import { mergeLayers, TrainCommand } from '../options/resolve';
 import { checkOnce, markChecked } from '../options/validate';
@@ -16,6 +16,7 @@ import { paddingRows } from '../params';
 import type { ProgressMode } from '../progress';
 import { parseLoggers, pidAlive } from '../run';
 import { BatchSource, train, TrainResult, TrainSettings } from '../trainer';
+import type { DataSource } from '../sources/types';
 import { evalHook } from './eval-hook';
 
 /** What library callers may give a stage beyond its flags: objects instead of paths, and callbacks. */
@@ -31,11 +32,8 @@ export interface StageExtras {
 /** A stage's options: its flags (the option schema's, minus the command-line-only ones) and the library extras. */
 export type StageOptionsOf<C extends TrainCommand> = Omit<OptionsOf<C>, 'config' | keyof StageExtras> & StageExtras;
 
-/** The options every stage takes (the schema's options of all three training commands). */
-export type CommonStageOptions = StageOptionsOf<'distill'> & StageOptionsOf<'contrastive'> & StageOptionsOf<'finetune'>;
-type CommonKey = keyof StageOptionsOf<'distill'> & keyof StageOptionsOf<'contrastive'> & keyof StageOptionsOf<'finetune'>;
-/** What resolveStage reads of a stage's options (each stage widens `data` and `tokenizer` to objects and has its own losses). */
-export type StageCommon = Omit<Pick<CommonStageOptions, CommonKey>, 'data' | 'tokenizer' | 'loss'>;
+/** What resolveStage and trainStage read of a stage's options: those every stage takes (each widens `tokenizer`). */
+export type StageCommon = Omit<EveryStageOptions, 'config' | 'tokenizer' | keyof StageExtras> & StageExtras;
 
 export interface StageResult extends TrainResult {
   runDir: string;
@@ -43,6 +41,8 @@ export interface StageResult extends TrainResult {
   finalDir?: string;
   report?: ReadReport;
   failedImages: number;
+  /** Stage 1: the teacher-feature cache folder used (or written, with cacheTeacherOnly). */
+  teacherCache?: string;
 }
 
 /**
@@ -113,7 +113,7 @@ export interface StageRun<B> {
   runDir: string;
   log: (line: string) => void;
   task: FeatureTask<B>;
-  data: BatchSource<B>;
+  data: BatchSource<B> | DataSource<B>;
   model: AnyClipModel;
   tokenizer: TextTokenizer;
   processor: ImageProcessor;

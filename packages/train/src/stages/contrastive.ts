@@ -4,7 +4,10 @@ import { loadImage } from '@altclip/image';
 import { datasetLoader, formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import { ClipBatch, clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import type { BatchSource } from '../trainer';
+import type { DataSource } from '../sources/types';
+import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
 import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /** Stage 2 (PAPER 5.2, Table 6): lr 2e-6, wd 5e-2, warmup 2000, clip 5.0, batch 1024, image tower frozen. */
@@ -31,9 +34,11 @@ export interface ContrastiveOptions extends Omit<StageOptionsOf<'contrastive'>, 
   data?: string | ImageTextPair[];
 }
 
+const CAPTION_FILES = ['captions.jsonl', 'captions.tsv', 'captions.csv', 'pairs.jsonl', 'pairs.tsv', 'pairs.csv', 'metadata.jsonl'];
+
 function findPairsFile(p: string): string {
   if (!fs.statSync(p).isDirectory()) return p;
-  for (const f of ['captions.jsonl', 'captions.tsv', 'captions.csv', 'pairs.jsonl', 'pairs.tsv', 'pairs.csv', 'metadata.jsonl']) {
+  for (const f of CAPTION_FILES) {
     if (fs.existsSync(path.join(p, f))) return path.join(p, f);
   }
   throw new Error(`${p}: a data folder needs a captions file (captions.jsonl|tsv|csv, pairs.*, metadata.jsonl)`);
@@ -53,21 +58,25 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
   if (!opts.data) throw new Error('contrastive: --data is required');
   const { o, cfg, log } = resolveStage('contrastive', CONTRASTIVE_DEFAULTS, opts);
   const runDir = resolveRunDir(o, 'contrastive');
-  const { pairs, report } = await readPairs(o, log);
-  if (pairs.length === 0) throw new Error(`contrastive: no usable image-text pairs in ${typeof o.data === 'string' ? o.data : 'the given list'}`);
+  // WebDataset shards are streamed below, once the tokenizer and processor are known.
+  const shards = isWebDatasetInput(o.data, o.datasetType, CAPTION_FILES) ? o.data : undefined;
+  const { pairs, report } = shards ? { pairs: [], report: undefined } : await readPairs(o, log);
+  if (!shards && pairs.length === 0) throw new Error(`contrastive: no usable image-text pairs in ${typeof o.data === 'string' ? o.data : 'the given list'}`);
 
   const bundle = await loadModelBundle(o.model!, { tokenizer: o.tokenizer, seed: cfg.seed ?? 0 });
   const { model, tokenizer, processor } = bundle;
   try {
     const { params, imageFrozen } = clipParams(o, model, log);
     let failed = 0;
+    const maxLength = o.maxLength ?? textMaxLength(model.config);
+    const streamed = shards ? await webDatasetClipSource({ ...o, data: shards, processor, tokenizer, maxLength, model, imageFrozen, log }) : undefined;
     const ds = { getImage: (i: number) => loadImage(pairs[i].image), imagePath: (i: number) => pairs[i].image };
-    const data = clipBatchSource({
+    const data: BatchSource<ClipBatch> | DataSource<ClipBatch> = streamed?.source ?? clipBatchSource({
       size: pairs.length,
       caption: (i) => pairs[i].caption,
       loader: datasetLoader(ds, processor, { skipErrors: true }),
       tokenizer,
-      maxLength: o.maxLength ?? textMaxLength(model.config),
+      maxLength,
       model,
       imageFrozen,
       onFailed: (i, err) => {
@@ -75,14 +84,15 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
         if (failed <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);
       },
     });
-    log(`contrastive: ${pairs.length} pairs, ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+    log(`contrastive: ${streamed ? 'WebDataset shards' : `${pairs.length} pairs`}, ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
     const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
     const { result, finalDir } = await trainStage({
       stage: 'contrastive', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
       finalMessage: (d) => `contrastive: model written to ${d}`,
     });
     if (failed) log(`contrastive: ${failed} unreadable image(s) skipped`);
-    return { ...result, runDir, finalDir, report, failedImages: failed };
+    if (streamed) log(formatReport(streamed.report).replace(/\n {2}line (\d+): /g, '\n  '));
+    return { ...result, runDir, finalDir, report: streamed?.report ?? report, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed };
   } finally {
     bundle.dispose();
   }

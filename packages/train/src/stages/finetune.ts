@@ -1,9 +1,14 @@
-import { ClassificationDataset, datasetLoader, openClassificationDataset } from '@altclip/data';
+import * as fs from 'fs';
+import * as path from 'path';
+import { ClassificationDataset, datasetLoader, formatReport, isShardFolder, openClassificationDataset } from '@altclip/data';
 import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from '@altclip/eval';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import { hashInts } from '@altclip/backend';
-import { clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import { ClipBatch, clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import type { BatchSource } from '../trainer';
+import type { DataSource } from '../sources/types';
+import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
 import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /**
@@ -55,60 +60,81 @@ export interface FinetuneOptions extends Omit<StageOptionsOf<'finetune'>, 'model
   templates?: string[] | string;
 }
 
-/** The captions of a classification dataset: class names in the language asked for, filled into templates. */
-function captionsOf(o: FinetuneOptions, ds: ClassificationDataset, kind: string, seed: number) {
+/** Class names in the language asked for, and the templates they are filled into. */
+function captionSet(o: FinetuneOptions, kind: string, datasetNames: string[] | undefined) {
   const lang = o.lang ?? 'en';
   const builtin = builtinZeroShotSet(kind, lang);
-  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? ds.classNames : null);
-  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>`);
-  if (classnames.length !== ds.classNames.length) throw new Error(`finetune: ${classnames.length} class names for ${ds.classNames.length} classes in ${ds.name}`);
+  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? datasetNames : null);
+  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>${kind === 'webdataset' ? ' (or put a classnames.txt beside the shards)' : ''}`);
+  if (datasetNames && classnames.length !== datasetNames.length) throw new Error(`finetune: ${classnames.length} class names for ${datasetNames.length} classes in ${kind}`);
   const templates = Array.isArray(o.templates) ? o.templates : o.templates ? loadTemplates(o.templates, kind) : builtin.templates;
-  // A fixed template per sample (seeded), so a resumed run and an uninterrupted one see the same captions.
-  const caption = (i: number) => fillTemplate(templates[hashInts(seed, i, 0x7e3) % templates.length], classnames[ds.labels[i]]);
+  // A fixed template per sample (seeded by its place in the data), so a resumed run sees the same captions.
+  const caption = (label: number, ...place: number[]) => fillTemplate(templates[hashInts(...place, 0x7e3) % templates.length], classnames[label]);
   return { lang, classnames, templates, caption };
 }
 
-/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset. */
+/** classnames.txt beside the shards (what `altclip shards --from <class folders>` writes), if there is one. */
+function shardClassNames(spec: string | string[]): string[] | undefined {
+  const first = (Array.isArray(spec) ? spec[0] : spec).split('::')[0].trim();
+  const f = path.join(isShardFolder(first) ? first : path.dirname(first), 'classnames.txt');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : undefined;
+}
+
+/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset or shards. */
 export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
   if (!opts.model) throw new Error('finetune: --model is required');
   const { o, cfg, log } = resolveStage('finetune', opts.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS, opts);
   const runDir = resolveRunDir(o, 'finetune');
+  const seed = cfg.seed ?? 0;
+  // WebDataset shards (--dataset-type webdataset, or --data naming shards): each sample's class from .cls or --label-key.
+  if (o.datasetType === 'webdataset' && !o.data) throw new Error('finetune --dataset-type webdataset needs --data <shard list, e.g. shards/{00000..00009}.tar>');
+  const shards = isWebDatasetInput(o.data, o.datasetType) ? o.data : undefined;
   const given = typeof o.dataset === 'object' ? o.dataset : undefined;
-  const kind = typeof o.dataset === 'object' ? o.dataset.name : o.dataset ?? 'cifar10';
-  const ds = given ?? (await openClassificationDataset(kind, { data: o.data, split: o.split ?? 'train', download: o.download }));
+  const kind = shards ? 'webdataset' : typeof o.dataset === 'object' ? o.dataset.name : o.dataset ?? 'cifar10';
+  const ds = shards ? undefined : given ?? (await openClassificationDataset(kind, { data: o.data, split: o.split ?? 'train', download: o.download }));
   try {
-    const { lang, classnames, templates, caption } = captionsOf(o, ds, kind, cfg.seed ?? 0);
-    const bundle = await loadModelBundle(o.model!, { tokenizer: o.tokenizer, seed: cfg.seed ?? 0 });
+    const { lang, classnames, templates, caption } = captionSet(o, kind, ds?.classNames ?? (shards ? shardClassNames(shards) : undefined));
+    const bundle = await loadModelBundle(o.model!, { tokenizer: o.tokenizer, seed });
     const { model, tokenizer, processor } = bundle;
     try {
-      const size = Math.min(ds.size, o.limit ?? ds.size);
+      const size = ds ? Math.min(ds.size, o.limit ?? ds.size) : 0;
       const { params, imageFrozen } = clipParams(o, model, log);
+      const maxLength = o.maxLength ?? textMaxLength(model.config);
       let failed = 0;
-      const data = clipBatchSource({
-        size,
-        caption,
-        loader: datasetLoader(ds, processor, { skipErrors: true }),
-        tokenizer,
-        maxLength: o.maxLength ?? textMaxLength(model.config),
-        model,
-        imageFrozen,
-        onFailed: (i, err) => {
-          failed++;
-          if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
-        },
-      });
-      log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+      const streamed = shards
+        ? await webDatasetClipSource({
+            ...o, data: shards, captions: false, labelKey: o.labelKey ?? 'cls', processor, tokenizer, maxLength, model, imageFrozen, log, classes: classnames.length,
+            caption: (s, at) => caption(s.label!, seed, at.unit, at.offset),
+          })
+        : undefined;
+      const data: BatchSource<ClipBatch> | DataSource<ClipBatch> =
+        streamed?.source ??
+        clipBatchSource({
+          size,
+          caption: (i) => caption(ds!.labels[i], seed, i),
+          loader: datasetLoader(ds!, processor, { skipErrors: true }),
+          tokenizer,
+          maxLength,
+          model,
+          imageFrozen,
+          onFailed: (i, err) => {
+            failed++;
+            if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
+          },
+        });
+      log(`finetune: ${ds ? `${ds.name}, ${size} images` : 'WebDataset shards'}, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
       const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
       const { result, finalDir } = await trainStage({
         stage: 'finetune', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
         runConfig: { dataset: kind, classnames, templates },
         finalMessage: (d) => `finetune: model written to ${d}`,
       });
-      return { ...result, runDir, finalDir, failedImages: failed };
+      if (streamed) log(formatReport(streamed.report).replace(/\n {2}line \d+: /g, '\n  '));
+      return { ...result, runDir, finalDir, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed, report: streamed?.report };
     } finally {
       bundle.dispose();
     }
   } finally {
-    if (!given) ds.close?.();
+    if (!given) ds?.close?.();
   }
 }

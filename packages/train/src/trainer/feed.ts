@@ -1,28 +1,12 @@
-/** Which samples each optimizer step trains on: the data-order phase of the trainer. */
-import { epochPermutation } from '@altclip/data';
+/**
+ * The data phase: which samples each optimizer step trains on. The run reads a DataSource (sources/types.ts): an
+ * indexed BatchSource through indexedSource() (each epoch's seeded order, the one-process order cut into the ranks'
+ * slices), or a stream (WebDataset shards, a streamed corpus). Its position after each step is kept in the checkpoint.
+ */
+import { indexedSource } from '../sources/indexed';
+import { DataSource, isDataSource, StepData, StepStream } from '../sources/types';
+import type { TrainerState } from '../run';
 import { BatchSource, Parallel, releaseBatch, TrainConfig } from './types';
-
-/** Where a run is in its data: the epoch, and the batches of it already consumed. */
-export interface Position {
-  epoch: number;
-  batchInEpoch: number;
-}
-
-/** One optimizer step's data: this process's micro-batches (unusable ones left out) and the global batch's size. */
-export interface StepBatches<B> {
-  micro: B[];
-  n: number;
-}
-
-/** A source of step batches the trainer reads in order, with a position it can save and resume. */
-export interface Feed<B> {
-  /** Optimizer steps per epoch and in all. */
-  readonly perEpoch: number;
-  readonly total: number;
-  fetch(pos: Position): Promise<StepBatches<B>>;
-  next(pos: Position): Position;
-  release(b: B): void;
-}
 
 /** Steps per epoch and the run's total optimizer steps. */
 export function planSteps(size: number, c: Pick<TrainConfig, 'batchSize' | 'epochs' | 'steps' | 'dropLast'>): { perEpoch: number; total: number } {
@@ -34,36 +18,32 @@ export function planSteps(size: number, c: Pick<TrainConfig, 'batchSize' | 'epoc
   return { perEpoch, total };
 }
 
-/**
- * Step batches from a random-access source: each epoch's seeded order (a pure function of seed and epoch, so a
- * resumed run continues it) cut into global batches; this process's share of each cut into accumulation
- * micro-batches.
- */
-export function indexedFeed<B>(data: BatchSource<B>, c: TrainConfig, parallel: Parallel): Feed<B> {
-  const { perEpoch, total } = planSteps(data.size, c);
-  const accum = Math.max(1, c.accumSteps ?? 1);
-  let order: { epoch: number; idx: number[] } | undefined;
-  const batchIndices = (pos: Position) => {
-    if (order?.epoch !== pos.epoch) order = { epoch: pos.epoch, idx: epochPermutation(data.size, c.seed, pos.epoch, c.shuffle !== false) };
-    return order.idx.slice(pos.batchInEpoch * c.batchSize, (pos.batchInEpoch + 1) * c.batchSize);
-  };
+/** The run's data: how long an epoch is, and, once opened at the run's position, its steps in order. */
+export interface Feed<B> {
+  readonly source: DataSource<B>;
+  readonly perEpoch: number;
+  readonly total: number;
+  /** Opens the source where `state` stands (a stream's saved position, else its epoch and batch). */
+  open(state: TrainerState): Promise<StepStream<B>>;
+  release(b: B): void;
+}
+
+export function createFeed<B>(data: BatchSource<B> | DataSource<B>, c: TrainConfig, parallel: Parallel): Feed<B> {
+  const source: DataSource<B> = isDataSource<B>(data) ? data : indexedSource(data);
+  const { perEpoch, total } = planSteps(source.samplesPerEpoch, c);
+  const plan = { batchSize: c.batchSize, accumSteps: Math.max(1, c.accumSteps ?? 1), seed: c.seed, shuffle: c.shuffle !== false, dropLast: !!c.dropLast, rank: parallel.rank, worldSize: parallel.size };
   return {
+    source,
     perEpoch,
     total,
-    fetch(pos) {
-      const idx = batchIndices(pos);
-      const mine = parallel.shard(idx);
-      const per = Math.ceil(mine.length / accum);
-      const chunks: number[][] = [];
-      for (let i = 0; i < mine.length; i += per) chunks.push(mine.slice(i, i + per));
-      const p = Promise.all(chunks.map((ch) => data.batch(ch))).then((all) => ({
-        micro: all.filter((b): b is Awaited<B> => b !== null && b !== undefined) as B[],
-        n: idx.length,
-      }));
-      p.catch(() => undefined); // surfaced when awaited
-      return p;
-    },
-    next: (s) => (s.batchInEpoch + 1 >= perEpoch ? { epoch: s.epoch + 1, batchInEpoch: 0 } : { epoch: s.epoch, batchInEpoch: s.batchInEpoch + 1 }),
-    release: (b) => releaseBatch(data, b),
+    open: (state) => source.open(plan, state.data ?? { epoch: state.epoch, batchInEpoch: state.batchInEpoch }),
+    release: (b) => releaseBatch(source, b),
   };
+}
+
+/** The next step's data, fetched ahead while the current step computes (an error surfaces when awaited). */
+export function prefetch<B>(stream: StepStream<B>): Promise<StepData<B>> {
+  const p = stream.next();
+  p.catch(() => undefined);
+  return p;
 }

@@ -11,7 +11,8 @@ import { createProgress, progressMode } from '../progress';
 import { saveParams } from '../run';
 import { lrAt } from '../schedules';
 import { checkpointPolicy, CheckpointPolicy } from './checkpoints';
-import { Feed, indexedFeed, StepBatches } from './feed';
+import { createFeed, Feed, prefetch } from './feed';
+import type { StepData, StepStream } from '../sources/types';
 import { SINGLE_PROCESS } from './parallel';
 import { evalLine, stepRecord } from './records';
 import { OpenRun, openRun } from './setup';
@@ -21,7 +22,7 @@ import { optimizerStep } from './update';
 
 export * from './types';
 export { planSteps } from './feed';
-export type { Feed, Position, StepBatches } from './feed';
+export type { Feed } from './feed';
 export { nonFiniteParams } from './setup';
 export { SINGLE_PROCESS } from './parallel';
 
@@ -48,7 +49,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   checkOnce('distill', a.config, (k) => `train: ${k}`);
   const c: TrainConfig = { ...TRAIN_DEFAULTS, ...a.config };
   const parallel = a.parallel ?? SINGLE_PROCESS;
-  const feed = indexedFeed(a.data, c, parallel);
+  const feed = createFeed(a.data, c, parallel);
   const warmupSteps = c.warmup < 1 ? Math.floor(c.warmup * feed.total) : Math.round(c.warmup);
   const allParams = a.allParams ?? a.params;
   const noDecay = c.noDecay ? c.noDecay.map((s) => new RegExp(s)) : NO_DECAY_PATTERNS;
@@ -62,7 +63,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   if (warmupSteps >= feed.total) log(`warning: warmup (${warmupSteps} steps) is not shorter than the run (${feed.total} steps): the learning rate never reaches ${c.lr}`);
   let run: OpenRun;
   try {
-    run = await openRun(a, c, opt, a.data.size, parallel.isWriter, log);
+    run = await openRun(a, c, opt, feed.source.samplesPerEpoch, parallel.isWriter, log);
   } catch (e) {
     opt.dispose();
     throw e;
@@ -73,14 +74,16 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const result: TrainResult = { status: 'completed', step: run.state.step, totalSteps: feed.total, losses: [], records: [], lastCheckpoint: run.resumedFrom };
   const schedule = { name: c.schedule, lr: c.lr, warmupSteps, totalSteps: feed.total, minLr: c.minLr };
   const loop: Loop<B> = { a, c, feed, run, opt, ckpt, signals, result, schedule, parallel, paddingRows, progress, log };
-  let next: Promise<StepBatches<B>> | undefined;
+  let next: Promise<StepData<B>> | undefined;
+  let stream: StepStream<B> | undefined;
   try {
-    next = run.state.step < feed.total ? feed.fetch(run.state) : undefined;
+    stream = await feed.open(run.state);
+    next = run.state.step < feed.total ? prefetch(stream) : undefined;
     let skipped = 0;
     while (run.state.step < feed.total) {
       const t0 = Date.now();
       const batches = await next!;
-      next = run.state.step + 1 < feed.total ? feed.fetch(feed.next(run.state)) : undefined;
+      next = run.state.step + 1 < feed.total ? prefetch(stream) : undefined;
       if (!(await runStep(loop, batches, t0))) skipped++;
       if (run.state.step === feed.total && result.records.length === 0 && skipped > 0 && !run.resumedFrom)
         throw new Error(`no step trained: all ${skipped} step(s) had no usable samples (${run.state.samplesSeen} samples seen, every one skipped); nothing saved`);
@@ -95,6 +98,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   } finally {
     // A batch prefetched for a step that will not run.
     if (next) await next.then((p) => p.micro.forEach((b) => feed.release(b)), () => undefined);
+    await stream?.close();
     signals.dispose();
     opt.dispose();
     run.close();
@@ -102,11 +106,10 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
 }
 
 /** One optimizer step, logged; false when the batch held no usable sample (the step counter still moves on). */
-async function runStep<B>(l: Loop<B>, { micro, n }: StepBatches<B>, t0: number): Promise<boolean> {
+async function runStep<B>(l: Loop<B>, { micro, samples: n, after, position }: StepData<B>, t0: number): Promise<boolean> {
   const { run, c, result } = l;
   const step = run.state.step;
-  const pos = l.feed.next(run.state);
-  const advanced = { ...run.state, step: step + 1, epoch: pos.epoch, batchInEpoch: pos.batchInEpoch, samplesSeen: run.state.samplesSeen + n };
+  const advanced = { ...run.state, step: step + 1, epoch: after.epoch, batchInEpoch: after.batchInEpoch, samplesSeen: run.state.samplesSeen + n, data: position };
   if (micro.length === 0) {
     // Keeps the step counter (and so the data order and schedule) aligned with an uninterrupted run.
     l.log(`step ${step + 1}: no usable samples in this batch; skipped`);

@@ -6,6 +6,5 @@ export const SINGLE_PROCESS: Parallel = {
   rank: 0,
   size: 1,
   isWriter: true,
-  shard: (indices) => indices,
   gradients: async (task, params, micro, ctx, seedFor) => computeGradients(task, params, micro, ctx, seedFor),
 };

@@ -3,6 +3,7 @@ import type { FeatureTask, GradResult, StepContext } from '../grads';
 import type { ProgressMode } from '../progress';
 import type { ScheduleName } from '../schedules';
 import type { TrainerKey } from '../options/schema';
+import type { DataSource } from '../sources/types';
 
 /** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
 export interface TrainConfig {
@@ -91,8 +92,6 @@ export interface Parallel {
   readonly size: number;
   /** This process writes metrics, checkpoints and the final model. */
   readonly isWriter: boolean;
-  /** This rank's share of a global batch (indices in the one-process order). */
-  shard(indices: number[]): number[];
   /** The gradient of the global batch's loss, from this rank's micro-batches. */
   gradients<B>(task: FeatureTask<B>, params: Map<string, tf.Variable>, micro: B[], ctx: Omit<StepContext, 'micro' | 'cached'>, seedFor: (i: number) => number): Promise<GradResult>;
   /** Checks that every rank holds the same parameters before a checkpoint (throws naming the rank that differs). */
@@ -105,7 +104,8 @@ export interface TrainArgs<B> {
   params: Map<string, tf.Variable>;
   /** Every parameter (restored on resume; default `params`). */
   allParams?: Map<string, tf.Variable>;
-  data: BatchSource<B>;
+  /** Indexed batches (ordered by the trainer) or a DataSource (streams: WebDataset shards, a streamed corpus). */
+  data: BatchSource<B> | DataSource<B>;
   config: TrainSettings;
   /** Run folder; without it nothing is written (tests, in-memory use). */
   runDir?: string;
