@@ -32,3 +32,19 @@ test('CLIP encodings are cut to the longest caption, and the features do not cha
     model.dispose();
   }
 });
+
+test('texts that tokenize to nothing but <unk> are named; known words, empty texts and CLIP (no <unk>) are not', async () => {
+  const { XLMRobertaTokenizer } = await import('@altclip/tokenizers');
+  const { fixture } = await import('@altclip/test-utils');
+  const xlmr = await XLMRobertaTokenizer.fromFile(fixture('xlmr', 'spm.model'));
+  const unknownText = '\u0F40\u0F41\u0F42'; // Tibetan letters: not in the fixture's 4,000-piece vocabulary
+  expect(xlmr.encode([unknownText], {}).inputIds[0]).toEqual([0, 6, xlmr.unkTokenId, 2]); // the premise: '▁', <unk>
+  const named: string[] = [];
+  const { ids, mask } = encodeTexts(xlmr, ['a photo of a cat', unknownText, '', `a ${unknownText}`], 16, (t) => named.push(t));
+  expect(named).toEqual([unknownText]);
+  tf.dispose([ids, mask]);
+  const clip = await CLIPTokenizer.load();
+  const clipNamed: string[] = [];
+  tf.dispose(Object.values(encodeTexts(clip, [unknownText], 16, (t) => clipNamed.push(t))));
+  expect(clipNamed).toEqual([]);
+});

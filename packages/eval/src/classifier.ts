@@ -13,7 +13,7 @@ export function zeroShotClassifier(
   tokenizer: TokenizerLike,
   classnames: string[],
   templates: string[],
-  opts: { batchSize?: number; maxLength?: number; onProgress?: (doneClasses: number, total: number) => void } = {},
+  opts: { batchSize?: number; maxLength?: number; onProgress?: (doneClasses: number, total: number) => void; onUnknownOnly?: (text: string) => void } = {},
 ): tf.Tensor2D {
   if (classnames.length === 0) throw new Error('zeroShotClassifier: no class names');
   if (templates.length === 0) throw new Error('zeroShotClassifier: no templates');

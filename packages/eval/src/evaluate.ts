@@ -58,6 +58,8 @@ export interface ZeroShotEvalOptions {
   /** Keep the [N, C] logits in the result. */
   keepLogits?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Called for each class caption that tokenizes to nothing but <unk>. */
+  onUnknownOnly?: (text: string) => void;
 }
 
 export interface ZeroShotEvalResult {
@@ -97,6 +99,7 @@ export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroS
     if (!opts.templates || opts.templates.length === 0) throw new Error('evaluateZeroShot: no templates');
     const tc = Date.now();
     classifier = zeroShotClassifier(model, opts.tokenizer, classnames, opts.templates, {
+      onUnknownOnly: opts.onUnknownOnly,
       onProgress: (d, t) => opts.onProgress?.({ phase: 'classifier', done: d, total: t, elapsedSec: (Date.now() - tc) / 1000, rate: (d * 1000) / Math.max(1, Date.now() - tc) }),
     });
     ownClassifier = true;
@@ -150,6 +153,8 @@ export interface RetrievalEvalOptions {
   prefetchDepth?: number;
   threads?: number;
   onProgress?: (p: Progress) => void;
+  /** Called for each caption that tokenizes to nothing but <unk>. */
+  onUnknownOnly?: (text: string) => void;
 }
 
 export interface RetrievalEvalResult {
@@ -195,7 +200,7 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
   const texts = textIdx.map((j) => ds.captions[j]);
   const textEmb = new Float32Array(texts.length * d);
   for (let s = 0; s < texts.length; s += bs) {
-    const feats = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs });
+    const feats = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs, onUnknownOnly: opts.onUnknownOnly });
     feats.forEach((f, r) => textEmb.set(normalizeRows(f, 1, d), (s + r) * d));
     const el = (Date.now() - t1) / 1000;
     opts.onProgress?.({ phase: 'texts', done: Math.min(s + bs, texts.length), total: texts.length, elapsedSec: el, rate: Math.min(s + bs, texts.length) / Math.max(el, 1e-3) });

@@ -14,12 +14,17 @@ export interface FeatureModel {
 }
 
 /** Text features [B, D] for a list of texts, in batches (raw, not normalised). */
-export function textFeatures(model: FeatureModel, tokenizer: TokenizerLike, texts: string[], opts: { batchSize?: number; maxLength?: number } = {}): Float32Array[] {
+export function textFeatures(
+  model: FeatureModel,
+  tokenizer: TokenizerLike,
+  texts: string[],
+  opts: { batchSize?: number; maxLength?: number; onUnknownOnly?: (text: string) => void } = {},
+): Float32Array[] {
   const bs = opts.batchSize ?? 64;
   const maxLength = opts.maxLength ?? textMaxLength(model.config);
   const out: Float32Array[] = [];
   for (let s = 0; s < texts.length; s += bs) {
-    const { ids, mask } = encodeTexts(tokenizer, texts.slice(s, s + bs), maxLength);
+    const { ids, mask } = encodeTexts(tokenizer, texts.slice(s, s + bs), maxLength, opts.onUnknownOnly);
     try {
       const f = model.getTextFeatures(ids, mask);
       const data = f.dataSync() as Float32Array;

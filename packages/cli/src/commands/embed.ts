@@ -7,7 +7,7 @@ import type { ModelBundle } from '@altclip/models';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
 import { assertOutput, writeSafetensors, atomicWriteFile } from '@altclip/checkpoint';
 import * as tf from '@tensorflow/tfjs-core';
-import { openModel, progressLogger } from './inference-util';
+import { openModel, progressLogger, unknownTextWarning } from './inference-util';
 
 /** Image paths from a folder (recursive, sorted) or a list file (one path per line, relative to the list). */
 export async function imageList(src: string): Promise<string[]> {
@@ -100,8 +100,9 @@ export async function embed(
     const report = progressLogger('embed');
     let d = 0;
     const rows: Float32Array[] = [];
+    const unknown = unknownTextWarning(log);
     for (let s = 0; s < texts.length; s += bs) {
-      const part = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs });
+      const part = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs, onUnknownOnly: unknown.onUnknownOnly });
       for (const r of part) {
         d = r.length;
         rows.push(normalize ? normalizeRows(r, 1, d) : r);
@@ -109,6 +110,7 @@ export async function embed(
       const el = (Date.now() - t0) / 1000;
       report({ phase: 'texts', done: rows.length, total: texts.length, elapsedSec: el, rate: rows.length / Math.max(el, 1e-3) });
     }
+    unknown.flush();
     const all = new Float32Array(rows.length * d);
     rows.forEach((r, i) => all.set(r, i * d));
     tensors.set('text_embeds', { shape: [rows.length, d], data: all, dtype: 'float32' });

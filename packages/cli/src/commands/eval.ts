@@ -6,7 +6,7 @@ import { evaluateZeroShot, evaluateRetrieval, builtinZeroShotSet, loadTemplates,
 import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
 import type { OptionsOf } from '@altclip/train';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
-import { openModel, progressLogger, table, fmt } from './inference-util';
+import { openModel, progressLogger, table, fmt, unknownTextWarning } from './inference-util';
 
 type ZeroShotArgs = OptionsOf<'eval zeroshot'>;
 type RetrievalArgs = OptionsOf<'eval retrieval'>;
@@ -40,7 +40,9 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
   const opened = await openModel(args.model!, backend);
   const bundle = opened.bundle;
   try {
-    const r = await evaluateZeroShot({ ...bundle, dataset: ds, classnames, templates, batchSize, limit: args.limit, skipErrors: args.skipErrors, onProgress: progressLogger('zeroshot') });
+    const unknown = unknownTextWarning();
+    const r = await evaluateZeroShot({ ...bundle, dataset: ds, classnames, templates, batchSize, limit: args.limit, skipErrors: args.skipErrors, onProgress: progressLogger('zeroshot'), onUnknownOnly: unknown.onUnknownOnly });
+    unknown.flush();
     const metrics = zeroShotMetricsJson(r.metrics);
     const result = {
       dataset: kind,
@@ -86,7 +88,9 @@ export async function runRetrieval(args: RetrievalArgs, backend?: string, log: (
   const opened = await openModel(args.model!, backend);
   const bundle = opened.bundle;
   try {
-    const r = await evaluateRetrieval({ ...bundle, dataset: ds, batchSize, limit: args.limit, onProgress: progressLogger('retrieval') });
+    const unknown = unknownTextWarning();
+    const r = await evaluateRetrieval({ ...bundle, dataset: ds, batchSize, limit: args.limit, onProgress: progressLogger('retrieval'), onUnknownOnly: unknown.onUnknownOnly });
+    unknown.flush();
     const m = r.metrics;
     const result = {
       dataset: ds.name,

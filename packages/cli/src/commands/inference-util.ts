@@ -41,3 +41,20 @@ export function table(header: string[], rows: (string | number)[][]): string {
 export function fmt(x: number | null | undefined, digits = 4): string {
   return x === null || x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits);
 }
+
+/**
+ * Collects the texts that tokenize to nothing but <unk> (the tokenizer knows none of their characters, so the model
+ * scores them all alike) and warns once, naming them.
+ */
+export function unknownTextWarning(log: (s: string) => void = (s) => process.stderr.write(s + '\n')): { onUnknownOnly: (text: string) => void; flush(): void } {
+  const seen = new Set<string>();
+  return {
+    onUnknownOnly: (t) => void seen.add(t),
+    flush() {
+      if (!seen.size) return;
+      const names = [...seen].slice(0, 5).map((t) => JSON.stringify(t)).join(', ');
+      log(`warning: ${seen.size} text(s) tokenize to nothing but <unk> (the tokenizer knows none of their characters; the model sees them all alike): ${names}${seen.size > 5 ? ', ...' : ''}`);
+      seen.clear();
+    },
+  };
+}

@@ -4,7 +4,7 @@ import { loadImage } from '@altclip/image';
 import { imageTextProbs } from '@altclip/eval';
 import type { ModelBundle } from '@altclip/models';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
-import { openModel, table } from './inference-util';
+import { openModel, table, unknownTextWarning } from './inference-util';
 
 export interface PredictResult {
   texts: string[];
@@ -18,7 +18,9 @@ export interface PredictResult {
  */
 export async function predict(bundle: ModelBundle, images: string[], texts: string[]): Promise<PredictResult> {
   const decoded = await Promise.all(images.map((f) => loadImage(f)));
-  const { probs, logits, logitScale } = imageTextProbs(bundle, decoded, texts);
+  const unknown = unknownTextWarning();
+  const { probs, logits, logitScale } = imageTextProbs(bundle, decoded, texts, unknown.onUnknownOnly);
+  unknown.flush();
   return { texts, logit_scale: logitScale, images: images.map((image, i) => ({ image, probs: probs[i], logits: logits[i] })) };
 }
 
