@@ -14,3 +14,18 @@ test('an AltCLIP folder without tokenizer files fails at load, saying what is mi
 test('neither a folder nor a hub id', async () => {
   await expect(loadModelBundle('./no/such/model')).rejects.toThrow(/no such model folder, and not a Hugging Face hub id/);
 });
+
+test('a relative path under a folder that exists here is a missing folder, not a hub id to download', async () => {
+  const fs = await import('fs');
+  const { tmpDir } = await import('@altclip/test-utils');
+  const dir = tmpDir('altclip-bundle-');
+  const cwd = process.cwd();
+  fs.mkdirSync(`${dir}/runs`);
+  process.chdir(dir);
+  try {
+    await expect(loadModelBundle('runs/nonexistent')).rejects.toThrow('runs/nonexistent: no such folder (runs/ exists here, so this is a local path, not a Hugging Face hub id)');
+  } finally {
+    process.chdir(cwd);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

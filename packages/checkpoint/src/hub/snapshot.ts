@@ -37,7 +37,16 @@ export function parseHubId(spec: string): HubRef | undefined {
 
 /** True for a hub id that does not name an existing local path. */
 export function isHubId(spec: string): boolean {
-  return !fs.existsSync(spec) && parseHubId(spec) !== undefined;
+  return !fs.existsSync(spec) && !localParent(spec) && parseHubId(spec) !== undefined;
+}
+
+/**
+ * The first folder of `spec` when it exists here ('runs' of 'runs/stage2'): then `spec` names a local path that is
+ * missing, not a hub repository, and reading it as one would only fail later with a network error.
+ */
+export function localParent(spec: string): string | undefined {
+  const first = spec.split(/[\\/]/)[0];
+  return first && spec.includes('/') && fs.statSync(first, { throwIfNoEntry: false })?.isDirectory() ? first : undefined;
 }
 
 /** One repository at one revision: settings, cache folder and (once known) the commit. */
@@ -212,7 +221,7 @@ export async function snapshotDownload(repoId: string, opts: SnapshotOptions = {
 export async function resolvePretrained(spec: string, opts: SnapshotOptions = {}): Promise<string> {
   if (fs.existsSync(spec)) return spec;
   const ref = parseHubId(spec);
-  if (!ref) return spec;
+  if (!ref || localParent(spec)) return spec; // a missing local path: the caller says so
   try {
     return await snapshotDownload(ref.repoId, { ...opts, revision: ref.revision ?? opts.revision });
   } catch (e) {
