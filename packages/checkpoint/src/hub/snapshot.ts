@@ -46,7 +46,8 @@ export function isHubId(spec: string): boolean {
  */
 export function localParent(spec: string): string | undefined {
   const first = spec.split(/[\\/]/)[0];
-  return first && spec.includes('/') && fs.statSync(first, { throwIfNoEntry: false })?.isDirectory() ? first : undefined;
+  if (!first || first === '.' || first === '..' || !spec.includes('/')) return undefined; // './x' is a path anyway
+  return fs.statSync(first, { throwIfNoEntry: false })?.isDirectory() ? first : undefined;
 }
 
 /** One repository at one revision: settings, cache folder and (once known) the commit. */
