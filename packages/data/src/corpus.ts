@@ -27,6 +27,9 @@ export interface CorpusOptions {
   onSkip?: (s: SkippedRow) => void;
 }
 
+/** Column names of an image path in a pairs file (pairs.ts reads them). */
+const IMAGE_COLUMNS = ['image', 'filepath', 'file', 'path', 'img', 'image_path'];
+
 type LineResult = { teacher: string; student: string } | { skip: string; detail?: string } | null;
 
 /**
@@ -63,6 +66,12 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
       // A header line like "en<TAB>zh" is not data.
       const v = cells.map((x) => x.trim().toLowerCase());
       if (v.length === 2 && ['en', 'english', 'src', 'source'].includes(v[0]) && v[1].length <= 8) return null;
+      // An image-text pairs file (stage 2's): its image paths would be trained on as English text.
+      if (v.some((c) => IMAGE_COLUMNS.includes(c)) && v.some((c) => ['caption', 'text', 'title'].includes(c)))
+        throw new Error(
+          `${file}:1: the header '${cells.join('\t')}' is an image-text pairs file's; distill takes a parallel corpus (English<TAB>translation per line, ` +
+            `or JSONL with "en" and "zh"); pairs files are for 'altclip contrastive --data'`,
+        );
     }
     if (names) {
       if (cells.length !== names.length) return { skip: 'unparsable row', detail: `${cells.length} fields, header has ${names.length}` };
