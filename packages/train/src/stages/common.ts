@@ -55,6 +55,12 @@ export function resolveStage<O extends StageCommon>(stage: TrainCommand, default
   const o = mergeLayers<O>(defaults, opts);
   if (opts.steps !== undefined && opts.epochs === undefined) delete o.epochs;
   if (opts.epochs !== undefined && opts.steps === undefined) delete o.steps;
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  // A recipe's warm-up (the paper's 2,000 steps) on a short run would keep the learning rate near 0 throughout.
+  if (opts.warmup === undefined && o.warmup !== undefined && o.warmup >= 1 && o.steps !== undefined && o.warmup >= o.steps) {
+    log(`${stage}: the default warmup of ${o.warmup} steps is not shorter than this ${o.steps}-step run; warming up over its first 10% instead (set --warmup to choose)`);
+    o.warmup = 0.1;
+  }
   const related = RELATIONS.map((r) => r(o)).filter((p): p is string => p !== undefined);
   if (related.length) throw new Error(related.map((p) => `${stage}: ${p}`).join('\n'));
   const { batchSize, lr } = o;
@@ -64,7 +70,7 @@ export function resolveStage<O extends StageCommon>(stage: TrainCommand, default
   const cfg: TrainSettings = { batchSize: batchSize!, lr: lr! };
   for (const k of TRAINER_KEYS) if (Reflect.get(o, k) !== undefined) Reflect.set(cfg, k, Reflect.get(o, k));
   markChecked(cfg); // its values are the options checked above
-  return { o, cfg, log: o.log ?? ((l: string) => process.stderr.write(l + '\n')) };
+  return { o, cfg, log };
 }
 
 /** `--out`, else runs/<name>, else runs/<stage>-<UTC timestamp>. */

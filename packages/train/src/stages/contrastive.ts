@@ -4,7 +4,7 @@ import { loadImage } from '@altclip/image';
 import { datasetLoader, formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { ClipBatch, clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
 import type { BatchSource } from '../trainer';
 import type { DataSource } from '../sources/types';
 import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
@@ -84,6 +84,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
         if (failed <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);
       },
     });
+    warnSinglePairBatches(cfg.batchSize, streamed ? undefined : pairs.length, 'contrastive', log);
     log(`contrastive: ${streamed ? 'WebDataset shards' : `${pairs.length} pairs`}, ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
     const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
     const { result, finalDir } = await trainStage({

@@ -5,7 +5,7 @@ import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from 
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import { hashInts } from '@altclip/backend';
-import { ClipBatch, clipBatchSource, clipParams, clipTask } from '../tasks/clip';
+import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
 import type { BatchSource } from '../trainer';
 import type { DataSource } from '../sources/types';
 import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
@@ -122,6 +122,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
             if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
           },
         });
+      warnSinglePairBatches(cfg.batchSize, ds ? size : undefined, 'finetune', log);
       log(`finetune: ${ds ? `${ds.name}, ${size} images` : 'WebDataset shards'}, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
       const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
       const { result, finalDir } = await trainStage({

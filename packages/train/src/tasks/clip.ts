@@ -127,3 +127,9 @@ export function clipParams(o: FreezeOptions & { frozenDtype?: 'f32' | FrozenDtyp
   const imageFrozen = ![...params.keys()].some((k) => k.startsWith('vision_model.') || k.startsWith('visual_projection'));
   return { params, imageFrozen };
 }
+
+/** A contrastive step needs negatives: a batch of one pair has a loss of 0 and teaches nothing. */
+export function warnSinglePairBatches(batchSize: number, samples: number | undefined, stage: string, log: (l: string) => void): void {
+  const n = Math.min(batchSize, samples ?? batchSize);
+  if (n < 2) log(`${stage}: warning: batches of ${n} pair: the contrastive loss has no negatives, is 0 and trains nothing (use more pairs and --batch-size >= 2)`);
+}
