@@ -184,3 +184,13 @@ export function unpatchKernels(kernelNames?: string[]): void {
   disableNativeKernels(); // @altclip/native sits on top of the patches: take it off first (issue 8)
   removePatches(kernelNames);
 }
+
+/**
+ * The backend in one calm line for a command's log: which one runs and, when a preferred one was skipped, where to
+ * read why (the reasons are long and read like errors; `altclip info` prints them).
+ */
+export function backendSummary(c: BackendChoice): string {
+  if (c.reason.startsWith('requested')) return `backend: ${c.name} (${c.reason})`;
+  if (!c.skipped.length) return `backend: ${c.name}`;
+  return `backend: ${c.name} (the best available here; 'altclip info' says why not ${c.skipped.map((s) => s.name).join(' or ')})`;
+}

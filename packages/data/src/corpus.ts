@@ -4,6 +4,7 @@ import { newReport, ReadReport, skipRow } from './report';
 import type { RecordReader, RecordSource, StreamUnit } from './stream';
 import { formatFromName } from './text-files';
 import type { SkippedRow } from './types';
+import { IMAGE_KEYS } from './pairs';
 
 /** One distillation example: the teacher (CLIP) reads teacherText, the student (XLM-R) reads studentText. */
 export interface ParallelPair {
@@ -26,9 +27,6 @@ export interface CorpusOptions {
   report?: ReadReport;
   onSkip?: (s: SkippedRow) => void;
 }
-
-/** Column names of an image path in a pairs file (pairs.ts reads them). */
-const IMAGE_COLUMNS = ['image', 'filepath', 'file', 'path', 'img', 'image_path'];
 
 type LineResult = { teacher: string; student: string } | { skip: string; detail?: string } | null;
 
@@ -67,7 +65,7 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
       const v = cells.map((x) => x.trim().toLowerCase());
       if (v.length === 2 && ['en', 'english', 'src', 'source'].includes(v[0]) && v[1].length <= 8) return null;
       // An image-text pairs file (stage 2's): its image paths would be trained on as English text.
-      if (v.some((c) => IMAGE_COLUMNS.includes(c)) && v.some((c) => ['caption', 'text', 'title'].includes(c)))
+      if (v.some((c) => c !== '0' && IMAGE_KEYS.includes(c)) && v.some((c) => ['caption', 'text', 'title'].includes(c)))
         throw new Error(
           `${file}:1: the header '${cells.join('\t')}' is an image-text pairs file's; distill takes a parallel corpus (English<TAB>translation per line, ` +
             `or JSONL with "en" and "zh"); pairs files are for 'altclip contrastive --data'`,

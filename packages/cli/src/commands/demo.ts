@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { setupBackend, BackendName } from '@altclip/backend';
+import { backendSummary, setupBackend, BackendName } from '@altclip/backend';
 import { runDemo } from '../demo/run';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
 
@@ -13,7 +13,7 @@ export const demoCommand: CommandModule = {
   handler: async (argv) => {
     const a = optionsFromArgv('demo', argv);
     const choice = await setupBackend({ backend: backendOf(argv) as BackendName | 'auto' | undefined });
-    console.log(`backend: ${choice.name} (${choice.reason})`);
+    console.log(backendSummary(choice));
     const r = await runDemo({ out: a.out, fast: a.fast, resume: a.resume, fashionMnistDir: a.fashionMnist, backend: choice.name });
     if (r.status !== 'completed') process.exitCode = 130;
   },

@@ -68,7 +68,7 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
     log(`\nzero-shot ${kind} (${split} split, ${r.n} images, ${templates.length} templates, lang ${lang})`);
     log(table(['metric', 'value'], [['acc1', fmt(metrics.acc1)], ['acc5', fmt(metrics.acc5)], ['mean_per_class_recall', fmt(metrics.mean_per_class_recall)]]));
     log(`${r.imagesPerSecond.toFixed(1)} images/s, ${r.seconds.toFixed(1)}s in all${r.skipped.length ? `; ${r.skipped.length} unreadable images skipped (first: ${r.skipped[0].error})` : ''}`);
-    if (kind === 'cifar10' && split === 'test') log("note: the seed's expected CIFAR-10 figure (acc1 0.954) was measured on the train split (--split train)");
+    if (kind === 'cifar10' && split === 'test') log("note: BAAI's README figure for CIFAR-10 (acc1 0.954) was measured on the train split (--split train)");
     if (args.out) {
       await writeJson(args.out, result);
       log(`results written to ${args.out}`);

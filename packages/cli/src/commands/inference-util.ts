@@ -29,12 +29,30 @@ export function progressLogger(label: string, everyMs = 2000): (p: Progress) => 
   };
 }
 
-/** A plain text table with right-aligned numeric columns. */
+/** Columns a string takes in a terminal: East Asian wide and full-width characters take two (UAX #11). */
+export function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x300 && c < 0x370) || c === 0x200b) continue; // controls, combining marks, zero width space
+    const wide =
+      (c >= 0x1100 && c <= 0x115f) || (c >= 0x2e80 && c <= 0x303e) || (c >= 0x3041 && c <= 0x33ff) || (c >= 0x3400 && c <= 0x4dbf) ||
+      (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xa000 && c <= 0xa4cf) || (c >= 0xac00 && c <= 0xd7a3) || (c >= 0xf900 && c <= 0xfaff) ||
+      (c >= 0xfe30 && c <= 0xfe4f) || (c >= 0xff00 && c <= 0xff60) || (c >= 0xffe0 && c <= 0xffe6) || (c >= 0x1f300 && c <= 0x1f64f) ||
+      (c >= 0x1f900 && c <= 0x1f9ff) || (c >= 0x20000 && c <= 0x3fffd);
+    w += wide ? 2 : 1;
+  }
+  return w;
+}
+
+const pad = (s: string, w: number, left: boolean) => (left ? ' '.repeat(Math.max(0, w - displayWidth(s))) + s : s + ' '.repeat(Math.max(0, w - displayWidth(s))));
+
+/** A plain text table with right-aligned numeric columns, aligned by display width (Chinese takes two columns). */
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => String(c)))];
-  const widths = header.map((_, j) => Math.max(...cells.map((r) => [...(r[j] ?? '')].length)));
+  const widths = header.map((_, j) => Math.max(...cells.map((r) => displayWidth(r[j] ?? ''))));
   const fmt = (r: string[], isHeader: boolean) =>
-    r.map((c, j) => (j === 0 || isHeader || Number.isNaN(Number(c)) ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join('  ').trimEnd();
+    r.map((c, j) => (j === 0 || isHeader || Number.isNaN(Number(c)) ? pad(c, widths[j], false) : pad(c, widths[j], true))).join('  ').trimEnd();
   return [fmt(cells[0], true), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map((r) => fmt(r, false))].join('\n');
 }
 

@@ -1,12 +1,12 @@
 /** The three training commands, built from the option schema: flags, then --config, then the stage function. */
 import type { Argv, CommandModule } from 'yargs';
-import { setupBackend, BackendName } from '@altclip/backend';
+import { backendSummary, setupBackend, BackendName } from '@altclip/backend';
 import { exitCodeFor, markChecked, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand, withConfigFile } from '@altclip/train';
 import { optionsFromArgv, withOptions } from '../options';
 
 export async function withBackend(backend: unknown): Promise<void> {
   const b = await setupBackend({ backend: backend as BackendName | 'auto' | undefined });
-  process.stderr.write(`backend: ${b.name} (${b.reason})\n`);
+  process.stderr.write(backendSummary(b) + '\n');
 }
 
 /** Exit status and last words of a stage: 0 when completed, 130/143 after SIGINT/SIGTERM (checkpoint saved). */

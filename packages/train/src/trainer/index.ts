@@ -24,6 +24,7 @@ export * from './types';
 export { planSteps } from './feed';
 export type { Feed } from './feed';
 export { nonFiniteParams } from './setup';
+export { evalLine } from './records';
 export { SINGLE_PROCESS } from './parallel';
 
 /** What one run's phases share. */

@@ -22,5 +22,5 @@ export function stepRecord(a: { state: TrainerState; perEpoch: number; out: Step
 
 /** One line of evaluation numbers for the log. */
 export function evalLine(step: number, ev: Record<string, number>): string {
-  return `eval @ step ${step}: ${Object.entries(ev).map(([k, v]) => `${k} ${v.toFixed(4)}`).join('  ')}`;
+  return `eval @ step ${step}: ${Object.entries(ev).map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toFixed(4)}`).join('  ')}`;
 }
