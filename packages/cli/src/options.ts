@@ -1,6 +1,6 @@
 /** yargs flags derived from @altclip/train's option schema, and the typed options of a parsed command line. */
 import type { Argv, Options, PositionalOptions } from 'yargs';
-import { Command, forCommand, kebab, OPTIONS, OptionsOf, optionsOf, OptionSpec, TRAIN_COMMANDS } from '@altclip/train';
+import { Command, COMMANDS, forCommand, kebab, OPTIONS, OptionsOf, optionsOf, OptionSpec, TRAIN_COMMANDS } from '@altclip/train';
 
 /** The yargs description of one option for one command. */
 function yargsOption(spec: OptionSpec, command: Command): Options {
@@ -28,9 +28,17 @@ export function withOptions<T>(y: Argv<T>, command: Command): Argv<T> {
   return y;
 }
 
-/** The description of a flag by its key (options that share a key share their type and rule: a test checks it). */
-export function specOf(key: string): OptionSpec | undefined {
-  return (OPTIONS as readonly OptionSpec[]).find((o) => o.key === key || kebab(o.key) === key);
+/** The description of a flag of `command` (or of every command) by its key or flag name. */
+export function specOf(key: string, command: Command): OptionSpec | undefined {
+  return [...optionsOf(command), ...optionsOf('*')].find((o) => o.key === key || kebab(o.key) === key);
+}
+
+/** The command a parsed command line runs ('eval zeroshot', 'finetune', ...; '*' for none), from yargs' argv._. */
+export function commandOf(argv: Record<string, unknown>): Command {
+  const words = (Array.isArray(argv._) ? argv._ : []).map(String);
+  const known = COMMANDS as readonly string[];
+  const two = words.slice(0, 2).join(' ');
+  return (known.includes(two) ? two : known.includes(words[0]) ? words[0] : '*') as Command;
 }
 
 /**

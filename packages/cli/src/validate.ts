@@ -1,6 +1,6 @@
 import type { Argv } from 'yargs';
 import { valueProblem } from '@altclip/train';
-import { specOf } from './options';
+import { commandOf, specOf } from './options';
 
 /** The part of yargs' getOptions() the checks read: the current command's declared options by kind. */
 export interface DeclaredOptions {
@@ -31,6 +31,7 @@ function typed(raw: string[], flag: string, parsed: unknown): string {
  */
 export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOptions, raw: string[]): string[] {
   const out: string[] = [];
+  const command = commandOf(argv);
   for (const k of Object.keys(opts.key)) {
     if (k === 'help' || k === 'version') continue;
     const v = argv[k];
@@ -44,7 +45,7 @@ export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOption
       out.push(`${flag} given ${v.length} times (${v.map(String).join(', ')}); give it once`);
       continue;
     }
-    const spec = specOf(camel(k));
+    const spec = specOf(camel(k), command);
     if ((opts.number.includes(k) || spec?.type === 'numbers') && typed(raw, k, v) === "''") {
       out.push(`${flag} ${spec ? valueProblem(spec, NaN) ?? 'must be a number' : 'must be a number'}, got ''`);
       continue;

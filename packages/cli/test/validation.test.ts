@@ -78,7 +78,7 @@ test('every number flag of every command has a rule in the shared schema and is 
     const flags = await numberFlags(cmd);
     expect(flags).toContain('max-pixels'); // the global one
     for (const f of flags) {
-      const spec = specOf(camel(f));
+      const spec = specOf(camel(f), cmd[0] === 'report' ? 'report' : (cmd.join(' ') as Parameters<typeof specOf>[1]));
       expect([cmd.join(' '), f, spec?.type === 'numbers' ? spec.check !== undefined : spec?.rule !== undefined]).toEqual([cmd.join(' '), f, true]);
       // -1.5 breaks every rule (all are integers and/or non-negative).
       await expect(main([...cmd, `--${f}`, '-1.5'])).rejects.toThrow(new RegExp(`^--${f} must be `));

@@ -1,7 +1,7 @@
 /** The three training commands, built from the option schema: flags, then --config, then the stage function. */
 import type { Argv, CommandModule } from 'yargs';
 import { backendSummary, setupBackend, BackendName } from '@altclip/backend';
-import { exitCodeFor, markChecked, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand, withConfigFile } from '@altclip/train';
+import { exitCodeFor, markChecked, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand } from '@altclip/train';
 import { optionsFromArgv, withOptions } from '../options';
 
 export async function withBackend(backend: unknown): Promise<void> {
@@ -37,9 +37,8 @@ function trainCommand<C extends TrainCommand>(
     describe,
     builder: (y: Argv) => examples.reduce((yy, e) => yy.example(e, ''), withOptions(y, command)),
     handler: async (argv) => {
-      const o = withConfigFile(command, typeof argv.config === 'string' ? argv.config : undefined, optionsFromArgv(command, argv));
       await withBackend(argv.backend);
-      finish(command, await run(stageInput(o)));
+      finish(command, await run(stageInput(optionsFromArgv(command, argv))));
     },
   };
 }

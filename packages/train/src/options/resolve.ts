@@ -45,14 +45,12 @@ export function mergeLayers<T extends object>(...layers: Array<Partial<T> | unde
 }
 
 /**
- * A training command's options: the --config file's values under the flags that were given. The file's values are
- * checked here (the CLI checked the flags before), each problem naming the file and the key, and the result is
- * marked as checked.
+ * The options of a training command's --config file, checked: keys it does not take (with the nearest known one),
+ * values against the schema; each problem names the file and the key.
  */
-export function withConfigFile<C extends TrainCommand>(command: C, config: string | undefined, flags: OptionsOf<C>): OptionsOf<C> {
-  const file = config ? readJsonConfig(config) : {};
-  const bad = [...unknownKeys(command, file, config ?? ''), ...optionProblems(command as Command, file, (k) => `${config}: '${k}'`)];
+export function configFileOptions<C extends TrainCommand>(command: C, config: string): OptionsOf<C> {
+  const file = readJsonConfig(config);
+  const bad = [...unknownKeys(command, file, config), ...optionProblems(command as Command, file, (k) => `${config}: '${k}'`)];
   if (bad.length) throw new Error(bad.join('\n'));
-  // The file's values were checked against the schema above, the flags by the CLI.
-  return markChecked(mergeLayers<Record<string, unknown>>(file, flags) as OptionsOf<C>);
+  return markChecked(file as OptionsOf<C>); // checked against the schema above
 }

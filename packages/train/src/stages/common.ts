@@ -10,7 +10,7 @@ import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
 import { EveryStageOptions, OptionsOf, RELATIONS, TRAINER_KEYS } from '../options/schema';
 import { flagName } from '../options/define';
-import { mergeLayers, TrainCommand } from '../options/resolve';
+import { configFileOptions, mergeLayers, TrainCommand } from '../options/resolve';
 import { checkOnce, markChecked } from '../options/validate';
 import { paddingRows } from '../params';
 import type { ProgressMode } from '../progress';
@@ -29,11 +29,11 @@ export interface StageExtras {
   log?: (line: string) => void;
 }
 
-/** A stage's options: its flags (the option schema's, minus the command-line-only ones) and the library extras. */
-export type StageOptionsOf<C extends TrainCommand> = Omit<OptionsOf<C>, 'config' | keyof StageExtras> & StageExtras;
+/** A stage's options: its flags (the option schema's; `config` a JSON file of more of them) and the library extras. */
+export type StageOptionsOf<C extends TrainCommand> = Omit<OptionsOf<C>, keyof StageExtras> & StageExtras;
 
 /** What resolveStage and trainStage read of a stage's options: those every stage takes (each widens `tokenizer`). */
-export type StageCommon = Omit<EveryStageOptions, 'config' | 'tokenizer' | keyof StageExtras> & StageExtras;
+export type StageCommon = Omit<EveryStageOptions, 'tokenizer' | keyof StageExtras> & StageExtras;
 
 export interface StageResult extends TrainResult {
   runDir: string;
@@ -50,14 +50,20 @@ export interface StageResult extends TrainResult {
  * options (a caller who sets only `steps`, or only `epochs`, gets exactly that), checked against the schema unless
  * the CLI checked them already, and the trainer's configuration.
  */
-export function resolveStage<O extends StageCommon>(stage: TrainCommand, defaults: Partial<O>, opts: O): { o: O; cfg: TrainSettings; log: (l: string) => void } {
+export function resolveStage<O extends StageCommon>(
+  stage: TrainCommand,
+  defaults: Partial<O> | ((given: O) => Partial<O>),
+  opts: O,
+): { o: O; cfg: TrainSettings; log: (l: string) => void } {
   checkOnce(stage, opts);
-  const o = mergeLayers<O>(defaults, opts);
-  if (opts.steps !== undefined && opts.epochs === undefined) delete o.epochs;
-  if (opts.epochs !== undefined && opts.steps === undefined) delete o.steps;
+  // Layers: the stage's defaults (which may depend on what is given: a preset), the config file, the options given.
+  const given = mergeLayers<O>(opts.config ? (configFileOptions(stage, opts.config) as Partial<O>) : {}, opts);
+  const o = mergeLayers<O>(typeof defaults === 'function' ? defaults(given) : defaults, given);
+  if (given.steps !== undefined && given.epochs === undefined) delete o.epochs;
+  if (given.epochs !== undefined && given.steps === undefined) delete o.steps;
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   // A recipe's warm-up (the paper's 2,000 steps) on a short run would keep the learning rate near 0 throughout.
-  if (opts.warmup === undefined && o.warmup !== undefined && o.warmup >= 1 && o.steps !== undefined && o.warmup >= o.steps) {
+  if (given.warmup === undefined && o.warmup !== undefined && o.warmup >= 1 && o.steps !== undefined && o.warmup >= o.steps) {
     log(`${stage}: the default warmup of ${o.warmup} steps is not shorter than this ${o.steps}-step run; warming up over its first 10% instead (set --warmup to choose)`);
     o.warmup = 0.1;
   }

@@ -54,9 +54,9 @@ async function readPairs(o: ContrastiveOptions, log: (l: string) => void): Promi
 
 /** `altclip contrastive`: CLIP loss on image-text pairs; image tower frozen unless lockImage is false. */
 export async function runContrastive(opts: ContrastiveOptions): Promise<StageResult> {
-  if (!opts.model) throw new Error('contrastive: --model is required (a model folder or a named config)');
-  if (!opts.data) throw new Error('contrastive: --data is required');
   const { o, cfg, log } = resolveStage('contrastive', CONTRASTIVE_DEFAULTS, opts);
+  if (!o.model) throw new Error('contrastive: --model is required (a model folder or a named config)');
+  if (!o.data) throw new Error('contrastive: --data is required');
   const runDir = resolveRunDir(o, 'contrastive');
   // WebDataset shards are streamed below, once the tokenizer and processor are known.
   const shards = isWebDatasetInput(o.data, o.datasetType, CAPTION_FILES) ? o.data : undefined;

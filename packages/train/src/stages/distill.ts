@@ -140,8 +140,8 @@ async function localDir(spec: string | undefined): Promise<string | undefined> {
 
 /** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
 export async function runDistill(opts: DistillOptions): Promise<StageResult> {
-  for (const k of ['teacher', 'student', 'data'] as const) if (!opts[k]) throw new Error(`distill: --${k} is required`);
   const { o, cfg, log } = resolveStage('distill', DISTILL_DEFAULTS, opts);
+  for (const k of ['teacher', 'student', 'data'] as const) if (!o[k]) throw new Error(`distill: --${k} is required`);
   const runDir = resolveRunDir(o, 'distill');
   const target = o.target ?? 'pooled';
   // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.

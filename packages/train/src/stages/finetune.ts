@@ -82,8 +82,8 @@ function shardClassNames(spec: string | string[]): string[] | undefined {
 
 /** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset or shards. */
 export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
-  if (!opts.model) throw new Error('finetune: --model is required');
-  const { o, cfg, log } = resolveStage('finetune', opts.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS, opts);
+  const { o, cfg, log } = resolveStage('finetune', (given) => (given.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS), opts);
+  if (!o.model) throw new Error('finetune: --model is required');
   const runDir = resolveRunDir(o, 'finetune');
   const seed = cfg.seed ?? 0;
   // WebDataset shards (--dataset-type webdataset, or --data naming shards): each sample's class from .cls or --label-key.
