@@ -126,7 +126,7 @@ function main(): void {
     const heap = new Float32Array(aLen + bLen + cLen);
     for (let i = 0; i < aLen + bLen; i++) heap[i] = Math.sin(i * 0.618) * 0.5;
     const bytes = new Uint8Array(heap.buffer);
-    const run = () => addon.gemm(bytes, 0, aLen * 4, (aLen + bLen) * 4, s.M, s.N, s.K, s.tA, s.tB, s.count, s.M * s.K, s.K * s.N, null, null, -1, 0, 0, 0);
+    const run = () => addon.gemm(bytes, 0, aLen * 4, (aLen + bLen) * 4, s.M, s.N, s.K, s.tA, s.tB, s.count, s.M * s.K, s.K * s.N, null, null, -1, 0, 0, 0, 0);
     const flops = 2 * s.M * s.N * s.K * s.count;
     // Calibrate the repeat count on the first path, check the paths agree, then time.
     use(o.paths[0]);

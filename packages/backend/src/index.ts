@@ -5,6 +5,6 @@ export { broadcastBatchIndex } from './kernels/wasm-matmul';
 export { registerGradients } from './gradients';
 export { backendInfo } from './info';
 export type { BackendInfo } from './info';
-export { nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
+export { nativeBf16, nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
 export type { NativeInfo } from './native';
 export * from './backprop';

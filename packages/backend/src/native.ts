@@ -21,6 +21,7 @@ interface NativeState {
   why?: string;
   blas?: { config: string; core: string; threads: number };
   threads?: number;
+  bf16?: { native: boolean; isa: string };
 }
 
 export interface NativeInfo {
@@ -75,6 +76,15 @@ export function setNativeThreads(n: number): number | undefined {
 /** Takes the native kernels off the wasm backend (the ones registered before them come back). */
 export function disableNativeKernels(): void {
   load()?.unregisterNativeKernels();
+}
+
+/**
+ * The addon's bf16 GEMM (@altclip/native's nativeStatus().bf16): `native` when the CPU has AVX512_BF16 (vdpbf16ps),
+ * and the tile bf16 products run on ('avx512_bf16' or 'emulated'); undefined without the addon.
+ */
+export function nativeBf16(): { native: boolean; isa: string } | undefined {
+  const s = load()?.nativeStatus();
+  return s?.available ? s.bf16 : undefined;
 }
 
 /** Arena figures of the `native` backend when it is the current backend (arena-backend.ts). */

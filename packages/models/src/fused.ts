@@ -69,13 +69,15 @@ export function fusedMaskedSoftmax(scores: tf.Tensor, bias: tf.Tensor | undefine
 
 /**
  * softmax(q k^T * scale + bias) v per head, without materialising the [B, heads, Lq, Lk] scores. q [B, Lq, H],
- * k and v [B, Lk, H] (heads are column blocks of H, as the projections produce them) -> [B, Lq, H].
+ * k and v [B, Lk, H] (heads are column blocks of H, as the projections produce them) -> [B, Lq, H]. `bf16`: bf16
+ * products (precision.ts's autocast).
  */
-export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number): tf.Tensor | null {
+export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number, bf16 = false): tf.Tensor | null {
   if (q.rank !== 3 || !available(KERNEL.attention, q, k, v)) return null;
   const [B, Lq] = q.shape as number[];
   const Lk = k.shape[1] as number;
   const m = bias ? mask4(bias, [B, heads, Lq, Lk]) : tf.zeros([1, 1, 1, Lk]);
   if (!m || m.dtype !== 'float32') return null;
-  return first(run(KERNEL.attention, { q, k, v, mask: m }, { heads, scale }));
+  // bf16: both products (QK^T, PV) and the backward's four take bf16-rounded inputs (softmax stays float32).
+  return first(run(KERNEL.attention, { q, k, v, mask: m }, bf16 ? { heads, scale, bf16: 1 } : { heads, scale }));
 }

@@ -14,3 +14,5 @@ export * from './registry';
 export { loadClipLikeModel } from './load';
 export * from './half';
 export type { SnapshotOptions } from '@altclip/checkpoint';
+export * from './precision';
+export { linearBf16, toBf16 } from './bf16-ops';

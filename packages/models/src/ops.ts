@@ -6,6 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkpoint } from '@altclip/backend';
 import { halfParams, widenTensor } from './half';
 import { fusedAttention, fusedBiasAct, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
+import { bf16KernelsAvailable, linearBf16 } from './bf16-ops';
+import { matmulPrecision } from './precision';
 
 export { setFusedKernels } from './fused';
 
@@ -52,13 +54,18 @@ export function param(params: Params, name: string): tf.Tensor {
 /**
  * torch.nn.Linear: y = x W^T + b with W [out, in]; x [..., in] -> [..., out]. `act` (an HF hidden_act name)
  * applies that activation after the bias; gelu/quick_gelu then run as one fused bias+activation kernel when available.
+ * Under a bf16 autocast (precision.ts) the product takes bf16 inputs and saves its input in bf16 (bf16-ops.ts).
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, act?: string): tf.Tensor {
   const inDim = x.shape[x.shape.length - 1];
   const outDim = w.shape[0];
   const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
   let y: tf.Tensor;
-  if (b && !act) {
+  if (matmulPrecision() === 'bf16' && w.rank === 2 && x2.dtype === 'float32' && w.dtype === 'float32' && x2.size > 0 && bf16KernelsAvailable()) {
+    y = linearBf16(x2 as tf.Tensor2D, w as tf.Tensor2D, act ? undefined : b);
+    if (b && act) y = biasAct(y, b, act);
+    else if (act) y = activation(act)(y);
+  } else if (b && !act) {
     // One kernel: the bias is the matmul's epilogue (no second pass allocating a copy of y); same sums as matMul + add.
     y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: w as tf.Tensor2D, transposeB: true, bias: b });
   } else {
@@ -189,7 +196,8 @@ export function attention(
   const Lk = kx.shape[1] as number;
   const d = H / heads;
   // Dropout on the probabilities needs them materialised: the fused attention kernel runs only without it.
-  const fused = opts.training && opts.dropout > 0 ? null : fusedAttention(qx, kx, vx, heads, bias, opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d));
+  const scale = opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d);
+  const fused = opts.training && opts.dropout > 0 ? null : fusedAttention(qx, kx, vx, heads, bias, scale, matmulPrecision() === 'bf16');
   if (fused) return fused;
   const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
   const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);

@@ -29,10 +29,11 @@ namespace {
 using namespace altclip_napi;
 
 // gemm(heap, aOff, bOff, cOff, M, N, K, transA, transB, count, aStride, bStride, aIdx|null, bIdx|null,
-//      biasOff (-1: none), biasSize, activation, leakyAlpha)
+//      biasOff (-1: none), biasSize, activation, leakyAlpha, types)
+// types: bit 0 A is bf16, bit 1 B is bf16, bit 2 bf16 products (csrc/kernels.h GemmTypes).
 napi_value Gemm(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 18, "gemm");
+    Args a(env, info, 19, "gemm");
     a.heap(0);
     size_t M = a.size(4), N = a.size(5), K = a.size(6);
     bool ta = a.flag(7), tb = a.flag(8);
@@ -49,15 +50,17 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
       return (size_t)m;
     };
     if (M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff) throw ArgError{"gemm: dimension too large for BLAS int"};
-    const float* A = a.f32(1, maxIdx(ai) * aStride + M * K);
-    const float* B = a.f32(2, maxIdx(bi) * bStride + K * N);
+    const size_t typeBits = a.size(18);
+    const altclip::GemmTypes types{(typeBits & 1) != 0, (typeBits & 2) != 0, (typeBits & 4) != 0};
+    const void* A = a.bytes(1, maxIdx(ai) * aStride + M * K, types.aBf16 ? 2 : 4);
+    const void* B = a.bytes(2, maxIdx(bi) * bStride + K * N, types.bBf16 ? 2 : 4);
     float* C = a.f32(3, count * M * N);
     double biasOff = a.num(14);
     size_t biasSize = a.size(15);
     const float* bias = biasOff < 0 ? nullptr : a.f32(14, biasSize);
     if (bias && biasSize != 1 && biasSize != N) throw ArgError{"gemm: bias must have 1 or N values"};
     altclip::GemmBatch batch{ai.empty() ? nullptr : ai.data(), bi.empty() ? nullptr : bi.data(), aStride, bStride, count};
-    altclip::gemm(A, B, C, (int)M, (int)N, (int)K, ta, tb, batch, bias, biasSize, (int)a.num(16), (float)a.num(17));
+    altclip::gemm(A, B, C, (int)M, (int)N, (int)K, ta, tb, batch, bias, biasSize, (int)a.num(16), (float)a.num(17), types);
     return undefinedValue(env);
   });
 }
@@ -373,6 +376,7 @@ napi_value Init(napi_env env, napi_value exports) {
   registerOps(env, exports);
   registerElementwise(env, exports);
   registerFused(env, exports);
+  registerBf16(env, exports);
   altclip::setGemmMode(altclip::gemmModeByDefault());
   return exports;
 }

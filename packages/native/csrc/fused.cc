@@ -381,6 +381,12 @@ size_t gFullRowScores = (size_t)1 << 20;
 
 bool fullRows(const AttentionShape& sh) { return sh.Lq * sh.Lk <= gFullRowScores; }
 
+// One product of the whole-row paths on the pool thread that runs it, float32 or bf16 products.
+FV_INLINE void rowGemm(bool bf16, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
+                       int ldc, bool parallel) {
+  gemmBuiltin({a, lda, transA, false}, {b, ldb, transB, false}, M, N, K, c, ldc, bf16, parallel);
+}
+
 // Rows [i0, i0 + br) of head h of batch b with whole score rows: S = Q K^T, P = softmax(S * scale + mask), O = P V.
 FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape sh,
                                 float scale, size_t b, size_t h, size_t i0, size_t br) {
@@ -392,7 +398,7 @@ FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, 
   const float* K = k + b * Lk * D + h * d;
   const float* V = v + b * Lk * D + h * d;
   float* O = out + (b * sh.Lq + i0) * D + h * d;
-  sgemmBuiltin(false, true, (int)br, (int)Lk, (int)d, Q, (int)D, K, (int)D, S, (int)Lk, false);
+  rowGemm(sh.bf16, false, true, (int)br, (int)Lk, (int)d, Q, (int)D, K, (int)D, S, (int)Lk, false);
   float* st = stats + ((b * sh.H + h) * sh.Lq + i0) * 2;
   for (size_t r = 0; r < br; r++) {
     float* sr = S + r * Lk;
@@ -401,7 +407,7 @@ FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, 
     st[2 * r] = mx;
     st[2 * r + 1] = 1.0f / expRow(sr, sr, Lk, mx);
   }
-  sgemmBuiltin(false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
+  rowGemm(sh.bf16, false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
   for (size_t r = 0; r < br; r++) {
     const float inv = st[2 * r + 1];
     float* o = O + r * D;
@@ -425,8 +431,8 @@ FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const flo
   const float* K = k + kbase;
   const float* V = v + kbase;
   const float* st = stats + (b * sh.H + h) * Lq * 2;
-  sgemmBuiltin(false, true, (int)Lq, (int)Lk, (int)d, Q, (int)D, K, (int)D, P, (int)Lk, false);
-  sgemmBuiltin(false, true, (int)Lq, (int)Lk, (int)d, G, (int)D, V, (int)D, dP, (int)Lk, false);
+  rowGemm(sh.bf16, false, true, (int)Lq, (int)Lk, (int)d, Q, (int)D, K, (int)D, P, (int)Lk, false);
+  rowGemm(sh.bf16, false, true, (int)Lq, (int)Lk, (int)d, G, (int)D, V, (int)D, dP, (int)Lk, false);
   for (size_t i = 0; i < Lq; i++) {
     float* p = P + i * Lk;
     float* ds = dP + i * Lk;
@@ -439,9 +445,9 @@ FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const flo
       ds[j] = scale * p[j] * (ds[j] - dsum);
     }
   }
-  sgemmBuiltin(true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
-  sgemmBuiltin(false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
-  sgemmBuiltin(true, false, (int)Lk, (int)d, (int)Lq, dP, (int)Lk, Q, (int)D, dk + kbase, (int)D, false);  // dK = dS^T Q
+  rowGemm(sh.bf16, true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
+  rowGemm(sh.bf16, false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
+  rowGemm(sh.bf16, true, false, (int)Lk, (int)d, (int)Lq, dP, (int)Lk, Q, (int)D, dk + kbase, (int)D, false);  // dK = dS^T Q
 }
 
 // Every gradient of head h of batch b (dq rows of this head are owned by this call, as are dk/dv's).

@@ -36,6 +36,9 @@ void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, si
 // [B, H, Lq, 2] = (row max, 1 / row sum of exp(s - max)): the backward rebuilds the probabilities from them.
 struct AttentionShape {
   size_t B, H, Lq, Lk, d;
+  // bf16 products (inputs rounded while packed, float32 accumulation; softmax stays float32) on whole score rows;
+  // the key-tile path of long heads stays float32.
+  bool bf16 = false;
 };
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale);
 // dq, dk, dv (layouts of q, k, v) from dout, recomputing the scores tile by tile.

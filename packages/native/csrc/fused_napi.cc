@@ -107,14 +107,16 @@ napi_value SoftmaxMaskGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// dims [B, H, Lq, Lk, d, bf16 (0 or 1: bf16 products)].
 altclip::AttentionShape shapeArg(Args& a, size_t i, const char* fn) {
-  std::vector<size_t> d = dimsArg(a, i, 5, fn, "dims [B, H, Lq, Lk, d]");
-  for (size_t x : d)
-    if (!x) throw ArgError{std::string(fn) + ": empty attention shape"};
-  return {d[0], d[1], d[2], d[3], d[4]};
+  std::vector<size_t> d = dimsArg(a, i, 6, fn, "dims [B, H, Lq, Lk, d, bf16]");
+  for (int k = 0; k < 5; k++)
+    if (!d[k]) throw ArgError{std::string(fn) + ": empty attention shape"};
+  if (d[5] > 1) throw ArgError{std::string(fn) + ": the bf16 flag (dims[5]) must be 0 or 1"};
+  return {d[0], d[1], d[2], d[3], d[4], d[5] == 1};
 }
 
-// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d], maskStrides, scale)
+// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d, bf16], maskStrides, scale)
 napi_value Attention(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 10, "attention");

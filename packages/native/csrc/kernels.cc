@@ -309,28 +309,30 @@ void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inne
       [](float* d, const float* r, size_t n) { maxStrip(d, r, n); }, [](float*, size_t) {});
 }
 
-void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
-          const float* bias, size_t biasSize, int activation, float leakyAlpha) {
+void gemm(const void* a, const void* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
+          const float* bias, size_t biasSize, int activation, float leakyAlpha, const GemmTypes& types) {
   const int lda = transA ? M : K, ldb = transB ? K : N;
   const double mnk = (double)M * N * K;
   // OpenBLAS (and the built-in gemm) run a gemm this small on one thread; spread the batch over the pool instead.
   // Larger ones use their own threads, one gemm at a time.
   const bool batchedSmall = batch.count > 1 && mnk <= 262144.0;
   const GemmMode mode = gemmMode();
-  const bool builtin = mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, K, batchedSmall));
+  const bool anyBf16 = types.aBf16 || types.bBf16 || types.bf16Compute;
+  const bool builtin = anyBf16 || mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, K, batchedSmall));
+  const size_t aBytes = types.aBf16 ? 2 : 4, bBytes = types.bBf16 ? 2 : 4;
   bool inPool = false;
   auto one = [&](size_t o) {
-    const float* ao = a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride;
-    const float* bo = b + (batch.bIdx ? (size_t)batch.bIdx[o] : o) * batch.bStride;
+    const void* ao = (const char*)a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride * aBytes;
+    const void* bo = (const char*)b + (batch.bIdx ? (size_t)batch.bIdx[o] : o) * batch.bStride * bBytes;
     float* co = c + o * (size_t)M * N;
     if (K == 0) {
       std::memset(co, 0, (size_t)M * N * 4);
     } else if (builtin) {
-      sgemmBuiltin(transA, transB, M, N, K, ao, lda, bo, ldb, co, N, !inPool);
+      gemmBuiltin({ao, lda, transA, types.aBf16}, {bo, ldb, transB, types.bBf16}, M, N, K, co, N, types.bf16Compute, !inPool);
     } else {
 #ifdef ALTCLIP_OPENBLAS
-      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, ao, lda, bo, ldb,
-                  0.0f, co, N);
+      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, (const float*)ao, lda,
+                  (const float*)bo, ldb, 0.0f, co, N);
 #endif
     }
   };

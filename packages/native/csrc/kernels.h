@@ -15,9 +15,16 @@ struct GemmBatch {
   size_t count;
 };
 
-// C[o] = act(op(A[o]) op(B[o]) + bias), op = transpose when the flag is set. bias: null, 1 or N values.
-void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
-          const float* bias, size_t biasSize, int activation, float leakyAlpha);
+// Element types of a gemm's operands and of its products (csrc/sgemm.h gemmBuiltin): A and/or B may be bf16
+// (uint16 bit patterns), and bf16Compute multiplies bf16-rounded values with float32 accumulation.
+struct GemmTypes {
+  bool aBf16 = false, bBf16 = false, bf16Compute = false;
+};
+
+// C[o] = act(op(A[o]) op(B[o]) + bias), op = transpose when the flag is set. bias: null, 1 or N values. Strides and
+// batch offsets count elements of each operand's type; anything bf16 runs on the built-in gemm.
+void gemm(const void* a, const void* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
+          const float* bias, size_t biasSize, int activation, float leakyAlpha, const GemmTypes& types = GemmTypes());
 
 // out[o, i] = scale * sum_m x[o, m, i] for x viewed as [outer, mid, inner].
 void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inner, float scale);

@@ -6,7 +6,7 @@
  *   AltclipLayerNorm    {x [..., D], gamma [D], beta [D]} {eps}          -> y, mean [...], rstd [...]
  *   AltclipBiasAct      {x [..., N], bias [N]} {activation}              -> act(x + bias)   (gelu | quick_gelu)
  *   AltclipSoftmaxMask  {x [.., Lq, Lk], mask? (broadcasts)} {scale}     -> softmax(x * scale + mask)
- *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale}
+ *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale, bf16?}
  *                       -> out [B, Lq, H*d], stats [B, H, Lq, 2]         (mask dims 1 or full: it broadcasts)
  * Each has a `...Grad` kernel; the gradients save only what the backward needs (x and mean/rstd for LayerNorm,
  * the pre-activation for bias+act, the output for softmax, q/k/v/out and the per-row stats for attention).
@@ -26,7 +26,7 @@ interface FusedAddon {
   /** dims [B, H, Lq, Lk]; maskStrides [sb, sh, sq]. */
   softmaxMask(heap: Heap, x: number, mask: number, y: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
   softmaxMaskGrad(heap: Heap, dy: number, y: number, dx: number, rows: number, cols: number, scale: number): void;
-  /** dims [B, H, Lq, Lk, d]; maskStrides [sb, sh, sq]. */
+  /** dims [B, H, Lq, Lk, d, bf16 products 0|1]; maskStrides [sb, sh, sq]. */
   attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
   attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
 }
@@ -133,18 +133,18 @@ const softmaxMaskGrad: Impl = (addon, host, { dy, y }, attrs) => {
 };
 
 /** [B, H, Lq, Lk, d] and the mask strides, or null for shapes the kernel does not take. */
-function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, heads: number): { dims: Int32Array; st: Int32Array } | null {
+function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, heads: number, bf16: boolean): { dims: Int32Array; st: Int32Array } | null {
   if (q.shape.length !== 3 || k.shape.length !== 3 || !tf.util.arraysEqual(k.shape, v.shape)) return null;
   const [B, Lq, D] = q.shape;
   const Lk = k.shape[1];
   if (k.shape[0] !== B || k.shape[2] !== D || !(heads >= 1) || D % heads) return null;
   const st = maskStrides(mask.shape, B, heads, Lq, Lk);
-  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads), st } : null;
+  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads, bf16 ? 1 : 0), st } : null;
 }
 
 const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
   if (!f32(q, k, v, mask)) return null;
-  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number);
+  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number, !!attrs.bf16);
   if (!plan) return null;
   const [B, H, Lq] = plan.dims;
   const out = host.output(q!.shape, 'float32');
@@ -156,7 +156,7 @@ const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
 
 const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, attrs) => {
   if (!f32(dy, q, k, v, mask, out, stats)) return null;
-  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number);
+  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number, !!attrs.bf16);
   if (!plan) return null;
   const dq = host.output(q!.shape, 'float32');
   const dk = host.output(k!.shape, 'float32');
