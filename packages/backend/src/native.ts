@@ -21,7 +21,7 @@ interface NativeState {
   why?: string;
   blas?: { config: string; core: string; threads: number };
   threads?: number;
-  bf16?: { native: boolean; isa: string };
+  bf16?: { native: boolean; isa: string; forced: boolean };
 }
 
 export interface NativeInfo {
@@ -80,9 +80,10 @@ export function disableNativeKernels(): void {
 
 /**
  * The addon's bf16 GEMM (@altclip/native's nativeStatus().bf16): `native` when the CPU has AVX512_BF16 (vdpbf16ps),
- * and the tile bf16 products run on ('avx512_bf16' or 'emulated'); undefined without the addon.
+ * the tile bf16 products run on ('avx512_bf16' or 'emulated'), and whether emulation was asked for; undefined
+ * without the addon.
  */
-export function nativeBf16(): { native: boolean; isa: string } | undefined {
+export function nativeBf16(): { native: boolean; isa: string; forced: boolean } | undefined {
   const s = load()?.nativeStatus();
   return s?.available ? s.bf16 : undefined;
 }

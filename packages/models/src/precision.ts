@@ -17,8 +17,8 @@
  *
  * bf16 products need @altclip/native's AltclipGemmBf16 kernel on the current backend and a CPU with AVX512_BF16
  * (vdpbf16ps). Without them compute stays float32 (support() says so; bf16 storage still saves memory), rather than
- * run the emulated tile, which computes the same values at float32 speed; ALTCLIP_NATIVE_BF16=emulate opts into it
- * (tests, and comparing numerics on such a CPU).
+ * run the emulated tile, which computes the same values at float32 speed; ALTCLIP_NATIVE_BF16=emulate (or
+ * @altclip/native's setNativeBf16Emulation(true)) opts into it: tests, and bf16 numerics on such a CPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeBf16 } from '@altclip/backend';
@@ -61,8 +61,8 @@ export function bf16ComputeSupport(): { gemm: string | null; why: string | null 
     return { gemm: null, why: `the '${backend}' backend has no bf16 GEMM (it needs @altclip/native's 'native' backend)` };
   }
   const info = nativeBf16();
-  if (info?.native && info.isa === 'avx512_bf16') return { gemm: 'avx512_bf16', why: null };
-  if (process.env.ALTCLIP_NATIVE_BF16 === 'emulate') return { gemm: 'emulated', why: null };
+  if (info?.isa === 'avx512_bf16') return { gemm: 'avx512_bf16', why: null };
+  if (info?.forced) return { gemm: 'emulated', why: null };
   return { gemm: null, why: 'this CPU has no AVX512_BF16 (vdpbf16ps)' };
 }
 
@@ -95,7 +95,7 @@ function withMatmulPrecision<T>(mode: 'bf16' | 'fp32', fn: () => T): T {
 function mixed(name: 'amp_bf16' | 'bf16', storage: string): PrecisionSupport {
   const { gemm, why } = bf16ComputeSupport();
   const what = gemm === 'avx512_bf16' ? 'bf16 matmuls on AVX512_BF16 (vdpbf16ps), float32 accumulation'
-    : 'bf16 matmuls on the emulated tile (ALTCLIP_NATIVE_BF16=emulate: bf16 values at float32 speed)';
+    : 'bf16 matmuls on the emulated tile (emulation asked for: bf16 values at float32 speed)';
   const line = gemm ? `precision ${name}: ${what}; ${storage}` : `precision ${name}: ${why}, so matmuls compute in fp32; ${storage}`;
   return { precision: name, compute: gemm ? 'bf16' : 'fp32', gemm, line };
 }

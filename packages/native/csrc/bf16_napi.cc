@@ -31,7 +31,8 @@ napi_value FromBf16(napi_env env, napi_callback_info info) {
   });
 }
 
-// bf16Info() -> { native: vdpbf16ps available, isa: the tile bf16 products run on, "avx512_bf16" | "emulated" }.
+// bf16Info() -> { native: vdpbf16ps available, isa: the tile bf16 products run on, "avx512_bf16" | "emulated",
+//                 forced: emulation asked for (ALTCLIP_NATIVE_BF16=emulate or setBf16Emulation(true)) }.
 napi_value Bf16Info(napi_env env, napi_callback_info info) {
   napi_value obj, v;
   napi_create_object(env, &obj);
@@ -39,6 +40,8 @@ napi_value Bf16Info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, obj, "native", v);
   napi_create_string_utf8(env, altclip::bf16GemmIsa(), NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, obj, "isa", v);
+  napi_get_boolean(env, altclip::bf16EmulationForced(), &v);
+  napi_set_named_property(env, obj, "forced", v);
   return obj;
 }
 

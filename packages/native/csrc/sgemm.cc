@@ -600,7 +600,8 @@ bool emulateByDefault() {
   return false;
 }
 
-const Kernel* gBf16Kernel = bf16Kernel(emulateByDefault());
+bool gBf16Forced = emulateByDefault();
+const Kernel* gBf16Kernel = bf16Kernel(gBf16Forced);
 
 const Kernel* findKernel(const char* name) {
   for (const Kernel* k : kKernels)
@@ -794,7 +795,11 @@ bool bf16Native() {
   return false;
 #endif
 }
-void setBf16Emulation(bool on) { gBf16Kernel = bf16Kernel(on); }
+void setBf16Emulation(bool on) {
+  gBf16Forced = on;
+  gBf16Kernel = bf16Kernel(on);
+}
+bool bf16EmulationForced() { return gBf16Forced; }
 
 void toBf16(const float* x, uint16_t* out, size_t n) {
   parallelFor(n, (size_t)1 << 20, [&](size_t b, size_t e) {

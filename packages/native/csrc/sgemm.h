@@ -31,6 +31,9 @@ const char* bf16GemmIsa();
 bool bf16Native();
 // Forces the emulated tile (true) or goes back to the best one (false); tests compare the two.
 void setBf16Emulation(bool on);
+// True after setBf16Emulation(true) or with ALTCLIP_NATIVE_BF16=emulate: bf16 products were asked for explicitly
+// where they are only emulated (the precision layer otherwise computes in float32 on such a CPU).
+bool bf16EmulationForced();
 
 // float32 -> bfloat16, round to nearest even (NaN stays a quiet NaN), as torch's .to(torch.bfloat16).
 void toBf16(const float* x, uint16_t* out, size_t n);

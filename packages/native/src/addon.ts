@@ -15,7 +15,7 @@ export interface NativeAddon {
   toBf16(heap: Uint8Array | null, x: number, out: number, n: number): void;
   fromBf16(heap: Uint8Array | null, x: number, out: number, n: number): void;
   /** The tile bf16 products run on: vdpbf16ps ('avx512_bf16', `native`) or 'emulated' (float32 FMAs on widened bf16). */
-  bf16Info(): { native: boolean; isa: 'avx512_bf16' | 'emulated' };
+  bf16Info(): { native: boolean; isa: 'avx512_bf16' | 'emulated'; forced: boolean };
   setBf16Emulation(on: boolean): void;
   /** Register-only loop: flops done by `iters` rounds on `threads` threads (kind 0 float32 FMA, 1 vdpbf16ps; 0 when absent). */
   peakLoop(kind: 0 | 1, iters: number, threads: number): number;

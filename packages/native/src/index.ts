@@ -45,9 +45,9 @@ export interface NativeStatus {
   /**
    * bf16 products (AltclipGemmBf16): `native` when this CPU has AVX512_BF16 (vdpbf16ps), and the tile they run on,
    * 'avx512_bf16' or 'emulated' (float32 FMAs on widened bf16: same values, no speed-up; where the CPU lacks it or
-   * ALTCLIP_NATIVE_BF16=emulate).
+   * ALTCLIP_NATIVE_BF16=emulate); `forced`: emulation asked for (that variable, or setNativeBf16Emulation(true)).
    */
-  bf16?: { native: boolean; isa: 'avx512_bf16' | 'emulated' };
+  bf16?: { native: boolean; isa: 'avx512_bf16' | 'emulated'; forced: boolean };
 }
 
 export function nativeStatus(): NativeStatus {
