@@ -5,7 +5,7 @@
  *
  *   const precision = getPrecision(options.precision ?? 'fp32');
  *   log(precision.support().line);                            // what runs on this machine, and why
- *   precision.prepareModel(model.params);                     // once, after loading (bf16: frozen weights in bf16)
+ *   precision.prepareModel(model, trainableKeys);             // once, after loading (bf16: frozen weights in bf16)
  *   const r = precision.autocast(() => valueAndGrads(...));   // each step's forward + backward, or an inference call
  *
  *   fp32      everything float32 (the default: results do not depend on the CPU).
@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { nativeBf16 } from '@altclip/backend';
-import { halfParams, storeFrozenAsHalf } from './half';
+import type { FrozenDtype } from './half';
 
 export type PrecisionName = 'fp32' | 'amp_bf16' | 'bf16';
 export const PRECISION_NAMES: PrecisionName[] = ['fp32', 'amp_bf16', 'bf16'];
@@ -46,10 +46,18 @@ export interface Precision {
    */
   autocast<T>(fn: () => T): T;
   /**
-   * Once per model, after loading: moves the weights this precision stores in bf16 (bf16: every frozen matrix,
-   * i.e. not a trainable tf.Variable) into half storage. Returns a line for the log ('' when nothing changed).
+   * Once per model, after loading and before training: stores the weights this precision keeps in bf16 (bf16:
+   * every matrix not in `trainable`, the keys the run trains; none for inference) in half storage, as
+   * --frozen-dtype bf16 does; those already in half storage (--frozen-dtype) stay as they are. Returns a line for
+   * the log ('' when nothing changed).
    */
-  prepareModel(params: Map<string, tf.Tensor>): string;
+  prepareModel(model: PrecisionModel, trainable?: Iterable<string>): string;
+}
+
+/** What prepareModel needs of a model (AltCLIPModel and CLIPModel have it). */
+export interface PrecisionModel {
+  namedParameters(): Map<string, tf.Variable>;
+  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number };
 }
 
 export const BF16_GEMM_KERNEL = 'AltclipGemmBf16';
@@ -122,10 +130,15 @@ const bf16: Precision = {
   autocast(fn) {
     return withMatmulPrecision(this.support().compute, fn);
   },
-  prepareModel(params) {
-    const stored = halfParams(params);
-    const frozen = [...params].filter(([k, t]) => !(t instanceof tf.Variable && t.trainable) && !stored?.has(k)).map(([k]) => k);
-    const { moved, bytesSaved } = storeFrozenAsHalf(params, frozen, 'bf16');
+  prepareModel(model, trainable = []) {
+    const train = new Set(trainable);
+    const frozen: string[] = [];
+    for (const [k, v] of model.namedParameters()) {
+      if (train.has(k)) continue;
+      v.trainable = false; // not trained by this run (the caller's word), so it may leave float32
+      frozen.push(k);
+    }
+    const { moved, bytesSaved } = model.storeFrozenAs('bf16', frozen);
     return moved.length ? `precision bf16: ${moved.length} frozen weight tensors stored in bf16 (${(bytesSaved / 2 ** 20).toFixed(0)} MiB saved)` : '';
   },
 };

@@ -147,20 +147,24 @@ describeNative('bf16 compute on the native backend', () => {
   });
 
   test('bf16 prepareModel stores frozen matrices in bf16 and leaves trainable ones and vectors float32', () => {
+    const modelOf = (params: Map<string, tf.Tensor>) => ({
+      namedParameters: () => new Map([...params].filter(([, t]) => t instanceof tf.Variable) as Array<[string, tf.Variable]>),
+      storeFrozenAs: (dtype: 'bf16' | 'f16', keys: Iterable<string>) => storeFrozenAsHalf(params, keys, dtype),
+    });
     const params = new Map<string, tf.Tensor>([
-      ['frozen.weight', tf.ones([4, 6])],
-      ['frozen.bias', tf.ones([4])],
+      ['frozen.weight', tf.variable(tf.ones([4, 6]))],
+      ['frozen.bias', tf.variable(tf.ones([4]))],
       ['trainable.weight', tf.variable(tf.ones([4, 6]))],
     ]);
-    const line = getPrecision('bf16').prepareModel(params);
+    const line = getPrecision('bf16').prepareModel(modelOf(params), ['trainable.weight']);
     expect(line).toBe('precision bf16: 1 frozen weight tensors stored in bf16 (0 MiB saved)');
     expect(halfParams(params)?.get('frozen.weight')?.dtype).toBe('bf16');
     expect(params.has('frozen.bias') && params.has('trainable.weight')).toBe(true);
-    expect(getPrecision('amp_bf16').prepareModel(params)).toBe('');
+    expect(getPrecision('amp_bf16').prepareModel(modelOf(params))).toBe('');
     // --frozen-dtype's choice stays: a tensor already in half storage is not moved again.
-    const p2 = new Map<string, tf.Tensor>([['a.weight', tf.ones([2, 2])]]);
+    const p2 = new Map<string, tf.Tensor>([['a.weight', tf.variable(tf.ones([2, 2]), false)]]);
     storeFrozenAsHalf(p2, ['a.weight'], 'f16');
-    expect(getPrecision('bf16').prepareModel(p2)).toBe('');
+    expect(getPrecision('bf16').prepareModel(modelOf(p2))).toBe('');
     expect(halfParams(p2)?.get('a.weight')?.dtype).toBe('f16');
   });
 });
