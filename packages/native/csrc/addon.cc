@@ -118,11 +118,34 @@ napi_value Softmax(napi_env env, napi_callback_info info) {
 // adamw(heap, pOff, mOff, vOff, gOff, n, lr, b1, b2, eps, bc1, bc2, wd)
 napi_value AdamW(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 13, "adamw");
+    Args a(env, info, 14, "adamw");
     a.heap(0);
     size_t n = a.size(5);
     altclip::adamw(a.f32(1, n), a.f32(2, n), a.f32(3, n), a.f32(4, n), n, (float)a.num(6), (float)a.num(7), (float)a.num(8), (float)a.num(9),
-                   (float)a.num(10), (float)a.num(11), (float)a.num(12));
+                   (float)a.num(10), (float)a.num(11), (float)a.num(12), (float)a.num(13));
+    return undefinedValue(env);
+  });
+}
+
+// sumSquares(heap, xOff, n) -> sum of x^2 in double (a gradient's squared norm, no temporary).
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 3, "sumSquares");
+    a.heap(0);
+    size_t n = a.size(2);
+    napi_value v;
+    napi_create_double(env, altclip::sumSquares(a.f32(1, n), n), &v);
+    return v;
+  });
+}
+
+// scaleInPlace(heap, xOff, n, s): x *= s.
+napi_value ScaleInPlace(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 4, "scaleInPlace");
+    a.heap(0);
+    size_t n = a.size(2);
+    altclip::scaleInPlace(a.f32(1, n), n, (float)a.num(3));
     return undefinedValue(env);
   });
 }
@@ -360,6 +383,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scaleInPlace", nullptr, ScaleInPlace, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"permuteRows", nullptr, PermuteRows, nullptr, nullptr, nullptr, napi_default, nullptr},

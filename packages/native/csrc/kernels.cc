@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "fused_vec.h"
 #include "pool.h"
@@ -160,10 +161,11 @@ VEC_CLONES void softmaxRows(const float* __restrict x, float* __restrict out, si
 }
 
 VEC_CLONES void adamwRange(float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g, size_t n, float lr,
-                           float b1, float b2, float eps, float bc1, float bc2, float wd) {
+                           float b1, float b2, float eps, float bc1, float bc2, float wd, float gscale) {
   const float decay = 1.0f - lr * wd, step = lr / bc1, rs2 = 1.0f / std::sqrt(bc2), c1 = 1.0f - b1, c2 = 1.0f - b2;
   for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
+    // gscale == 1 multiplies exactly (no rounding), so unclipped steps are bit-identical to before.
+    float gi = g[i] * gscale;
     float mi = b1 * m[i] + c1 * gi;
     float vi = b2 * v[i] + c2 * gi * gi;
     m[i] = mi;
@@ -264,8 +266,40 @@ void softmax(const float* x, float* out, size_t rows, size_t cols) {
 }
 
 void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
-           float wd) {
-  parallelFor(n, kGrain, [&](size_t b, size_t e) { adamwRange(p + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps, bc1, bc2, wd); });
+           float wd, float gscale) {
+  parallelFor(n, kGrain, [&](size_t b, size_t e) { adamwRange(p + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps, bc1, bc2, wd, gscale); });
+}
+
+VEC_CLONES double sumSquaresRange(const float* __restrict x, size_t n) {
+  // 8 float partial sums per 1024-value block (vectorises), each block's total added in double.
+  double total = 0;
+  for (size_t i0 = 0; i0 < n; i0 += 1024) {
+    const size_t e = std::min(n, i0 + 1024);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = i0;
+    for (; i + 8 <= e; i += 8)
+      for (int k = 0; k < 8; k++) acc[k] += x[i + k] * x[i + k];
+    for (; i < e; i++) acc[0] += x[i] * x[i];
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += acc[k];
+    total += s;
+  }
+  return total;
+}
+
+double sumSquares(const float* x, size_t n) {
+  const size_t chunks = std::max<size_t>(1, std::min<size_t>((size_t)poolThreads(), n / kGrain));
+  std::vector<double> part(chunks, 0.0);
+  parallelFor(chunks, 1, [&](size_t b, size_t e) {
+    for (size_t c = b; c < e; c++) part[c] = sumSquaresRange(x + c * n / chunks, (c + 1) * n / chunks - c * n / chunks);
+  });
+  double s = 0;
+  for (double v : part) s += v;
+  return s;
+}
+
+void scaleInPlace(float* x, size_t n, float s) {
+  parallelFor(n, kGrain, [&](size_t b, size_t e) { scaleStrip(x + b, s, e - b); });
 }
 
 // Reduces the middle axis of [outer, mid, inner]. inner == 1: one contiguous row per output (`row`); otherwise

@@ -38,10 +38,16 @@ void unary(int op, const float* x, float* out, size_t n);
 // Softmax over the last axis of a [rows, cols] matrix.
 void softmax(const float* x, float* out, size_t rows, size_t cols);
 
-// In-place AdamW (PyTorch formulation, decoupled decay):
+// In-place AdamW (PyTorch formulation, decoupled decay), on the gradient g * gscale (gradient clipping's coefficient,
+// folded in instead of a pass that scales the gradients first):
 //   p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps)
 void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
-           float wd);
+           float wd, float gscale = 1.0f);
+
+// sum x^2, accumulated in double (a gradient's squared L2 norm without a squared temporary).
+double sumSquares(const float* x, size_t n);
+// x *= s in place.
+void scaleInPlace(float* x, size_t n, float s);
 
 enum Binary { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kSquaredDifference = 4, kMaximum = 5, kMinimum = 6 };
 // out = a op b with broadcasting given as collapsed dims and per-input element strides (0 = broadcast); the

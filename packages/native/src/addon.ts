@@ -23,7 +23,11 @@ export interface NativeAddon {
   reduceMax(heap: Uint8Array | null, x: number, out: number, outer: number, mid: number, inner: number): void;
   unary(heap: Uint8Array | null, op: number, x: number, out: number, n: number): void;
   softmax(heap: Uint8Array | null, x: number, out: number, rows: number, cols: number): void;
-  adamw(heap: Uint8Array | null, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
+  /** `gscale` multiplies the gradient first (gradient clipping's coefficient). */
+  adamw(heap: Uint8Array | null, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number, gscale: number): void;
+  /** sum x^2 in double. */
+  sumSquares(heap: Uint8Array | null, x: number, n: number): number;
+  scaleInPlace(heap: Uint8Array | null, x: number, n: number, s: number): void;
   binary(heap: Uint8Array | null, op: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
   gather(heap: Uint8Array | null, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
   permuteRows(heap: Uint8Array | null, x: number, out: number, dims: Int32Array, strides: Float64Array, inner: number): void;
