@@ -12,6 +12,7 @@ const KERNEL = {
   biasAct: 'AltclipBiasAct',
   softmaxMask: 'AltclipSoftmaxMask',
   attention: 'AltclipAttention',
+  dropout: 'AltclipDropout',
 } as const;
 
 let enabled = true;
@@ -80,4 +81,24 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: 
   if (!m || m.dtype !== 'float32') return null;
   // bf16: both products (QK^T, PV) and the backward's four take bf16-rounded inputs (softmax stays float32).
   return first(run(KERNEL.attention, { q, k, v, mask: m }, bf16 ? { heads, scale, bf16: 1 } : { heads, scale }));
+}
+
+let nativeDropout = true;
+
+/**
+ * Off: dropout draws its mask with tf.randomUniform (tf.dropout's draws) even where the native kernel exists, so a
+ * native run and a cpu run see the same masks (tests comparing backends); on (the default): the native kernel.
+ */
+export function setNativeDropout(on: boolean): void {
+  nativeDropout = on;
+}
+
+/**
+ * Dropout's output and keep mask (bool) from the native kernel, its mask drawn in C++ from a generator seeded by one
+ * Math.random draw; null where the kernel is not registered.
+ */
+export function fusedDropout(x: tf.Tensor, rate: number): { y: tf.Tensor; keep: tf.Tensor } | null {
+  if (!nativeDropout || !available(KERNEL.dropout, x)) return null;
+  const [y, keep] = run(KERNEL.dropout, { x }, { rate, seed: Math.floor(Math.random() * 2 ** 32) });
+  return { y, keep };
 }

@@ -5,11 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpoint } from '@altclip/backend';
 import { halfParams, widenTensor } from './half';
-import { fusedAttention, fusedBiasAct, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
+import { fusedAttention, fusedBiasAct, fusedDropout, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
 import { bf16KernelsAvailable, linearBf16 } from './bf16-ops';
 import { matmulPrecision } from './precision';
 
-export { setFusedKernels } from './fused';
+export { setFusedKernels, setNativeDropout } from './fused';
 
 /** Named parameter store: HF state-dict key -> tensor (tf.Variable for trainable models). */
 export type Params = Map<string, tf.Tensor>;
@@ -129,10 +129,13 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
   if (!(rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
   const keepProb = 1 - rate;
   const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
-    // as tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U
-    const keep = tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
+    const native = fusedDropout(input, rate);
+    // as tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U. The native
+    // kernel draws its mask in C++ from a counter-based generator seeded by one Math.random draw (so a seeded step
+    // stays reproducible), instead of one JS random number per element.
+    const keep = native ? native.keep : tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
     save([keep]);
-    const value = tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
+    const value = native ? native.y : tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
     return {
       value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.mul(dy as tf.Tensor, tf.div(tf.cast(saved[0], 'float32'), keepProb)),

@@ -594,4 +594,28 @@ size_t setAttentionFullRowLimit(size_t scores) {
   return old;
 }
 
+namespace {
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+FUSED_CLONES void dropoutRange(const float* x, float* y, uint8_t* mask, size_t b, size_t e, float rate, float scale, uint64_t key) {
+  for (size_t i = b; i < e; i++) {
+    const float u = (float)(splitmix64(key + i) >> 40) * (1.0f / 16777216.0f);  // 24 bits: [0, 1)
+    const bool keep = u >= rate;
+    mask[i] = keep;
+    y[i] = keep ? x[i] * scale : 0.0f;
+  }
+}
+}  // namespace
+
+void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint32_t seed) {
+  const float scale = 1.0f / (1.0f - rate);
+  const uint64_t key = (uint64_t)seed << 40;  // 2^40 elements per seed before two seeds' streams could meet
+  parallelFor(n, (size_t)1 << 17, [&](size_t b, size_t e) { dropoutRange(x, y, mask, b, e, rate, scale, key); });
+}
+
 }  // namespace altclip

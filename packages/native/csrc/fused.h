@@ -1,6 +1,7 @@
 // Fused transformer-block kernels (issue 12): LayerNorm, bias + GELU, masked softmax and flash-style attention,
 // each with its backward. Row-major float32 throughout; the caller resolves heap offsets to pointers.
 #pragma once
+#include <cstdint>
 #include <cstddef>
 
 namespace altclip {
@@ -44,6 +45,11 @@ void attention(const float* q, const float* k, const float* v, MaskView mask, fl
 // dq, dk, dv (layouts of q, k, v) from dout, recomputing the scores tile by tile.
 void attentionGrad(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out, const float* stats,
                    float* dq, float* dk, float* dv, AttentionShape s, float scale);
+
+// Dropout with a counter-based generator: element i is kept when u(seed, i) >= rate, u uniform in [0, 1) from a
+// hash of (seed, i) (splitmix64), so any thread computes any element and the same seed gives the same mask.
+// y = keep ? x / (1 - rate) : 0; mask[i] = keep (1 byte).
+void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint32_t seed);
 
 // Heads with at most `scores` = Lq * Lk scores run on whole score rows and the built-in SGEMM; longer ones in
 // flash-style key tiles (default 1 << 20). Returns the previous limit (tests force each path with it).

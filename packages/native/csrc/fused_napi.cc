@@ -156,11 +156,25 @@ napi_value SetAttentionFullRowLimit(napi_env env, napi_callback_info info) {
   });
 }
 
+// dropout(heap, x, y, mask (bytes), n, rate, seed)
+napi_value Dropout(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 7, "dropout");
+    a.heap(0);
+    const size_t n = a.size(4);
+    const double rate = a.num(5);
+    if (!(rate >= 0 && rate < 1)) throw ArgError{"dropout: rate must be in [0, 1)"};
+    altclip::dropout(a.f32(1, n), a.f32(2, n), a.ptr<uint8_t>(3, n), n, (float)rate, (uint32_t)a.size(6));
+    return undefinedValue(env);
+  });
+}
+
 }  // namespace
 
 void registerFused(napi_env env, napi_value exports) {
   defineFunctions(env, exports,
                   {{"layerNorm", LayerNorm},
+                   {"dropout", Dropout},
                    {"layerNormGrad", LayerNormGrad},
                    {"biasAct", BiasAct},
                    {"biasActGrad", BiasActGrad},

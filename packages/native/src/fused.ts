@@ -6,6 +6,7 @@
  *   AltclipLayerNorm    {x [..., D], gamma [D], beta [D]} {eps}          -> y, mean [...], rstd [...]
  *   AltclipBiasAct      {x [..., N], bias [N]} {activation}              -> act(x + bias)   (gelu | quick_gelu)
  *   AltclipSoftmaxMask  {x [.., Lq, Lk], mask? (broadcasts)} {scale}     -> softmax(x * scale + mask)
+ *   AltclipDropout      {x} {rate, seed}                                 -> y, keep mask (bool)   (no gradient: see models' dropout)
  *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale, bf16?}
  *                       -> out [B, Lq, H*d], stats [B, H, Lq, 2]         (mask dims 1 or full: it broadcasts)
  * Each has a `...Grad` kernel; the gradients save only what the backward needs (x and mean/rstd for LayerNorm,
@@ -29,6 +30,8 @@ interface FusedAddon {
   /** dims [B, H, Lq, Lk, d, bf16 products 0|1]; maskStrides [sb, sh, sq]. */
   attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
   attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+  /** mask: n bytes (bool). */
+  dropout(heap: Heap, x: number, y: number, mask: number, n: number, rate: number, seed: number): void;
 }
 const fused = (addon: NativeAddon) => addon as unknown as FusedAddon;
 
@@ -41,6 +44,7 @@ export const FUSED_KERNEL_NAMES = {
   softmaxMaskGrad: 'AltclipSoftmaxMaskGrad',
   attention: 'AltclipAttention',
   attentionGrad: 'AltclipAttentionGrad',
+  dropout: 'AltclipDropout',
 } as const;
 const K = FUSED_KERNEL_NAMES;
 
@@ -166,7 +170,19 @@ const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, att
   return [dq, dk, dv];
 };
 
+/** Dropout's mask from a counter-based generator in C++ (csrc/fused.h dropout): no random numbers drawn in JS. */
+const dropoutKernel: Impl = (addon, host, { x }, attrs) => {
+  const rate = attrs.rate as number;
+  if (!f32(x) || !(rate >= 0 && rate < 1)) return null;
+  const y = host.output(x!.shape, 'float32');
+  const keep = host.output(x!.shape, 'bool');
+  const o = host.offset;
+  fused(addon).dropout(host.heap(), o(x!), o(y), o(keep), size(x!.shape), rate, (attrs.seed as number) >>> 0);
+  return [y, keep];
+};
+
 export const FUSED_KERNELS: Record<string, { impl: Impl; what: string }> = {
+  [K.dropout]: { impl: dropoutKernel, what: 'dropout, mask from a counter-based generator (no JS random numbers)' },
   [K.layerNorm]: { impl: layerNorm, what: 'fused LayerNorm (saves mean/rstd only)' },
   [K.layerNormGrad]: { impl: layerNormGrad, what: 'fused LayerNorm backward (dx, dgamma, dbeta)' },
   [K.biasAct]: { impl: biasAct, what: 'fused bias + GELU / quick-GELU' },
