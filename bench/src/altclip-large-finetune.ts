@@ -8,6 +8,8 @@
  *   npm run bench -- altclip-large-finetune [--steps 2] [--precision fp32|amp_bf16|bf16] [--profile] [--dir /tmp/altclip-large-random]
  *                                           [--keep] [--lock-image] [--frozen-dtype bf16|f16] [--grad-checkpointing]
  * --profile: time per kernel and per phase of the step (forward + backward, gradient clipping, AdamW).
+ * --layers N: both towers cut to N layers (AltCLIP-L's widths; the default folder becomes altclip-large-<N>l-random), to
+ * profile the same per-layer work where 20 GiB are not free.
  *
  * The model folder (3.5 GB) is written once into --dir and reused by later runs (--keep leaves it there). The data
  * is a synthetic CIFAR-10 binary file (16 random images), the tokenizer the small SentencePiece model the demo ships
@@ -25,13 +27,18 @@ const REPO = path.join(__dirname, '..', '..');
 function parse(argv: string[]) {
   const o = {
     steps: 2, dir: path.join(os.tmpdir(), 'altclip-large-random'), keep: false, precision: 'fp32', profile: false, lockImage: false,
-    frozenDtype: undefined as 'bf16' | 'f16' | undefined, gradCheckpointing: false,
+    frozenDtype: undefined as 'bf16' | 'f16' | undefined, gradCheckpointing: false, layers: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--steps') o.steps = Number(argv[++i]);
     else if (a === '--precision') o.precision = getPrecision(argv[++i]).name;
     else if (a === '--profile') o.profile = true;
+    else if (a === '--layers') {
+      o.layers = Number(argv[++i]);
+      if (!Number.isInteger(o.layers) || o.layers < 1) throw new Error(`--layers must be a positive integer, got '${argv[i]}'`);
+      if (!argv.includes('--dir')) o.dir = path.join(os.tmpdir(), `altclip-large-${o.layers}l-random`);
+    }
     else if (a === '--lock-image') o.lockImage = true;
     else if (a === '--grad-checkpointing') o.gradCheckpointing = true;
     else if (a === '--frozen-dtype') {
@@ -50,14 +57,19 @@ function parse(argv: string[]) {
   return o;
 }
 
-async function ensureModel(dir: string): Promise<void> {
+async function ensureModel(dir: string, layers: number): Promise<void> {
   if (fs.existsSync(path.join(dir, 'model.safetensors')) && fs.existsSync(path.join(dir, 'config.json'))) {
     console.log(`model: reusing ${dir}`);
     return;
   }
   const t = performance.now();
   await setupBackend();
-  const model = new AltCLIPModel(getModelConfig('altclip-large') as AltCLIPConfig, { seed: 0 });
+  const cfg = getModelConfig('altclip-large') as AltCLIPConfig;
+  if (layers) {
+    cfg.text_config.num_hidden_layers = layers;
+    cfg.vision_config.num_hidden_layers = layers;
+  }
+  const model = new AltCLIPModel(cfg, { seed: 0 });
   await model.save(dir);
   model.dispose();
   fs.copyFileSync(path.join(REPO, 'datasets', 'demo-spm', 'sentencepiece.bpe.model'), path.join(dir, 'sentencepiece.bpe.model'));
@@ -97,7 +109,7 @@ function watchPeak(pid: number): () => number {
 
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
-  await ensureModel(o.dir);
+  await ensureModel(o.dir, o.layers);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'altclip-large-ft-'));
   const data = path.join(work, 'cifar');
   syntheticCifar(data);
