@@ -184,8 +184,8 @@ export function selfAttention(
 
 /**
  * softmax(q k^T / sqrt(d) + bias) v over `heads` heads: q [B, Lq, H], k and v [B, Lk, H] (heads are column
- * blocks, as the projections produce them) -> [B, Lq, H]. Without attention dropout this is one fused kernel when
- * available (no [B, heads, Lq, Lk] scores in memory); otherwise the composed ops below.
+ * blocks, as the projections produce them) -> [B, Lq, H]. One fused kernel when available (no [B, heads, Lq, Lk]
+ * scores in memory), attention dropout included (its mask drawn in the kernel); otherwise the composed ops below.
  */
 export function attention(
   qx: tf.Tensor,
@@ -198,9 +198,8 @@ export function attention(
   const [B, Lq, H] = qx.shape as number[];
   const Lk = kx.shape[1] as number;
   const d = H / heads;
-  // Dropout on the probabilities needs them materialised: the fused attention kernel runs only without it.
   const scale = opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d);
-  const fused = opts.training && opts.dropout > 0 ? null : fusedAttention(qx, kx, vx, heads, bias, scale, matmulPrecision() === 'bf16');
+  const fused = fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
   if (fused) return fused;
   const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
   const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);

@@ -150,3 +150,8 @@ export function getPrecision(name: string): Precision {
   if (!PRECISION_NAMES.includes(name as PrecisionName)) throw new Error(`unknown precision '${name}' (expected one of ${PRECISION_NAMES.join(', ')})`);
   return PRECISIONS[name as PrecisionName];
 }
+
+/** For `altclip info`: one line per precision saying what it computes on this machine and backend. */
+export function precisionInfoLines(): string[] {
+  return PRECISION_NAMES.map((n) => PRECISIONS[n].support().line);
+}

@@ -20,8 +20,8 @@ import { setupBackend } from '@altclip/backend';
 import { TensorData } from '@altclip/checkpoint';
 import { nativeStatus, setNativeBf16Emulation } from '@altclip/native';
 import { fixture } from '@altclip/test-utils';
-import { AltCLIPModel, getPrecision, ModelOutput } from '@altclip/models';
-import { expectClose, forwardTol, ids2D, readAll, tensorOf } from './helpers';
+import { AltCLIPModel, getPrecision } from '@altclip/models';
+import { expectClose, fixtureOutput, forwardTol, ids2D, readAll, tensorOf } from './helpers';
 
 const DIR = fixture('altclip-tiny');
 const status = nativeStatus();
@@ -43,14 +43,6 @@ export function bf16Depth(name: string, L: { text: number; vision: number }): nu
   if (/image_embeds/.test(name)) return image + 1;
   if (/logits/.test(name)) return text + 1 + image + 1;
   throw new Error(`no bf16 depth for fixture tensor ${name}`);
-}
-
-function towerTensor(out: ModelOutput, field: string): tf.Tensor | undefined {
-  const m = /^hidden_states\.(\d+)$/.exec(field);
-  if (m) return out.hiddenStates?.[Number(m[1])];
-  if (field === 'last_hidden_state') return out.lastHiddenState;
-  if (field === 'pooler_output') return out.poolerOutput;
-  return undefined;
 }
 
 describeNative('AltCLIP forward parity in amp_bf16 (native)', () => {
@@ -79,20 +71,11 @@ describeNative('AltCLIP forward parity in amp_bf16 (native)', () => {
       textFeatures: model.getTextFeatures(ids, mask),
       imageFeatures: model.getImageFeatures(pixels),
     }));
-    const direct: Record<string, tf.Tensor> = {
-      'output.text_embeds': out.textEmbeds,
-      'output.image_embeds': out.imageEmbeds,
-      'output.logits_per_text': out.logitsPerText,
-      'output.logits_per_image': out.logitsPerImage,
-      'output.text_embeds_unnormalized': textFeatures,
-      'output.image_embeds_unnormalized': imageFeatures,
-    };
     const report: Record<string, string> = {};
     let bf16Seen = false;
     for (const [name, ref] of io) {
       if (!name.startsWith('output.')) continue;
-      const m = /^output\.(text_model|vision_model)\.(.+)$/.exec(name);
-      const actual = m ? towerTensor(m[1] === 'text_model' ? out.textModelOutput : out.visionModelOutput, m[2]) : direct[name];
+      const actual = fixtureOutput(name, out, textFeatures, imageFeatures);
       if (!actual) throw new Error(`no model output corresponds to fixture tensor ${name}`);
       const D = bf16Depth(name, L);
       const tol = D === 0 ? forwardTol : (refMax: number) => D * PER_MATMUL * Math.max(1, refMax);

@@ -381,6 +381,21 @@ size_t gFullRowScores = (size_t)1 << 20;
 
 bool fullRows(const AttentionShape& sh) { return sh.Lq * sh.Lk <= gFullRowScores; }
 
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Attention dropout on row i of head h of batch b: p[j] *= keep(j) / (1 - rate), the mask a function of
+// (seed, b, h, i, j) only, so the backward pass rebuilds it.
+FV_INLINE void dropRow(float* p, const AttentionShape& sh, size_t b, size_t h, size_t i) {
+  const uint64_t key = ((uint64_t)sh.dropSeed << 40) + ((b * sh.H + h) * sh.Lq + i) * sh.Lk;
+  const float scale = 16777216.0f / (float)(16777216u - sh.dropRate24);
+  for (size_t j = 0; j < sh.Lk; j++) p[j] = (splitmix64(key + j) >> 40) >= sh.dropRate24 ? p[j] * scale : 0.0f;
+}
+
 // One product of the whole-row paths on the pool thread that runs it, float32 or bf16 products.
 FV_INLINE void rowGemm(bool bf16, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
                        int ldc, bool parallel) {
@@ -406,6 +421,7 @@ FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, 
     const float mx = maxRow(sr, Lk);
     st[2 * r] = mx;
     st[2 * r + 1] = 1.0f / expRow(sr, sr, Lk, mx);
+    if (sh.dropRate24) dropRow(sr, sh, b, h, i0 + r);  // the sum above is of the undropped probabilities, as in torch
   }
   rowGemm(sh.bf16, false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
   for (size_t r = 0; r < br; r++) {
@@ -439,11 +455,15 @@ FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const flo
     scaleMaskRow(p, maskRow(mask, b, h, i), Lk, scale);
     const float mx = st[2 * i], inv = st[2 * i + 1];
     expRow(p, p, Lk, mx);
+    // With dropout, O = (P * M) V, so dO . O = sum_j P_ij (dP * M)_ij still gives the softmax term; dP (here ds)
+    // takes the mask before it, and P takes it after (dV = (P * M)^T dO).
     const float dsum = attentionRowTerm(out + base + i * D, G + i * D, d);
+    if (sh.dropRate24) dropRow(ds, sh, b, h, i);
     for (size_t j = 0; j < Lk; j++) {
       p[j] *= inv;
       ds[j] = scale * p[j] * (ds[j] - dsum);
     }
+    if (sh.dropRate24) dropRow(p, sh, b, h, i);
   }
   rowGemm(sh.bf16, true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
   rowGemm(sh.bf16, false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
@@ -557,6 +577,8 @@ void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, si
   parallelFor(rows, rowGrain(cols), [&](size_t r0, size_t r1) { softmaxGradRows(dy, y, dx, r0, r1, cols, scale); });
 }
 
+bool attentionDropoutFits(const AttentionShape& s) { return !s.dropRate24 || fullRows(s); }
+
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale) {
   if (fullRows(s)) {
     // Row blocks of about BR rows, evenly sized (257 rows: 5 x 52, not 4 x 64 + 1).
@@ -595,13 +617,6 @@ size_t setAttentionFullRowLimit(size_t scores) {
 }
 
 namespace {
-inline uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 FUSED_CLONES void dropoutRange(const float* x, float* y, uint8_t* mask, size_t b, size_t e, float rate, float scale, uint64_t key) {
   for (size_t i = b; i < e; i++) {
     const float u = (float)(splitmix64(key + i) >> 40) * (1.0f / 16777216.0f);  // 24 bits: [0, 1)

@@ -40,6 +40,11 @@ struct AttentionShape {
   // bf16 products (inputs rounded while packed, float32 accumulation; softmax stays float32) on whole score rows;
   // the key-tile path of long heads stays float32.
   bool bf16 = false;
+  // Dropout on the probabilities (training): P[b, h, i, j] is kept when the 24-bit hash of (seed, flat index) is at
+  // least dropRate24 (= rate * 2^24; 0: no dropout) and scaled by 1 / (1 - rate); the backward pass rebuilds the same
+  // mask. Whole-row path only (attention() refuses it on key tiles).
+  uint32_t dropRate24 = 0;
+  uint32_t dropSeed = 0;
 };
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale);
 // dq, dk, dv (layouts of q, k, v) from dout, recomputing the scores tile by tile.
@@ -54,5 +59,7 @@ void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint
 // Heads with at most `scores` = Lq * Lk scores run on whole score rows and the built-in SGEMM; longer ones in
 // flash-style key tiles (default 1 << 20). Returns the previous limit (tests force each path with it).
 size_t setAttentionFullRowLimit(size_t scores);
+// False when `s` asks for dropout on a head too long for the whole-row path (the key tiles have none).
+bool attentionDropoutFits(const AttentionShape& s);
 
 }  // namespace altclip

@@ -107,16 +107,20 @@ napi_value SoftmaxMaskGrad(napi_env env, napi_callback_info info) {
   });
 }
 
-// dims [B, H, Lq, Lk, d, bf16 (0 or 1: bf16 products)].
+// dims [B, H, Lq, Lk, d, bf16 (0 or 1: bf16 products), dropout rate * 2^24 (0: none), dropout seed].
 altclip::AttentionShape shapeArg(Args& a, size_t i, const char* fn) {
-  std::vector<size_t> d = dimsArg(a, i, 6, fn, "dims [B, H, Lq, Lk, d, bf16]");
+  std::vector<size_t> d = dimsArg(a, i, 8, fn, "dims [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed]");
   for (int k = 0; k < 5; k++)
     if (!d[k]) throw ArgError{std::string(fn) + ": empty attention shape"};
   if (d[5] > 1) throw ArgError{std::string(fn) + ": the bf16 flag (dims[5]) must be 0 or 1"};
-  return {d[0], d[1], d[2], d[3], d[4], d[5] == 1};
+  if (d[6] >= (1u << 24)) throw ArgError{std::string(fn) + ": the dropout rate (dims[6] / 2^24) must be below 1"};
+  altclip::AttentionShape s{d[0], d[1], d[2], d[3], d[4], d[5] == 1, (uint32_t)d[6], (uint32_t)d[7]};
+  if (!altclip::attentionDropoutFits(s))
+    throw ArgError{std::string(fn) + ": attention dropout runs on whole score rows only; this head has more than the whole-row limit of scores"};
+  return s;
 }
 
-// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d, bf16], maskStrides, scale)
+// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed], maskStrides, scale)
 napi_value Attention(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 10, "attention");
