@@ -576,8 +576,10 @@ bool supported(const Kernel* k) {
 #ifdef SGEMM_X86
   if (k == &kAvx512) return __builtin_cpu_supports("avx512f");
   if (k == &kAvx2 || k == &kBf16Avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // x86-64-v4 (F, BW, CD, DQ, VL: what the tile is compiled for) plus AVX512_BF16.
   if (k == &kBf16Avx512)
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #endif
   return true;
 }
