@@ -88,3 +88,15 @@ export function nativeScaleInPlace(t: tf.Tensor, s: number): boolean {
   h.addon.scaleInPlace(h.heap, h.off, t.size, s);
   return true;
 }
+
+/**
+ * Zeroes rows (along the first axis) of t in place, natively: false (nothing done) where it cannot (see
+ * nativeScaleInPlace). Rows outside [0, rows) are ignored.
+ */
+export function nativeZeroRowsInPlace(t: tf.Tensor, rows: number[]): boolean {
+  const h = inPlace(t);
+  if (!h || holders(t) !== 1 || t.rank < 1) return false;
+  const rowSize = t.size / t.shape[0];
+  for (const r of rows) if (Number.isInteger(r) && r >= 0 && r < t.shape[0]) h.addon.scaleInPlace(h.heap, h.off + 4 * r * rowSize, rowSize, 0);
+  return true;
+}

@@ -13,7 +13,7 @@ import { ELEMENTWISE_KERNELS } from './elementwise';
 import { FUSED_KERNELS, registerFusedGradients } from './fused';
 import { BF16_KERNELS } from './bf16';
 
-export { nativeAdamWStep, nativeScaleInPlace, nativeSumSquares } from './adamw';
+export { nativeAdamWStep, nativeScaleInPlace, nativeSumSquares, nativeZeroRowsInPlace } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { ELEMENTWISE_KERNELS } from './elementwise';

@@ -11,6 +11,7 @@ export interface NativeOptimizerOps {
   ): boolean;
   nativeSumSquares(t: tf.Tensor): number | null;
   nativeScaleInPlace(t: tf.Tensor, s: number): boolean;
+  nativeZeroRowsInPlace(t: tf.Tensor, rows: number[]): boolean;
 }
 
 let ops: NativeOptimizerOps | null | undefined;
