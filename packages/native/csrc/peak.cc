@@ -2,6 +2,7 @@
 // against. 12 independent accumulators hide the FMA / vdpbf16ps latency (4-6 cycles, 2 pipes); nothing is loaded
 // or stored inside the loop.
 #include <atomic>
+#include <cstring>
 
 #include "pool.h"
 #include "sgemm.h"
@@ -17,56 +18,40 @@ namespace {
 #ifdef PEAK_X86
 constexpr int kAcc = 12;
 
+// kAcc accumulators of type VEC, each updated by OP (an expression of acc[i]) `iters` times, then summed into a
+// value the compiler cannot drop.
+#define REGISTER_LOOP(VEC, INIT, OP)                                    \
+  VEC acc[kAcc];                                                        \
+  for (int i = 0; i < kAcc; i++) acc[i] = INIT((float)i);               \
+  for (long t = 0; t < iters; t++)                                      \
+    _Pragma("GCC unroll 12") for (int i = 0; i < kAcc; i++) acc[i] = OP; \
+  for (int i = 1; i < kAcc; i++) acc[0] += acc[i];                      \
+  float out[sizeof(VEC) / 4];                                           \
+  std::memcpy(out, &acc[0], sizeof out);                                \
+  volatile float sink = out[0];                                         \
+  (void)sink
+
 // Returns flops: iters x 12 accumulators x 16 lanes x 2 (multiply and add).
 __attribute__((target("arch=x86-64-v4"))) double fmaLoop512(long iters) {
-  __m512 acc[kAcc];
   const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
-  for (int i = 0; i < kAcc; i++) acc[i] = _mm512_set1_ps((float)i);
-  for (long t = 0; t < iters; t++)
-#pragma GCC unroll 12
-    for (int i = 0; i < kAcc; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < kAcc; i++) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  volatile float sink = out[0];
-  (void)sink;
+  REGISTER_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps(acc[i], a, b));
   return (double)iters * kAcc * 16 * 2;
 }
 
 // 8 lanes on AVX2/FMA CPUs.
 __attribute__((target("arch=x86-64-v3"))) double fmaLoop256(long iters) {
-  __m256 acc[kAcc];
   const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-  for (int i = 0; i < kAcc; i++) acc[i] = _mm256_set1_ps((float)i);
-  for (long t = 0; t < iters; t++)
-#pragma GCC unroll 12
-    for (int i = 0; i < kAcc; i++) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-  __m256 s = acc[0];
-  for (int i = 1; i < kAcc; i++) s = _mm256_add_ps(s, acc[i]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  volatile float sink = out[0];
-  (void)sink;
+  REGISTER_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps(acc[i], a, b));
   return (double)iters * kAcc * 8 * 2;
 }
 
 // vdpbf16ps: per lane two bf16 products added to the float32 accumulator (4 flops).
 __attribute__((target("arch=x86-64-v4,avx512bf16"))) double dpbf16Loop(long iters) {
-  __m512 acc[kAcc];
   const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f803f80), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
-  for (int i = 0; i < kAcc; i++) acc[i] = _mm512_set1_ps((float)i);
-  for (long t = 0; t < iters; t++)
-#pragma GCC unroll 12
-    for (int i = 0; i < kAcc; i++) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  __m512 s = acc[0];
-  for (int i = 1; i < kAcc; i++) s = _mm512_add_ps(s, acc[i]);
-  float out[16];
-  _mm512_storeu_ps(out, s);
-  volatile float sink = out[0];
-  (void)sink;
+  REGISTER_LOOP(__m512, _mm512_set1_ps, _mm512_dpbf16_ps(acc[i], a, b));
   return (double)iters * kAcc * 16 * 4;
 }
+#undef REGISTER_LOOP
 #endif
 
 double peakOnce(int kind, long iters) {
