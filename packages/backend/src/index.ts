@@ -6,6 +6,6 @@ export { registerGradients } from './gradients';
 export { hashInts, mulberry32, Mulberry32, withSeededRandom } from './random';
 export { backendInfo } from './info';
 export type { BackendInfo } from './info';
-export { nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
+export { nativeBf16, nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
 export type { NativeInfo } from './native';
 export * from './backprop';

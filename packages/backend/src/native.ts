@@ -58,6 +58,16 @@ export function disableNativeKernels(): void {
   load()?.unregisterNativeKernels();
 }
 
+/**
+ * The addon's bf16 GEMM (@altclip/native's nativeStatus().bf16): `native` when the CPU has AVX512_BF16 (vdpbf16ps),
+ * the tile bf16 products run on ('avx512_bf16' or 'emulated'), and whether emulation was asked for; undefined
+ * without the addon.
+ */
+export function nativeBf16(): { native: boolean; isa: string; forced: boolean } | undefined {
+  const s = load()?.nativeStatus();
+  return s?.available ? s.bf16 : undefined;
+}
+
 /** Arena figures of the `native` backend when it is the current backend (arena-backend.ts). */
 export interface NativeArenaInfo {
   reservedGiB: number;

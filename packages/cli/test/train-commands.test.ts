@@ -110,3 +110,22 @@ test('altclip shards, then contrastive on the shards: the same samples and losse
   expect(losses('on-shards')).toHaveLength(3);
   expect(losses('on-shards')).toEqual(losses('on-pairs'));
 }, 300000);
+
+test('--precision amp_bf16 trains and logs what the matmuls compute in here (bf16 products need AVX512_BF16 and native)', async () => {
+  const imgs = fixture('preprocess', 'images');
+  const data = path.join(dir, 'prec-pairs.tsv');
+  fs.writeFileSync(data, `image\tcaption\n${['rgb_224x224.png', 'rgb_50x80.png'].map((f, i) => `${path.join(imgs, f)}\tcaption ${i}`).join('\n')}\n`);
+  const stderr: string[] = [];
+  const spies = [jest.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true)), jest.spyOn(process.stdout, 'write').mockImplementation(() => true)];
+  try {
+    await main(['contrastive', '--backend', 'wasm', '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '2', '--steps', '1', '--lr', '1e-4', '--precision', 'amp_bf16', '--no-progress', '--out', path.join(dir, 'prec')]);
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+  // The run says what the matmuls compute in on this machine (bf16 products, or fp32 and why: the precision tests
+  // of @altclip/models check those lines).
+  const { getPrecision } = await import('@altclip/models');
+  expect(stderr.join('')).toContain(getPrecision('amp_bf16').support().line);
+  expect(stderr.join('')).toMatch(/^precision amp_bf16: /m);
+  expect(fs.existsSync(path.join(dir, 'prec', 'final', 'model.safetensors'))).toBe(true);
+}, 300000);

@@ -15,3 +15,5 @@ export { loadClipLikeModel } from './load';
 export * from './bundle';
 export * from './half';
 export type { SnapshotOptions } from '@altclip/checkpoint';
+export * from './precision';
+export { linearBf16, toBf16 } from './bf16-ops';

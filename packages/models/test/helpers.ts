@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { openSafetensors, TensorData } from '@altclip/checkpoint';
 import { maxAbs, maxAbsDiff } from '@altclip/test-utils';
 import { loadAddon } from '@altclip/native';
+import type { ModelOutput } from '@altclip/models';
 
 export async function readAll(file: string): Promise<Map<string, TensorData>> {
   const r = await openSafetensors(file);
@@ -46,3 +47,26 @@ export const isKeyBias = (name: string) => /attention\.self\.key\.bias$|self_att
 const nativeBuilt = loadAddon();
 if (!nativeBuilt.addon) console.log(`models parity: the 'native' backend is not tested (${nativeBuilt.why})`);
 export const BACKENDS: Array<'cpu' | 'wasm' | 'native'> = nativeBuilt.addon ? ['cpu', 'wasm', 'native'] : ['cpu', 'wasm'];
+
+/**
+ * The model output that fixture tensor `name` (io.safetensors' output.*) holds: the embeds, logits and features,
+ * or a tower's last_hidden_state / pooler_output / hidden_states.N; undefined for an unknown name.
+ */
+export function fixtureOutput(name: string, out: ModelOutput, textFeatures: tf.Tensor, imageFeatures: tf.Tensor): tf.Tensor | undefined {
+  const direct: Record<string, tf.Tensor> = {
+    'output.text_embeds': out.textEmbeds,
+    'output.image_embeds': out.imageEmbeds,
+    'output.logits_per_text': out.logitsPerText,
+    'output.logits_per_image': out.logitsPerImage,
+    'output.text_embeds_unnormalized': textFeatures,
+    'output.image_embeds_unnormalized': imageFeatures,
+  };
+  const m = /^output\.(text_model|vision_model)\.(.+)$/.exec(name);
+  if (!m) return direct[name];
+  const tower = m[1] === 'text_model' ? out.textModelOutput : out.visionModelOutput;
+  const h = /^hidden_states\.(\d+)$/.exec(m[2]);
+  if (h) return tower.hiddenStates?.[Number(h[1])];
+  if (m[2] === 'last_hidden_state') return tower.lastHiddenState;
+  if (m[2] === 'pooler_output') return tower.poolerOutput;
+  return undefined;
+}

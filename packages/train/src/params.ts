@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ClipLikeModel, FROZEN_DTYPES, FrozenDtype } from '@altclip/models';
+import { nativeOptimizerOps } from './native-optional';
 
 /**
  * Which parameters train, chosen by HF key. Keys follow the checkpoint layout:
@@ -94,13 +95,19 @@ export function paddingRows(keys: string[], padTokenId: number | undefined): Map
   return out;
 }
 
-/** Zeroes the gradient rows listed in `rows` (torch padding_idx semantics). Returns new tensors; inputs are kept. */
+/**
+ * Zeroes the gradient rows listed in `rows` (torch padding_idx semantics). Where @altclip/native runs, in place (the
+ * map holds the same tensors); elsewhere new tensors replace them and the inputs are kept (the caller disposes them).
+ */
 export function maskGradRows(grads: Map<string, tf.Tensor>, rows: Map<string, number[]>): Map<string, tf.Tensor> {
   if (rows.size === 0) return grads;
   const out = new Map(grads);
   for (const [k, rs] of rows) {
     const g = grads.get(k);
     if (!g) continue;
+    // In place where @altclip/native runs (a few rows written, instead of a pass over, and a copy of, a gradient
+    // that is 1 GB for XLM-R-large's word embeddings); the caller sees the same tensor back.
+    if (nativeOptimizerOps()?.nativeZeroRowsInPlace(g, rs)) continue;
     const mask = new Float32Array(g.shape[0]).fill(1);
     for (const r of rs) if (r >= 0 && r < mask.length) mask[r] = 0;
     out.set(k, tf.tidy(() => tf.mul(g, tf.tensor(mask, [g.shape[0], ...g.shape.slice(1).map(() => 1)]))));

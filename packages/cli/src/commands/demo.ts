@@ -14,7 +14,7 @@ export const demoCommand: CommandModule = {
     const a = optionsFromArgv('demo', argv);
     const choice = await setupBackend({ backend: backendOf(argv) as BackendName | 'auto' | undefined });
     console.log(backendSummary(choice));
-    const r = await runDemo({ out: a.out, fast: a.fast, resume: a.resume, fashionMnistDir: a.fashionMnist, backend: choice.name });
+    const r = await runDemo({ out: a.out, fast: a.fast, resume: a.resume, fashionMnistDir: a.fashionMnist, backend: choice.name, precision: a.precision });
     if (r.status !== 'completed') process.exitCode = 130;
   },
 };

@@ -139,9 +139,9 @@ export const embedCommand: CommandModule = {
     assertOutput(a.out!, 'file', '--out');
     const images = a.images ? await imageList(a.images) : undefined;
     const texts = a.texts ? await textList(a.texts) : undefined;
-    const { bundle } = await openModel(a.model!, backendOf(argv));
+    const { bundle, precision } = await openModel(a.model!, backendOf(argv), a.precision);
     try {
-      const r = await embed(bundle, { images, texts, out: a.out!, batchSize: a.batchSize, normalize: !a.raw });
+      const r = await precision.autocast(() => embed(bundle, { images, texts, out: a.out!, batchSize: a.batchSize, normalize: !a.raw }));
       console.log(`wrote ${r.out} (${r.images} image and ${r.texts} text embeddings) and ${r.index}`);
     } finally {
       bundle.dispose();

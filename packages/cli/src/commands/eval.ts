@@ -37,11 +37,11 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
   const classnames = args.classnames ? loadClassnames(args.classnames, kind) : builtin.classnames ?? ds.classNames;
   if (classnames.length !== ds.classNames.length) throw new Error(`${classnames.length} class names but the dataset has ${ds.classNames.length} classes`);
   const templates = args.templates ? loadTemplates(args.templates, kind) : builtin.templates;
-  const opened = await openModel(args.model!, backend);
+  const opened = await openModel(args.model!, backend, args.precision);
   const bundle = opened.bundle;
   try {
     const unknown = unknownTextWarning();
-    const r = await evaluateZeroShot({ ...bundle, dataset: ds, classnames, templates, batchSize, limit: args.limit, skipErrors: args.skipErrors, onProgress: progressLogger('zeroshot'), onUnknownOnly: unknown.onUnknownOnly });
+    const r = await opened.precision.autocast(() => evaluateZeroShot({ ...bundle, dataset: ds, classnames, templates, batchSize, limit: args.limit, skipErrors: args.skipErrors, onProgress: progressLogger('zeroshot'), onUnknownOnly: unknown.onUnknownOnly }));
     unknown.flush();
     const metrics = zeroShotMetricsJson(r.metrics);
     const result = {
@@ -52,6 +52,7 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
         data: args.data ? path.resolve(args.data) : null,
         split,
         lang,
+        precision: opened.precision.name,
         n_images: r.n,
         skipped_images: r.skipped.length,
         limit: args.limit ?? null,
@@ -85,11 +86,11 @@ export async function runRetrieval(args: RetrievalArgs, backend?: string, log: (
   if (args.out) assertOutput(args.out, 'file', '--out');
   const ds = await readRetrievalDataset(args.data!, { format: args.format, root: args.root, split: args.split ?? 'test' });
   if (ds.report.skipped) process.stderr.write(formatReport(ds.report) + '\n');
-  const opened = await openModel(args.model!, backend);
+  const opened = await openModel(args.model!, backend, args.precision);
   const bundle = opened.bundle;
   try {
     const unknown = unknownTextWarning();
-    const r = await evaluateRetrieval({ ...bundle, dataset: ds, batchSize, limit: args.limit, onProgress: progressLogger('retrieval'), onUnknownOnly: unknown.onUnknownOnly });
+    const r = await opened.precision.autocast(() => evaluateRetrieval({ ...bundle, dataset: ds, batchSize, limit: args.limit, onProgress: progressLogger('retrieval'), onUnknownOnly: unknown.onUnknownOnly }));
     unknown.flush();
     const m = r.metrics;
     const result = {

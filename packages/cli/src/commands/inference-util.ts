@@ -1,15 +1,27 @@
 import { setupBackend, BackendName } from '@altclip/backend';
 import type { Progress } from '@altclip/eval';
-import { loadModelBundle, ModelBundle } from '@altclip/models';
+import { getPrecision, loadModelBundle, ModelBundle, Precision } from '@altclip/models';
 
-/** Sets the backend, then opens a model folder (model + tokenizer + image processor), saying what it did. */
-export async function openModel(dir: string, backend: string | undefined, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<{ bundle: ModelBundle; backend: string }> {
+/**
+ * Sets the backend, then opens a model folder (model + tokenizer + image processor) in a precision, saying what it
+ * did. Run the model's work inside `precision.autocast`.
+ */
+export async function openModel(
+  dir: string,
+  backend: string | undefined,
+  precisionName = 'fp32',
+  log: (s: string) => void = (s) => process.stderr.write(s + '\n'),
+): Promise<{ bundle: ModelBundle; backend: string; precision: Precision }> {
+  const precision = getPrecision(precisionName);
   const choice = await setupBackend({ backend: backend as BackendName | 'auto' | undefined });
   const t0 = Date.now();
   const bundle = await loadModelBundle(dir);
-  const cfg = bundle.model.config as any;
+  const cfg = bundle.model.config;
   log(`model ${dir} (${cfg.model_type}, projection ${cfg.projection_dim}) loaded in ${((Date.now() - t0) / 1000).toFixed(1)}s on ${choice.name}; images: ${bundle.processorSource}`);
-  return { bundle, backend: choice.name };
+  if (precision.name !== 'fp32') log(precision.support().line);
+  const stored = precision.prepareModel(bundle.model);
+  if (stored) log(stored);
+  return { bundle, backend: choice.name, precision };
 }
 
 /** Progress lines at most every `everyMs` (and the last one), to stderr; '\r' updates on a TTY. */

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { setupBackend, backendInfo, BackendInfo, BackendName } from '@altclip/backend';
+import { precisionInfoLines } from '@altclip/models';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
 
 /** Human-readable lines for `altclip info` (exported for tests). */
@@ -34,9 +35,11 @@ export const infoCommand: CommandModule = {
     const info = backendInfo();
     const version: string = require('../../package.json').version;
     if (optionsFromArgv('info', argv).json) {
-      console.log(JSON.stringify({ altclip: version, ...info }, null, 2));
+      console.log(JSON.stringify({ altclip: version, ...info, precisions: precisionInfoLines() }, null, 2));
       return;
     }
     for (const l of formatInfo(info, version)) console.log(l);
+    // What --precision amp_bf16 / bf16 compute in on this machine and backend.
+    for (const l of precisionInfoLines()) console.log(l);
   },
 };

@@ -32,9 +32,9 @@ export const predictCommand: CommandModule = {
     const a = optionsFromArgv('predict', argv);
     const images = a.image!.map((p) => path.resolve(p));
     const texts = a.text!;
-    const { bundle } = await openModel(a.model!, backendOf(argv));
+    const { bundle, precision } = await openModel(a.model!, backendOf(argv), a.precision);
     try {
-      const r = await predict(bundle, images, texts);
+      const r = await precision.autocast(() => predict(bundle, images, texts));
       if (a.json) {
         console.log(JSON.stringify(r, null, 2));
         return;

@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setNativeThreads } from '@altclip/backend';
 import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
-import { getModelConfig } from '@altclip/models';
+import { getModelConfig, getPrecision, PrecisionName } from '@altclip/models';
 import { XLMRobertaTokenizer } from '@altclip/tokenizers';
 import { resolveCheckpoint, runContrastive, runDistill, StageResult } from '@altclip/train';
 import { CaptionSpec, datasetsDir, LANGS, loadCaptionSpec, templates } from './captions';
@@ -23,6 +23,8 @@ export interface DemoOptions {
   /** Override settings (tests, experiments). */
   settings?: DemoSettings;
   backend?: string;
+  /** How matmuls compute in training and evaluation (@altclip/models' precisions; default fp32). */
+  precision?: PrecisionName;
   log?: (line: string) => void;
   /** Show the trainers' progress bars / lines (default true). */
   progress?: boolean;
@@ -210,6 +212,7 @@ interface DemoContext {
   dataDir: string;
   spmDir: string;
   progress: boolean;
+  precision: PrecisionName;
   log: (l: string) => void;
 }
 
@@ -230,6 +233,7 @@ function stageRunner(ctx: DemoContext, key: StageKey): (runDir: string, resume: 
         out: runDir,
         resume,
         progress,
+        precision: ctx.precision,
         log,
         ...trainOpts(s.stage0, seed),
       });
@@ -246,12 +250,13 @@ function stageRunner(ctx: DemoContext, key: StageKey): (runDir: string, resume: 
         resume,
         cacheDir: path.join(ctx.out, '.cache'),
         progress,
+        precision: ctx.precision,
         log,
         ...trainOpts(s.stage1, seed),
       });
     };
   return (runDir, resume) =>
-    runContrastive({ model: state.stages.distill!.finalDir!, data: data.stage2Pairs, lockImage: true, out: runDir, resume, progress, log, ...trainOpts(s.stage2, seed) });
+    runContrastive({ model: state.stages.distill!.finalDir!, data: data.stage2Pairs, lockImage: true, out: runDir, resume, progress, precision: ctx.precision, log, ...trainOpts(s.stage2, seed) });
 }
 
 /** The stages as `altclip` command lines (shown in the log and the report: the demo is a script over these). */
@@ -294,7 +299,7 @@ async function runStage(ctx: DemoContext, n: number, st: (typeof STAGES)[number]
     await saveState();
   }
   log(`-- evaluating ${st.label} on held-out templates`);
-  const ev = await evaluateModelDir(state.stages[st.key]!.finalDir!, st.label, ctx.data, spec, log);
+  const ev = await getPrecision(ctx.precision).autocast(() => evaluateModelDir(state.stages[st.key]!.finalDir!, st.label, ctx.data, spec, log));
   state.stages[st.key] = { ...state.stages[st.key]!, scores: ev.scores, details: ev.details };
   await saveState();
   return true;
@@ -309,7 +314,7 @@ async function demo(opts: DemoOptions): Promise<DemoResult> {
   const spec = loadCaptionSpec();
   const dataDir = path.join(out, 'data');
   const data: DemoData = await prepareDemoData(dataDir, spec, state.settings.data, log, opts.fashionMnistDir ? [opts.fashionMnistDir] : []);
-  const ctx: DemoContext = { out, state, data, dataDir, spmDir: path.join(datasetsDir(), 'demo-spm'), progress: opts.progress ?? true, log };
+  const ctx: DemoContext = { out, state, data, dataDir, spmDir: path.join(datasetsDir(), 'demo-spm'), progress: opts.progress ?? true, precision: opts.precision ?? 'fp32', log };
   const commands = stageCommands(ctx);
   for (const [n, st] of STAGES.entries()) {
     if (await runStage(ctx, n, st, commands[st.key], spec, wall, saveState)) continue;

@@ -6,7 +6,7 @@
 import { DATASET_NAMES } from '@altclip/data';
 import { DEFAULT_MAX_IMAGE_PIXELS } from '@altclip/image';
 import { LANGS } from '@altclip/eval';
-import { FROZEN_DTYPES } from '@altclip/models';
+import { FROZEN_DTYPES, PRECISION_NAMES } from '@altclip/models';
 import { SCHEDULES } from '../schedules';
 import { CONTRASTIVE_LOSS_NAMES, DISTILLATION_LOSS_NAMES } from '../losses';
 import { Command, option, OptionsFrom, OptionSpec, ValueOf } from './define';
@@ -71,6 +71,10 @@ export const OPTIONS = [
   option({ key: 'maxLength', type: 'number', commands: TRAIN, rule: { int: true, min: 2 }, help: 'text tokens per caption' }),
   option({ key: 'dropout', type: 'boolean', commands: TRAIN, help: 'text dropout while training (default on)' }),
   option({ key: 'gradCheckpointing', type: 'boolean', commands: TRAIN, help: 'recompute each layer in the backward pass instead of keeping its activations (less memory, ~1/3 more compute)' }),
+  option({
+    key: 'precision', type: 'string', commands: [...TRAIN, 'eval zeroshot', 'eval retrieval', 'predict', 'embed', 'demo'], choices: PRECISION_NAMES,
+    help: "how matmuls compute (open_clip's names): fp32 (default), amp_bf16 (bf16 products, float32 weights, optimizer and norms), bf16 (amp_bf16, frozen weights stored in bf16); bf16 needs AVX512_BF16 and the native backend, else fp32 (logged)",
+  }),
   option({
     key: 'frozenDtype', type: 'string', commands: TRAIN, choices: ['f32', ...FROZEN_DTYPES] as const,
     help: 'storage of frozen parameters (a locked tower): bf16/f16 halve their memory, compute stays f32 (default f32, exact)',
@@ -271,6 +275,7 @@ export const RELATIONS: Array<(o: { lr?: number; minLr?: number; evalDataset?: u
       : undefined,
 ];
 
-type EveryStageSpec = Extract<(typeof OPTIONS)[number], { commands: typeof TRAIN_COMMANDS }>;
-/** The options every training stage takes with one meaning (declared for all three at once). */
+type TakesAll<S, Cs extends readonly Command[]> = S extends { commands: readonly (infer X)[] } ? (Cs[number] extends X ? S : never) : never;
+type EveryStageSpec = TakesAll<(typeof OPTIONS)[number], typeof TRAIN_COMMANDS>;
+/** The options every training stage takes with one description (declared for all three at once). */
 export type EveryStageOptions = { [S in EveryStageSpec as S['key']]?: ValueOf<S> };

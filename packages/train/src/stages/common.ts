@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { assertOutput } from '@altclip/checkpoint';
 import { ImageProcessor } from '@altclip/image';
-import { AnyClipModel, ClipLikeModel, textMaxLength } from '@altclip/models';
+import { AnyClipModel, ClipLikeModel, getPrecision, textMaxLength } from '@altclip/models';
 import type { ReadReport } from '@altclip/data';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
@@ -33,7 +33,7 @@ export interface StageExtras {
 export type StageOptionsOf<C extends TrainCommand> = Omit<OptionsOf<C>, keyof StageExtras> & StageExtras;
 
 /** What resolveStage and trainStage read of a stage's options: those every stage takes (each widens `tokenizer`). */
-export type StageCommon = Omit<EveryStageOptions, 'tokenizer' | keyof StageExtras> & StageExtras;
+export type StageCommon = Omit<EveryStageOptions, 'tokenizer' | 'data' | keyof StageExtras> & StageExtras;
 
 export interface StageResult extends TrainResult {
   runDir: string;
@@ -143,6 +143,11 @@ export interface StageRun<B> {
 export async function trainStage<B>(s: StageRun<B>): Promise<{ result: TrainResult; finalDir?: string }> {
   const { o, model, tokenizer, processor } = s;
   model.gradientCheckpointingEnable(o.gradCheckpointing === true);
+  // After --frozen-dtype's storage (stageParams): that choice wins for the tensors it moved.
+  const precision = getPrecision(o.precision ?? 'fp32');
+  s.log(precision.support().line);
+  const stored = precision.prepareModel(model, s.params.keys());
+  if (stored) s.log(stored);
   const saveModel = (d: string) => saveModelFolder(d, model, tokenizer, processor);
   let finalDir: string | undefined;
   const result = await train({
@@ -160,6 +165,7 @@ export async function trainStage<B>(s: StageRun<B>): Promise<{ result: TrainResu
     progress: o.progress,
     log: s.log,
     label: s.stage,
+    precision,
     finalize: async () => {
       finalDir = await writeFinalModel(s.runDir, saveModel);
       s.log(s.finalMessage(finalDir));

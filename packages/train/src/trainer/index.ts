@@ -5,6 +5,7 @@
  * processes share a run comes from `parallel`.
  */
 import * as path from 'path';
+import { PRECISIONS, Precision } from '@altclip/models';
 import { AdamW, defaultParamGroups, NO_DECAY_PATTERNS } from '../adamw';
 import { checkOnce } from '../options/validate';
 import { createProgress, progressMode } from '../progress';
@@ -39,6 +40,7 @@ interface Loop<B> {
   result: TrainResult;
   schedule: Parameters<typeof lrAt>[1];
   parallel: Parallel;
+  precision: Precision;
   paddingRows: Map<string, number[]>;
   progress: ReturnType<typeof createProgress>;
   log: (s: string) => void;
@@ -74,7 +76,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const signals = watchSignals(a.handleSignals ?? !!a.runDir, log);
   const result: TrainResult = { status: 'completed', step: run.state.step, totalSteps: feed.total, losses: [], records: [], lastCheckpoint: run.resumedFrom };
   const schedule = { name: c.schedule, lr: c.lr, warmupSteps, totalSteps: feed.total, minLr: c.minLr };
-  const loop: Loop<B> = { a, c, feed, run, opt, ckpt, signals, result, schedule, parallel, paddingRows, progress, log };
+  const loop: Loop<B> = { a, c, feed, run, opt, ckpt, signals, result, schedule, parallel, precision: a.precision ?? PRECISIONS.fp32, paddingRows, progress, log };
   let next: Promise<StepData<B>> | undefined;
   let stream: StepStream<B> | undefined;
   try {
@@ -120,7 +122,7 @@ async function runStep<B>(l: Loop<B>, { micro, samples: n, after, position }: St
   }
   const lr = lrAt(step, l.schedule);
   try {
-    const out = await optimizerStep({ task: l.a.task, params: l.a.params, micro, step, epoch: run.state.epoch, lr, c, opt: l.opt, parallel: l.parallel, paddingRows: l.paddingRows, lastCheckpoint: l.ckpt.last });
+    const out = await optimizerStep({ task: l.a.task, params: l.a.params, micro, step, epoch: run.state.epoch, lr, c, opt: l.opt, parallel: l.parallel, precision: l.precision, paddingRows: l.paddingRows, lastCheckpoint: l.ckpt.last });
     if (l.ckpt.due(step + 1, !!l.signals.requested)) l.ckpt.assertSavable(step + 1, { micro, lossBefore: out.loss });
     run.state = advanced;
     const rec = stepRecord({ state: run.state, perEpoch: l.feed.perEpoch, out, lr, samples: n, seconds: (Date.now() - t0) / 1000, allParams: l.a.allParams ?? l.a.params });
@@ -159,7 +161,7 @@ async function afterStep<B>(l: Loop<B>): Promise<boolean> {
 /** Zero-shot (or any) evaluation of the model being trained; numbers go to metrics.jsonl under `eval`. */
 async function evaluate<B>(l: Loop<B>): Promise<void> {
   if (!l.a.evaluate) return;
-  const ev = await l.a.evaluate(l.run.state.step);
+  const ev = await l.precision.autocast(() => l.a.evaluate!(l.run.state.step));
   l.run.record({ step: l.run.state.step, epoch: l.run.state.epoch, eval: ev });
   l.log(evalLine(l.run.state.step, ev));
 }

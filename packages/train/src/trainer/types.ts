@@ -4,6 +4,7 @@ import type { ProgressMode } from '../progress';
 import type { ScheduleName } from '../schedules';
 import type { TrainerKey } from '../options/schema';
 import type { DataSource } from '../sources/types';
+import type { Precision } from '@altclip/models';
 
 /** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
 export interface TrainConfig {
@@ -134,6 +135,8 @@ export interface TrainArgs<B> {
   finalize?: () => Promise<void>;
   /** The processes sharing the run (default: this one alone). */
   parallel?: Parallel;
+  /** How the step's matmuls compute (@altclip/models' precisions; default fp32): it wraps the forward and backward. */
+  precision?: Precision;
 }
 
 export interface StepRecord {

@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { hashInts } from '@altclip/backend';
 import type { AdamW } from '../adamw';
-import { clipByGlobalNorm, FeatureTask } from '../grads';
+import type { Precision } from '@altclip/models';
+import { FeatureTask, globalGradNorm } from '../grads';
 import { maskGradRows } from '../params';
 import { NonFiniteLossError, Parallel, TrainConfig } from './types';
 
@@ -28,11 +29,12 @@ export async function optimizerStep<B>(a: {
   c: TrainConfig;
   opt: AdamW;
   parallel: Parallel;
+  precision: Precision;
   paddingRows: Map<string, number[]>;
   lastCheckpoint: string | undefined;
 }): Promise<StepOutcome> {
   const { c, step } = a;
-  const g = await a.parallel.gradients(a.task, a.params, a.micro, { step, seed: c.seed, training: true }, (i) => hashInts(c.seed, step, i));
+  const g = await a.precision.autocast(() => a.parallel.gradients(a.task, a.params, a.micro, { step, seed: c.seed, training: true }, (i) => hashInts(c.seed, step, i)));
   let grads = g.grads;
   try {
     if (!Number.isFinite(g.loss))
@@ -44,9 +46,10 @@ export async function optimizerStep<B>(a: {
     const masked = maskGradRows(grads, a.paddingRows);
     for (const [k, t] of grads) if (masked.get(k) !== t) t.dispose();
     grads = masked;
-    const norm = clipByGlobalNorm(grads, c.gradClip);
+    // Clipping folds into AdamW's single pass over each gradient (torch's clip_grad_norm_ coefficient).
+    const { norm, scale } = globalGradNorm(grads, c.gradClip);
     if (!Number.isFinite(norm)) throw new NonFiniteLossError(`gradient norm is ${norm} at step ${step + 1} (loss ${g.loss}); stopping without updating`);
-    a.opt.step(grads, a.lr, { disposeGrads: true }); // each gradient freed as soon as its update is done
+    a.opt.step(grads, a.lr, { disposeGrads: true, gradScale: scale }); // each gradient freed as soon as its update is done
     a.task.afterUpdate?.(a.params, c);
     return { loss: g.loss, terms: g.terms, norm };
   } finally {
