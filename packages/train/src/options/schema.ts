@@ -57,7 +57,7 @@ export const OPTIONS = [
   option({ key: 'eps', trainer: true, type: 'number', commands: TRAIN, rule: { gt: 0 }, help: 'AdamW epsilon (default 1e-8)' }),
   option({ key: 'weightDecay', trainer: true, type: 'number', commands: TRAIN, rule: { min: 0 }, help: 'decoupled weight decay (biases, LayerNorm weights, logit_scale excluded)' }),
   option({ key: 'gradClip', trainer: true, type: 'number', commands: TRAIN, rule: { min: 0 }, help: 'max global gradient norm (0: off)' }),
-  option({ key: 'shuffle', trainer: true, type: 'boolean', commands: TRAIN, noFlag: true, help: 'a new sample order every epoch (default true)' }),
+  option({ key: 'shuffle', trainer: true, type: 'boolean', commands: TRAIN, help: 'a new sample order every epoch (default true; --no-shuffle: the order of the data)' }),
   option({ key: 'dropLast', trainer: true, type: 'boolean', commands: TRAIN, noFlag: true, help: 'drop the last incomplete batch of each epoch (default false, as FlagAI)' }),
   option({ key: 'noDecay', trainer: true, type: 'strings', commands: TRAIN, noFlag: true, check: regexProblem, help: 'regexes of keys without weight decay (default: biases, LayerNorm weights, logit_scale)' }),
   option({ key: 'logitScaleMax', trainer: true, type: 'number', commands: TRAIN, noFlag: true, rule: { gt: 0 }, help: 'logit_scale is clamped to [0, this] after each step (default ln 100)' }),
