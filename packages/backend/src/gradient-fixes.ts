@@ -10,6 +10,7 @@
  *    (BroadcastTo, native on the native backend). Same values: x * 1 is exact.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { attrsOf } from './kernels/registry';
 
 /** Sums `g` over the leading dims where `shape` (right-aligned) is 1 or absent, and reshapes it to `shape`. */
 function sumToShape(g: tf.Tensor, shape: number[]): tf.Tensor {
@@ -26,7 +27,7 @@ const batchMatMulGrad: tf.GradConfig = {
   gradFunc: (dy, saved, attrs) => {
     const [a, b] = saved;
     const dY = dy as tf.Tensor;
-    const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
+    const { transposeA, transposeB } = attrsOf<tf.BatchMatMulAttrs>(attrs);
     let da: () => tf.Tensor, db: () => tf.Tensor;
     if (!transposeA && !transposeB) {
       da = () => tf.matMul(dY, b, false, true);
@@ -95,7 +96,7 @@ function reductionGrad(kernelName: string, mean: boolean): tf.GradConfig {
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved;
-      const axes = tf.util.parseAxisParam((attrs as unknown as { axis: number | number[] }).axis, x.shape);
+      const axes = tf.util.parseAxisParam(attrsOf<tf.SumAttrs | tf.MeanAttrs>(attrs).axis, x.shape);
       const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
       return {
         x: () => {

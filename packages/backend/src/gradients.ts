@@ -14,18 +14,19 @@ import { GRADIENT_FIXES, registerGradientFixes } from './gradient-fixes';
  */
 
 const coreDist = () => path.join(path.dirname(require.resolve('@tensorflow/tfjs-core/package.json')), 'dist');
-type Exports = Record<string, unknown>;
-const loaded = new Map<string, Exports>();
-const core = tf as unknown as Exports;
+/** A module's exports as the loaded code sees them (looked up by name, so any object will do). */
+type Exports = object;
+const loaded = new Map<string, Record<string, unknown>>();
+const core: Exports = tf;
 
 /** Module specifiers whose exports the bundle publishes under a namespace. */
 const NAMESPACES: Record<string, Exports> = {
-  util: tf.util as unknown as Exports,
-  broadcast_util: tf.broadcast_util as unknown as Exports,
-  axis_util: tf.backend_util as unknown as Exports,
-  conv_util: tf.backend_util as unknown as Exports,
-  selu_util: tf.backend_util as unknown as Exports,
-  slice_util: tf.slice_util as unknown as Exports,
+  util: tf.util,
+  broadcast_util: tf.broadcast_util,
+  axis_util: tf.backend_util,
+  conv_util: tf.backend_util,
+  selu_util: tf.backend_util,
+  slice_util: tf.slice_util,
   // Not exported by the bundle; inside a gradient its inputs are already tensors.
   tensor_util_env: {
     convertToTensor: (x: unknown) => (x instanceof tf.Tensor ? x : tf.tensor(x as number[])),
@@ -36,21 +37,24 @@ function resolveNamespace(fromDir: string, spec: string): Exports {
   return NAMESPACES[path.basename(spec)] ?? loadEsm(path.resolve(fromDir, spec + '.js'));
 }
 
+/** `ns[name]`: the loaded code reads exports by name, whatever their types. */
+const member = (ns: Exports, name: string): unknown => Reflect.get(ns, name);
+
 function resolveNamed(fromDir: string, spec: string, name: string): unknown {
   if (name === 'ENGINE') return tf.engine();
   const ns = NAMESPACES[path.basename(spec)];
-  if (ns && name in ns) return ns[name];
-  if (name in core) return core[name];
+  if (ns && name in ns) return member(ns, name);
+  if (name in core) return member(core, name);
   const mod = loadEsm(path.resolve(fromDir, spec + '.js'));
   if (!(name in mod)) throw new Error(`registerGradients: cannot resolve '${name}' imported from '${spec}' in ${fromDir}`);
   return mod[name];
 }
 
 /** Evaluates one of tfjs-core's ES-module dist files as a function, binding its imports as above. */
-function loadEsm(file: string): Exports {
+function loadEsm(file: string): Record<string, unknown> {
   const hit = loaded.get(file);
   if (hit) return hit;
-  const exportsObj: Exports = {};
+  const exportsObj: Record<string, unknown> = {};
   loaded.set(file, exportsObj);
   const dir = path.dirname(file);
   const src = fs
@@ -71,7 +75,6 @@ function loadEsm(file: string): Exports {
     .replace(/^export const (\w+)/gm, 'const $1 = exports.$1')
     .replace(/^export function (\w+)/gm, 'exports.$1 = $1; function $1');
   if (/^\s*(import|export)\b/m.test(src)) throw new Error(`registerGradients: unsupported module syntax in ${file}`);
-  // eslint-disable-next-line no-new-func
   new Function('exports', '__ns', '__named', src)(
     exportsObj,
     (spec: string) => resolveNamespace(dir, spec),

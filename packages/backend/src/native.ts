@@ -78,8 +78,9 @@ export interface NativeArenaInfo {
 }
 
 export function nativeArenaInfo(): NativeArenaInfo | undefined {
-  if (tf.getBackend() !== 'native') return undefined;
-  const s = (tf.backend() as unknown as { arenaStats(): { reserved: number; live: number; peakLive: number; cached: number; cacheCap: number } }).arenaStats();
+  const be = tf.getBackend() === 'native' ? tf.backend() : undefined;
+  if (!native.isArenaBackend(be)) return undefined;
+  const s = be.arenaStats();
   const mib = (b: number) => Math.round(b / 2 ** 20);
   return { reservedGiB: Math.round(s.reserved / 2 ** 30), liveMiB: mib(s.live), peakMiB: mib(s.peakLive), cachedMiB: mib(s.cached), cacheCapMiB: mib(s.cacheCap) };
 }

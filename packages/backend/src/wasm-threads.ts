@@ -84,7 +84,9 @@ export function disableThreadedWasm(): void {
  * main thread, so unref'ing them is safe: they end with the process.
  */
 export function unrefWasmThreads(): void {
-  const be = tf.findBackend('wasm') as unknown as { wasm?: { PThread?: { runningWorkers?: Array<{ unref?(): void }>; unusedWorkers?: Array<{ unref?(): void }> } } } | null;
+  // Emscripten's pthread pool is not in tfjs-backend-wasm's typings; every member is optional, so a build without it is fine.
+  type Workers = Array<{ unref?(): void }>;
+  const be = tf.findBackend('wasm') as (tf.KernelBackend & { wasm?: { PThread?: { runningWorkers?: Workers; unusedWorkers?: Workers } } }) | null;
   const pt = be?.wasm?.PThread;
   for (const w of [...(pt?.runningWorkers ?? []), ...(pt?.unusedWorkers ?? [])]) w.unref?.();
 }

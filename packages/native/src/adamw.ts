@@ -20,7 +20,7 @@ export interface AdamWStepOptions {
 
 /** Tensors sharing data with `t` (the backend counts references per dataId: reshapes, variables' initial values). */
 function holders(t: tf.Tensor): number {
-  return (tf.backend() as unknown as { refCount(dataId: object): number }).refCount(t.dataId);
+  return tf.backend().refCount(t.dataId);
 }
 
 /**

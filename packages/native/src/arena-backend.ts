@@ -95,7 +95,8 @@ export class ArenaBackend extends MathBackendCPU {
 
   constructor(private readonly addon: NativeAddon, arenaBytes = defaultArenaBytes()) {
     super();
-    (this as unknown as { firstUse: boolean }).firstUse = false; // no "install tfjs-node" banner: we chose this backend
+    // No "install tfjs-node" banner: we chose this backend. `firstUse` is private in MathBackendCPU, hence Reflect.
+    Reflect.set(this, 'firstUse', false);
     try {
       addon.arenaInit(arenaBytes);
     } catch (e) {

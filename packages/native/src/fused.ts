@@ -14,26 +14,29 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import type { NativeAddon } from './addon';
 import type { Impl } from './kernels';
 
 type Heap = Uint8Array | null;
-/** The addon's fused functions (csrc/fused_napi.cc); offsets are byte offsets into `heap`, -1 for no mask. */
-interface FusedAddon {
-  layerNorm(heap: Heap, x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, D: number, eps: number): void;
-  layerNormGrad(heap: Heap, dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number, rows: number, D: number): void;
-  biasAct(heap: Heap, act: number, x: number, bias: number, y: number, rows: number, N: number): void;
-  biasActGrad(heap: Heap, act: number, dy: number, x: number, bias: number, dx: number, dbias: number, rows: number, N: number): void;
-  /** dims [B, H, Lq, Lk]; maskStrides [sb, sh, sq]. */
-  softmaxMask(heap: Heap, x: number, mask: number, y: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
-  softmaxMaskGrad(heap: Heap, dy: number, y: number, dx: number, rows: number, cols: number, scale: number): void;
-  /** dims [B, H, Lq, Lk, d, bf16 products 0|1, dropout rate * 2^24, dropout seed]; maskStrides [sb, sh, sq]. */
-  attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
-  attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
-  /** mask: n bytes (bool). */
-  dropout(heap: Heap, x: number, y: number, mask: number, n: number, rate: number, seed: number): void;
+/**
+ * The addon's fused functions (csrc/fused_napi.cc), declared beside their kernels and merged into NativeAddon;
+ * offsets are byte offsets into `heap`, -1 for no mask.
+ */
+declare module './addon' {
+  interface NativeAddon {
+    layerNorm(heap: Heap, x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, D: number, eps: number): void;
+    layerNormGrad(heap: Heap, dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number, rows: number, D: number): void;
+    biasAct(heap: Heap, act: number, x: number, bias: number, y: number, rows: number, N: number): void;
+    biasActGrad(heap: Heap, act: number, dy: number, x: number, bias: number, dx: number, dbias: number, rows: number, N: number): void;
+    /** dims [B, H, Lq, Lk]; maskStrides [sb, sh, sq]. */
+    softmaxMask(heap: Heap, x: number, mask: number, y: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+    softmaxMaskGrad(heap: Heap, dy: number, y: number, dx: number, rows: number, cols: number, scale: number): void;
+    /** dims [B, H, Lq, Lk, d, bf16 products 0|1, dropout rate * 2^24, dropout seed]; maskStrides [sb, sh, sq]. */
+    attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+    attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+    /** mask: n bytes (bool). */
+    dropout(heap: Heap, x: number, y: number, mask: number, n: number, rate: number, seed: number): void;
+  }
 }
-const fused = (addon: NativeAddon) => addon as unknown as FusedAddon;
 
 export const FUSED_KERNEL_NAMES = {
   layerNorm: 'AltclipLayerNorm',
@@ -63,7 +66,7 @@ const layerNorm: Impl = (addon, host, { x, gamma, beta }, attrs) => {
   const mean = host.output(x!.shape.slice(0, -1), 'float32');
   const rstd = host.output(x!.shape.slice(0, -1), 'float32');
   const o = host.offset;
-  fused(addon).layerNorm(host.heap(), o(x!), o(gamma!), o(beta!), o(y), o(mean), o(rstd), rows, D, attrs.eps as number);
+  addon.layerNorm(host.heap(), o(x!), o(gamma!), o(beta!), o(y), o(mean), o(rstd), rows, D, attrs.eps as number);
   return [y, mean, rstd];
 };
 
@@ -74,7 +77,7 @@ const layerNormGrad: Impl = (addon, host, { dy, x, gamma, mean, rstd }) => {
   const dgamma = host.output(gamma!.shape, 'float32');
   const dbeta = host.output(gamma!.shape, 'float32');
   const o = host.offset;
-  fused(addon).layerNormGrad(host.heap(), o(dy!), o(x!), o(gamma!), o(mean!), o(rstd!), o(dx), o(dgamma), o(dbeta), size(x!.shape) / D, D);
+  addon.layerNormGrad(host.heap(), o(dy!), o(x!), o(gamma!), o(mean!), o(rstd!), o(dx), o(dgamma), o(dbeta), size(x!.shape) / D, D);
   return [dx, dgamma, dbeta];
 };
 
@@ -88,7 +91,7 @@ const biasAct: Impl = (addon, host, { x, bias }, attrs) => {
   const N = x!.shape[x!.shape.length - 1];
   if (size(bias!.shape) !== N) return null;
   const y = host.output(x!.shape, 'float32');
-  fused(addon).biasAct(host.heap(), act, host.offset(x!), host.offset(bias!), host.offset(y), size(x!.shape) / N, N);
+  addon.biasAct(host.heap(), act, host.offset(x!), host.offset(bias!), host.offset(y), size(x!.shape) / N, N);
   return y;
 };
 
@@ -99,7 +102,7 @@ const biasActGrad: Impl = (addon, host, { dy, x, bias }, attrs) => {
   const dx = host.output(x!.shape, 'float32');
   const dbias = host.output(bias!.shape, 'float32');
   const o = host.offset;
-  fused(addon).biasActGrad(host.heap(), act, o(dy!), o(x!), o(bias!), o(dx), o(dbias), size(x!.shape) / N, N);
+  addon.biasActGrad(host.heap(), act, o(dy!), o(x!), o(bias!), o(dx), o(dbias), size(x!.shape) / N, N);
   return [dx, dbias];
 };
 
@@ -124,7 +127,7 @@ const softmaxMask: Impl = (addon, host, { x, mask }, attrs) => {
   const st = mask ? maskStrides(mask.shape, B, H, Lq, Lk) : NO_MASK;
   if (!st) return null;
   const y = host.output(x!.shape, 'float32');
-  fused(addon).softmaxMask(host.heap(), host.offset(x!), mask ? host.offset(mask) : -1, host.offset(y), Int32Array.of(B, H, Lq, Lk), st, attrs.scale as number);
+  addon.softmaxMask(host.heap(), host.offset(x!), mask ? host.offset(mask) : -1, host.offset(y), Int32Array.of(B, H, Lq, Lk), st, attrs.scale as number);
   return y;
 };
 
@@ -132,7 +135,7 @@ const softmaxMaskGrad: Impl = (addon, host, { dy, y }, attrs) => {
   if (!f32(dy, y)) return null;
   const cols = y!.shape[y!.shape.length - 1];
   const dx = host.output(y!.shape, 'float32');
-  fused(addon).softmaxMaskGrad(host.heap(), host.offset(dy!), host.offset(y!), host.offset(dx), size(y!.shape) / cols, cols, attrs.scale as number);
+  addon.softmaxMaskGrad(host.heap(), host.offset(dy!), host.offset(y!), host.offset(dx), size(y!.shape) / cols, cols, attrs.scale as number);
   return dx;
 };
 
@@ -159,7 +162,7 @@ const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
   const out = host.output(q!.shape, 'float32');
   const stats = host.output([B, H, Lq, 2], 'float32');
   const o = host.offset;
-  fused(addon).attention(host.heap(), o(q!), o(k!), o(v!), o(mask!), o(out), o(stats), plan.dims, plan.st, attrs.scale as number);
+  addon.attention(host.heap(), o(q!), o(k!), o(v!), o(mask!), o(out), o(stats), plan.dims, plan.st, attrs.scale as number);
   return [out, stats];
 };
 
@@ -171,7 +174,7 @@ const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, att
   const dk = host.output(k!.shape, 'float32');
   const dv = host.output(v!.shape, 'float32');
   const o = host.offset;
-  fused(addon).attentionGrad(host.heap(), o(dy!), o(q!), o(k!), o(v!), o(mask!), o(out!), o(stats!), o(dq), o(dk), o(dv), plan.dims, plan.st, attrs.scale as number);
+  addon.attentionGrad(host.heap(), o(dy!), o(q!), o(k!), o(v!), o(mask!), o(out!), o(stats!), o(dq), o(dk), o(dv), plan.dims, plan.st, attrs.scale as number);
   return [dq, dk, dv];
 };
 
@@ -182,7 +185,7 @@ const dropoutKernel: Impl = (addon, host, { x }, attrs) => {
   const y = host.output(x!.shape, 'float32');
   const keep = host.output(x!.shape, 'bool');
   const o = host.offset;
-  fused(addon).dropout(host.heap(), o(x!), o(y), o(keep), size(x!.shape), rate, (attrs.seed as number) >>> 0);
+  addon.dropout(host.heap(), o(x!), o(y), o(keep), size(x!.shape), rate, (attrs.seed as number) >>> 0);
   return [y, keep];
 };
 
@@ -199,7 +202,7 @@ export const FUSED_KERNELS: Record<string, { impl: Impl; what: string }> = {
 };
 
 const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: NamedAttrMap) =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs) as tf.Tensor | tf.Tensor[];
+  tf.engine().runKernel(name, inputs, attrs) as tf.Tensor | tf.Tensor[];
 
 const noMaskGrad = (kernel: string) => () => {
   throw new Error(`${kernel}: no gradient for the additive mask (it is built from the attention mask, not learned)`);

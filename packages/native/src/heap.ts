@@ -1,4 +1,5 @@
 import type { DataType, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import type { ArenaStats } from './addon';
 
 /**
  * The members of tfjs-backend-wasm's BackendWasm that the native kernels use (not in its public typings; stable
@@ -47,6 +48,7 @@ export function wasmHost(backend: WasmBackendLike): KernelHost {
 export interface ArenaBackendLike extends KernelBackend {
   readonly isArenaBackend: true;
   kernelHost: KernelHost;
+  arenaStats(): ArenaStats;
 }
 
 export function isArenaBackend(b: unknown): b is ArenaBackendLike {

@@ -17,6 +17,8 @@ export { nativeAdamWStep, nativeScaleInPlace, nativeSumSquares, nativeZeroRowsIn
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
 export { broadcastBatchIndex, settingError } from './broadcast';
+export { isArenaBackend } from './heap';
+export type { ArenaBackendLike } from './heap';
 export { ELEMENTWISE_KERNELS } from './elementwise';
 export { FUSED_KERNELS, FUSED_KERNEL_NAMES, maskStrides } from './fused';
 export { GEMM_ISAS, GEMM_TYPES, INSTALL_HINT, loadAddon } from './addon';

@@ -46,7 +46,11 @@ export function copyStrided(addon: NativeAddon, host: KernelHost, srcByte: numbe
       T.push(ds[d]);
     }
   }
-  if (!D.length) D.push(1), S.push(1), T.push(1);
+  if (!D.length) {
+    D.push(1);
+    S.push(1);
+    T.push(1);
+  }
   addon.stridedCopy(host.heap(), srcByte, dstByte, elem, Float64Array.from(D), Float64Array.from(S), Float64Array.from(T));
 }
 
@@ -63,7 +67,7 @@ const cast: Impl = (addon, host, { x }, attrs) => {
   if (!numeric(x) || DTYPE_CODE[to] === undefined) return null;
   if (x!.dtype === to) {
     // same dtype: share the data, as the cpu backend's Cast does (no copy)
-    (tf.backend() as unknown as { incRef(dataId: object): void }).incRef(x!.dataId);
+    tf.backend().incRef(x!.dataId);
     return { dataId: x!.dataId, shape: x!.shape, dtype: to };
   }
   const out = host.output(x!.shape, to);
@@ -172,14 +176,14 @@ const splitV: Impl = (addon, host, { x }, attrs) => {
   if (!numeric(x)) return null;
   const axis = tf.util.parseAxisParam(attrs.axis as number, x!.shape)[0];
   const sizes = tf.backend_util.prepareSplitSize(x as tf.TensorInfo as tf.Tensor, attrs.numOrSizeSplits as number | number[], axis);
-  return splitAlong(addon, host, x!, axis, sizes, false) as unknown as TensorInfo;
+  return splitAlong(addon, host, x!, axis, sizes, false);
 };
 
 const unpack: Impl = (addon, host, { value }, attrs) => {
   if (!numeric(value)) return null;
   const rank = value!.shape.length;
   const axis = ((attrs.axis as number) + rank) % rank;
-  return splitAlong(addon, host, value!, axis, new Array(value!.shape[axis]).fill(1), true) as unknown as TensorInfo;
+  return splitAlong(addon, host, value!, axis, new Array(value!.shape[axis]).fill(1), true);
 };
 
 const tile: Impl = (addon, host, { x }, attrs) => {

@@ -1,16 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { Conv2DBackpropFilterAttrs, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util } from '@tensorflow/tfjs-core';
-import type { KernelPatch } from './registry';
-import { WasmBackend, reshaped } from './wasm-heap';
-
-interface Attrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
-}
+import { attrsOf, type KernelPatch } from './registry';
+import { type WasmBackend, reshaped } from './wasm-heap';
 
 /**
  * Conv2DBackpropFilter (the filter gradient of conv2d, e.g. a ViT patch embedding written as a conv), which
@@ -24,9 +16,9 @@ export const wasmConv2DBackpropFilterPatch: KernelPatch = {
   what: 'added (conv2d filter gradient), im2col + XNNPACK matmul',
   make(): KernelFunc {
     return ({ inputs, backend, attrs }) => {
-      const wasm = backend as unknown as WasmBackend;
+      const wasm = backend as WasmBackend; // tfjs types it `{}`; this kernel is registered for wasm only
       const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Attrs;
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrsOf<Conv2DBackpropFilterAttrs>(attrs);
       if (x.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error(`Conv2DBackpropFilter: only float32 is supported, got ${x.dtype}/${dy.dtype}`);
       const fmt = backend_util.convertConv2DDataFormat(dataFormat);
       const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, fmt);

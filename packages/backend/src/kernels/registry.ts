@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap } from '@tensorflow/tfjs-core';
 
 /**
  * A kernel we add or replace. `make` receives the stock kernel (undefined when the backend has none)
@@ -11,6 +11,15 @@ export interface KernelPatch {
   /** One line for `altclip info`: what the patch does. */
   what: string;
   make(original: KernelConfig | undefined): KernelFunc;
+}
+
+/**
+ * A kernel's or gradient's attrs as the op's attrs interface (tfjs-core's `BatchMatMulAttrs` etc.). tfjs hands every
+ * kernel the loose `NamedAttrMap` the op passed to runKernel; the interfaces have no index signature, so TypeScript
+ * cannot relate the two. This is the one place that asserts it (tfjs's own kernels cast their whole kernelFunc).
+ */
+export function attrsOf<A extends object>(attrs: NamedAttrMap | undefined): A {
+  return attrs as A;
 }
 
 interface Applied {

@@ -1,6 +1,6 @@
-import type { KernelConfig, KernelFunc, TensorInfo, TypedArray } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, TensorInfo, TypedArray, UnsortedSegmentSumAttrs } from '@tensorflow/tfjs-core';
 import { util } from '@tensorflow/tfjs-core';
-import type { KernelPatch } from './registry';
+import { attrsOf, type KernelPatch } from './registry';
 import type { WasmBackend } from './wasm-heap';
 
 /**
@@ -49,9 +49,9 @@ export const wasmSegmentSumPatch: KernelPatch = {
   what: 'added (gather gradient), O(N*D) row loop',
   make(): KernelFunc {
     return ({ inputs, backend, attrs }) => {
-      const wasm = backend as unknown as WasmBackend;
+      const wasm = backend as WasmBackend; // tfjs types it `{}`; this kernel is registered for wasm only
       const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
-      const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
+      const { numSegments } = attrsOf<UnsortedSegmentSumAttrs>(attrs);
       const shape = outShapeOf(x, segmentIds, numSegments);
       const out = wasm.makeOutput(shape, outDtype(x));
       // Views into the heap; nothing below allocates, so they stay valid.
@@ -74,9 +74,9 @@ export const cpuSegmentSumPatch: KernelPatch = {
   what: 'replaced: O(N*D) row loop instead of one mask per segment',
   make(_original: KernelConfig | undefined): KernelFunc {
     return ({ inputs, backend, attrs }) => {
-      const cpu = backend as unknown as CpuBackend;
+      const cpu = backend as CpuBackend; // tfjs types it `{}`; this kernel is registered for cpu only
       const { x, segmentIds } = inputs as { x: TensorInfo; segmentIds: TensorInfo };
-      const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
+      const { numSegments } = attrsOf<UnsortedSegmentSumAttrs>(attrs);
       const shape = outShapeOf(x, segmentIds, numSegments);
       const dtype = outDtype(x);
       const out = dtype === 'int32' ? new Int32Array(util.sizeFromShape(shape)) : new Float32Array(util.sizeFromShape(shape));

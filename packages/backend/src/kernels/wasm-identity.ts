@@ -17,7 +17,7 @@ export const wasmIdentityPatch: KernelPatch = {
       const { inputs, backend } = args;
       const { x } = inputs as { x: TensorInfo };
       if (x.dtype === 'string' && original) return original.kernelFunc(args);
-      (backend as unknown as WasmBackend).incRef(x.dataId);
+      (backend as WasmBackend).incRef(x.dataId); // tfjs types it `{}`; this kernel is registered for wasm only
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     };
   },

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { BatchMatMulAttrs, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { broadcast_util, util } from '@tensorflow/tfjs-core';
-import type { KernelPatch } from './registry';
-import { WasmBackend, dropView, heapCopy, makeView, offsetOf, reshaped } from './wasm-heap';
+import { attrsOf, type KernelPatch } from './registry';
+import { type WasmBackend, dropView, heapCopy, makeView, offsetOf, reshaped } from './wasm-heap';
 import { broadcastBatchIndex } from '@altclip/native';
 
 /**
@@ -111,9 +111,9 @@ export const wasmBatchMatMulPatch: KernelPatch = {
     if (!original) throw new Error('tfjs-backend-wasm has no BatchMatMul kernel to wrap');
     const stock = original.kernelFunc;
     return (args) => {
-      const backend = args.backend as unknown as WasmBackend;
+      const backend = args.backend as WasmBackend; // tfjs types it `{}`; this kernel is registered for wasm only
       const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
-      const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      const { transposeA, transposeB } = attrsOf<BatchMatMulAttrs>(args.attrs);
       // int32 (and anything else) goes to the stock kernel, which reports what it does not support.
       if (a.dtype !== 'float32' || b.dtype !== 'float32' || isEmpty(a, b)) return stock(args);
       const fast: Fast2D = (a3, b3) =>
@@ -131,9 +131,9 @@ export const wasmFusedMatMulPatch: KernelPatch = {
     if (!original) throw new Error('tfjs-backend-wasm has no _FusedMatMul kernel to wrap');
     const stock = original.kernelFunc;
     return (args) => {
-      const backend = args.backend as unknown as WasmBackend;
+      const backend = args.backend as WasmBackend; // tfjs types it `{}`; this kernel is registered for wasm only
       const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
-      const attrs = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+      const attrs = attrsOf<BatchMatMulAttrs>(args.attrs);
       // The stock kernel applies bias/PReLU weights along the last axis only; anything else (and non-float32)
       // is left to it, so its own error messages stay the same.
       const perChannel = (t: TensorInfo | undefined) => t == null || t.shape.length <= 1;
