@@ -1,3 +1,8 @@
+// tfjs-node (the `tensorflow` backend) reads these from the real environment, which a test file's process.env
+// (a copy) cannot set: TensorFlow's INFO lines off, and GPU memory taken as needed so both workers fit on one GPU.
+process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+process.env.TF_FORCE_GPU_ALLOW_GROWTH ??= 'true';
+
 /** Tests run from TypeScript sources (no build needed); `@altclip/<pkg>` maps to packages/<pkg>/src. */
 module.exports = {
   testEnvironment: 'node',

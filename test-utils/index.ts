@@ -39,3 +39,4 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 export * from './hub-server';
+export * from './backends';

@@ -4,6 +4,7 @@ import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
 import { NativeArenaInfo, NativeInfo, nativeArenaInfo, nativeInfo } from './native';
+import { TensorflowInfo, tensorflowInfo } from './tensorflow';
 
 export interface BackendInfo {
   backend: string | null;
@@ -17,6 +18,8 @@ export interface BackendInfo {
   gradientsRegistered: number;
   /** The optional @altclip/native fast path (native.ts). */
   native: NativeInfo;
+  /** tfjs-node(-gpu)'s TensorFlow (version, where the library came from, CPU or GPU), once it is loaded. */
+  tensorflow?: TensorflowInfo;
   /** The `native` backend's memory, when it is the current backend. */
   arena?: NativeArenaInfo;
   memory: { rssMiB: number; jsHeapMiB: number; tfTensors: number; tfMiB: number; totalGiB: number; freeGiB: number };
@@ -57,6 +60,9 @@ export function backendInfo(): BackendInfo {
     const v = pkgVersion(p);
     if (v) versions[p.replace('@tensorflow/', '')] = v;
   }
+  // The TensorFlow under tfjs-node: 2.9.1 from npm's download, or the wheel's version from npm run setup:tensorflow.
+  const tensorflow = tensorflowInfo();
+  if (tensorflow) versions.tensorflow = `${tensorflow.tensorflow} (${tensorflow.library}; ${tensorflow.device})`;
 
   let wasm: BackendInfo['wasm'];
   const wasmBackend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
@@ -87,6 +93,7 @@ export function backendInfo(): BackendInfo {
     kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
     gradientsRegistered: registerGradients(),
     native: nativeInfo(),
+    tensorflow,
     arena: nativeArenaInfo(),
     memory: {
       rssMiB: mib(mem.rss),

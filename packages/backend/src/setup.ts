@@ -4,10 +4,12 @@ import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wa
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
 import { disableNativeKernels, enableNativeKernels, registerNativeBackend } from './native';
+import { loadTensorflow } from './tensorflow';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
 /**
- * Best first. `native` (@altclip/native's backend: tensors in native memory, native kernels) needs the addon built;
+ * Best first. `tensorflow` is tfjs-node(-gpu) (TensorFlow's kernels, a GPU with tfjs-node-gpu; see tensorflow.ts);
+ * `native` (@altclip/native's backend: tensors in native memory, native kernels) needs the addon built;
  * `wasm` is the portable fast path (4 GiB heap); `cpu` is tfjs's pure-JS reference.
  */
 export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'native', 'wasm', 'cpu'];
@@ -41,18 +43,9 @@ function disableBanner(): void {
 
 async function tryRegister(name: BackendName): Promise<void> {
   switch (name) {
-    case 'tensorflow': {
-      let lastErr: unknown;
-      for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-        try {
-          require(pkg);
-          return;
-        } catch (e) {
-          lastErr = e;
-        }
-      }
-      throw new Error(`neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (${(lastErr as Error)?.message?.split('\n')[0]})`);
-    }
+    case 'tensorflow':
+      loadTensorflow();
+      return;
     case 'native':
       // The native backend copies the cpu kernels (with this package's cpu patches) as its fallbacks.
       require('@tensorflow/tfjs-backend-cpu');
