@@ -52,6 +52,15 @@ function nativeThreads(): number | null {
   }
 }
 
+/** The current backend's thread count, where it has one we can read. */
+function backendThreads(name: string | undefined, wasm: BackendInfo['wasm'], tensorflow: TensorflowInfo | undefined): number | null {
+  if (name === 'wasm') return wasm?.threads ?? null;
+  if (name === 'cpu') return 1;
+  if (name === 'native') return nativeThreads();
+  if (name === 'tensorflow') return tensorflow?.threads ?? null;
+  return null;
+}
+
 /** What `altclip info` prints: the chosen backend and why, versions, wasm SIMD/threads, kernel patches, memory. */
 export function backendInfo(): BackendInfo {
   const choice = currentBackend();
@@ -89,7 +98,7 @@ export function backendInfo(): BackendInfo {
     skipped: choice?.skipped ?? [],
     versions,
     wasm,
-    threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : choice?.name === 'native' ? nativeThreads() : null },
+    threads: { cpus: os.cpus().length, backend: backendThreads(choice?.name, wasm, tensorflow) },
     kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
     gradientsRegistered: registerGradients(),
     native: nativeInfo(),

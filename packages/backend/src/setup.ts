@@ -26,6 +26,7 @@ export interface SetupOptions {
   /** 'auto' (default) picks the best available; an explicit name is an error if unavailable. */
   backend?: BackendName | 'auto';
   /**
+   * tensorflow: TensorFlow's intra-op threads (unless TF_NUM_INTRAOP_THREADS is set; only before tfjs-node loads).
    * wasm threads (default: ALTCLIP_WASM_THREADS, else one per CPU (1 under jest), at most 8). More than 1 loads tfjs's
    * threaded-SIMD build (see wasm-threads.ts); 1 keeps the single-threaded SIMD build. Fixed at the first
    * wasm initialisation in a process.
@@ -41,10 +42,10 @@ function disableBanner(): void {
   (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
-async function tryRegister(name: BackendName): Promise<void> {
+async function tryRegister(name: BackendName, threads?: number): Promise<void> {
   switch (name) {
     case 'tensorflow':
-      loadTensorflow();
+      loadTensorflow(threads);
       return;
     case 'native':
       // The native backend copies the cpu kernels (with this package's cpu patches) as its fallbacks.
@@ -129,7 +130,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
     try {
-      await tryRegister(name);
+      await tryRegister(name, opts.threads);
       const ok = name === 'wasm' ? await initWasm(opts.threads) : await tf.setBackend(name);
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 /**
@@ -27,6 +28,8 @@ export interface TensorflowInfo {
   /** Where that libtensorflow came from. */
   library: string;
   device: 'GPU' | 'CPU';
+  /** TensorFlow's intra-op threads: TF_NUM_INTRAOP_THREADS, else its default (one per CPU). */
+  threads: number;
 }
 
 /**
@@ -34,20 +37,23 @@ export interface TensorflowInfo {
  * and on a GPU allocate memory as needed, not nearly all of it at start-up (two test workers or a training and
  * an eval process could not share the device otherwise).
  */
-function tensorflowEnvDefaults(): void {
+function tensorflowEnvDefaults(threads?: number): void {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   process.env.TF_FORCE_GPU_ALLOW_GROWTH ??= 'true';
+  // TensorFlow sizes its intra-op pool once, when the first context is made (default: every CPU).
+  if (threads) process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
 }
 
 let loaded: string | undefined;
 
 /**
  * Requires tfjs-node-gpu, else tfjs-node (which registers the `tensorflow` backend and makes it current); returns
- * the package name. Throws naming both failures and what to install.
+ * the package name. Throws naming both failures and what to install. `threads`: TensorFlow's intra-op threads
+ * (TF_NUM_INTRAOP_THREADS wins; only the first load in a process can set it).
  */
-export function loadTensorflow(): string {
+export function loadTensorflow(threads?: number): string {
   if (loaded) return loaded;
-  tensorflowEnvDefaults();
+  tensorflowEnvDefaults(threads);
   const errors: string[] = [];
   for (const pkg of PACKAGES) {
     try {
@@ -97,5 +103,6 @@ export function tensorflowInfo(): TensorflowInfo | undefined {
       ? `built by npm run setup:tensorflow against the C API of ${local.wheel ?? `tensorflow-cpu ${local.version}`}`
       : `libtensorflow downloaded by ${loaded}'s install`,
     device: backend.isUsingGpuDevice ? 'GPU' : 'CPU',
+    threads: Number(process.env.TF_NUM_INTRAOP_THREADS) || os.cpus().length,
   };
 }
