@@ -33,13 +33,16 @@ export interface TensorflowInfo {
 }
 
 /**
- * Defaults that only apply when the user has not set them: TensorFlow's INFO log lines (CPU feature banner) off,
- * and on a GPU allocate memory as needed, not nearly all of it at start-up (two test workers or a training and
- * an eval process could not share the device otherwise).
+ * Defaults that only apply when the user has not set them: TensorFlow's INFO log lines (CPU feature banner) off;
+ * on a GPU, memory allocated as needed, not nearly all of it at start-up (two test workers or a training and an
+ * eval process could not share the device otherwise), and float32 matmuls/convolutions in full float32: Ampere and
+ * newer GPUs would otherwise use TF32 (10-bit mantissa, ~1e-3 relative error), where PyTorch's default matmul does
+ * not. NVIDIA_TF32_OVERRIDE=1 gives TF32 back (faster, less exact).
  */
 function tensorflowEnvDefaults(threads?: number): void {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
   process.env.TF_FORCE_GPU_ALLOW_GROWTH ??= 'true';
+  process.env.NVIDIA_TF32_OVERRIDE ??= '0';
   // TensorFlow sizes its intra-op pool once, when the first context is made (default: every CPU).
   if (threads) process.env.TF_NUM_INTRAOP_THREADS ??= String(threads);
 }
