@@ -166,6 +166,7 @@ function getWheel(o) {
   try {
     run(o.python, ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--dest', temp, `tensorflow-cpu==${DEFAULT_TF}`], { verbose: o.verbose });
   } catch (e) {
+    fs.rmSync(temp, { recursive: true, force: true });
     throw new SetupError(`${e.message}\npip could not get tensorflow-cpu==${DEFAULT_TF}: point pip at an index that has it (PIP_INDEX_URL=file:///opt/pypi/simple) or pass --wheel <file>`);
   }
   const file = fs.readdirSync(temp).find((f) => f.endsWith('.whl'));
@@ -236,17 +237,21 @@ function buildBinding(o, lib, nodedir) {
   return target;
 }
 
-/** Step 4: node_modules/@tensorflow/tfjs-node -> the build (never over a tfjs-node that npm installed). */
-function link(o) {
+/** Refuses, before any work, to replace a tfjs-node that npm installed (with its own libtensorflow). */
+function checkLinkable(o) {
   let st;
   try {
     st = fs.lstatSync(LINK);
   } catch {
-    st = undefined;
+    return;
   }
-  if (st && !st.isSymbolicLink() && !o.force) {
+  if (!st.isSymbolicLink() && !o.force) {
     throw new SetupError(`${LINK} is already installed (by npm, with its own libtensorflow); leaving it alone. Remove it or pass --force to use the local build instead`);
   }
+}
+
+/** Step 4: node_modules/@tensorflow/tfjs-node -> the build. */
+function link() {
   fs.rmSync(LINK, { recursive: true, force: true });
   fs.mkdirSync(path.dirname(LINK), { recursive: true });
   fs.symlinkSync(path.relative(path.dirname(LINK), TFJS_NODE), LINK);
@@ -262,7 +267,7 @@ const ok = tf.getBackend() === 'tensorflow' && JSON.stringify(g) === '[11,15,11,
 console.log(JSON.stringify({ ok, backend: tf.getBackend(), tf: tf.backend().binding.TF_Version, grad: g }));
 `;
 
-function verify(o) {
+function verify() {
   const out = run(process.execPath, ['-e', CHECK_JS], { cwd: ROOT, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
   const r = JSON.parse(out.trim().split('\n').pop());
   if (!r.ok) throw new SetupError(`check failed: backend ${r.backend}, gradient ${JSON.stringify(r.grad)} (expected [11,15,11,15])`);
@@ -272,11 +277,12 @@ function verify(o) {
 function main() {
   const o = parseArgs(process.argv.slice(2));
   const nodedir = checkPlatform(o);
+  checkLinkable(o);
   installJs(o);
   const lib = getLibTensorFlow(o);
   const binding = buildBinding(o, lib, nodedir);
-  link(o);
-  const r = verify(o);
+  link();
+  const r = verify();
   step(`done: tf.getBackend() is '${r.backend}' on TensorFlow ${r.tf} (the C API of ${lib.wheel}); tf.grad through a matMul checked`);
   console.log(`  binding: ${path.relative(ROOT, binding)}\n  linked:  node_modules/@tensorflow/tfjs-node -> ${path.relative(ROOT, TFJS_NODE)}`);
   console.log('  use it: ALTCLIP_BACKEND=tensorflow (or --backend tensorflow); `altclip info` shows the TensorFlow version');
