@@ -158,20 +158,20 @@ describe.each(['wasm' as const, ...tensorflowIfAvailable('stage runs')])('stages
     orig.dispose();
     c.close();
   });
-});
 
-test('contrastive with the paper defaults on a 4-step run warms up over 10% of it (not 2,000 steps at lr ~1e-9), and one pair is warned about', async () => {
-  const files = await makeImages(dir);
-  const data = path.join(dir, 'short.tsv');
-  fs.writeFileSync(data, `image\tcaption\n${files.slice(0, 4).map((f, i) => `${f}\tcaption ${i}`).join('\n')}\n`);
-  const logs: string[] = [];
-  const r = await runContrastive({ model: TINY, tokenizer: SPM, data, out: path.join(dir, 'short'), batchSize: 4, steps: 4, logEvery: 1, progress: false, log: (l) => logs.push(l) });
-  expect(logs.join('\n')).toMatch(/contrastive: the default warmup of 2000 steps is not shorter than this 4-step run; warming up over its first 10% instead/);
-  expect(r.records.map((x) => x.lr)).toEqual([2e-6, 2e-6 * (1 + Math.cos(Math.PI / 4)) / 2, 1e-6, 2e-6 * (1 + Math.cos((3 * Math.PI) / 4)) / 2].map((x) => expect.closeTo(x, 15)));
-  const one = path.join(dir, 'one.tsv');
-  fs.writeFileSync(one, `image\tcaption\n${files[0]}\ta single caption\n`);
-  const logs1: string[] = [];
-  const r1 = await runContrastive({ model: TINY, tokenizer: SPM, data: one, out: path.join(dir, 'one'), batchSize: 8, steps: 1, warmup: 0, progress: false, log: (l) => logs1.push(l) });
-  expect(logs1.join('\n')).toMatch(/contrastive: warning: batches of 1 pair: the contrastive loss has no negatives, is 0 and trains nothing/);
-  expect(Math.abs(r1.losses[0])).toBe(0);
-}, 400000);
+  test('contrastive with the paper defaults on a 4-step run warms up over 10% of it (not 2,000 steps at lr ~1e-9), and one pair is warned about', async () => {
+    const files = await makeImages(dir);
+    const data = path.join(dir, 'short.tsv');
+    fs.writeFileSync(data, `image\tcaption\n${files.slice(0, 4).map((f, i) => `${f}\tcaption ${i}`).join('\n')}\n`);
+    const logs: string[] = [];
+    const r = await runContrastive({ model: TINY, tokenizer: SPM, data, out: path.join(dir, 'short'), batchSize: 4, steps: 4, logEvery: 1, progress: false, log: (l) => logs.push(l) });
+    expect(logs.join('\n')).toMatch(/contrastive: the default warmup of 2000 steps is not shorter than this 4-step run; warming up over its first 10% instead/);
+    expect(r.records.map((x) => x.lr)).toEqual([2e-6, 2e-6 * (1 + Math.cos(Math.PI / 4)) / 2, 1e-6, 2e-6 * (1 + Math.cos((3 * Math.PI) / 4)) / 2].map((x) => expect.closeTo(x, 15)));
+    const one = path.join(dir, 'one.tsv');
+    fs.writeFileSync(one, `image\tcaption\n${files[0]}\ta single caption\n`);
+    const logs1: string[] = [];
+    const r1 = await runContrastive({ model: TINY, tokenizer: SPM, data: one, out: path.join(dir, 'one'), batchSize: 8, steps: 1, warmup: 0, progress: false, log: (l) => logs1.push(l) });
+    expect(logs1.join('\n')).toMatch(/contrastive: warning: batches of 1 pair: the contrastive loss has no negatives, is 0 and trains nothing/);
+    expect(Math.abs(r1.losses[0])).toBe(0);
+  }, 400000);
+});
