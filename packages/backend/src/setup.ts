@@ -63,6 +63,19 @@ async function tryRegister(name: BackendName, threads?: number): Promise<void> {
   }
 }
 
+/**
+ * `auto` takes TensorFlow's kernels only on a GPU (tfjs-node-gpu). On CPUs they are slower than `native` (the
+ * offline demo: 104.7 s against 33.8 s on the 2-core AVX2 machine, docs/backends.md), and loading tfjs-node costs
+ * a second and ~300 MB, so CPU TensorFlow is used only when asked for by name.
+ */
+function autoTensorflowCheck(): void {
+  try {
+    require.resolve('@tensorflow/tfjs-node-gpu');
+  } catch {
+    throw new Error('no GPU package (@tensorflow/tfjs-node-gpu); on CPUs native is faster, --backend tensorflow uses tfjs-node anyway');
+  }
+}
+
 /** How the wasm backend was started (for backendInfo). */
 export interface WasmStart {
   requestedThreads: number;
@@ -117,7 +130,7 @@ async function initWasm(threads?: number): Promise<boolean> {
 }
 
 /**
- * Picks and initialises the TensorFlow.js backend: tensorflow (native) > wasm > cpu.
+ * Picks and initialises the TensorFlow.js backend: tensorflow on a GPU > native > wasm > cpu.
  * `opts.backend` or ALTCLIP_BACKEND forces one; forcing an unavailable backend throws instead of falling back.
  */
 export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoice> {
@@ -129,6 +142,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
     try {
+      if (requested === 'auto' && name === 'tensorflow') autoTensorflowCheck();
       await tryRegister(name, opts.threads);
       const ok = name === 'wasm' ? await initWasm(opts.threads) : await tf.setBackend(name);
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
