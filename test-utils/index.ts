@@ -40,3 +40,4 @@ export function maxAbs(a: ArrayLike<number>): number {
 }
 export * from './hub-server';
 export * from './python';
+export * from './backends';

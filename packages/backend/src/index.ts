@@ -9,3 +9,5 @@ export type { BackendInfo } from './info';
 export { nativeBf16, nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
 export type { NativeInfo } from './native';
 export * from './backprop';
+export { loadTensorflow, tensorflowInfo, tensorflowStatus, TENSORFLOW_INSTALL_HINT } from './tensorflow';
+export type { TensorflowInfo } from './tensorflow';

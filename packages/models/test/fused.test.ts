@@ -12,6 +12,7 @@ import { valueAndGrads } from '@altclip/train';
 import { AttentionWeights, causalBias, layerNorm, linear, MASK_MIN, selfAttention, setFusedKernels } from '../src/ops';
 import { fusedMaskedSoftmax, setNativeDropout } from '../src/fused';
 import { rand, relErr } from '../../backend/test/helpers';
+import { describeOnTensorflow } from '@altclip/test-utils';
 
 const { addon, why } = loadAddon();
 const describeNative = addon ? describe : describe.skip;
@@ -193,5 +194,28 @@ describeNative('fused native kernels against the composed ops', () => {
       setNativeDropout(true);
     }
     tf.dispose(xs);
+  });
+});
+
+// Issue 22: the fused kernels are registered for native/wasm only; on tensorflow (tfjs-node) ops.ts runs the composed
+// ops it falls back to. Those must give the cpu reference's values and gradients there too (TensorFlow's own kernels).
+describeOnTensorflow('composed fallbacks of the fused kernels', (backend) => {
+  beforeAll(async () => {
+    await setupBackend({ backend: 'cpu' });
+    await setupBackend({ backend });
+  });
+
+  test.each(CASES.map((c) => [c.name, c] as const))(`${backend}: %s`, async (_, c) => {
+    const data = makeInputs(c);
+    const ref = await runCase('cpu', c, data, false);
+    for (const lean of [false, true]) {
+      const got = await runCase(backend, c, data, lean);
+      expect(got.kernels).not.toContain(c.kernel);
+      expect(relErr(got.out, ref.out)).toBeLessThan(2e-5);
+      got.grads.forEach((g, i) => {
+        const e = relErr(g, ref.grads[i]);
+        if (!(e < 2e-4)) throw new Error(`${c.name} on ${backend}${lean ? ' (valueAndGrads)' : ''}: gradient of input ${i} off by ${e.toExponential(2)}`);
+      });
+    }
   });
 });

@@ -1,7 +1,7 @@
 /** Test helpers: read fixture tensors, compare with the README tolerances. */
 import * as tf from '@tensorflow/tfjs-core';
 import { openSafetensors, TensorData } from '@altclip/checkpoint';
-import { maxAbs, maxAbsDiff } from '@altclip/test-utils';
+import { maxAbs, maxAbsDiff, tensorflowIfAvailable } from '@altclip/test-utils';
 import { loadAddon } from '@altclip/native';
 import type { ModelOutput } from '@altclip/models';
 
@@ -41,12 +41,17 @@ export const gradTol = (m: number) => 1e-3 * m + 1e-7;
 export const isKeyBias = (name: string) => /attention\.self\.key\.bias$|self_attn\.k_proj\.bias$/.test(name);
 
 /**
- * Backends the parity suites run on: cpu (tfjs's reference), wasm, and `native` (tensors in native memory) where
- * @altclip/native is built; without it that variant is skipped with a note.
+ * Backends the parity suites run on: cpu (tfjs's reference), wasm, `native` (tensors in native memory) where
+ * @altclip/native is built, and `tensorflow` (tfjs-node's TensorFlow kernels) where it is installed or built by
+ * `npm run setup:tensorflow`; a missing one is skipped with a note saying how to enable it.
  */
 const nativeBuilt = loadAddon();
 if (!nativeBuilt.addon) console.log(`models parity: the 'native' backend is not tested (${nativeBuilt.why})`);
-export const BACKENDS: Array<'cpu' | 'wasm' | 'native'> = nativeBuilt.addon ? ['cpu', 'wasm', 'native'] : ['cpu', 'wasm'];
+export const BACKENDS: Array<'cpu' | 'wasm' | 'native' | 'tensorflow'> = [
+  ...(['cpu', 'wasm'] as const),
+  ...(nativeBuilt.addon ? (['native'] as const) : []),
+  ...tensorflowIfAvailable('models parity'),
+];
 
 /**
  * The model output that fixture tensor `name` (io.safetensors' output.*) holds: the embeds, logits and features,

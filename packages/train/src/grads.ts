@@ -116,6 +116,7 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
       acc = toKeys(grads);
     } catch (e) {
       if (!/Cannot find a connection/.test((e as Error).message)) throw e;
+      for (const t of Object.values(kept ?? {})) t.dispose(); // the failed attempt's kept terms (fullLoss runs again)
       tf.tidy(() => {
         loss = fullLoss().dataSync()[0];
         terms = scalarTerms(kept);
