@@ -28,8 +28,11 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
+    // Every .js file here is CommonJS (no package.json sets "type": "module"): scripts/, packages/native/scripts/,
+    // the CLI's bin and jest's child-process register hook run as plain node programs, so require() is their import.
     files: ['**/*.js'],
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
     // The programs another project runs (examples/consumer): CommonJS with require(), and ES modules.
