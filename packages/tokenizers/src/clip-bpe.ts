@@ -105,7 +105,7 @@ export class CLIPTokenizer implements TextTokenizer {
     try {
       text = zlib.gunzipSync(gz).toString('utf8');
     } catch (e) {
-      throw new Error(`${vocabGzPath}: not a gzip file (${(e as Error).message})`);
+      throw new Error(`${vocabGzPath}: not a gzip file (${(e as Error).message})`, { cause: e });
     }
     const lines = text.split('\n');
     const merges = lines.slice(1, NUM_MERGES + 1);
@@ -113,7 +113,7 @@ export class CLIPTokenizer implements TextTokenizer {
     try {
       return new CLIPTokenizer(merges);
     } catch (e) {
-      throw new Error(`${vocabGzPath}: ${(e as Error).message}`);
+      throw new Error(`${vocabGzPath}: ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -272,7 +272,7 @@ function readVocabJson(vocabPath: string): Record<string, number> {
   try {
     return JSON.parse(fs.readFileSync(vocabPath, 'utf8'));
   } catch (e) {
-    throw new Error(`${vocabPath}: invalid JSON (${(e as Error).message})`);
+    throw new Error(`${vocabPath}: invalid JSON (${(e as Error).message})`, { cause: e });
   }
 }
 
@@ -282,7 +282,7 @@ function withVocabCheck(merges: string[], vocab: Record<string, number>, file: s
   try {
     tok = new CLIPTokenizer(merges.slice(0, NUM_MERGES));
   } catch (e) {
-    throw new Error(`${file}: ${(e as Error).message}`);
+    throw new Error(`${file}: ${(e as Error).message}`, { cause: e });
   }
   // the ids are implied by the merge order; a vocabulary that disagrees means a different tokenizer
   const n = Object.keys(vocab).length;

@@ -114,7 +114,7 @@ function decodeInconsistentUtf8(text: string): string {
 
 /** One step of ftfy's fix_encoding, for the Latin-1 and Windows-1252 code pages. */
 function fixEncodingOneStep(text: string): string {
-  if (/^[\x00-\x7f]*$/.test(text) || !isBad(text)) return text;
+  if (/^\p{ASCII}*$/u.test(text) || !isBad(text)) return text;
   const possible: string[] = [];
   for (const cp1252 of [false, true]) {
     let bytes = encodeSingleByte(text, cp1252);
@@ -182,10 +182,12 @@ export function fixSurrogates(text: string): string {
 }
 
 export function removeTerminalEscapes(text: string): string {
+  // eslint-disable-next-line no-control-regex -- ESC (\x1b) starts the ANSI sequences this removes, as ftfy's does
   return text.replace(/\x1b\[((?:\d|;)*)([a-zA-Z])/g, '');
 }
 
 export function removeControlChars(text: string): string {
+  // eslint-disable-next-line no-control-regex -- removing C0 controls (but tab, LF, FF, CR) is the point, as in ftfy
   return text.replace(/[\x00-\x08\x0b\x0e-\x1f\x7f\u206a-\u206f\ufeff\ufff9-\ufffc]/g, '');
 }
 

@@ -61,7 +61,7 @@ export function readTokenizerJson(file: string): TokenizerJson {
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: invalid JSON (${(e as Error).message})`);
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})`, { cause: e });
   }
   if (!raw || typeof raw !== 'object' || !('model' in raw) || !raw.model || typeof raw.model !== 'object') {
     throw new Error(`${file}: not a tokenizers file (no "model" object)`);

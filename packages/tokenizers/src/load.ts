@@ -3,7 +3,6 @@ import * as path from 'path';
 import type { SnapshotOptions } from '@altclip/checkpoint';
 import { resolveTokenizerDir } from './hub';
 import { CLIP_VOCAB_FILE, CLIPTokenizer } from './clip-bpe';
-import { TextTokenizer } from './types';
 import { readJsonIfExists } from './util';
 import { readTokenizerJson, TOKENIZER_JSON } from './hf-json';
 import { SPM_FILE, XLMRobertaTokenizer } from './xlmr';

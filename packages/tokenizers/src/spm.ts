@@ -36,12 +36,12 @@ export class SentencePieceModel {
       proto = parseModelProto(bytes);
     } catch (e) {
       const why = e instanceof ProtoError ? e.message : String(e);
-      throw new Error(`${source}: not a valid SentencePiece model (${why})`);
+      throw new Error(`${source}: not a valid SentencePiece model (${why})`, { cause: e });
     }
     try {
       return new SentencePieceModel(proto, bytes);
     } catch (e) {
-      throw new Error(`${source}: not a usable SentencePiece model (${(e as Error).message})`);
+      throw new Error(`${source}: not a usable SentencePiece model (${(e as Error).message})`, { cause: e });
     }
   }
 

@@ -29,7 +29,7 @@ export function readJsonIfExists(file: string): Record<string, unknown> | undefi
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: invalid JSON (${(e as Error).message})`);
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})`, { cause: e });
   }
 }
 

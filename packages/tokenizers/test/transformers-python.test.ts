@@ -14,6 +14,8 @@ const maybe = python ? describe : describe.skip;
 const xlmrCases: Array<{ name: string; text: string; input_ids: number[] }> = JSON.parse(fs.readFileSync(fixture('xlmr', 'cases.json'), 'utf8')).cases;
 type ClipCase = { name: string; text: string; basic_clean: string; ids: number[] };
 const clipCases: ClipCase[] = JSON.parse(fs.readFileSync(fixture('clip_bpe', 'cases.json'), 'utf8')).cases;
+// Python's str.strip() also strips the separators \x1c-\x1f and \x85, which JS's \s does not.
+// eslint-disable-next-line no-control-regex -- those separators are control characters by definition
 const PY_STRIP = /^[\s\x1c-\x1f\x85]+|[\s\x1c-\x1f\x85]+$/g;
 
 maybe('transformers loads our tokenizer folders with our ids', () => {
