@@ -49,251 +49,209 @@ function decodeLong(b: Buffer): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
+/** The VM's state (stack, marks, memo, read position) and the reads and stack moves its opcodes share. */
+class Machine {
+  readonly stack: unknown[] = [];
+  readonly marks: number[] = [];
+  readonly memo = new Map<number, unknown>();
+  p = 0;
+  constructor(readonly where: string, readonly data: Buffer, readonly hooks: PickleHooks) {}
+
+  fail(at: number, msg: string): never {
+    throw new CheckpointError(this.where, `pickle: ${msg} (at byte ${at})`);
+  }
+  need(n: number, at: number): void {
+    if (this.p + n > this.data.length) this.fail(at, `truncated: needs ${n} more bytes`);
+  }
+  push(v: unknown): void {
+    this.stack.push(v);
+  }
+  pop(at: number): unknown {
+    return this.stack.length ? this.stack.pop() : this.fail(at, 'stack underflow');
+  }
+  top(at: number): unknown {
+    return this.stack.length ? this.stack[this.stack.length - 1] : this.fail(at, 'stack underflow');
+  }
+  popMark(at: number): unknown[] {
+    const m = this.marks.pop();
+    if (m === undefined) this.fail(at, 'MARK expected');
+    return this.stack.splice(m);
+  }
+  /** A newline-terminated latin1 line (GLOBAL's module and name). */
+  line(at: number): string {
+    const e = this.data.indexOf(0x0a, this.p);
+    if (e < 0) this.fail(at, 'truncated: unterminated GLOBAL name');
+    const s = this.data.toString('latin1', this.p, e);
+    this.p = e + 1;
+    return s;
+  }
+  setItems(at: number, d: unknown, kv: unknown[]): void {
+    if (!(d instanceof Map)) this.fail(at, 'SETITEM(S) on a non-dict');
+    for (let i = 0; i + 1 < kv.length; i += 2) d.set(kv[i], kv[i + 1]);
+  }
+  appendItems(at: number, l: unknown, items: unknown[]): void {
+    if (!Array.isArray(l)) this.fail(at, 'APPEND(S) on a non-list');
+    l.push(...items);
+  }
+  /** Unsigned little-endian integer of `n` (1, 2, 4 or 8) bytes, checked to be there. */
+  uint(n: 1 | 2 | 4 | 8, at: number): number {
+    this.need(n, at);
+    const d = this.data;
+    const v = n === 1 ? d[this.p] : n === 2 ? d.readUInt16LE(this.p) : n === 4 ? d.readUInt32LE(this.p) : Number(d.readBigUInt64LE(this.p));
+    this.p += n;
+    return v;
+  }
+  str(n: number, at: number): string {
+    this.need(n, at);
+    const s = this.data.toString('utf8', this.p, this.p + n);
+    this.p += n;
+    return s;
+  }
+  bytes(n: number, at: number): Buffer {
+    this.need(n, at);
+    const b = Buffer.from(this.data.subarray(this.p, this.p + n));
+    this.p += n;
+    return b;
+  }
+}
+
+/** One opcode's effect on the machine; `at` is the opcode's byte offset (for errors). */
+type Opcode = (m: Machine, at: number) => void;
+
+const isCallable = (v: unknown): v is PickleCallable => !!v && (v as { kind?: unknown }).kind === 'callable';
+
+/** Opcodes that build containers, move the stack and use the memo. */
+const STRUCTURE_OPS: Record<number, Opcode> = {
+  0x28: (m) => m.marks.push(m.stack.length), // MARK
+  0x30: (m, at) => m.pop(at), // POP
+  0x31: (m, at) => m.popMark(at), // POP_MARK
+  0x32: (m, at) => m.push(m.top(at)), // DUP
+  0x7d: (m) => m.push(new Map()), // EMPTY_DICT
+  0x64: (m, at) => { // DICT
+    const d = new Map();
+    m.setItems(at, d, m.popMark(at));
+    m.push(d);
+  },
+  0x5d: (m) => m.push([]), // EMPTY_LIST
+  0x6c: (m, at) => m.push(m.popMark(at)), // LIST
+  0x29: (m) => m.push([]), // EMPTY_TUPLE
+  0x74: (m, at) => m.push(m.popMark(at)), // TUPLE
+  0x85: (m, at) => m.push([m.pop(at)]), // TUPLE1
+  0x86: (m, at) => { // TUPLE2
+    const b = m.pop(at);
+    m.push([m.pop(at), b]);
+  },
+  0x87: (m, at) => { // TUPLE3
+    const c = m.pop(at);
+    const b = m.pop(at);
+    m.push([m.pop(at), b, c]);
+  },
+  0x71: (m, at) => m.memo.set(m.uint(1, at), m.top(at)), // BINPUT
+  0x72: (m, at) => m.memo.set(m.uint(4, at), m.top(at)), // LONG_BINPUT
+  0x94: (m, at) => m.memo.set(m.memo.size, m.top(at)), // MEMOIZE
+  0x68: (m, at) => memoGet(m, at, m.uint(1, at)), // BINGET
+  0x6a: (m, at) => memoGet(m, at, m.uint(4, at)), // LONG_BINGET
+  0x61: (m, at) => { // APPEND
+    const v = m.pop(at);
+    m.appendItems(at, m.top(at), [v]);
+  },
+  0x65: (m, at) => { // APPENDS
+    const items = m.popMark(at);
+    m.appendItems(at, m.top(at), items);
+  },
+  0x73: (m, at) => { // SETITEM
+    const v = m.pop(at);
+    const k = m.pop(at);
+    m.setItems(at, m.top(at), [k, v]);
+  },
+  0x75: (m, at) => { // SETITEMS
+    const kv = m.popMark(at);
+    m.setItems(at, m.top(at), kv);
+  },
+};
+
+function memoGet(m: Machine, at: number, k: number): void {
+  if (!m.memo.has(k)) m.fail(at, `memo key ${k} not found`);
+  m.push(m.memo.get(k));
+}
+
+/** Opcodes that push a value read from the stream. */
+const VALUE_OPS: Record<number, Opcode> = {
+  0x58: (m, at) => m.push(m.str(m.uint(4, at), at)), // BINUNICODE
+  0x8c: (m, at) => m.push(m.str(m.uint(1, at), at)), // SHORT_BINUNICODE
+  0x8d: (m, at) => m.push(m.str(m.uint(8, at), at)), // BINUNICODE8
+  // SHORT_BINSTRING (protocol-2 byte strings, decoded as latin1 like pickle's default)
+  0x55: (m, at) => m.push(m.bytes(m.uint(1, at), at).toString('latin1')),
+  0x43: (m, at) => m.push(m.bytes(m.uint(1, at), at)), // SHORT_BINBYTES
+  0x42: (m, at) => m.push(m.bytes(m.uint(4, at), at)), // BINBYTES
+  0x4a: (m, at) => { // BININT
+    m.need(4, at);
+    m.push(m.data.readInt32LE(m.p));
+    m.p += 4;
+  },
+  0x4b: (m, at) => m.push(m.uint(1, at)), // BININT1
+  0x4d: (m, at) => m.push(m.uint(2, at)), // BININT2
+  0x8a: (m, at) => m.push(decodeLong(m.bytes(m.uint(1, at), at))), // LONG1
+  0x47: (m, at) => { // BINFLOAT (big-endian)
+    m.need(8, at);
+    m.push(m.data.readDoubleBE(m.p));
+    m.p += 8;
+  },
+  0x4e: (m) => m.push(null), // NONE
+  0x88: (m) => m.push(true), // NEWTRUE
+  0x89: (m) => m.push(false), // NEWFALSE
+};
+
+/** Framing, and the opcodes that reach the caller's hooks (classes, calls, state, persistent ids). */
+const CONTROL_OPS: Record<number, Opcode> = {
+  0x80: (m, at) => { // PROTO
+    const v = m.uint(1, at);
+    if (v > 5) m.fail(at, `unsupported protocol ${v}`);
+  },
+  0x95: (m, at) => { // FRAME: only a length hint
+    m.need(8, at);
+    m.p += 8;
+  },
+  0x63: (m, at) => { // GLOBAL
+    const module = m.line(at);
+    m.push(m.hooks.findClass(module, m.line(at)));
+  },
+  0x93: (m, at) => { // STACK_GLOBAL
+    const name = m.pop(at);
+    const module = m.pop(at);
+    if (typeof module !== 'string' || typeof name !== 'string') return m.fail(at, 'STACK_GLOBAL needs two strings');
+    m.push(m.hooks.findClass(module, name));
+  },
+  0x52: (m, at) => { // REDUCE
+    const args = m.pop(at);
+    const fn = m.pop(at);
+    if (!isCallable(fn)) return m.fail(at, `REDUCE on something that is not callable (${describe(fn)})`);
+    if (!Array.isArray(args)) return m.fail(at, `REDUCE arguments of ${fn.name} are not a tuple`);
+    m.push(fn.call(args));
+  },
+  0x62: (m, at) => { // BUILD
+    const state = m.pop(at);
+    m.hooks.build(m.top(at), state);
+  },
+  0x51: (m, at) => m.push(m.hooks.persistentLoad(m.pop(at))), // BINPERSID
+};
+
+const OPCODES = new Map<number, Opcode>(
+  [STRUCTURE_OPS, VALUE_OPS, CONTROL_OPS].flatMap((t) => Object.entries(t).map(([k, f]) => [Number(k), f] as const)),
+);
+const STOP = 0x2e;
+
 /** Runs the pickle in `data` and returns the object STOP leaves on the stack. `where` names it in errors. */
 export function unpickle(where: string, data: Buffer, hooks: PickleHooks): unknown {
-  const stack: unknown[] = [];
-  const marks: number[] = [];
-  const memo = new Map<number, unknown>();
-  let p = 0;
-  const fail = (at: number, msg: string): never => {
-    throw new CheckpointError(where, `pickle: ${msg} (at byte ${at})`);
-  };
-  const need = (n: number, at: number) => {
-    if (p + n > data.length) fail(at, `truncated: needs ${n} more bytes`);
-  };
-  const pop = (at: number): unknown => (stack.length ? stack.pop() : fail(at, 'stack underflow'));
-  const top = (at: number): unknown => (stack.length ? stack[stack.length - 1] : fail(at, 'stack underflow'));
-  const popMark = (at: number): unknown[] => {
-    const m = marks.pop();
-    if (m === undefined) fail(at, 'MARK expected');
-    return stack.splice(m!);
-  };
-  const line = (at: number): string => {
-    const e = data.indexOf(0x0a, p);
-    if (e < 0) fail(at, 'truncated: unterminated GLOBAL name');
-    const s = data.toString('latin1', p, e);
-    p = e + 1;
-    return s;
-  };
-  const setItems = (at: number, d: unknown, kv: unknown[]) => {
-    if (!(d instanceof Map)) fail(at, 'SETITEM(S) on a non-dict');
-    for (let i = 0; i + 1 < kv.length; i += 2) (d as Map<unknown, unknown>).set(kv[i], kv[i + 1]);
-  };
-  const appendItems = (at: number, l: unknown, items: unknown[]) => {
-    if (!Array.isArray(l)) fail(at, 'APPEND(S) on a non-list');
-    (l as unknown[]).push(...items);
-  };
-  const str = (n: number, at: number) => {
-    need(n, at);
-    const s = data.toString('utf8', p, p + n);
-    p += n;
-    return s;
-  };
-  const bytes = (n: number, at: number) => {
-    need(n, at);
-    const b = Buffer.from(data.subarray(p, p + n));
-    p += n;
-    return b;
-  };
-
+  const m = new Machine(where, data, hooks);
   for (;;) {
-    const at = p;
-    if (p >= data.length) fail(at, 'truncated: no STOP opcode');
-    const op = data[p++];
-    switch (op) {
-      case 0x80: // PROTO
-        need(1, at);
-        if (data[p] > 5) fail(at, `unsupported protocol ${data[p]}`);
-        p += 1;
-        break;
-      case 0x95: // FRAME: only a length hint
-        need(8, at);
-        p += 8;
-        break;
-      case 0x2e: // STOP
-        return pop(at);
-      case 0x28: // MARK
-        marks.push(stack.length);
-        break;
-      case 0x30: // POP
-        pop(at);
-        break;
-      case 0x31: // POP_MARK
-        popMark(at);
-        break;
-      case 0x32: // DUP
-        stack.push(top(at));
-        break;
-      case 0x7d: // EMPTY_DICT
-        stack.push(new Map());
-        break;
-      case 0x64: { // DICT
-        const d = new Map();
-        setItems(at, d, popMark(at));
-        stack.push(d);
-        break;
-      }
-      case 0x5d: // EMPTY_LIST
-        stack.push([]);
-        break;
-      case 0x6c: // LIST
-        stack.push(popMark(at));
-        break;
-      case 0x29: // EMPTY_TUPLE
-        stack.push([]);
-        break;
-      case 0x74: // TUPLE
-        stack.push(popMark(at));
-        break;
-      case 0x85: // TUPLE1
-        stack.push([pop(at)]);
-        break;
-      case 0x86: { // TUPLE2
-        const b = pop(at);
-        stack.push([pop(at), b]);
-        break;
-      }
-      case 0x87: { // TUPLE3
-        const c = pop(at);
-        const b = pop(at);
-        stack.push([pop(at), b, c]);
-        break;
-      }
-      case 0x71: // BINPUT
-        need(1, at);
-        memo.set(data[p++], top(at));
-        break;
-      case 0x72: // LONG_BINPUT
-        need(4, at);
-        memo.set(data.readUInt32LE(p), top(at));
-        p += 4;
-        break;
-      case 0x94: // MEMOIZE
-        memo.set(memo.size, top(at));
-        break;
-      case 0x68: // BINGET
-      case 0x6a: { // LONG_BINGET
-        const n = op === 0x68 ? 1 : 4;
-        need(n, at);
-        const k = n === 1 ? data[p] : data.readUInt32LE(p);
-        p += n;
-        if (!memo.has(k)) fail(at, `memo key ${k} not found`);
-        stack.push(memo.get(k));
-        break;
-      }
-      case 0x63: { // GLOBAL
-        const module = line(at);
-        stack.push(hooks.findClass(module, line(at)));
-        break;
-      }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop(at);
-        const module = pop(at);
-        if (typeof module !== 'string' || typeof name !== 'string') fail(at, 'STACK_GLOBAL needs two strings');
-        stack.push(hooks.findClass(module as string, name as string));
-        break;
-      }
-      case 0x58: // BINUNICODE
-        need(4, at);
-        p += 4;
-        stack.push(str(data.readUInt32LE(p - 4), at));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        need(1, at);
-        stack.push(str(data[p++], at));
-        break;
-      case 0x8d: // BINUNICODE8
-        need(8, at);
-        p += 8;
-        stack.push(str(Number(data.readBigUInt64LE(p - 8)), at));
-        break;
-      case 0x55: // SHORT_BINSTRING (protocol-2 byte strings, decoded as latin1 like pickle's default)
-        need(1, at);
-        stack.push(bytes(data[p++], at).toString('latin1'));
-        break;
-      case 0x43: // SHORT_BINBYTES
-        need(1, at);
-        stack.push(bytes(data[p++], at));
-        break;
-      case 0x42: // BINBYTES
-        need(4, at);
-        p += 4;
-        stack.push(bytes(data.readUInt32LE(p - 4), at));
-        break;
-      case 0x4a: // BININT
-        need(4, at);
-        stack.push(data.readInt32LE(p));
-        p += 4;
-        break;
-      case 0x4b: // BININT1
-        need(1, at);
-        stack.push(data[p++]);
-        break;
-      case 0x4d: // BININT2
-        need(2, at);
-        stack.push(data.readUInt16LE(p));
-        p += 2;
-        break;
-      case 0x8a: { // LONG1
-        need(1, at);
-        const n = data[p++];
-        stack.push(decodeLong(bytes(n, at)));
-        break;
-      }
-      case 0x47: // BINFLOAT (big-endian)
-        need(8, at);
-        stack.push(data.readDoubleBE(p));
-        p += 8;
-        break;
-      case 0x4e: // NONE
-        stack.push(null);
-        break;
-      case 0x88: // NEWTRUE
-        stack.push(true);
-        break;
-      case 0x89: // NEWFALSE
-        stack.push(false);
-        break;
-      case 0x61: { // APPEND
-        const v = pop(at);
-        appendItems(at, top(at), [v]);
-        break;
-      }
-      case 0x65: { // APPENDS
-        const items = popMark(at);
-        appendItems(at, top(at), items);
-        break;
-      }
-      case 0x73: { // SETITEM
-        const v = pop(at);
-        const k = pop(at);
-        setItems(at, top(at), [k, v]);
-        break;
-      }
-      case 0x75: { // SETITEMS
-        const kv = popMark(at);
-        setItems(at, top(at), kv);
-        break;
-      }
-      case 0x52: { // REDUCE
-        const args = pop(at);
-        const fn = pop(at) as PickleCallable;
-        if (!fn || (fn as any).kind !== 'callable') fail(at, `REDUCE on something that is not callable (${describe(fn)})`);
-        if (!Array.isArray(args)) fail(at, `REDUCE arguments of ${fn.name} are not a tuple`);
-        stack.push(fn.call(args as unknown[]));
-        break;
-      }
-      case 0x62: { // BUILD
-        const state = pop(at);
-        hooks.build(top(at), state);
-        break;
-      }
-      case 0x51: // BINPERSID
-        stack.push(hooks.persistentLoad(pop(at)));
-        break;
-      default:
-        fail(at, `unsupported opcode ${opcodeName(op)}`);
-    }
+    const at = m.p;
+    if (m.p >= data.length) m.fail(at, 'truncated: no STOP opcode');
+    const op = data[m.p++];
+    if (op === STOP) return m.pop(at);
+    const run = OPCODES.get(op);
+    if (!run) return m.fail(at, `unsupported opcode ${opcodeName(op)}`);
+    run(m, at);
   }
 }
 
@@ -301,6 +259,9 @@ export function describe(v: unknown): string {
   if (v === null) return 'None';
   if (v instanceof Map) return 'dict';
   if (Array.isArray(v)) return 'tuple/list';
-  if (typeof v === 'object') return (v as any).kind ?? 'object';
+  if (typeof v === 'object') {
+    const kind = (v as { kind?: unknown }).kind;
+    return kind == null ? 'object' : String(kind);
+  }
   return typeof v;
 }

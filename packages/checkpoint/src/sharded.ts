@@ -13,16 +13,18 @@ export async function openSharded(indexFile: string, openFile: (file: string) =>
   let text: string;
   try {
     text = await fs.promises.readFile(indexFile, 'utf8');
-  } catch (e: any) {
-    throw new CheckpointError(indexFile, e.code === 'ENOENT' ? 'file not found' : `cannot read (${e.message})`);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CheckpointError(indexFile, err.code === 'ENOENT' ? 'file not found' : `cannot read (${err.message})`, { cause: e });
   }
-  let index: any;
+  let index: unknown;
   try {
     index = JSON.parse(text);
-  } catch (e: any) {
-    throw new CheckpointError(indexFile, `invalid JSON (${e.message})`);
+  } catch (e) {
+    throw new CheckpointError(indexFile, `invalid JSON (${(e as Error).message})`, { cause: e });
   }
-  const wm = index?.weight_map;
+  // Any JSON value: a non-object has neither field, and is refused just below.
+  const { weight_map: wm, metadata: indexMeta } = (index ?? {}) as { weight_map?: unknown; metadata?: unknown };
   if (!wm || typeof wm !== 'object' || Array.isArray(wm)) throw new CheckpointError(indexFile, 'no "weight_map" object in the index');
   const dir = path.dirname(indexFile);
   const shardOf = new Map<string, string>();
@@ -43,7 +45,7 @@ export async function openSharded(indexFile: string, openFile: (file: string) =>
     throw e;
   }
   const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(index.metadata ?? {})) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(indexMeta ?? {})) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
   return new ShardedReader(indexFile, shardOf, shards, metadata);
 }
 

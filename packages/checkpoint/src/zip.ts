@@ -76,8 +76,14 @@ export async function readZipDirectory(file: string, fh: fs.promises.FileHandle)
       const len = cd.readUInt16LE(x + 2);
       if (id === 0x0001) {
         let q = x + 4;
-        if (usize === 0xffffffff) (usize = u64(cd, q, file)), (q += 8);
-        if (compressedSize === 0xffffffff) (compressedSize = u64(cd, q, file)), (q += 8);
+        if (usize === 0xffffffff) {
+          usize = u64(cd, q, file);
+          q += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = u64(cd, q, file);
+          q += 8;
+        }
         if (localHeaderOffset === 0xffffffff) localHeaderOffset = u64(cd, q, file);
       }
       x += 4 + len;

@@ -216,7 +216,10 @@ describe('snapshotDownload', () => {
 test('stderr progress without a TTY: a line at the start and at the end, not one per chunk', () => {
   const lines: string[] = [];
   const tty = process.stderr.isTTY;
-  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s) => void lines.push(String(s)) || true);
+  const spy = jest.spyOn(process.stderr, 'write').mockImplementation((s) => {
+    lines.push(String(s));
+    return true;
+  });
   try {
     (process.stderr as any).isTTY = false;
     const bar = stderrProgress();

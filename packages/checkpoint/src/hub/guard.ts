@@ -14,6 +14,7 @@ export function badRepoPath(name: unknown): string | undefined {
   if (typeof name !== 'string') return `not a string (${typeof name})`;
   if (!name) return 'empty';
   // Control characters (NUL above all) cut or confuse paths, URLs and terminals.
+  // eslint-disable-next-line no-control-regex -- matching control characters is this check's purpose
   if (/[\x00-\x1f\x7f]/.test(name)) return 'a control character';
   // A separator on Windows, and in URLs %5C still reaches the server as a backslash.
   if (name.includes('\\')) return 'a backslash';

@@ -133,7 +133,7 @@ async function fetchFile(x: Session, file: string, optional: boolean): Promise<s
 /** The repository's file list at the revision (Hub API), or undefined where the endpoint has no API. */
 async function listFiles(x: Session): Promise<Set<string> | undefined> {
   const url = `${x.s.endpoint}/api/models/${x.repoId}/revision/${encodeURIComponent(x.revision)}`;
-  let info: any;
+  let info: unknown;
   try {
     info = await getJson(url, ctxOf(x));
   } catch (e) {
@@ -141,24 +141,36 @@ async function listFiles(x: Session): Promise<Set<string> | undefined> {
     if (e instanceof HubError && e.kind === 'entry-not-found') return undefined;
     throw e;
   }
-  if (typeof info?.sha !== 'string' || !Array.isArray(info.siblings) || !info.siblings.every((f: unknown) => typeof (f as { rfilename?: unknown } | null)?.rfilename === 'string'))
+  if (!isRevisionInfo(info))
     throw new HubError('http', `${url}: unexpected answer (no sha / siblings with rfilename)`);
   x.commit = checkCommit(info.sha, `${url} (sha)`);
   writeRef(x.folder, x.revision, x.commit);
   // Only membership is asked of this list; a name becomes a path in fetchFile, which checks it.
-  return new Set(info.siblings.map((f: { rfilename: string }) => f.rfilename));
+  return new Set(info.siblings.map((f) => f.rfilename));
+}
+
+/** The part of the Hub's revision answer that listFiles reads. */
+interface RevisionInfo {
+  sha: string;
+  siblings: Array<{ rfilename: string }>;
+}
+
+function isRevisionInfo(v: unknown): v is RevisionInfo {
+  const { sha, siblings } = (v ?? {}) as { sha?: unknown; siblings?: unknown };
+  return typeof sha === 'string' && Array.isArray(siblings) && siblings.every((f: unknown) => typeof (f as { rfilename?: unknown } | null)?.rfilename === 'string');
 }
 
 function shardsOf(indexFile: string): string[] {
-  let idx: any;
+  let idx: unknown;
   try {
     idx = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
   } catch (e) {
-    throw new Error(`${indexFile}: not a readable JSON index (${(e as Error).message})`);
+    throw new Error(`${indexFile}: not a readable JSON index (${(e as Error).message})`, { cause: e });
   }
-  if (!idx || typeof idx.weight_map !== 'object' || idx.weight_map === null) throw new Error(`${indexFile}: no weight_map`);
+  const wm = (idx as { weight_map?: unknown } | null)?.weight_map;
+  if (typeof wm !== 'object' || wm === null) throw new Error(`${indexFile}: no weight_map`);
   // A repository's own index names files to fetch and link: none may leave it (nor reach another repo's URL).
-  const shards = Object.entries(idx.weight_map as Record<string, unknown>).map(([k, v]) => checkRepoPath(v, `${indexFile}: weight_map[${JSON.stringify(k)}]`));
+  const shards = Object.entries(wm).map(([k, v]) => checkRepoPath(v, `${indexFile}: weight_map[${JSON.stringify(k)}]`));
   return [...new Set(shards)];
 }
 
