@@ -86,7 +86,7 @@ async function openTokenizer(o: OpenBundleOptions, model: AnyClipModel, dir: str
     try {
       return await loadTokenizer(dir);
     } catch (e) {
-      throw new Error(`${dir}: cannot load the tokenizer (${(e as Error).message})`);
+      throw new Error(`${dir}: cannot load the tokenizer (${(e as Error).message})`, { cause: e });
     }
   }
   if (model.config.model_type === 'clip') return CLIPTokenizer.load();

@@ -2,7 +2,7 @@
  * The parameter list of every model: HF state-dict key, shape and how HF initialises it. Loading (shape checks),
  * random init, parameter counting and saving are all driven by these lists, so the key set lives in one place.
  */
-import { AltCLIPConfig, AltCLIPTextConfig, CLIPConfig, CLIPTextConfig, CLIPVisionConfig } from './config';
+import { AltCLIPConfig, AltCLIPTextConfig, CLIPConfig, CLIPTextConfig, CLIPVisionConfig, XLMRobertaConfig } from './config';
 
 export type InitRule = { kind: 'normal'; std: number } | { kind: 'zeros' } | { kind: 'ones' } | { kind: 'const'; value: number };
 
@@ -35,7 +35,7 @@ function linearSpecs(name: string, out: number, inp: number, std: number, bias =
  * normal(0, initializer_range) as BERT does. (HF AltCLIPModel._init_weights would use the top-level
  * initializer_factor = 1.0 as std for these, which is not a usable init; we follow XLM-R instead.)
  */
-export function xlmrSpecs(prefix: string, c: AltCLIPTextConfig | CLIPTextConfig | any): ParamSpec[] {
+export function xlmrSpecs(prefix: string, c: XLMRobertaConfig): ParamSpec[] {
   const H = c.hidden_size;
   const I = c.intermediate_size;
   const std = c.initializer_range;
