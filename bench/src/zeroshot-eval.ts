@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   const px = tf.randomUniform([batch, c, h, w], -2, 2) as tf.Tensor4D;
   const reps = Math.max(3, Math.ceil(Math.min(total, 2000) / batch));
   tf.dispose(bundle.model.getImageFeatures(px)); // warm-up
-  let t0 = Date.now();
+  const t0 = Date.now();
   for (let r = 0; r < reps; r++) {
     const f = bundle.model.getImageFeatures(px);
     f.dataSync();
@@ -99,7 +99,6 @@ async function main(): Promise<void> {
   // B: the full streamed evaluation.
   const marks: { at: string; rssMiB: number; tensors: number }[] = [];
   const want = [0.1, 0.5, 1];
-  t0 = Date.now();
   const r = await evaluateZeroShot({
     model: bundle.model,
     classifier: W,

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, BackendName } from '../src';
 import { maxAbsDiff, tensorflowIfAvailable } from '@altclip/test-utils';
 
-let nativeBuilt = false;
+let nativeBuilt: boolean;
 try {
   nativeBuilt = !!(require('@altclip/native') as { loadAddon(): { addon: unknown } }).loadAddon().addon;
 } catch {

@@ -14,7 +14,7 @@ test('altclip info lines name the backend, reason, wasm threads, each patched ke
 });
 
 test('on the native backend, altclip info names it, its kernels and its native memory', async () => {
-  let built = false;
+  let built: boolean;
   try {
     built = !!require('@altclip/native').loadAddon().addon;
   } catch {
@@ -40,7 +40,7 @@ test.each([
   [{ ALTCLIP_ARENA_CACHE_MB: 'lots' }, "ALTCLIP_ARENA_CACHE_MB must be a non-negative number of MiB, got 'lots'", true],
   [{ ALTCLIP_NATIVE: '0', ALTCLIP_WASM_THREADS: 'x' }, "wasm threads must be a positive integer, got 'x' (threads option / ALTCLIP_WASM_THREADS)", false],
 ] as Array<[Record<string, string>, string, boolean]>)('altclip info with %j fails: %s', (env, message, needsNative) => {
-  let built = false;
+  let built: boolean;
   try {
     built = !!require('@altclip/native').loadAddon().addon;
   } catch {

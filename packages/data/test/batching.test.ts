@@ -73,7 +73,7 @@ test('imageBatchLoader: NCHW batch, unreadable images skipped and reported', asy
   expect(b.indices).toEqual([0, 1, 3]);
   expect(b.failed).toEqual([{ index: 2, error: 'bad.jpg: cannot decode' }]);
   expect(b.data[12 * 2]).toBe(3);
-  await expect(imageBatchLoader(ds, (img) => new Float32Array(12), 2)([2])).rejects.toThrow(/bad.jpg/);
+  await expect(imageBatchLoader(ds, () => new Float32Array(12), 2)([2])).rejects.toThrow(/bad.jpg/);
   expect(Array.from(sequentialBatches(0, 5, 2))).toEqual([[0, 1], [2, 3], [4]]);
 });
 

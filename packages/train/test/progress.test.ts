@@ -19,6 +19,7 @@ test('TTY: one redrawn bar line (carriage return, no newline) with step, ETA and
   const f = fakeStream(true);
   const p = createProgress({ total: 4, label: 'train', stream: f.stream });
   p.update(4, { loss: 0.25 });
+  // eslint-disable-next-line no-control-regex -- the bar ends with the terminal's erase-line code, ESC [K
   expect(f.out[0]).toMatch(/^\rtrain \[#{24}\] 4\/4 \d\d:\d\d<\d\d:\d\d {2}loss 0\.2500\x1b\[K$/);
   p.log('hello');
   expect(f.out.slice(1)).toEqual(['\r\x1b[K', 'hello\n']);
@@ -35,6 +36,7 @@ test("plain (the CLI's --no-progress): step lines even on a TTY, no carriage ret
   expect(f.out[0]).toMatch(/^train step 2\/4 {2}loss 0\.5000 {2}eta \d\d:\d\d\n$/);
   expect(f.out[1]).toMatch(/^train step 4\/4 /);
   expect(f.out[2]).toBe('a message\n');
+  // eslint-disable-next-line no-control-regex -- no ESC anywhere: plain mode writes no terminal codes
   expect(f.out.join('')).not.toMatch(/[\r\x1b]/);
   expect(progressMode(false)).toEqual({ quiet: true, plain: false });
 });
