@@ -27,7 +27,7 @@ function available(name: string, ...ts: tf.Tensor[]): boolean {
 }
 
 function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number | string>): tf.Tensor[] {
-  const out = tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap);
+  const out = tf.engine().runKernel(name, inputs, attrs);
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
 }
 

@@ -92,6 +92,8 @@ function withMatmulPrecision<T>(mode: 'bf16' | 'fp32', fn: () => T): T {
     throw e;
   }
   if (result instanceof Promise) {
+    // finally() returns a new Promise of the same value, so it is a T too; TypeScript types it Promise<any> and
+    // cannot relate that to the type parameter T.
     return result.finally(() => {
       active = before;
     }) as unknown as T;
