@@ -167,7 +167,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       // A wrong setting (ALTCLIP_ARENA_GB, ALTCLIP_WASM_THREADS, ...) fails here rather than picking a slower backend.
       if ((e as Error).name === 'SettingError') throw e;
       const why = (e as Error).message.split('\n')[0];
-      if (requested !== 'auto') throw new Error(`backend '${name}' was requested but is not available: ${why}`);
+      if (requested !== 'auto') throw new Error(`backend '${name}' was requested but is not available: ${why}`, { cause: e });
       skipped.push({ name, why });
     }
   }

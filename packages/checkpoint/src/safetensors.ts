@@ -21,9 +21,10 @@ export async function openForRead(file: string): Promise<fs.promises.FileHandle>
       throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     }
     return fh;
-  } catch (e: any) {
-    const why = e.code === 'ENOENT' ? 'file not found' : e.code === 'EISDIR' ? 'is a directory, expected a file' : `cannot open (${e.message})`;
-    throw new CheckpointError(file, why);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, expected a file' : `cannot open (${(e as Error).message})`;
+    throw new CheckpointError(file, why, { cause: e });
   }
 }
 
@@ -53,8 +54,8 @@ function parseHeader(file: string, hb: Buffer): Record<string, unknown> {
   let header: unknown;
   try {
     header = JSON.parse(hb.toString('utf8'));
-  } catch (e: any) {
-    throw new CheckpointError(file, `invalid JSON header (${e.message})`);
+  } catch (e) {
+    throw new CheckpointError(file, `invalid JSON header (${(e as Error).message})`, { cause: e });
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new CheckpointError(file, 'invalid header: not a JSON object');
   return header as Record<string, unknown>;
@@ -71,7 +72,7 @@ function validateEntries(file: string, header: Record<string, unknown>, dataLen:
   const entries = new Map<string, Entry>();
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    const { dtype, shape, data_offsets } = (v ?? {}) as any;
+    const { dtype, shape, data_offsets } = (v ?? {}) as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (!isDType(dtype)) throw new CheckpointError(file, `tensor '${name}': unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')})`);
     if (!Array.isArray(shape) || !shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
       throw new CheckpointError(file, `tensor '${name}': invalid shape ${JSON.stringify(shape)}`);
@@ -188,8 +189,8 @@ export async function writeSafetensors(
       let raw: Buffer;
       try {
         raw = encodeRaw(name, dtype, data);
-      } catch (e: any) {
-        throw new Error(`writeSafetensors ${file}: ${e.message}`);
+      } catch (e) {
+        throw new Error(`writeSafetensors ${file}: ${(e as Error).message}`, { cause: e });
       }
       await writeAll(fh, raw);
       bytesDone += bytes;

@@ -77,8 +77,9 @@ export async function downloadCifar10(dir: string, opts: DownloadOptions = {}): 
     try {
       res = await fetch(url, { signal: ctl.signal });
     } catch (e) {
-      const why = (e as any)?.cause?.code ?? (e as Error).message;
-      throw new Error(`could not download CIFAR-10 from ${url} (${why}); you seem to be offline: ${offlineHelp(dir)}`);
+      // fetch (undici) wraps the socket error: its code (ENOTFOUND, ECONNREFUSED) is on the cause.
+      const why = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (e as Error).message;
+      throw new Error(`could not download CIFAR-10 from ${url} (${why}); you seem to be offline: ${offlineHelp(dir)}`, { cause: e });
     } finally {
       clearTimeout(timer);
     }
@@ -98,7 +99,7 @@ export async function downloadCifar10(dir: string, opts: DownloadOptions = {}): 
         }
       }
     } catch (e) {
-      throw new Error(`CIFAR-10 download from ${url} broke off after ${done} bytes (${(e as Error).message}); run again or ${offlineHelp(dir)}`);
+      throw new Error(`CIFAR-10 download from ${url} broke off after ${done} bytes (${(e as Error).message}); run again or ${offlineHelp(dir)}`, { cause: e });
     } finally {
       fs.closeSync(fd);
     }

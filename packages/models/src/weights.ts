@@ -46,13 +46,14 @@ export function readConfigJson(dirOrFile: string): Record<string, unknown> {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
-  } catch (e: any) {
-    throw new Error(`${file}: cannot read model config (${e.code === 'ENOENT' ? 'file not found' : e.message})`);
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
+    throw new Error(`${file}: cannot read model config (${why})`, { cause: e });
   }
   try {
     return JSON.parse(text);
-  } catch (e: any) {
-    throw new Error(`${file}: invalid JSON (${e.message})`);
+  } catch (e) {
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})`, { cause: e });
   }
 }
 

@@ -37,13 +37,13 @@ export async function evaluateModelDir(dir: string, label: string, data: DemoDat
     // One pass over the images for both languages: the EN and ZH classifiers side by side, W [D, 2C].
     const C = spec.classes.en.length;
     const W = tf.tidy(() =>
-      tf.concat(LANGS.map((lang) => zeroShotClassifier(model as any, tokenizer as any, spec.classes[lang], templates(spec, lang, true))), 1),
+      tf.concat(LANGS.map((lang) => zeroShotClassifier(model, tokenizer, spec.classes[lang], templates(spec, lang, true))), 1),
     ) as tf.Tensor2D;
     let last = 0;
     let r;
     try {
       r = await evaluateZeroShot({
-        model: model as any,
+        model: model,
         dataset: test,
         classifier: W,
         processor,
@@ -94,7 +94,7 @@ export async function evaluateModelDir(dir: string, label: string, data: DemoDat
           texts.push(...caps);
           t2i.push(...caps.map(() => k));
         }
-        const textEmb = textFeatures(model as any, tokenizer as any, texts, { batchSize: 128 });
+        const textEmb = textFeatures(model, tokenizer, texts, { batchSize: 128 });
         const imageEmb = g.indices.map((i) => feats[row.get(i)!]);
         const m = retrievalMetrics(textEmb, imageEmb, Int32Array.from(t2i), [1, 5, 10]);
         [1, 5, 10].forEach((k, j) => {

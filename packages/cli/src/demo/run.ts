@@ -113,7 +113,7 @@ function commandLine(cmd: string, args: Record<string, string | number | boolean
 /** The stage-1 student: XLM-R architecture text tower sized for the demo, vocabulary of the demo SentencePiece model. */
 async function writeStudentConfig(file: string, s: DemoSettings, spmDir: string, teacherConfig: string): Promise<void> {
   const tok = await XLMRobertaTokenizer.fromPretrained(spmDir);
-  const teacher = getModelConfig(teacherConfig) as any;
+  const teacher = getModelConfig(teacherConfig);
   const config = {
     model_type: 'altclip',
     architectures: ['AltCLIPModel'],

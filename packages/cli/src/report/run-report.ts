@@ -5,6 +5,7 @@ import { chartRow, Curve, esc, factsHtml, fmtNumber, htmlPage, lineChartSvg, met
 /** What `altclip report` reads from a run folder. */
 export interface RunData {
   dir: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- config.json is free-form (any stage, any version); facts() reads optional fields and prints what it finds
   config?: Record<string, any>;
   /** Per-step records of metrics.jsonl (loss, terms, lr, ...). */
   steps: Array<Record<string, unknown>>;
@@ -16,11 +17,11 @@ export interface RunData {
   hasFinal: boolean;
 }
 
-function readJson(file: string): any {
+function readJson(file: string): RunData['config'] {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`report: cannot read ${file}: ${(e as Error).message}`);
+    throw new Error(`report: cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -35,7 +36,7 @@ export function readRunData(dir: string): RunData {
   const records = readMetricsRecords(metricsFile);
   const results: RunData['results'] = [];
   for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'config.json').sort()) {
-    let j: any;
+    let j: { metrics?: unknown; dataset?: unknown } | null;
     try {
       j = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
     } catch {
@@ -44,7 +45,7 @@ export function readRunData(dir: string): RunData {
     const m = j?.metrics;
     if (!m || typeof m !== 'object') continue;
     const metrics = Object.fromEntries(Object.entries(m).filter((e): e is [string, number] => typeof e[1] === 'number'));
-    if (Object.keys(metrics).length) results.push({ file: f, dataset: typeof j.dataset === 'string' ? j.dataset : undefined, metrics });
+    if (Object.keys(metrics).length) results.push({ file: f, dataset: typeof j?.dataset === 'string' ? j?.dataset : undefined, metrics });
   }
   const latest = path.join(dir, 'checkpoints', 'latest');
   return {
