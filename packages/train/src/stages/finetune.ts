@@ -1,6 +1,4 @@
-import * as fs from 'fs';
-import * as path from 'path';
-import { ClassificationDataset, datasetLoader, formatReport, isShardFolder, openClassificationDataset } from '@altclip/data';
+import { ClassificationDataset, datasetLoader, formatReport, openClassificationDataset, shardClassNames } from '@altclip/data';
 import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from '@altclip/eval';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
@@ -71,13 +69,6 @@ function captionSet(o: FinetuneOptions, kind: string, datasetNames: string[] | u
   // A fixed template per sample (seeded by its place in the data), so a resumed run sees the same captions.
   const caption = (label: number, ...place: number[]) => fillTemplate(templates[hashInts(...place, 0x7e3) % templates.length], classnames[label]);
   return { lang, classnames, templates, caption };
-}
-
-/** classnames.txt beside the shards (what `altclip shards --from <class folders>` writes), if there is one. */
-function shardClassNames(spec: string | string[]): string[] | undefined {
-  const first = (Array.isArray(spec) ? spec[0] : spec).split('::')[0].trim();
-  const f = path.join(isShardFolder(first) ? first : path.dirname(first), 'classnames.txt');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : undefined;
 }
 
 /** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset or shards. */
