@@ -160,6 +160,8 @@ export interface RetrievalEvalOptions {
   threads?: number;
   /** Skip unreadable image files instead of failing (counted in `skipped`; a stream always skips). */
   skipErrors?: boolean;
+  /** Keep the normalised embeddings and the captions in the result. */
+  keepEmbeddings?: boolean;
   onProgress?: (p: Progress) => void;
   /** Called for each caption that tokenizes to nothing but <unk>. */
   onUnknownOnly?: (text: string) => void;
@@ -174,6 +176,8 @@ export interface RetrievalEvalResult {
   seconds: number;
   imagesPerSecond: number;
   textsPerSecond: number;
+  /** With keepEmbeddings: image [nImages, D] and text [nTexts, D] rows (L2-normalised), the texts and each one's image. */
+  embeddings?: { image: Float32Array; text: Float32Array; dim: number; texts: string[]; textToImage: Int32Array };
 }
 
 /**
@@ -222,7 +226,8 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
     opts.onProgress?.({ phase: 'texts', done: Math.min(s + bs, texts.length), total: texts.length, elapsedSec: el, rate: Math.min(s + bs, texts.length) / Math.max(el, 1e-3) });
   }
   const textSeconds = (Date.now() - t1) / 1000;
-  const metrics = retrievalMetrics({ data: textEmb, shape: [texts.length, d] }, { data: imageEmb!.subarray(0, nI * d), shape: [nI, d] }, Int32Array.from(textToImage), opts.ks);
+  const t2i = Int32Array.from(textToImage);
+  const metrics = retrievalMetrics({ data: textEmb, shape: [texts.length, d] }, { data: imageEmb!.subarray(0, nI * d), shape: [nI, d] }, t2i, opts.ks);
   return {
     metrics,
     nImages: nI,
@@ -231,5 +236,6 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
     seconds: (Date.now() - t0) / 1000,
     imagesPerSecond: nI / Math.max(imageSeconds, 1e-3),
     textsPerSecond: texts.length / Math.max(textSeconds, 1e-3),
+    ...(opts.keepEmbeddings ? { embeddings: { image: imageEmb!.slice(0, nI * d), text: textEmb, dim: d, texts, textToImage: t2i } } : {}),
   };
 }

@@ -1,4 +1,4 @@
-import { ClassificationDataset, datasetLoader, formatReport, openClassificationDataset, shardClassNames } from '@altclip/data';
+import { ClassificationDataset, datasetLoader, formatStreamReport, openClassificationDataset, shardClassNames } from '@altclip/data';
 import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from '@altclip/eval';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
@@ -121,7 +121,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
         runConfig: { dataset: kind, classnames, templates },
         finalMessage: (d) => `finetune: model written to ${d}`,
       });
-      if (streamed) log(formatReport(streamed.report).replace(/\n {2}line \d+: /g, '\n  '));
+      if (streamed) log(formatStreamReport(streamed.report));
       return { ...result, runDir, finalDir, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed, report: streamed?.report };
     } finally {
       bundle.dispose();
