@@ -166,7 +166,7 @@ export const OPTIONS = [
       finetune: "template set name or JSON file ('{c}' = class name)",
     },
   }),
-  option({ key: 'classnames', type: 'string', commands: ZS, help: { 'eval zeroshot': 'class names JSON file', finetune: 'class names file (JSON array or one per line)' } }),
+  option({ key: 'classnames', type: 'string', commands: ZS, help: { 'eval zeroshot': 'class names JSON file (shards: default the classnames.txt beside them)', finetune: 'class names file (JSON array or one per line)' } }),
   option({ key: 'skipErrors', type: 'boolean', commands: ['eval zeroshot'], help: 'skip unreadable images (counted) instead of failing' }),
   option({
     key: 'download', type: 'boolean', commands: ZS,
