@@ -108,6 +108,10 @@ test('eval zeroshot on shards from `altclip shards`: the CIFAR-10 reader gives t
   const expected = order.flatMap((p) => Array.from(ref.logits!.subarray(p.index * 10, (p.index + 1) * 10)));
   expect(maxAbsDiff(shardRun.logits!, expected)).toBeLessThan(1e-4);
   expect(src.report).toMatchObject({ rows: pngs.length, kept: pngs.length, skipped: 0 });
+  // A window of the stream (entered mid-shard, ended mid-shard): the same rows of the CIFAR reference.
+  const part = await evaluateZeroShot({ ...opts, dataset: src, start: 6, limit: 9 });
+  expect(part.n).toBe(9);
+  expect(maxAbsDiff(part.logits!, expected.slice(60, 150))).toBeLessThan(1e-4);
 }, 120000);
 
 test('eval retrieval on shards from a pairs file: the embeddings, captions and metrics of the pairs file', async () => {
