@@ -32,3 +32,8 @@ export function formatReport(r: ReadReport): string {
   for (const e of r.examples.slice(0, 5)) s += `\n  line ${e.line}: ${e.reason}`;
   return s;
 }
+
+/** formatReport of a stream's report: its examples name the shard and sample themselves, so no "line N". */
+export function formatStreamReport(r: ReadReport): string {
+  return formatReport(r).replace(/\n {2}line \d+: /g, '\n  ');
+}

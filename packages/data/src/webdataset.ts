@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { resolveFileList } from './file-list';
 import { TarFileReader, TarTruncatedError } from './tar-reader';
-import type { RecordReader, RecordSource, StreamUnit } from './stream';
+import { ReadReport, skipRow } from './report';
+import type { SkippedRow } from './types';
+import type { Positioned, RecordReader, RecordSource, StreamUnit } from './stream';
 
 /** Image member extensions, in the order a sample's image is looked for. */
 export const WDS_IMAGE_EXTS = ['jpg', 'jpeg', 'png', 'webp', 'bmp', 'ppm', 'pgm', 'tif', 'tiff', 'gif'];
@@ -255,6 +257,42 @@ export async function countSamples(shard: string): Promise<number> {
 
 /** A stream record: a parsed sample, or the reason a sample position holds nothing usable. */
 export type WdsRecord = WdsSample | { skip: string; key?: string };
+
+/** A sample's place, for messages: `00003.tar sample 17 (key 000030017)`. */
+export function samplePlace(units: StreamUnit[], p: { unit: number; offset: number }, key?: string): string {
+  return `${path.basename(units[p.unit].name)} sample ${p.offset}${key ? ` (key ${key})` : ''}`;
+}
+
+/**
+ * The usable samples among stream records; the others (no image, no caption or class, a class >= `classes`, the rest
+ * of a truncated shard) are counted in `report` by reason, each named by shard, sample number and key.
+ */
+export function usableSamples<P extends Positioned<WdsRecord>>(
+  recs: P[], units: StreamUnit[], report: ReadReport, classes?: number, onSkip?: (at: P, message: string) => void,
+): { s: WdsSample; at: P }[] {
+  const ok: { s: WdsSample; at: P }[] = [];
+  for (const r of recs) {
+    report.rows++;
+    const rec = r.record;
+    const told = (row: SkippedRow) => onSkip?.(r, row.reason);
+    if ('skip' in rec) skipRow(report, r.offset, rec.skip.replace(/ \(.*$/, ''), `${samplePlace(units, r, rec.key)}: ${rec.skip}`, told);
+    else if (classes !== undefined && !(rec.label! < classes)) skipRow(report, r.offset, 'class out of range', `${samplePlace(units, r, rec.key)}: class ${rec.label}, ${classes} class names`, told);
+    else ok.push({ s: rec, at: r });
+  }
+  return ok;
+}
+
+/** The name of a sample's image member, for decode errors: `00003.tar:000030017.jpg`. */
+export function imageMemberName(units: StreamUnit[], x: { s: WdsSample; at: { unit: number } }): string {
+  return `${path.basename(units[x.at.unit].name)}:${x.s.key}.${x.s.imageExt}`;
+}
+
+/** classnames.txt beside the shards (what `altclip shards --from <class folders>` writes), if there is one. */
+export function shardClassNames(spec: string | string[]): string[] | undefined {
+  const first = (Array.isArray(spec) ? spec[0] : spec).split('::')[0].trim();
+  const f = path.join(isShardFolder(first) ? first : path.dirname(first), 'classnames.txt');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : undefined;
+}
 
 /** Shards as a RecordSource for the stream: units are shards, records their samples (see stream.ts). */
 export async function webDatasetSource(spec: string | string[], o: WdsSampleOptions & { log?: (l: string) => void } = {}): Promise<RecordSource<WdsRecord>> {

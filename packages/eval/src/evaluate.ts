@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { ImageProcessor, loadImage } from '@altclip/image';
-import { BatchLoader, ClassificationDataset, datasetLoader, prefetch, RawImage, RetrievalDataset, sequentialBatches, TokenizerLike } from '@altclip/data';
+import type { ImageProcessor } from '@altclip/image';
+import {
+  BatchLoader, ClassificationDataset, classificationEvalSource, EvalImageSource, isEvalImageSource, RetrievalDataset, retrievalEvalSource, TokenizerLike,
+} from '@altclip/data';
 import { processorFor } from '@altclip/models';
 import { zeroShotClassifier, zeroShotLogits } from './classifier';
 import { retrievalMetrics, RetrievalMetrics, zeroShotMetrics, ZeroShotMetrics, normalizeRows } from './metrics';
@@ -35,15 +37,16 @@ export interface ZeroShotEvalOptions {
   model: FeatureModel;
   /** Needed unless `classifier` is given. */
   tokenizer?: TokenizerLike;
-  dataset: ClassificationDataset;
-  /** Default: dataset.classNames. */
+  /** An indexed dataset, or any other source of labelled images (e.g. webDatasetEvalSource over shards). */
+  dataset: ClassificationDataset | EvalImageSource<number>;
+  /** Default: dataset.classNames (required for a source without class names). */
   classnames?: string[];
   templates?: string[];
   /** A precomputed classifier W [D, C] (not disposed here); skips the text pass. */
   classifier?: tf.Tensor2D;
   /** Image -> CHW float32 (ImageProcessor.process); default CLIP preprocessing at the model's image size. */
   processor?: ImageProcessor;
-  /** A custom pixel source (e.g. a worker pool): dataset indices -> NCHW batch. Overrides processor. */
+  /** A custom pixel source for an indexed dataset (e.g. a worker pool): dataset indices -> NCHW batch. Overrides processor. */
   loader?: BatchLoader;
   batchSize?: number;
   /** Evaluate only the first `limit` images (after `start`). */
@@ -51,7 +54,7 @@ export interface ZeroShotEvalOptions {
   start?: number;
   /** Batches decoded ahead while the model runs (default 2). */
   prefetchDepth?: number;
-  /** Skip unreadable images instead of failing (they are counted in `skipped`). */
+  /** Skip unreadable images of an indexed dataset instead of failing (counted in `skipped`; a stream always skips). */
   skipErrors?: boolean;
   /** Worker threads for file decoding (default: all CPUs). */
   threads?: number;
@@ -81,14 +84,16 @@ export interface ZeroShotEvalResult {
  */
 export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroShotEvalResult> {
   const { model, dataset } = opts;
-  const classnames = opts.classnames ?? dataset.classNames;
-  if (classnames.length !== dataset.classNames.length) {
-    throw new Error(`${classnames.length} class names given, but ${dataset.name} has ${dataset.classNames.length} classes`);
+  const known = isEvalImageSource<number>(dataset) ? undefined : dataset.classNames;
+  const classnames = opts.classnames ?? known;
+  if (!classnames) throw new Error(`evaluateZeroShot: ${dataset.name} has no class names; give classnames`);
+  if (known && classnames.length !== known.length) {
+    throw new Error(`${classnames.length} class names given, but ${dataset.name} has ${known.length} classes`);
   }
+  const source = isEvalImageSource<number>(dataset) ? dataset : classificationEvalSource(dataset, opts.loader);
   const start = opts.start ?? 0;
-  const end = Math.min(dataset.size, opts.limit === undefined ? dataset.size : start + Math.max(0, opts.limit));
-  const total = end - start;
-  if (total <= 0) throw new Error(`evaluateZeroShot: nothing to evaluate (start ${start}, limit ${opts.limit}, dataset size ${dataset.size})`);
+  const total = Math.min(source.size - start, opts.limit === undefined ? Infinity : Math.max(0, opts.limit));
+  if (total <= 0) throw new Error(`evaluateZeroShot: nothing to evaluate (start ${start}, limit ${opts.limit}, dataset size ${source.size})`);
   const bs = opts.batchSize ?? 32;
   const t0 = Date.now();
 
@@ -109,16 +114,16 @@ export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroS
   const labels = new Int32Array(total);
   const skipped: ZeroShotEvalResult['skipped'] = [];
   let n = 0;
-  const loader = opts.loader ?? datasetLoader(dataset, processorOf(model, opts.processor), { skipErrors: opts.skipErrors, threads: opts.threads });
+  const pass = { processor: processorOf(model, opts.processor), batchSize: bs, start, limit: total, prefetchDepth: opts.prefetchDepth, threads: opts.threads, skipErrors: opts.skipErrors };
   const tImages = Date.now();
   try {
-    for await (const batch of prefetch(sequentialBatches(start, end, bs), loader, opts.prefetchDepth ?? 2)) {
+    for await (const batch of source.batches(pass)) {
       skipped.push(...batch.failed);
       if (batch.indices.length === 0) continue;
       const out = tf.tidy(() => zeroShotLogits(imageFeatureBatch(model, batch), classifier!)); // [B, C]
       logits.set(out.dataSync(), n * c);
       out.dispose();
-      for (const i of batch.indices) labels[n++] = dataset.labels[i];
+      for (const label of batch.meta) labels[n++] = label;
       const el = (Date.now() - tImages) / 1000;
       opts.onProgress?.({ phase: 'images', done: n + skipped.length, total, elapsedSec: el, rate: (n + skipped.length) / Math.max(el, 1e-3) });
     }
@@ -144,7 +149,8 @@ export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroS
 export interface RetrievalEvalOptions {
   model: FeatureModel;
   tokenizer: TokenizerLike;
-  dataset: RetrievalDataset;
+  /** A captions file's set, or any other source of images with their captions (e.g. webDatasetEvalSource over shards). */
+  dataset: RetrievalDataset | EvalImageSource<string[]>;
   processor?: ImageProcessor;
   batchSize?: number;
   /** Use only the first `limit` images (and their captions). */
@@ -152,6 +158,10 @@ export interface RetrievalEvalOptions {
   ks?: number[];
   prefetchDepth?: number;
   threads?: number;
+  /** Skip unreadable image files instead of failing (counted in `skipped`; a stream always skips). */
+  skipErrors?: boolean;
+  /** Keep the normalised embeddings and the captions in the result. */
+  keepEmbeddings?: boolean;
   onProgress?: (p: Progress) => void;
   /** Called for each caption that tokenizes to nothing but <unk>. */
   onUnknownOnly?: (text: string) => void;
@@ -161,43 +171,53 @@ export interface RetrievalEvalResult {
   metrics: RetrievalMetrics;
   nImages: number;
   nTexts: number;
+  /** Positions whose image (or caption) could not be used, with why. */
+  skipped: { index: number; error: string }[];
   seconds: number;
   imagesPerSecond: number;
   textsPerSecond: number;
+  /** With keepEmbeddings: image [nImages, D] and text [nTexts, D] rows (L2-normalised), the texts and each one's image. */
+  embeddings?: { image: Float32Array; text: Float32Array; dim: number; texts: string[]; textToImage: Int32Array };
 }
 
 /**
- * Zero-shot retrieval over a RetrievalDataset: image features streamed in batches from files, text features in
+ * Zero-shot retrieval over a RetrievalDataset or a stream of captioned images: image features computed batch by batch, text features in
  * batches; only the normalised [N, D] feature matrices are kept (retrieval needs all of them).
  */
 export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<RetrievalEvalResult> {
   const { model, tokenizer } = opts;
-  const ds = opts.dataset;
-  const nI = Math.min(ds.images.length, opts.limit ?? ds.images.length);
-  if (nI <= 0) throw new Error('evaluateRetrieval: no images');
-  const textIdx: number[] = [];
-  for (let j = 0; j < ds.captions.length; j++) if (ds.textToImage[j] < nI) textIdx.push(j);
+  const source = isEvalImageSource<string[]>(opts.dataset) ? opts.dataset : retrievalEvalSource(opts.dataset);
+  const cap = Math.min(source.size, opts.limit ?? source.size);
+  if (cap <= 0) throw new Error('evaluateRetrieval: no images');
   const bs = opts.batchSize ?? 32;
   const t0 = Date.now();
-  const files = { getImage: (i: number) => loadImage(ds.images[i]) as Promise<RawImage>, imagePath: (i: number) => ds.images[i] };
-  const loader = datasetLoader(files, processorOf(model, opts.processor), { threads: opts.threads });
+  // Kept: the normalised image features [N, D] (retrieval ranks all of them), the captions and each one's image.
   let imageEmb: Float32Array | null = null;
   let d = 0;
-  let done = 0;
-  for await (const batch of prefetch(sequentialBatches(0, nI, bs), loader, opts.prefetchDepth ?? 2)) {
-    const f = imageFeatureBatch(model, batch);
-    const data = f.dataSync() as Float32Array;
-    d = f.shape[1];
-    f.dispose();
-    imageEmb ??= new Float32Array(nI * d);
-    imageEmb.set(normalizeRows(data, batch.indices.length, d), done * d);
-    done += batch.indices.length;
+  let nI = 0;
+  const texts: string[] = [];
+  const textToImage: number[] = [];
+  const skipped: RetrievalEvalResult['skipped'] = [];
+  const pass = { processor: processorOf(model, opts.processor), batchSize: bs, limit: cap, prefetchDepth: opts.prefetchDepth, threads: opts.threads, skipErrors: opts.skipErrors };
+  for await (const batch of source.batches(pass)) {
+    skipped.push(...batch.failed);
+    if (batch.indices.length > 0) {
+      const f = imageFeatureBatch(model, batch);
+      const data = f.dataSync() as Float32Array;
+      d = f.shape[1];
+      f.dispose();
+      imageEmb ??= new Float32Array(cap * d);
+      imageEmb.set(normalizeRows(data, batch.indices.length, d), nI * d);
+      batch.meta.forEach((caps, k) => caps.forEach((t) => (texts.push(t), textToImage.push(nI + k))));
+      nI += batch.indices.length;
+    }
     const el = (Date.now() - t0) / 1000;
-    opts.onProgress?.({ phase: 'images', done, total: nI, elapsedSec: el, rate: done / Math.max(el, 1e-3) });
+    const done = nI + skipped.length;
+    opts.onProgress?.({ phase: 'images', done, total: cap, elapsedSec: el, rate: done / Math.max(el, 1e-3) });
   }
+  if (nI === 0) throw new Error(`evaluateRetrieval: no image could be read (${skipped.length} failed; first: ${skipped[0]?.error})`);
   const imageSeconds = (Date.now() - t0) / 1000;
   const t1 = Date.now();
-  const texts = textIdx.map((j) => ds.captions[j]);
   const textEmb = new Float32Array(texts.length * d);
   for (let s = 0; s < texts.length; s += bs) {
     const feats = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs, onUnknownOnly: opts.onUnknownOnly });
@@ -206,14 +226,16 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
     opts.onProgress?.({ phase: 'texts', done: Math.min(s + bs, texts.length), total: texts.length, elapsedSec: el, rate: Math.min(s + bs, texts.length) / Math.max(el, 1e-3) });
   }
   const textSeconds = (Date.now() - t1) / 1000;
-  const t2i = Int32Array.from(textIdx.map((j) => ds.textToImage[j]));
-  const metrics = retrievalMetrics({ data: textEmb, shape: [texts.length, d] }, { data: imageEmb!, shape: [nI, d] }, t2i, opts.ks);
+  const t2i = Int32Array.from(textToImage);
+  const metrics = retrievalMetrics({ data: textEmb, shape: [texts.length, d] }, { data: imageEmb!.subarray(0, nI * d), shape: [nI, d] }, t2i, opts.ks);
   return {
     metrics,
     nImages: nI,
     nTexts: texts.length,
+    skipped,
     seconds: (Date.now() - t0) / 1000,
     imagesPerSecond: nI / Math.max(imageSeconds, 1e-3),
     textsPerSecond: texts.length / Math.max(textSeconds, 1e-3),
+    ...(opts.keepEmbeddings ? { embeddings: { image: imageEmb!.slice(0, nI * d), text: textEmb, dim: d, texts, textToImage: t2i } } : {}),
   };
 }

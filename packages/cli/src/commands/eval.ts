@@ -7,6 +7,7 @@ import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
 import type { OptionsOf } from '@altclip/train';
 import { backendOf, optionsFromArgv, withOptions } from '../options';
 import { openModel, progressLogger, table, fmt, unknownTextWarning } from './inference-util';
+import { evalShardSpec, reportShards, resolvedData, retrievalShards, shardClassNamesOrFail, zeroShotShards } from './eval-shards';
 
 type ZeroShotArgs = OptionsOf<'eval zeroshot'>;
 type RetrievalArgs = OptionsOf<'eval retrieval'>;
@@ -27,30 +28,33 @@ function downloadProgress(): (done: number, total: number) => void {
 
 export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s: string) => void = console.log) {
   if (args.out) assertOutput(args.out, 'file', '--out');
-  const kind = args.dataset ?? 'cifar10';
+  const shards = evalShardSpec(args.data, args.datasetType);
+  const kind = shards ? 'webdataset' : args.dataset ?? 'cifar10';
   const split = args.split ?? 'test';
   const lang = args.lang ?? 'en';
   const batchSize = args.batchSize ?? 32;
-  if (args.download) process.stderr.write(`downloading CIFAR-10 into ${args.data ?? 'data'} (if not there yet) ...\n`);
-  const ds = await openClassificationDataset(kind, { data: args.data, split, download: args.download, onWarning: (s) => process.stderr.write(`warning: ${s}\n`), onProgress: downloadProgress() });
+  if (args.download && !shards) process.stderr.write(`downloading CIFAR-10 into ${args.data ?? 'data'} (if not there yet) ...\n`);
+  const ds = shards ? undefined : await openClassificationDataset(kind, { data: args.data, split, download: args.download, onWarning: (s) => process.stderr.write(`warning: ${s}\n`), onProgress: downloadProgress() });
   const builtin = builtinZeroShotSet(kind, lang);
-  const classnames = args.classnames ? loadClassnames(args.classnames, kind) : builtin.classnames ?? ds.classNames;
-  if (classnames.length !== ds.classNames.length) throw new Error(`${classnames.length} class names but the dataset has ${ds.classNames.length} classes`);
+  const classnames = args.classnames ? loadClassnames(args.classnames, kind) : builtin.classnames ?? ds?.classNames ?? shardClassNamesOrFail(shards!, lang);
+  if (ds && classnames.length !== ds.classNames.length) throw new Error(`${classnames.length} class names but the dataset has ${ds.classNames.length} classes`);
   const templates = args.templates ? loadTemplates(args.templates, kind) : builtin.templates;
+  const stream = shards ? await zeroShotShards(shards, args, classnames.length) : undefined;
   const opened = await openModel(args.model!, backend, args.precision);
   const bundle = opened.bundle;
   try {
     const unknown = unknownTextWarning();
-    const r = await opened.precision.autocast(() => evaluateZeroShot({ ...bundle, dataset: ds, classnames, templates, batchSize, limit: args.limit, skipErrors: args.skipErrors, onProgress: progressLogger('zeroshot'), onUnknownOnly: unknown.onUnknownOnly }));
+    const r = await opened.precision.autocast(() => evaluateZeroShot({ ...bundle, dataset: ds ?? stream!, classnames, templates, batchSize, limit: args.limit, skipErrors: args.skipErrors, onProgress: progressLogger('zeroshot'), onUnknownOnly: unknown.onUnknownOnly }));
     unknown.flush();
+    reportShards(stream);
     const metrics = zeroShotMetricsJson(r.metrics);
     const result = {
       dataset: kind,
       metrics,
       settings: {
         model: path.resolve(bundle.dir!),
-        data: args.data ? path.resolve(args.data) : null,
-        split,
+        data: args.data ? resolvedData(args.data) : null,
+        split: shards ? null : split,
         lang,
         precision: opened.precision.name,
         n_images: r.n,
@@ -66,9 +70,9 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
         images_per_second: +r.imagesPerSecond.toFixed(2),
       },
     };
-    log(`\nzero-shot ${kind} (${split} split, ${r.n} images, ${templates.length} templates, lang ${lang})`);
+    log(`\nzero-shot ${kind} (${shards ? `${stream!.shards} shard(s)` : `${split} split`}, ${r.n} images, ${templates.length} templates, lang ${lang})`);
     log(table(['metric', 'value'], [['acc1', fmt(metrics.acc1)], ['acc5', fmt(metrics.acc5)], ['mean_per_class_recall', fmt(metrics.mean_per_class_recall)]]));
-    log(`${r.imagesPerSecond.toFixed(1)} images/s, ${r.seconds.toFixed(1)}s in all${r.skipped.length ? `; ${r.skipped.length} unreadable images skipped (first: ${r.skipped[0].error})` : ''}`);
+    log(`${r.imagesPerSecond.toFixed(1)} images/s, ${r.seconds.toFixed(1)}s in all${r.skipped.length ? `; ${r.skipped.length} ${stream ? 'samples' : 'unreadable images'} skipped (first: ${r.skipped[0].error})` : ''}`);
     if (kind === 'cifar10' && split === 'test') log("note: BAAI's README figure for CIFAR-10 (acc1 0.954) was measured on the train split (--split train)");
     if (args.out) {
       await writeJson(args.out, result);
@@ -77,31 +81,35 @@ export async function runZeroShot(args: ZeroShotArgs, backend?: string, log: (s:
     return result;
   } finally {
     bundle.dispose();
-    ds.close?.();
+    ds?.close?.();
   }
 }
 
 export async function runRetrieval(args: RetrievalArgs, backend?: string, log: (s: string) => void = console.log) {
   const batchSize = args.batchSize ?? 32;
   if (args.out) assertOutput(args.out, 'file', '--out');
-  const ds = await readRetrievalDataset(args.data!, { format: args.format, root: args.root, split: args.split ?? 'test' });
-  if (ds.report.skipped) process.stderr.write(formatReport(ds.report) + '\n');
+  const shards = evalShardSpec(args.data, args.datasetType);
+  const stream = shards ? await retrievalShards(shards, args) : undefined;
+  const ds = stream ?? (await readRetrievalDataset(args.data!, { format: args.format, root: args.root, split: args.split ?? 'test' }));
+  if (!stream && ds.report.skipped) process.stderr.write(formatReport(ds.report) + '\n');
   const opened = await openModel(args.model!, backend, args.precision);
   const bundle = opened.bundle;
   try {
     const unknown = unknownTextWarning();
     const r = await opened.precision.autocast(() => evaluateRetrieval({ ...bundle, dataset: ds, batchSize, limit: args.limit, onProgress: progressLogger('retrieval'), onUnknownOnly: unknown.onUnknownOnly }));
     unknown.flush();
+    reportShards(stream);
     const m = r.metrics;
     const result = {
       dataset: ds.name,
       metrics: { ...retrievalMetricsJson(m), MR_percent: m.meanRecall * 100 },
       settings: {
         model: path.resolve(bundle.dir!),
-        data: path.resolve(args.data!),
+        data: resolvedData(args.data!),
         root: args.root ?? null,
         n_images: r.nImages,
         n_texts: r.nTexts,
+        skipped_images: r.skipped.length,
         limit: args.limit ?? null,
         batch_size: batchSize,
         backend: opened.backend,

@@ -141,8 +141,8 @@ export const OPTIONS = [
   option({
     key: 'data', type: 'string', commands: ['eval zeroshot', 'eval retrieval', 'distill', 'contrastive', 'finetune'], required: ['eval retrieval'],
     help: {
-      'eval zeroshot': 'dataset location (CIFAR-10 binary folder, IDX folder, class-per-subfolder folder)',
-      'eval retrieval': 'captions file: Karpathy JSON, Flickr30k-CN/COCO-CN txt, JSONL or CSV',
+      'eval zeroshot': "dataset location (CIFAR-10 binary folder, IDX folder, class-per-subfolder folder), or WebDataset shards ('shards/{00000..00009}.tar')",
+      'eval retrieval': "captions file: Karpathy JSON, Flickr30k-CN/COCO-CN txt, JSONL or CSV; or WebDataset shards ('shards/{00000..00009}.tar')",
       distill: 'parallel corpus: TSV en<TAB>zh or JSONL',
       contrastive: 'pairs file (CSV/TSV/JSONL: image, caption[, lang]) or a folder with captions.jsonl|tsv|csv',
       finetune: 'dataset folder (CIFAR-10 .bin files, IDX files, or class folders)',
@@ -166,7 +166,7 @@ export const OPTIONS = [
       finetune: "template set name or JSON file ('{c}' = class name)",
     },
   }),
-  option({ key: 'classnames', type: 'string', commands: ZS, help: { 'eval zeroshot': 'class names JSON file', finetune: 'class names file (JSON array or one per line)' } }),
+  option({ key: 'classnames', type: 'string', commands: ZS, help: { 'eval zeroshot': 'class names JSON file (shards: default the classnames.txt beside them)', finetune: 'class names file (JSON array or one per line)' } }),
   option({ key: 'skipErrors', type: 'boolean', commands: ['eval zeroshot'], help: 'skip unreadable images (counted) instead of failing' }),
   option({
     key: 'download', type: 'boolean', commands: ZS,
@@ -200,7 +200,14 @@ export const OPTIONS = [
     key: 'datasetType', type: 'string', commands: ['contrastive'], choices: ['auto', 'webdataset', 'pairs'] as const,
     help: "webdataset: --data is a shard list ('shards/{00000..00999}.tar', several joined with '::', .tar or .tar.gz); auto (default): from the name",
   }),
-  option({ key: 'datasetType', type: 'string', commands: ['finetune'], choices: ['auto', 'webdataset'] as const, help: 'webdataset: --data is a shard list whose samples hold an image and a .cls (or --label-key); auto (default): from the name' }),
+  option({
+    key: 'datasetType', type: 'string', commands: ['finetune', 'eval zeroshot', 'eval retrieval'], choices: ['auto', 'webdataset'] as const,
+    help: {
+      finetune: 'webdataset: --data is a shard list whose samples hold an image and a .cls (or --label-key); auto (default): from the name',
+      'eval zeroshot': 'webdataset: --data is a shard list whose samples hold an image and a .cls (or --label-key), read once in order; auto (default): from the name',
+      'eval retrieval': 'webdataset: --data is a shard list whose samples hold an image and a caption (.txt, or --caption-key/--caption-lang); auto (default): from the name',
+    },
+  }),
   option({
     key: 'datasetType', type: 'string', commands: ['distill'], choices: ['auto', 'stream', 'memory'] as const,
     help: 'stream: read the corpus in blocks, never whole; auto (default): stream for several files, globs, .gz, stream options or a corpus over 256 MiB',
@@ -209,9 +216,9 @@ export const OPTIONS = [
   option({ key: 'trainNumSamples', type: 'number', commands: TRAIN, rule: { int: true, min: 1 }, help: 'streamed data: samples per epoch across all processes (default: one pass)' }),
   option({ key: 'datasetResampled', type: 'boolean', commands: TRAIN, help: "streamed data: draw shards with replacement (open_clip's virtual epochs of --train-num-samples)" }),
   option({ key: 'workers', type: 'number', commands: LOCKS, rule: { int: true, min: 0 }, help: 'image decoding threads (default: the CPUs)' }),
-  option({ key: 'captionKey', type: 'string', commands: ['contrastive'], help: "WebDataset caption member: 'txt' (default), 'zh.txt', or 'json:<field>'" }),
-  option({ key: 'captionLang', type: 'string', commands: ['contrastive'], help: "WebDataset caption language: 'zh' reads the .zh.txt member" }),
-  option({ key: 'labelKey', type: 'string', commands: ['finetune'], help: "WebDataset class member: 'cls' (default) or 'json:<field>'" }),
+  option({ key: 'captionKey', type: 'string', commands: ['contrastive', 'eval retrieval'], help: "WebDataset caption member: 'txt' (default), 'zh.txt', or 'json:<field>'" }),
+  option({ key: 'captionLang', type: 'string', commands: ['contrastive', 'eval retrieval'], help: "WebDataset caption language: 'zh' reads the .zh.txt member" }),
+  option({ key: 'labelKey', type: 'string', commands: ['finetune', 'eval zeroshot'], help: "WebDataset class member: 'cls' (default) or 'json:<field>'" }),
   option({ key: 'teacherCacheDtype', type: 'string', commands: ['distill'], choices: ['f32', 'f16'] as const, help: 'teacher feature cache storage (f16: half the disk, features rounded to half precision)' }),
   option({ key: 'teacherCacheRows', type: 'number', commands: ['distill'], rule: { int: true, min: 1 }, help: 'rows per teacher cache part (default 65536)' }),
   option({ key: 'cacheTeacherOnly', type: 'boolean', commands: ['distill'], help: 'compute (or complete) the teacher feature cache and stop, without training' }),

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { isShardFolder, looksLikeShardList, bufferBatchLoader, newReport, Positioned, ReadReport, skipRow, webDatasetSource, WdsRecord, WdsSample, WdsSampleOptions } from '@altclip/data';
+import { imageMemberName, isShardFolder, looksLikeShardList, bufferBatchLoader, newReport, Positioned, ReadReport, samplePlace, skipRow, usableSamples, webDatasetSource, WdsRecord, WdsSample, WdsSampleOptions } from '@altclip/data';
 import type { ImageProcessor } from '@altclip/image';
 import type { ClipLikeModel } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
@@ -53,24 +53,15 @@ export async function webDatasetClipSource(o: WebDatasetClipOptions): Promise<We
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const src = await webDatasetSource(o.data, { ...o, log });
   const report = newReport(Array.isArray(o.data) ? o.data.join('::') : o.data);
-  const where = (p: Positioned<unknown>, key?: string) => `${path.basename(src.units[p.unit].name)} sample ${p.offset}${key ? ` (key ${key})` : ''}`;
   const source = recordStreamSource<WdsRecord, ClipBatch>({
     source: src,
     samplesPerEpoch: o.trainNumSamples,
     shuffleBuffer: o.shuffleBuffer ?? DEFAULT_SHUFFLE_BUFFER,
     resampled: o.datasetResampled,
     build: async (recs) => {
-      const ok: { s: WdsSample; at: Positioned<WdsRecord> }[] = [];
-      for (const r of recs) {
-        report.rows++;
-        const rec = r.record;
-        if ('skip' in rec) skipRow(report, r.offset, rec.skip.replace(/ \(.*$/, ''), `${where(r, rec.key)}: ${rec.skip}`);
-        else if (o.classes !== undefined && !(rec.label! < o.classes)) skipRow(report, r.offset, 'class out of range', `${where(r, rec.key)}: class ${rec.label}, ${o.classes} class names`);
-        else ok.push({ s: rec, at: r });
-      }
+      const ok = usableSamples(recs, src.units, report, o.classes);
       if (ok.length === 0) return null;
-      const item = (i: number) => ({ name: `${path.basename(src.units[ok[i].at.unit].name)}:${ok[i].s.key}.${ok[i].s.imageExt}`, data: ok[i].s.image });
-      const loader = bufferBatchLoader(item, o.processor, { threads: o.workers, skipErrors: true });
+      const loader = bufferBatchLoader((i) => ({ name: imageMemberName(src.units, ok[i]), data: ok[i].s.image }), o.processor, { threads: o.workers, skipErrors: true });
       const batches = clipBatchSource({
         size: ok.length,
         caption: (i) => (o.caption ? o.caption(ok[i].s, ok[i].at) : ok[i].s.caption!),
@@ -80,7 +71,7 @@ export async function webDatasetClipSource(o: WebDatasetClipOptions): Promise<We
         model: o.model,
         imageFrozen: o.imageFrozen,
         cacheFloats: 0, // indices are local to this micro-batch
-        onFailed: (i, err) => skipRow(report, ok[i].at.offset, 'corrupt image', `${where(ok[i].at, ok[i].s.key)}: ${err}`),
+        onFailed: (i, err) => skipRow(report, ok[i].at.offset, 'corrupt image', `${samplePlace(src.units, ok[i].at, ok[i].s.key)}: ${err}`),
       });
       const b = await batches.batch(ok.map((_, i) => i));
       report.kept += ok.length - batches.failed.size;

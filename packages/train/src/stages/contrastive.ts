@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import { loadImage } from '@altclip/image';
-import { datasetLoader, formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
+import { datasetLoader, formatReport, formatStreamReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
@@ -92,7 +92,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
       finalMessage: (d) => `contrastive: model written to ${d}`,
     });
     if (failed) log(`contrastive: ${failed} unreadable image(s) skipped`);
-    if (streamed) log(formatReport(streamed.report).replace(/\n {2}line (\d+): /g, '\n  '));
+    if (streamed) log(formatStreamReport(streamed.report));
     return { ...result, runDir, finalDir, report: streamed?.report ?? report, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed };
   } finally {
     bundle.dispose();

@@ -1,6 +1,4 @@
-import * as fs from 'fs';
-import * as path from 'path';
-import { ClassificationDataset, datasetLoader, formatReport, isShardFolder, openClassificationDataset } from '@altclip/data';
+import { ClassificationDataset, datasetLoader, formatStreamReport, openClassificationDataset, shardClassNames } from '@altclip/data';
 import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from '@altclip/eval';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
@@ -73,13 +71,6 @@ function captionSet(o: FinetuneOptions, kind: string, datasetNames: string[] | u
   return { lang, classnames, templates, caption };
 }
 
-/** classnames.txt beside the shards (what `altclip shards --from <class folders>` writes), if there is one. */
-function shardClassNames(spec: string | string[]): string[] | undefined {
-  const first = (Array.isArray(spec) ? spec[0] : spec).split('::')[0].trim();
-  const f = path.join(isShardFolder(first) ? first : path.dirname(first), 'classnames.txt');
-  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : undefined;
-}
-
 /** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset or shards. */
 export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
   const { o, cfg, log } = resolveStage('finetune', (given) => (given.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS), opts);
@@ -130,7 +121,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
         runConfig: { dataset: kind, classnames, templates },
         finalMessage: (d) => `finetune: model written to ${d}`,
       });
-      if (streamed) log(formatReport(streamed.report).replace(/\n {2}line \d+: /g, '\n  '));
+      if (streamed) log(formatStreamReport(streamed.report));
       return { ...result, runDir, finalDir, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed, report: streamed?.report };
     } finally {
       bundle.dispose();
