@@ -79,6 +79,9 @@ export const OPTIONS = [
     key: 'frozenDtype', type: 'string', commands: TRAIN, choices: ['f32', ...FROZEN_DTYPES] as const,
     help: 'storage of frozen parameters (a locked tower): bf16/f16 halve their memory, compute stays f32 (default f32, exact)',
   }),
+  // Data parallelism under mpirun/srun (docs/data-parallel.md); rank and world size come from MPI.
+  option({ key: 'localLoss', type: 'boolean', commands: LOCKS, help: "under mpirun: each rank's rows against the global batch instead of the whole B x B loss on every rank (open_clip's --local-loss; same gradient, less memory)" }),
+  option({ key: 'shardOptimizer', type: 'boolean', commands: TRAIN, help: 'under mpirun: ZeRO stage 1, each rank keeps 1/N of the AdamW moments (same results; checkpoints resume on any number of ranks)' }),
   option({ key: 'freezeEmbeddings', type: 'boolean', commands: TRAIN, help: 'freeze every embedding table (word, position, token type, patch, class)' }),
   option({ key: 'unlockedTextLayers', type: 'number', commands: TRAIN, rule: { int: true, min: 0 }, help: 'with --lock-text: last N text layers stay trainable' }),
   option({ key: 'unlockedImageLayers', type: 'number', commands: TRAIN, rule: { int: true, min: 0 }, help: 'with --lock-image: last N vision layers stay trainable' }),

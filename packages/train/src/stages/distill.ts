@@ -130,6 +130,8 @@ function distillTask(model: AltCLIPModel, o: DistillOptions): FeatureTask<Distil
     features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
     constantFeatures: [1],
     loss: ([s, t]) => loss(s as tf.Tensor2D, t as tf.Tensor2D),
+    // A mean of per-row terms: data-parallel ranks need no other rank's rows.
+    rowwise: true,
   };
 }
 
@@ -140,7 +142,7 @@ async function localDir(spec: string | undefined): Promise<string | undefined> {
 
 /** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
 export async function runDistill(opts: DistillOptions): Promise<StageResult> {
-  const { o, cfg, log } = resolveStage('distill', DISTILL_DEFAULTS, opts);
+  const { o, cfg, log, parallel } = resolveStage('distill', DISTILL_DEFAULTS, opts);
   for (const k of ['teacher', 'student', 'data'] as const) if (!o[k]) throw new Error(`distill: --${k} is required`);
   const runDir = resolveRunDir(o, 'distill');
   const target = o.target ?? 'pooled';
@@ -179,7 +181,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
     const processor = studentProcessor(vision ?? (modelType(teacher) === 'clip' ? teacher : undefined), studentDir, model);
     log(`distill: ${corpus.scan ? `streamed corpus, ${corpus.rows * (o.enEn !== false ? 2 : 1)}` : corpus.pairs!.length} pairs (${corpus.rows} teacher rows), target ${target}, ${params.size}/${model.namedParameters().size} parameter tensors trainable, run ${runDir}`);
     const { result, finalDir } = await trainStage({
-      stage: 'distill', o, cfg, runDir, log, task: distillTask(model, o), data, model, tokenizer, processor, params,
+      stage: 'distill', o, cfg, runDir, log, parallel, task: distillTask(model, o), data, model, tokenizer, processor, params,
       runConfig: { target, teacherFeatures: cache.dir },
       finalMessage: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)`,
     });
