@@ -275,7 +275,9 @@ export function attention(
   const Lk = kx.shape[1] as number;
   const d = H / heads;
   const scale = opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d);
-  const fused = fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
+  // Dropout keyed per sample (withDropoutKeys) draws its masks in JS: the fused kernel's own mask would ignore the keys.
+  const keyedDropout = !!sampleKeys && !!opts.training && (opts.dropout ?? 0) > 0;
+  const fused = keyedDropout ? null : fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
   if (fused) return fused;
   const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
   const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);

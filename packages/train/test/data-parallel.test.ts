@@ -177,6 +177,20 @@ maybe('mpirun -np 2 equals one process with the same global batch', () => {
   }, 300000);
 });
 
+/** Waits (up to `seconds`) until the process holding a run folder's lock has exited. */
+async function lockHolderGone(runDir: string, seconds: number): Promise<void> {
+  const file = path.join(runDir, '.lock');
+  for (let t = 0; t < seconds * 10 && fs.existsSync(file); t++) {
+    const pid = JSON.parse(fs.readFileSync(file, 'utf8')).pid as number;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 maybe('faults end the job on every rank with a message naming the rank', () => {
   let dir: string;
   beforeAll(() => (dir = tmpDir('altclip-dp-fault-')));
@@ -188,6 +202,9 @@ maybe('faults end the job on every rank with a message naming the rank', () => {
     expect(r.code).not.toBe(0);
     expect(r.out).toMatch(/rank 1 .*(exited on signal 9|Killed)/);
     expect(r.seconds).toBeLessThan(60);
+    // mpirun may return while the killed job's rank 0 is still being ended (its SIGTERM handler, then SIGKILL): its run
+    // folder lock is stale only once that process is gone.
+    await lockHolderGone(path.join(dir, 'kill'), 20);
     // Steps 1-2 were checkpointed by rank 0 (batches 3-4 are prefetched); resuming in one process works.
     const again = await train(toy('kill', { steps: 4, resume: 'latest' }), 0);
     expect(again.step).toBe(4);
