@@ -24,3 +24,4 @@ export { tarHeader, tarMember, TAR_END } from './tar';
 export * from './stream';
 export * from './webdataset';
 export * from './shard-writer';
+export * from './shard';
