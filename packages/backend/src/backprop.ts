@@ -69,14 +69,23 @@ export interface ValueAndGrads {
   grads: Array<tf.Tensor | null>;
 }
 
+export interface BackpropOptions {
+  /**
+   * Called once per x as soon as its gradient is final (the last node that reads x, in backward order, has run),
+   * while the rest of the backward pass is still to come: data-parallel training starts reducing it then. The
+   * tensor is the one returned in `grads` (do not dispose it); the call runs inside the backward pass's tidy.
+   */
+  onGrad?: (index: number, grad: tf.Tensor) => void;
+}
+
 /**
  * y = f() and dy/dx for each x in `xs` (tensors or variables read inside f). Like tf.grads/tf.variableGrads but
  * frees saved activations and intermediate gradients during the backward pass (see the file comment). Throws
  * "Cannot find a connection ..." when y depends on none of the xs.
  */
-export function valueAndGrads(f: () => tf.Scalar, xs: tf.Tensor[]): ValueAndGrads {
+export function valueAndGrads(f: () => tf.Scalar, xs: tf.Tensor[], opts: BackpropOptions = {}): ValueAndGrads {
   if (engine().state.gradientDepth !== 0) throw new Error('valueAndGrads: nested gradient computations are not supported (use tf.grads inside)');
-  return backprop(f, xs, undefined) as ValueAndGrads;
+  return backprop(f, xs, undefined, opts) as ValueAndGrads;
 }
 
 /**
@@ -95,7 +104,23 @@ export function vjp(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor): { value
   }
 }
 
-function backprop(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor | undefined): { value: tf.Tensor; grads: Array<tf.Tensor | null> } {
+/** For each node index, the xs (by position) that no earlier node reads: their gradients are final once it has run. */
+function finalAfter(nodes: TapeNode[], xs: tf.Tensor[]): Map<number, number[]> {
+  const pos = new Map<number, number>();
+  xs.forEach((x, i) => pos.set(x.id, i));
+  const firstUse = new Map<number, number>();
+  nodes.forEach((node, n) => {
+    for (const t of Object.values(node.inputs)) {
+      const i = pos.get(t.id);
+      if (i !== undefined && !firstUse.has(i)) firstUse.set(i, n);
+    }
+  });
+  const out = new Map<number, number[]>();
+  for (const [i, n] of firstUse) out.set(n, [...(out.get(n) ?? []), i]);
+  return out;
+}
+
+function backprop(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor | undefined, opts: BackpropOptions = {}): { value: tf.Tensor; grads: Array<tf.Tensor | null> } {
   const e = engine();
   let y!: tf.Tensor;
   e.startTape();
@@ -129,6 +154,7 @@ function backprop(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor | undefined
     throw new Error('Cannot find a connection between any variable and the result of the loss function y=f(x). Please make sure the operations that use variables are inside the function f passed to minimize().');
   }
   const isX = new Set(xs.map((x) => x.id));
+  const ready = opts.onGrad ? finalAfter(nodes, xs) : undefined;
   try {
     const grads = e.tidy('backward', () => {
       const acc = new Map<number, tf.Tensor>();
@@ -159,6 +185,10 @@ function backprop(f: () => tf.Tensor, xs: tf.Tensor[], dy: tf.Tensor | undefined
           acc.delete(o.id);
         }
         disposeSaved(node);
+        for (const x of ready?.get(i) ?? []) {
+          const g = acc.get(xs[x].id);
+          if (g) opts.onGrad!(x, g);
+        }
       }
       return xs.map((x) => acc.get(x.id) ?? null) as tf.Tensor[];
     });

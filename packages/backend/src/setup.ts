@@ -93,7 +93,7 @@ function wantedWasmThreads(threads?: number): number {
   const env = process.env.ALTCLIP_WASM_THREADS;
   // Under jest every test file re-instantiates tfjs, and pthread workers outlive their file: stay single-threaded
   // there unless asked (tests check results, not speed).
-  const dflt = process.env.JEST_WORKER_ID ? 1 : os.cpus().length;
+  const dflt = process.env.JEST_WORKER_ID ? 1 : os.availableParallelism(); // the CPUs this process may use (one per rank under mpirun)
   const n = threads ?? (env ? Number(env) : dflt);
   if (!Number.isInteger(n) || n < 1) {
     throw settingError(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);

@@ -25,3 +25,4 @@ export * from './stream';
 export * from './webdataset';
 export * from './shard-writer';
 export * from './eval-sources';
+export * from './shard';

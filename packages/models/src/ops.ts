@@ -121,19 +121,95 @@ export function activation(name: string): (x: tf.Tensor) => tf.Tensor {
 }
 
 /**
+ * Per-sample dropout keys (see withDropoutKeys): one 32-bit key per row of the batch, or undefined (masks drawn
+ * for the whole tensor from one Math.random draw, as tf.dropout).
+ */
+let sampleKeys: Uint32Array | undefined;
+
+/**
+ * Runs `fn` with dropout masks keyed per sample: a tensor whose axis 0 holds the batch (keys.length rows, or a
+ * multiple of it for [B*L, ...] layouts) draws each sample's mask from its own stream, seeded by (the sample's key,
+ * one Math.random draw per dropout call). With keys that name the global sample (seed, step, position in the global
+ * batch) and Math.random seeded per step, a sample's masks do not depend on which micro-batch or rank computes it,
+ * and activation checkpointing (which replays Math.random draws) recomputes the same masks.
+ */
+export function withDropoutKeys<T>(keys: ArrayLike<number>, fn: () => T): T {
+  const outer = sampleKeys;
+  sampleKeys = Uint32Array.from(keys);
+  try {
+    return fn();
+  } finally {
+    sampleKeys = outer;
+  }
+}
+
+/** splitmix32-style finaliser: a well-mixed 32-bit stream seed from two integers. */
+function mix(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ b;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Keep-mask [shape] as bool under per-sample keys. Axis 0 holds keys.length samples (or a multiple: [B*L, ...] is
+ * read as [B, L, ...]); every run of the last axis draws from its own mulberry32 stream, seeded by hashing the call's
+ * draw, the sample's key and the run's index on each middle axis separately. So a position's mask does not depend on
+ * how long the padded sequence is (a micro-batch pads to its own longest text): element (b, h, q, k) of attention
+ * probabilities gets the same draw for any Lq, Lk > q, k.
+ */
+function keyedKeepMask(shape: number[], keepProb: number, keys: Uint32Array, call: number): tf.Tensor {
+  const n = keys.length;
+  if (shape.length === 0 || shape[0] % n !== 0) throw new Error(`dropout: a tensor of shape [${shape}] under per-sample keys for ${n} samples (axis 0 must hold the batch)`);
+  const dims = [n, shape[0] / n, ...shape.slice(1)];
+  const last = shape.length > 1 ? dims.pop()! : 1;
+  const mids = dims.slice(1); // sizes of the middle axes
+  const out = new Uint8Array(shape.reduce((a, b) => a * b, 1));
+  const limit = keepProb * 4294967296; // u < keepProb with u = draw / 2^32
+  const idx = new Array<number>(mids.length).fill(0);
+  const seeds = new Array<number>(mids.length + 1);
+  let o = 0;
+  for (let k = 0; k < n; k++) {
+    seeds[0] = mix(call, keys[k]);
+    for (let j = 0; j < mids.length; j++) seeds[j + 1] = mix(seeds[j], (idx[j] = 0));
+    for (;;) {
+      let a = seeds[mids.length];
+      for (let e = 0; e < last; e++) {
+        a = (a + 0x6d2b79f5) | 0;
+        let t = Math.imul(a ^ (a >>> 15), 1 | a);
+        t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+        out[o++] = ((t ^ (t >>> 14)) >>> 0) < limit ? 1 : 0;
+      }
+      // next middle index (row-major); refresh the seeds of the axes that changed
+      let j = mids.length - 1;
+      while (j >= 0 && ++idx[j] === mids[j]) idx[j--] = 0;
+      if (j < 0) break;
+      for (let q = j; q < mids.length; q++) seeds[q + 1] = mix(seeds[q], idx[q]);
+    }
+  }
+  return tf.tensor(out, shape, 'bool');
+}
+
+/**
  * tf.dropout's values (same random draws, same float arithmetic) with PyTorch's memory: the backward pass keeps
  * only the keep-mask as bool (1 byte per element) instead of tf.dropout's input and float multiplier (8 bytes).
+ * Under withDropoutKeys the masks are drawn per sample instead (same keep probability and scaling).
  */
 export function dropout(x: tf.Tensor, rate: number, training: boolean | undefined): tf.Tensor {
   if (!training || !(rate > 0)) return x;
   if (!(rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
   const keepProb = 1 - rate;
+  const keys = sampleKeys;
   const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
-    const native = fusedDropout(input, rate);
-    // as tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U. The native
-    // kernel draws its mask in C++ from a counter-based generator seeded by one Math.random draw (so a seeded step
-    // stays reproducible), instead of one JS random number per element.
-    const keep = native ? native.keep : tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
+    // Keyed masks (data parallelism) are drawn in JS per sample; otherwise the native kernel draws its mask in C++ from
+    // a counter-based generator seeded by one Math.random draw (so a seeded step stays reproducible), else as
+    // tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U.
+    const native = keys ? undefined : fusedDropout(input, rate);
+    const keep = keys
+      ? keyedKeepMask(input.shape, keepProb, keys, (Math.random() * 4294967296) >>> 0)
+      : native
+        ? native.keep
+        : tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
     save([keep]);
     const value = native ? native.y : tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
     return {
@@ -199,7 +275,9 @@ export function attention(
   const Lk = kx.shape[1] as number;
   const d = H / heads;
   const scale = opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d);
-  const fused = fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
+  // Dropout keyed per sample (withDropoutKeys) draws its masks in JS: the fused kernel's own mask would ignore the keys.
+  const keyedDropout = !!sampleKeys && !!opts.training && (opts.dropout ?? 0) > 0;
+  const fused = keyedDropout ? null : fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
   if (fused) return fused;
   const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
   const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);

@@ -1,10 +1,11 @@
 /**
  * dropout(): the values and gradients of tf.dropout for the same random draws, holding less for the backward pass
- * (a bool mask instead of tf.dropout's input and float multiplier).
+ * (a bool mask instead of tf.dropout's input and float multiplier); under withDropoutKeys, masks per sample that do
+ * not depend on which other samples share the batch, nor on the padded sequence length.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
-import { dropout } from '../src';
+import { dropout, withDropoutKeys } from '../src';
 
 function withRandom<T>(seed: number, f: () => T): T {
   const orig = Math.random;
@@ -88,4 +89,38 @@ describe('native dropout kernel', () => {
       await setupBackend({ backend: 'cpu' });
     }
   });
+});
+
+/** dropout(ones) under `keys` with Math.random seeded by `seed`: the kept values (1 / keep) and zeros. */
+function masked(shape: number[], keys: number[], rate: number, seed = 9): Float32Array {
+  return withRandom(seed, () => withDropoutKeys(keys, () => tf.tidy(() => dropout(tf.ones(shape), rate, true).dataSync() as Float32Array)));
+}
+
+test('per-sample keys: a sample keeps its mask whatever batch it is in, at any padded length', () => {
+  const [L, H] = [6, 8];
+  const big = masked([4, 3, L, L], [11, 12, 13, 14], 0.3); // [B, heads, Lq, Lk] as attention probabilities
+  const alone = masked([1, 3, L, L], [13], 0.3);
+  expect(Array.from(alone)).toEqual(Array.from(big.subarray(2 * 3 * L * L, 3 * 3 * L * L)));
+  // The same sample padded to 4 instead of 6: every position < 4 has the same draw.
+  const short = masked([1, 3, 4, 4], [13], 0.3);
+  for (let h = 0; h < 3; h++) for (let q = 0; q < 4; q++) for (let k = 0; k < 4; k++) expect(short[(h * 4 + q) * 4 + k]).toBe(alone[(h * L + q) * L + k]);
+  // [B*L, H] rows (a flattened batch) read as [B, L, H].
+  const flat = masked([4 * L, H], [11, 12, 13, 14], 0.3);
+  expect(Array.from(masked([L, H], [13], 0.3))).toEqual(Array.from(flat.subarray(2 * L * H, 3 * L * H)));
+  // Another key, or another draw of the call (another step), gives another mask.
+  expect(Array.from(masked([1, 3, L, L], [15], 0.3))).not.toEqual(Array.from(alone));
+  expect(Array.from(masked([1, 3, L, L], [13], 0.3, 10))).not.toEqual(Array.from(alone));
+});
+
+test.each([0.1, 0.5])('per-sample keys, rate %p: the drop rate, the 1/keep scaling and the gradient through the same mask', (rate) => {
+  const y = masked([16, 64, 32], Array.from({ length: 16 }, (_, i) => 100 + i), rate);
+  const zeros = y.filter((v) => v === 0).length / y.length;
+  expect(Math.abs(zeros - rate)).toBeLessThan(0.01);
+  expect(y.every((v) => v === 0 || Math.abs(v - 1 / (1 - rate)) < 1e-6)).toBe(true);
+  const x = tf.randomNormal([16, 64, 32], 0, 1, 'float32', 3);
+  const keys = Array.from({ length: 16 }, (_, i) => 100 + i);
+  const g = withRandom(9, () => withDropoutKeys(keys, () => tf.grad((t: tf.Tensor) => tf.sum(dropout(t, rate, true)))(x)));
+  expect(Array.from(g.dataSync())).toEqual(Array.from(y));
+  expect(() => withDropoutKeys([1, 2, 3], () => dropout(tf.ones([4, 2]), 0.5, true))).toThrow(/axis 0 must hold the batch/);
+  tf.dispose([x, g]);
 });

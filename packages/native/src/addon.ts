@@ -141,10 +141,11 @@ export function loadAddon(): AddonStatus {
   }
 }
 
-/** ALTCLIP_NATIVE_THREADS, else one per CPU (OpenBLAS and the elementwise pool). */
+/** ALTCLIP_NATIVE_THREADS, else one per CPU this process may use (OpenBLAS and the elementwise pool). */
 function defaultThreads(): number {
   const raw = process.env.ALTCLIP_NATIVE_THREADS;
-  const perCpu = Math.max(1, Math.min(os.cpus().length, 64));
+  // availableParallelism counts the CPUs this process may run on: one per rank under `mpirun --bind-to core`
+  const perCpu = Math.max(1, Math.min(os.availableParallelism(), 64));
   if (raw === undefined || raw === '') return perCpu;
   const n = Number(raw);
   if (Number.isInteger(n) && n >= 1) return n;

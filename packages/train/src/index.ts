@@ -34,3 +34,4 @@ export * from './sources/teacher-cache';
 export type { DistillOptions } from './stages/distill';
 export * from './tfrecord';
 export * from './tensorboard';
+export * from './parallel';

@@ -239,7 +239,7 @@ export async function loadParams(dir: string, params: Map<string, tf.Variable>):
 export interface SaveCheckpointArgs {
   runDir: string;
   state: TrainerState;
-  optimizer: AdamW;
+  optimizer: Pick<AdamW, 'stateDict'>;
   saveModel: (dir: string) => Promise<void>;
   keepLast?: number;
   /** Test hook: called after the model files are written, before the checkpoint is committed. */
@@ -282,7 +282,7 @@ async function pruneCheckpoints(ckRoot: string, keep: number, current: string): 
 }
 
 /** Reads a checkpoint's trainer state and restores the optimizer's moments. The model is restored by the caller. */
-export async function loadCheckpoint(ck: string, optimizer: AdamW): Promise<TrainerState> {
+export async function loadCheckpoint(ck: string, optimizer: Pick<AdamW, 'loadState'>): Promise<TrainerState> {
   const state = readJsonFile<TrainerState>(path.join(ck, 'trainer_state.json'));
   const file = path.join(ck, 'optimizer.safetensors');
   const r = await openSafetensors(file);

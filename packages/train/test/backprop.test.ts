@@ -127,3 +127,27 @@ describe('activation checkpointing (--grad-checkpointing)', () => {
     disposeOutput(b);
   });
 });
+
+test('onGrad: each parameter once, with its final gradient, in the order the backward pass finishes them', () => {
+  const seen: Array<{ i: number; values: Float32Array }> = [];
+  const { value, grads } = valueAndGrads(loss, vars, { onGrad: (i, g) => seen.push({ i, values: Float32Array.from(g.dataSync()) }) });
+  expect(seen.length).toBe(grads.filter((g) => g).length);
+  expect(new Set(seen.map((s) => s.i)).size).toBe(seen.length);
+  for (const s of seen) expect(maxAbsDiff(s.values, grads[s.i]!.dataSync())).toBe(0);
+  // The patch embedding is read first in the vision tower, so its gradient is final after all the tower's others;
+  // the projection after the tower is final long before (what lets data-parallel training reduce gradients early).
+  const p = model.namedParameters();
+  const order = seen.map((s) => vars[s.i]);
+  expect(order.indexOf(p.get('visual_projection.weight') as tf.Variable)).toBeLessThan(order.indexOf(p.get('vision_model.embeddings.patch_embedding.weight') as tf.Variable));
+  tf.dispose([value, ...grads.filter((g): g is tf.Tensor => !!g)]);
+});
+
+test('onGrad waits for every use of a parameter read several times', () => {
+  const w = tf.variable(tf.tensor1d([0.5, -1, 2]), true, `w_twice_${Math.random()}`);
+  const x = tf.tensor1d([1, 2, 3]);
+  const got: number[][] = [];
+  const f = () => tf.add(tf.sum(tf.mul(w, x)), tf.sum(tf.mul(tf.square(w), x))) as tf.Scalar; // d/dw = x + 2 w x
+  const { value, grads } = valueAndGrads(f, [w], { onGrad: (_, g) => got.push(Array.from(g.dataSync())) });
+  expect(got).toEqual([[1 + 2 * 0.5 * 1, 2 + 2 * -1 * 2, 3 + 2 * 2 * 3]]);
+  tf.dispose([value, grads[0]!, w, x]);
+});

@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as zlib from 'zlib';
 import { setupBackend } from '@altclip/backend';
 import { fixture, tmpDir, REPO_ROOT } from '@altclip/test-utils';
-import { runDistill, TeacherCacheReader, readTeacherCacheIndex, writeTeacherCacheIndex, INDEX_FILE } from '../src';
+import { mergeTeacherCache, runDistill, TeacherCacheReader, readTeacherCacheIndex, writeTeacherCacheIndex, INDEX_FILE } from '../src';
 import { charTokenizer } from './char-tokenizer';
 
 const SPM = path.join(REPO_ROOT, 'datasets', 'demo-spm');
@@ -65,7 +65,11 @@ test('teacher cache: f16 parts hold the f32 features rounded; computed in part r
   }
   const dirF16 = fs.readdirSync(split).map((d) => path.join(split, d))[0];
   const key = path.basename(dirF16).split('-')[1];
-  const ix = await writeTeacherCacheIndex(dirF16, { key, rows: 9, rowsPerPart: 2 });
+  // `altclip merge <cache>` writes the index from what the parts record: the one the known size gives.
+  const ix = await mergeTeacherCache(dirF16);
+  expect(ix).toEqual(await writeTeacherCacheIndex(dirF16, { key, rows: 9, rowsPerPart: 2, about: ix.about }));
+  expect(ix.rows).toBe(9);
+  expect(ix.about.target).toBe('pooled');
   expect(ix.dtype).toBe('f16');
   const half = new TeacherCacheReader(dirF16, ix).readAll();
   let maxRel = 0;
@@ -74,6 +78,7 @@ test('teacher cache: f16 parts hold the f32 features rounded; computed in part r
   expect(maxRel).toBeGreaterThan(0);
   fs.rmSync(path.join(dirF16, 'part-00003.safetensors'));
   await expect(writeTeacherCacheIndex(dirF16, { key, rows: 9, rowsPerPart: 2 })).rejects.toThrow(/1 part\(s\) missing .*part-00003\.safetensors/);
+  await expect(mergeTeacherCache(dirF16)).rejects.toThrow(/1 part\(s\) missing .*part-00003\.safetensors/);
   // A changed corpus never gets these features: one edited text, another key.
   fs.writeFileSync(path.join(dir, 'corpus2.tsv'), fs.readFileSync(path.join(dir, 'corpus.tsv'), 'utf8').replace('a red hat.', 'a red cap.'));
   const other = await runDistill({ ...base(), data: path.join(dir, 'corpus2.tsv'), cacheTeacherOnly: true, teacherCacheRows: 2, out: path.join(dir, 'x2') });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { dropout } from '@altclip/models';
 import { clampLogitScale } from '../src';
 import type { FeatureTask, BatchSource } from '../src';
 
@@ -28,12 +29,13 @@ export function makeToy(seed = 1, opts: { dropout?: number } = {}, dt = 6, di = 
   const P = (k: string) => params.get(k)!;
   const textFeat = (x: tf.Tensor2D, training: boolean) => {
     let hid = tf.tanh(tf.add(tf.matMul(x, P('text_model.encoder.layers.0.fc.weight')), P('text_model.encoder.layers.0.fc.bias')));
-    // Unseeded tf.dropout, as the real models use it: its randomness comes from Math.random.
-    if (training && opts.dropout) hid = tf.dropout(hid, opts.dropout);
+    // The real models' dropout: per-sample masks under the trainer's keys, drawn from Math.random otherwise.
+    if (training && opts.dropout) hid = dropout(hid, opts.dropout, true) as tf.Tensor2D;
     return tf.matMul(hid, P('text_projection.weight')) as tf.Tensor2D;
   };
   const imageFeat = (x: tf.Tensor2D) => tf.matMul(tf.tanh(tf.matMul(x, P('vision_model.encoder.layers.0.fc.weight'))), P('visual_projection.weight')) as tf.Tensor2D;
-  const norm = (x: tf.Tensor2D) => tf.div(x, tf.norm(x, 2, 1, true)) as tf.Tensor2D;
+  // eps inside the sqrt: a row that dropout zeroed entirely keeps a finite value and gradient
+  const norm = (x: tf.Tensor2D) => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
   const task: FeatureTask<ToyBatch> = {
     features: (b, ctx) => [textFeat(b.text, ctx.training), imageFeat(b.image)],
     loss: ([t, i]) => {

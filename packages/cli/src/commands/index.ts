@@ -8,6 +8,7 @@ import { demoCommand } from './demo';
 import { contrastiveCommand, distillCommand, finetuneCommand } from './train';
 import { reportCommand } from './report';
 import { shardsCommand } from './shards';
+import { mergeCommand } from './merge';
 
 /** Every `altclip` command, in the order --help lists them. */
-export const commands: CommandModule[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand, reportCommand, shardsCommand];
+export const commands: CommandModule[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand, reportCommand, shardsCommand, mergeCommand];

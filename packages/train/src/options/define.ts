@@ -5,7 +5,7 @@
  */
 
 /** Every command, as typed after `altclip`. `*` marks the options every command takes (--backend, ...). */
-export const COMMANDS = ['*', 'info', 'convert', 'eval zeroshot', 'eval retrieval', 'predict', 'embed', 'demo', 'distill', 'contrastive', 'finetune', 'report', 'shards'] as const;
+export const COMMANDS = ['*', 'info', 'convert', 'eval zeroshot', 'eval retrieval', 'predict', 'embed', 'demo', 'distill', 'contrastive', 'finetune', 'report', 'shards', 'merge'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** A numeric rule: what a value must be. */

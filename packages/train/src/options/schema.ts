@@ -79,6 +79,9 @@ export const OPTIONS = [
     key: 'frozenDtype', type: 'string', commands: TRAIN, choices: ['f32', ...FROZEN_DTYPES] as const,
     help: 'storage of frozen parameters (a locked tower): bf16/f16 halve their memory, compute stays f32 (default f32, exact)',
   }),
+  // Data parallelism under mpirun/srun (docs/data-parallel.md); rank and world size come from MPI.
+  option({ key: 'localLoss', type: 'boolean', commands: LOCKS, help: "under mpirun: each rank's rows against the global batch instead of the whole B x B loss on every rank (open_clip's --local-loss; same gradient, less memory)" }),
+  option({ key: 'shardOptimizer', type: 'boolean', commands: TRAIN, help: 'under mpirun: ZeRO stage 1, each rank keeps 1/N of the AdamW moments (same results; checkpoints resume on any number of ranks)' }),
   option({ key: 'freezeEmbeddings', type: 'boolean', commands: TRAIN, help: 'freeze every embedding table (word, position, token type, patch, class)' }),
   option({ key: 'unlockedTextLayers', type: 'number', commands: TRAIN, rule: { int: true, min: 0 }, help: 'with --lock-text: last N text layers stay trainable' }),
   option({ key: 'unlockedImageLayers', type: 'number', commands: TRAIN, rule: { int: true, min: 0 }, help: 'with --lock-image: last N vision layers stay trainable' }),
@@ -222,6 +225,10 @@ export const OPTIONS = [
   option({ key: 'teacherCacheDtype', type: 'string', commands: ['distill'], choices: ['f32', 'f16'] as const, help: 'teacher feature cache storage (f16: half the disk, features rounded to half precision)' }),
   option({ key: 'teacherCacheRows', type: 'number', commands: ['distill'], rule: { int: true, min: 1 }, help: 'rows per teacher cache part (default 65536)' }),
   option({ key: 'cacheTeacherOnly', type: 'boolean', commands: ['distill'], help: 'compute (or complete) the teacher feature cache and stop, without training' }),
+  option({
+    key: 'shard', type: 'string', commands: ['distill'],
+    help: 'job arrays, with --cache-teacher-only: compute shard i of N of the teacher cache (i/N; N alone or nothing: from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/MIN/COUNT); then altclip merge <cache folder>',
+  }),
 
   // The other commands.
   option({ key: 'in', type: 'string', hubId: true, commands: ['convert'], required: ['convert'], help: 'checkpoint file, *.index.json, model folder or hub id (org/name)' }),
@@ -237,6 +244,7 @@ export const OPTIONS = [
   option({ key: 'out', type: 'string', commands: ['shards'], required: ['shards'], help: 'folder for the shards (00000.tar, ...; sizes.json, classnames.txt for class folders)' }),
   option({ key: 'perShard', type: 'number', commands: ['shards'], rule: { int: true, min: 1 }, default: 10000, help: 'samples per shard' }),
   option({ key: 'gzip', type: 'boolean', commands: ['shards'], help: 'write .tar.gz shards (smaller; plain .tar reads faster)' }),
+  option({ key: 'parts', type: 'strings', commands: ['merge'], positional: true, required: ['merge'], help: 'what a job array wrote: a teacher-cache folder (distill --cache-teacher-only --shard i/N)' }),
   option({ key: 'imageRoot', type: 'string', commands: ['shards'], help: 'image paths of a pairs file are relative to this folder (default: the file folder)' }),
 ] as const;
 

@@ -98,13 +98,14 @@ export async function ensureTeacherCache(a: TeacherCacheArgs): Promise<{ dir: st
     return { dir, key, index: found, cached: true };
   }
   const per = a.rowsPerPart ?? DEFAULT_ROWS_PER_PART;
+  const about = { teacher: a.teacherDir, target: a.target, maxLength: String(a.maxLength ?? ''), vocabSize: String(a.tokenizer.vocabSize) };
   const teacher = await CLIPTextModelWithProjection.fromPretrained(a.teacherDir, { trainable: false });
   try {
     const maxLength = a.maxLength ?? teacher.config.max_position_embeddings;
     const span = a.parts ?? [0, numParts(a.rows, per)];
     const progress = createProgress({ total: a.rows, label: 'teacher features', every: Math.max(1024, Math.ceil(a.rows / 20)), ...progressMode(a.progress) });
     const written = await writeTeacherCacheParts({
-      dir, key, rows: a.rows, rowsPerPart: per, dtype, parts: span, texts: a.texts, batchSize: a.batchSize ?? 256,
+      dir, key, rows: a.rows, rowsPerPart: per, dtype, parts: span, texts: a.texts, batchSize: a.batchSize ?? 256, about,
       compute: async (texts) => {
         const enc = a.tokenizer.encode(texts, { contextLength: maxLength, truncate: true, maxLength, truncation: true, padding: 'longest' });
         const f = tf.tidy(() => {
@@ -125,7 +126,7 @@ export async function ensureTeacherCache(a: TeacherCacheArgs): Promise<{ dir: st
   }
   const complete = !a.parts || (a.parts[0] === 0 && a.parts[1] >= numParts(a.rows, per));
   if (!complete) return { dir, key, cached: false };
-  const index = await writeTeacherCacheIndex(dir, { key, rows: a.rows, rowsPerPart: per, about: { teacher: a.teacherDir, target: a.target, maxLength: String(a.maxLength ?? ''), vocabSize: String(a.tokenizer.vocabSize) } });
+  const index = await writeTeacherCacheIndex(dir, { key, rows: a.rows, rowsPerPart: per, about });
   return { dir, key, index, cached: false };
 }
 

@@ -110,6 +110,8 @@ export interface WritePartsArgs {
   memoBytes?: number;
   onProgress?: (rowsDone: number, rowsTotal: number) => void;
   log?: (line: string) => void;
+  /** What the key was made of (index.json's `about`), kept in every part so `merge` can write the index from the parts. */
+  about?: Record<string, string>;
 }
 
 /**
@@ -189,6 +191,7 @@ export async function writeTeacherCacheParts(a: WritePartsArgs): Promise<number[
     }
     await writeSafetensors(path.join(a.dir, partName(part)), { features: { shape: [n, dim], data: out!, dtype: a.dtype === 'f16' ? 'F16' : 'F32' } }, {
       key: a.key, first: String(first), rows: String(n), part: String(part),
+      total_rows: String(a.rows), rows_per_part: String(per), about: JSON.stringify(a.about ?? {}),
     });
     written.push(part);
   }
@@ -220,6 +223,23 @@ export async function writeTeacherCacheIndex(dir: string, a: { key: string; rows
   const index: TeacherCacheIndex = { format: 'altclip-teacher-cache', version: 1, key: a.key, rows: a.rows, dim, dtype: dtype ?? 'f32', rowsPerPart: per, parts, about: a.about ?? {} };
   await atomicWriteFile(path.join(dir, INDEX_FILE), [JSON.stringify(index, null, 1) + '\n']);
   return index;
+}
+
+/**
+ * `altclip merge <cache folder>`: the index of a cache whose parts were computed by a job array (`distill
+ * --cache-teacher-only --shard i/N`), from what every part records (key, total rows, rows per part); refuses a folder
+ * whose parts disagree or miss some rows, naming them.
+ */
+export async function mergeTeacherCache(dir: string): Promise<TeacherCacheIndex> {
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^part-\d{5}\.safetensors$/.test(f)).sort() : [];
+  if (!files.length) throw new Error(`merge: ${dir} holds no teacher-cache parts (part-00000.safetensors, ...)`);
+  const metas = files.map((f) => ({ f, meta: readPartHeader(path.join(dir, f)).meta }));
+  const first = metas[0];
+  if (first.meta.total_rows === undefined) throw new Error(`merge: ${path.join(dir, first.f)} does not record the cache's size (written by an older version); run distill --cache-teacher-only without --shard to complete the cache`);
+  for (const m of metas)
+    for (const k of ['key', 'total_rows', 'rows_per_part'])
+      if (m.meta[k] !== first.meta[k]) throw new Error(`merge: ${path.join(dir, m.f)} has ${k} ${m.meta[k]}, ${first.f} has ${first.meta[k]}: the parts belong to different caches`);
+  return writeTeacherCacheIndex(dir, { key: first.meta.key, rows: Number(first.meta.total_rows), rowsPerPart: Number(first.meta.rows_per_part), about: JSON.parse(first.meta.about ?? '{}') });
 }
 
 /** The index of a complete cache with this key, or undefined. */

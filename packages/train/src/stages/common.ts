@@ -18,6 +18,8 @@ import { parseLoggers, pidAlive } from '../run';
 import { BatchSource, train, TrainResult, TrainSettings } from '../trainer';
 import type { DataSource } from '../sources/types';
 import { evalHook } from './eval-hook';
+import { createDataParallel } from '../parallel/data-parallel';
+import type { DataParallel } from '../parallel/types';
 
 /** What library callers may give a stage beyond its flags: objects instead of paths, and callbacks. */
 export interface StageExtras {
@@ -27,6 +29,11 @@ export interface StageExtras {
   freeze?: (string | RegExp)[];
   unfreeze?: (string | RegExp)[];
   log?: (line: string) => void;
+  /** The processes sharing the run (default: MPI's ranks when mpirun/srun started this process, else this one alone). */
+  parallel?: DataParallel;
+  /** Data parallelism: gradient bucket size in MiB (default 25) and whether buckets reduce during the backward pass. */
+  bucketMB?: number;
+  overlap?: boolean;
 }
 
 /** A stage's options: its flags (the option schema's; `config` a JSON file of more of them) and the library extras. */
@@ -54,14 +61,16 @@ export function resolveStage<O extends StageCommon>(
   stage: TrainCommand,
   defaults: Partial<O> | ((given: O) => Partial<O>),
   opts: O,
-): { o: O; cfg: TrainSettings; log: (l: string) => void } {
+): { o: O; cfg: TrainSettings; log: (l: string) => void; parallel: DataParallel } {
   checkOnce(stage, opts);
   // Layers: the stage's defaults (which may depend on what is given: a preset), the config file, the options given.
   const given = mergeLayers<O>(opts.config ? (configFileOptions(stage, opts.config) as Partial<O>) : {}, opts);
   const o = mergeLayers<O>(typeof defaults === 'function' ? defaults(given) : defaults, given);
   if (given.steps !== undefined && given.epochs === undefined) delete o.epochs;
   if (given.epochs !== undefined && given.steps === undefined) delete o.steps;
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const parallel = stageParallel(o);
+  // Rank 0 alone prints (and writes); the other ranks train silently.
+  const log = !parallel.isWriter ? () => undefined : (o.log ?? ((l: string) => process.stderr.write(l + '\n')));
   // A recipe's warm-up (the paper's 2,000 steps) on a short run would keep the learning rate near 0 throughout.
   if (given.warmup === undefined && o.warmup !== undefined && o.warmup >= 1 && o.steps !== undefined && o.warmup >= o.steps) {
     log(`${stage}: the default warmup of ${o.warmup} steps is not shorter than this ${o.steps}-step run; warming up over its first 10% instead (set --warmup to choose)`);
@@ -76,7 +85,14 @@ export function resolveStage<O extends StageCommon>(
   const cfg: TrainSettings = { batchSize: batchSize!, lr: lr! };
   for (const k of TRAINER_KEYS) if (Reflect.get(o, k) !== undefined) Reflect.set(cfg, k, Reflect.get(o, k));
   markChecked(cfg); // its values are the options checked above
-  return { o, cfg, log };
+  parallel.validate(cfg); // before any slow preparation: a batch the ranks do not divide fails at once
+  if (parallel.size > 1) log(parallel.describe(batchSize!));
+  return { o, cfg, log, parallel };
+}
+
+/** The run's processes: those a library caller gave, else MPI's ranks (when a launcher started this one), else one. */
+function stageParallel(o: StageCommon): DataParallel {
+  return o.parallel ?? createDataParallel({ localLoss: Reflect.get(o, 'localLoss') === true, shardOptimizer: o.shardOptimizer, bucketMB: o.bucketMB, overlap: o.overlap });
 }
 
 /** `--out`, else runs/<name>, else runs/<stage>-<UTC timestamp>. */
@@ -124,6 +140,8 @@ export interface StageRun<B> {
   cfg: TrainSettings;
   runDir: string;
   log: (line: string) => void;
+  /** resolveStage's: the ranks sharing the run. */
+  parallel: DataParallel;
   task: FeatureTask<B>;
   data: BatchSource<B> | DataSource<B>;
   model: AnyClipModel;
@@ -160,12 +178,13 @@ export async function trainStage<B>(s: StageRun<B>): Promise<{ result: TrainResu
     resume: o.resume,
     runConfig: { stage: s.stage, ...stripObjects(o), ...s.runConfig, train: s.cfg },
     saveModel,
-    evaluate: evalHook(o, model, tokenizer, processor),
+    evaluate: evalHook(o, model, tokenizer, processor, s.parallel),
     paddingRows: paddingRows([...s.params.keys()], model.config.text_config.pad_token_id),
     progress: o.progress,
     log: s.log,
     label: s.stage,
     precision,
+    parallel: s.parallel,
     finalize: async () => {
       finalDir = await writeFinalModel(s.runDir, saveModel);
       s.log(s.finalMessage(finalDir));

@@ -54,7 +54,7 @@ async function readPairs(o: ContrastiveOptions, log: (l: string) => void): Promi
 
 /** `altclip contrastive`: CLIP loss on image-text pairs; image tower frozen unless lockImage is false. */
 export async function runContrastive(opts: ContrastiveOptions): Promise<StageResult> {
-  const { o, cfg, log } = resolveStage('contrastive', CONTRASTIVE_DEFAULTS, opts);
+  const { o, cfg, log, parallel } = resolveStage('contrastive', CONTRASTIVE_DEFAULTS, opts);
   if (!o.model) throw new Error('contrastive: --model is required (a model folder or a named config)');
   if (!o.data) throw new Error('contrastive: --data is required');
   const runDir = resolveRunDir(o, 'contrastive');
@@ -88,7 +88,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
     log(`contrastive: ${streamed ? 'WebDataset shards' : `${pairs.length} pairs`}, ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
     const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
     const { result, finalDir } = await trainStage({
-      stage: 'contrastive', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
+      stage: 'contrastive', o, cfg, runDir, log, parallel, task, data, model, tokenizer, processor, params,
       finalMessage: (d) => `contrastive: model written to ${d}`,
     });
     if (failed) log(`contrastive: ${failed} unreadable image(s) skipped`);

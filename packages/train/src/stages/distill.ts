@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { isHubId, openSafetensors } from '@altclip/checkpoint';
-import { CorpusOptions, CorpusScan, formatReport, ParallelPair, readParallelCorpus, ReadReport, resolveCorpusFiles, scanCorpus } from '@altclip/data';
+import { CorpusOptions, CorpusScan, formatReport, ParallelPair, readParallelCorpus, ReadReport, resolveCorpusFiles, resolveShard, scanCorpus } from '@altclip/data';
 import { ImageProcessor } from '@altclip/image';
 import { AltCLIPModel, getModelConfig, AltCLIPConfig, resolveModelDir, processorFor, textMaxLength } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
@@ -130,6 +130,8 @@ function distillTask(model: AltCLIPModel, o: DistillOptions): FeatureTask<Distil
     features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
     constantFeatures: [1],
     loss: ([s, t]) => loss(s as tf.Tensor2D, t as tf.Tensor2D),
+    // A mean of per-row terms: data-parallel ranks need no other rank's rows.
+    rowwise: true,
   };
 }
 
@@ -140,9 +142,12 @@ async function localDir(spec: string | undefined): Promise<string | undefined> {
 
 /** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
 export async function runDistill(opts: DistillOptions): Promise<StageResult> {
-  const { o, cfg, log } = resolveStage('distill', DISTILL_DEFAULTS, opts);
+  const { o, cfg, log, parallel } = resolveStage('distill', DISTILL_DEFAULTS, opts);
   for (const k of ['teacher', 'student', 'data'] as const) if (!o[k]) throw new Error(`distill: --${k} is required`);
   const runDir = resolveRunDir(o, 'distill');
+  // --shard (or a job array's index) splits only the teacher-feature computation; training needs the whole cache.
+  if (o.shard !== undefined && !o.cacheTeacherOnly) throw new Error('distill: --shard computes part of the teacher cache; pass --cache-teacher-only (then altclip merge <cache folder>)');
+  const part = o.cacheShard ?? (o.cacheTeacherOnly ? resolveShard(o.shard) : undefined);
   const target = o.target ?? 'pooled';
   // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.
   const [teacher, student, vision] = [(await localDir(o.teacher))!, (await localDir(o.student))!, await localDir(o.vision)];
@@ -150,14 +155,14 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
   const corpusOpts: CorpusOptions = { enEn: o.enEn !== false, teacherField: o.teacherField, studentField: o.studentField };
   const corpus = await openCorpus(o, corpusOpts, log);
   const per = o.teacherCacheRows ?? DEFAULT_ROWS_PER_PART;
-  const shard = o.cacheShard ? partRangeOfShard(o.cacheShard.index, o.cacheShard.count, numParts(corpus.rows, per)) : undefined;
+  const shard = part ? partRangeOfShard(part.index, part.count, numParts(corpus.rows, per)) : undefined;
   const cache = await ensureTeacherCache({
     teacherDir: teacher, target, tokenizer: teacherTok, maxLength: o.teacherMaxLength, cacheDir: o.cacheDir ?? path.join(path.dirname(runDir), '.cache'),
     dtype: o.teacherCacheDtype, rowsPerPart: per, rows: corpus.rows, texts: corpus.texts, textsDigest: corpus.textsDigest, parts: shard, progress: o.progress, log,
   });
   if (o.cacheTeacherOnly) {
     const bytes = cache.index ? cache.index.dim * (cache.index.dtype === 'f16' ? 2 : 4) : 0;
-    log(`distill: teacher cache ${cache.index ? 'complete' : `parts ${shard![0]}-${shard![1] - 1} written (join them with merge)`} in ${cache.dir}` + (bytes ? `; ${bytes} bytes per pair` : ''));
+    log(`distill: teacher cache ${cache.index ? 'complete' : `parts ${shard![0]}-${shard![1] - 1} written (join them with altclip merge ${cache.dir})`} in ${cache.dir}` + (bytes ? `; ${bytes} bytes per pair` : ''));
     return { status: 'completed', step: 0, totalSteps: 0, losses: [], records: [], runDir, report: corpus.report, failedImages: 0, teacherCache: cache.dir };
   }
   if (!cache.index) throw new Error('distill: cacheShard computes part of the teacher cache; pass cacheTeacherOnly');
@@ -179,7 +184,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
     const processor = studentProcessor(vision ?? (modelType(teacher) === 'clip' ? teacher : undefined), studentDir, model);
     log(`distill: ${corpus.scan ? `streamed corpus, ${corpus.rows * (o.enEn !== false ? 2 : 1)}` : corpus.pairs!.length} pairs (${corpus.rows} teacher rows), target ${target}, ${params.size}/${model.namedParameters().size} parameter tensors trainable, run ${runDir}`);
     const { result, finalDir } = await trainStage({
-      stage: 'distill', o, cfg, runDir, log, task: distillTask(model, o), data, model, tokenizer, processor, params,
+      stage: 'distill', o, cfg, runDir, log, parallel, task: distillTask(model, o), data, model, tokenizer, processor, params,
       runConfig: { target, teacherFeatures: cache.dir },
       finalMessage: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)`,
     });

@@ -73,7 +73,7 @@ function captionSet(o: FinetuneOptions, kind: string, datasetNames: string[] | u
 
 /** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset or shards. */
 export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
-  const { o, cfg, log } = resolveStage('finetune', (given) => (given.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS), opts);
+  const { o, cfg, log, parallel } = resolveStage('finetune', (given) => (given.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS), opts);
   if (!o.model) throw new Error('finetune: --model is required');
   const runDir = resolveRunDir(o, 'finetune');
   const seed = cfg.seed ?? 0;
@@ -117,7 +117,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
       log(`finetune: ${ds ? `${ds.name}, ${size} images` : 'WebDataset shards'}, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
       const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
       const { result, finalDir } = await trainStage({
-        stage: 'finetune', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
+        stage: 'finetune', o, cfg, runDir, log, parallel, task, data, model, tokenizer, processor, params,
         runConfig: { dataset: kind, classnames, templates },
         finalMessage: (d) => `finetune: model written to ${d}`,
       });

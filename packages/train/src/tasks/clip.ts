@@ -5,7 +5,7 @@ import type { ClipLikeModel, FrozenDtype } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
 import { FreezeOptions, selectTrainable, storeFrozen } from '../params';
-import { CONTRASTIVE_LOSSES, ContrastiveLossName } from '../losses';
+import { CONTRASTIVE_LOCAL_LOSSES, CONTRASTIVE_LOSSES, ContrastiveLossName } from '../losses';
 import type { BatchSource } from '../trainer';
 
 /** One micro-batch of a CLIP-loss stage. */
@@ -29,6 +29,7 @@ export function clampLogitScale(params: Map<string, tf.Variable>, config: { logi
 /** The CLIP contrastive task: features [text, image], the named contrastive loss with the learnable temperature. */
 export function clipTask(model: ClipLikeModel, o: { imageFrozen: boolean; dropout?: boolean; loss?: ContrastiveLossName }): FeatureTask<ClipBatch> {
   const loss = CONTRASTIVE_LOSSES[o.loss ?? 'clip'];
+  const local = CONTRASTIVE_LOCAL_LOSSES[o.loss ?? 'clip'];
   return {
     features: (b, ctx) => {
       const training = ctx.training && o.dropout !== false;
@@ -41,6 +42,7 @@ export function clipTask(model: ClipLikeModel, o: { imageFrozen: boolean; dropou
     },
     constantFeatures: o.imageFrozen ? [1] : [],
     loss: ([t, i]) => loss(t as tf.Tensor2D, i as tf.Tensor2D, model.logitScale),
+    localLoss: local && (([t, i], rows) => local(t as tf.Tensor2D, i as tf.Tensor2D, rows, model.logitScale)),
     afterUpdate: clampLogitScale,
   };
 }

@@ -1,10 +1,9 @@
 /** The checkpoint phase: when to save, what makes a model not worth saving, and the save itself. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { AdamW } from '../adamw';
 import { evalLoss, FeatureTask } from '../grads';
 import { saveCheckpoint, TrainerState } from '../run';
 import { nonFiniteParams } from './setup';
-import { NonFiniteLossError, Parallel, TrainConfig } from './types';
+import { NonFiniteLossError, Parallel, TrainConfig, TrainOptimizer } from './types';
 
 export interface CheckpointPolicy<B> {
   /** A checkpoint follows step `step`: every checkpointEvery steps, at the end, and after a stop signal. */
@@ -26,7 +25,7 @@ export function checkpointPolicy<B>(a: {
   total: number;
   task: FeatureTask<B>;
   params: Map<string, tf.Variable>;
-  opt: AdamW;
+  opt: TrainOptimizer;
   parallel: Parallel;
   runDir?: string;
   resumedFrom?: string;
@@ -46,8 +45,9 @@ export function checkpointPolicy<B>(a: {
             `Lower the learning rate (${c.lr}) or clip gradients (--grad-clip).`,
         );
       if (!probe) return;
+      // Each rank probes its own rows; all agree before any of them branches.
       const after = evalLoss(a.task, probe.micro, { step: step - 1, seed: c.seed });
-      if (!Number.isFinite(after))
+      if (a.parallel.agree(!Number.isFinite(after), `probe after step ${step}`))
         throw new NonFiniteLossError(
           `the update of step ${step} broke the model: its loss on the same batch is now ${after} (was ${probe.lossBefore}); not saving it. ${lastWords()}. ` +
             `Lower the learning rate (${c.lr}).`,
@@ -55,11 +55,14 @@ export function checkpointPolicy<B>(a: {
     },
     async save(state, trainedSteps) {
       policy.assertSavable(state.step);
-      await a.parallel.checkInSync?.(a.params, state.step);
-      // Nothing trained yet (every batch so far unusable): an untouched model is not worth a checkpoint.
-      if (!a.runDir || !a.parallel.isWriter || (trainedSteps === 0 && !a.resumedFrom)) return;
+      await a.parallel.checkInSync(a.params, `at the checkpoint of step ${state.step}`);
+      // Nothing trained yet (every batch so far unusable): an untouched model is not worth a checkpoint. The run
+      // folder is given to every rank (only the writer writes into it), so every rank takes the same branch here.
+      if (!a.runDir || (trainedSteps === 0 && !a.resumedFrom)) return;
+      const runDir = a.runDir;
       state.time = new Date().toISOString();
-      last = await saveCheckpoint({ runDir: a.runDir, state, optimizer: a.opt, saveModel: a.saveModel, keepLast: c.keepLast, beforeCommit: a.beforeCommit });
+      last =
+        (await a.parallel.checkpoint(a.opt, () => saveCheckpoint({ runDir, state, optimizer: a.opt, saveModel: a.saveModel, keepLast: c.keepLast, beforeCommit: a.beforeCommit }))) ?? last;
     },
     get last() {
       return last;

@@ -6,7 +6,7 @@
  */
 import * as path from 'path';
 import { PRECISIONS, Precision } from '@altclip/models';
-import { AdamW, defaultParamGroups, NO_DECAY_PATTERNS } from '../adamw';
+import { defaultParamGroups, NO_DECAY_PATTERNS } from '../adamw';
 import { checkOnce } from '../options/validate';
 import { createProgress, progressMode } from '../progress';
 import { saveParams } from '../run';
@@ -14,11 +14,11 @@ import { lrAt } from '../schedules';
 import { checkpointPolicy, CheckpointPolicy } from './checkpoints';
 import { createFeed, Feed, prefetch } from './feed';
 import type { StepData, StepStream } from '../sources/types';
-import { SINGLE_PROCESS } from './parallel';
+import { defaultParallel } from './parallel';
 import { evalLine, stepRecord } from './records';
 import { OpenRun, openRun } from './setup';
 import { deliverPendingSignals, SignalWatch, watchSignals } from './signals';
-import { Parallel, TRAIN_DEFAULTS, TrainArgs, TrainConfig, TrainResult } from './types';
+import { Parallel, TRAIN_DEFAULTS, TrainArgs, TrainConfig, TrainOptimizer, TrainResult } from './types';
 import { optimizerStep } from './update';
 
 export * from './types';
@@ -34,7 +34,7 @@ interface Loop<B> {
   c: TrainConfig;
   feed: Feed<B>;
   run: OpenRun;
-  opt: AdamW;
+  opt: TrainOptimizer;
   ckpt: CheckpointPolicy<B>;
   signals: SignalWatch;
   result: TrainResult;
@@ -51,15 +51,17 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   // A stage's configuration comes checked; a direct caller's is checked here (the trainer's keys are every stage's).
   checkOnce('distill', a.config, (k) => `train: ${k}`);
   const c: TrainConfig = { ...TRAIN_DEFAULTS, ...a.config };
-  const parallel = a.parallel ?? SINGLE_PROCESS;
+  const parallel = a.parallel ?? defaultParallel();
+  parallel.validate(c);
   const feed = createFeed(a.data, c, parallel);
   const warmupSteps = c.warmup < 1 ? Math.floor(c.warmup * feed.total) : Math.round(c.warmup);
   const allParams = a.allParams ?? a.params;
   const noDecay = c.noDecay ? c.noDecay.map((s) => new RegExp(s)) : NO_DECAY_PATTERNS;
   const paddingRows = a.paddingRows ?? new Map<string, number[]>();
-  const opt = new AdamW(a.params, { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, groups: defaultParamGroups(noDecay), noDecayRows: paddingRows });
-  const progress = createProgress({ total: feed.total, label: a.label, every: c.logEvery, ...progressMode(a.progress) });
+  const opt = parallel.optimizer(a.params, { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, groups: defaultParamGroups(noDecay), noDecayRows: paddingRows });
+  const progress = createProgress({ total: feed.total, label: a.label, every: c.logEvery, ...progressMode(parallel.isWriter ? a.progress : false) });
   const log = (s: string) => {
+    if (!parallel.isWriter) return; // rank 0 alone prints
     progress.clear();
     (a.log ?? ((l: string) => process.stderr.write(l + '\n')))(s);
   };
@@ -69,7 +71,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     run = await openRun(a, c, opt, feed.source.samplesPerEpoch, parallel.isWriter, log);
   } catch (e) {
     opt.dispose();
-    throw e;
+    return parallel.fail(e);
   }
   const saveModel = a.saveModel ?? ((dir: string) => saveParams(path.join(dir, 'model.safetensors'), allParams));
   const ckpt = checkpointPolicy({ c, total: feed.total, task: a.task, params: a.params, opt, parallel, runDir: a.runDir, resumedFrom: run.resumedFrom, saveModel, beforeCommit: a.beforeCommit });
@@ -80,6 +82,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   let next: Promise<StepData<B>> | undefined;
   let stream: StepStream<B> | undefined;
   try {
+    await parallel.checkInSync(allParams, run.resumedFrom ? `after resuming from ${run.resumedFrom}` : 'at the start');
     stream = await feed.open(run.state);
     next = run.state.step < feed.total ? prefetch(stream) : undefined;
     let skipped = 0;
@@ -98,6 +101,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     signals.finishing();
     if (parallel.isWriter) await a.finalize?.();
     return result;
+  } catch (e) {
+    return parallel.fail(e);
   } finally {
     // A batch prefetched for a step that will not run.
     if (next) await next.then((p) => p.micro.forEach((b) => feed.release(b)), () => undefined);
@@ -113,7 +118,8 @@ async function runStep<B>(l: Loop<B>, { micro, samples: n, after, position }: St
   const { run, c, result } = l;
   const step = run.state.step;
   const advanced = { ...run.state, step: step + 1, epoch: after.epoch, batchInEpoch: after.batchInEpoch, samplesSeen: run.state.samplesSeen + n, data: position };
-  if (micro.length === 0) {
+  // Every rank skips together: a rank without usable samples would otherwise leave the others waiting in a collective.
+  if (l.parallel.agree(micro.length === 0, `empty slice at step ${step + 1}`)) {
     // Keeps the step counter (and so the data order and schedule) aligned with an uninterrupted run.
     l.log(`step ${step + 1}: no usable samples in this batch; skipped`);
     run.state = advanced;
@@ -123,7 +129,8 @@ async function runStep<B>(l: Loop<B>, { micro, samples: n, after, position }: St
   const lr = lrAt(step, l.schedule);
   try {
     const out = await optimizerStep({ task: l.a.task, params: l.a.params, micro, step, epoch: run.state.epoch, lr, c, opt: l.opt, parallel: l.parallel, precision: l.precision, paddingRows: l.paddingRows, lastCheckpoint: l.ckpt.last });
-    if (l.ckpt.due(step + 1, !!l.signals.requested)) l.ckpt.assertSavable(step + 1, { micro, lossBefore: out.loss });
+    // Probed where every rank agrees a checkpoint follows (a stop signal is agreed on after the step, in afterStep).
+    if (l.ckpt.due(step + 1, false)) l.ckpt.assertSavable(step + 1, { micro, lossBefore: out.loss });
     run.state = advanced;
     const rec = stepRecord({ state: run.state, perEpoch: l.feed.perEpoch, out, lr, samples: n, seconds: (Date.now() - t0) / 1000, allParams: l.a.allParams ?? l.a.params });
     result.losses.push(out.loss);
@@ -147,8 +154,9 @@ async function afterStep<B>(l: Loop<B>): Promise<boolean> {
     saved = true;
   }
   await deliverPendingSignals();
-  const sig = l.signals.requested;
-  if (!sig) return false;
+  // Ranks may see a signal at different steps: all stop after the first step any of them saw it.
+  if (!l.parallel.agree(!!l.signals.requested, `stop signal after step ${run.state.step}`)) return false;
+  const sig = l.signals.requested ?? 'SIGTERM';
   if (!saved) await l.ckpt.save(run.state, result.records.length);
   result.lastCheckpoint = l.ckpt.last;
   l.progress.done();

@@ -2,7 +2,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { atomicWriteFile } from '@altclip/checkpoint';
-import type { AdamW } from '../adamw';
+import type { TrainOptimizer } from './types';
 import { configHash, loadCheckpoint, loadParams, MetricsLog, parseLoggers, prepareRunDir, resolveCheckpoint, TrainerState } from '../run';
 import { TensorBoardLog } from '../tensorboard';
 import type { TrainArgs, TrainConfig } from './types';
@@ -29,7 +29,7 @@ export interface OpenRun {
  * on resume restores the parameters, the optimizer's moments and the trainer state. Only the writing process of a
  * data-parallel group touches the folder; every process reads the checkpoint it resumes from.
  */
-export async function openRun<B>(a: TrainArgs<B>, c: TrainConfig, opt: AdamW, dataSize: number, writer: boolean, log: (s: string) => void): Promise<OpenRun> {
+export async function openRun<B>(a: TrainArgs<B>, c: TrainConfig, opt: TrainOptimizer, dataSize: number, writer: boolean, log: (s: string) => void): Promise<OpenRun> {
   const hash = trajectoryHash(c);
   const loggers = parseLoggers(c.logger);
   const runDir = writer ? a.runDir : undefined;

@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { FeatureTask, GradResult, StepContext } from '../grads';
+import type { FeatureTask, GradResult } from '../grads';
 import type { ProgressMode } from '../progress';
 import type { ScheduleName } from '../schedules';
 import type { TrainerKey } from '../options/schema';
 import type { DataSource } from '../sources/types';
 import type { Precision } from '@altclip/models';
+import type { LazyTensor } from '@altclip/checkpoint';
+import type { AdamWOptions } from '../adamw';
 
 /** Everything that shapes the optimisation trajectory (hashed into checkpoints) plus logging cadence. */
 export interface TrainConfig {
@@ -84,19 +86,38 @@ export function releaseBatch<B>(src: { release?(batch: B): void }, b: B): void {
   if (b && typeof b === 'object') for (const v of Object.values(b)) if (v instanceof tf.Tensor) v.dispose();
 }
 
+/** What the trainer needs of its optimizer: AdamW, or its ZeRO-1 shard with --shard-optimizer (parallel/zero.ts). */
+export interface TrainOptimizer {
+  step(grads: Map<string, tf.Tensor>, lr: number, opts?: { disposeGrads?: boolean; gradScale?: number }): void;
+  stateDict(): Promise<{ tensors: Map<string, LazyTensor>; metadata: Record<string, string> }>;
+  loadState(read: (name: string) => { shape: number[]; data: Float32Array } | undefined, metadata: Record<string, string>, source?: string): void;
+  dispose(): void;
+}
+
 /**
- * How the processes of a run share it. The default is one process. A data-parallel group gives each rank a slice of
- * every global batch and makes the gradient that of the whole batch; rank 0 alone writes the run folder.
+ * How the processes of a run share it. The default is one process (SINGLE_PROCESS). A data-parallel group
+ * (parallel/data-parallel.ts, over MPI) gives each rank a slice of every global batch and makes the gradient that of
+ * the whole batch; rank 0 alone writes the run folder. Every rank calls every hook in the same order.
  */
 export interface Parallel {
   readonly rank: number;
   readonly size: number;
   /** This process writes metrics, checkpoints and the final model. */
   readonly isWriter: boolean;
-  /** The gradient of the global batch's loss, from this rank's micro-batches. */
-  gradients<B>(task: FeatureTask<B>, params: Map<string, tf.Variable>, micro: B[], ctx: Omit<StepContext, 'micro' | 'cached'>, seedFor: (i: number) => number): Promise<GradResult>;
-  /** Checks that every rank holds the same parameters before a checkpoint (throws naming the rank that differs). */
-  checkInSync?(params: Map<string, tf.Variable>, step: number): Promise<void>;
+  /** Refuses a batch split that cannot work (a global batch the ranks do not divide), before any work. */
+  validate(c: Pick<TrainConfig, 'batchSize' | 'accumSteps'>): void;
+  /** The optimizer of the run: AdamW, or a ZeRO-1 shard of it. */
+  optimizer(params: Map<string, tf.Variable>, opts: AdamWOptions): TrainOptimizer;
+  /** The loss and gradient of the global batch's loss (the same on every rank), from this rank's micro-batches. */
+  gradients<B>(task: FeatureTask<B>, params: Map<string, tf.Variable>, micro: B[], ctx: { step: number; seed: number }): Promise<GradResult>;
+  /** True on every rank when `flag` is true on any rank (a stop signal, an empty slice, a failed probe), so all ranks branch alike. */
+  agree(flag: boolean, label: string): boolean;
+  /** Ends the run when the ranks' weights differ (`when`: e.g. 'at the checkpoint of step 10'), naming the rank. */
+  checkInSync(params: Map<string, tf.Variable>, when: string): Promise<void>;
+  /** A checkpoint: `write` on the writer (returns its folder), the others take part in gathering sharded state. */
+  checkpoint(opt: TrainOptimizer, write: () => Promise<string>): Promise<string | undefined>;
+  /** Ends the run on every rank with `error` (one process: rethrows it). */
+  fail(error: unknown): never;
 }
 
 export interface TrainArgs<B> {
@@ -133,7 +154,7 @@ export interface TrainArgs<B> {
    * and with the signal handlers in place: a signal then lets it finish instead of killing it half way.
    */
   finalize?: () => Promise<void>;
-  /** The processes sharing the run (default: this one alone). */
+  /** The processes sharing the run (default: MPI's ranks under mpirun/srun, else this one alone). */
   parallel?: Parallel;
   /** How the step's matmuls compute (@altclip/models' precisions; default fp32): it wraps the forward and backward. */
   precision?: Precision;

@@ -1,11 +1,9 @@
 /** The step and optimizer phases: the step's gradient, its checks, padding rows, clipping, AdamW and the task's hook. */
 import * as tf from '@tensorflow/tfjs-core';
-import { hashInts } from '@altclip/backend';
-import type { AdamW } from '../adamw';
 import type { Precision } from '@altclip/models';
 import { FeatureTask, globalGradNorm } from '../grads';
 import { maskGradRows } from '../params';
-import { NonFiniteLossError, Parallel, TrainConfig } from './types';
+import { NonFiniteLossError, Parallel, TrainConfig, TrainOptimizer } from './types';
 
 export interface StepOutcome {
   loss: number;
@@ -16,7 +14,8 @@ export interface StepOutcome {
 
 /**
  * One optimizer step on `micro` (this process's micro-batches of the step's global batch). Dropout and other
- * randomness are seeded by (run seed, step, micro-batch), so a resumed run repeats them. Nothing is updated when the
+ * randomness are keyed by (run seed, step, the sample's position in the global batch), so a resumed run repeats
+ * them on any number of ranks. Nothing is updated when the
  * loss or the gradient is not finite.
  */
 export async function optimizerStep<B>(a: {
@@ -27,14 +26,14 @@ export async function optimizerStep<B>(a: {
   epoch: number;
   lr: number;
   c: TrainConfig;
-  opt: AdamW;
+  opt: TrainOptimizer;
   parallel: Parallel;
   precision: Precision;
   paddingRows: Map<string, number[]>;
   lastCheckpoint: string | undefined;
 }): Promise<StepOutcome> {
   const { c, step } = a;
-  const g = await a.precision.autocast(() => a.parallel.gradients(a.task, a.params, a.micro, { step, seed: c.seed, training: true }, (i) => hashInts(c.seed, step, i)));
+  const g = await a.precision.autocast(() => a.parallel.gradients(a.task, a.params, a.micro, { step, seed: c.seed }));
   let grads = g.grads;
   try {
     if (!Number.isFinite(g.loss))
