@@ -69,34 +69,8 @@ export function isIgnoredKey(key: string): boolean {
   return /(^|\.)(position_ids|token_type_ids)$/.test(key) || /(^|\.)roberta\.pooler\./.test(key) || /^pooler\./.test(key);
 }
 
-let allowNonFinite = false;
-
-/**
- * Whether weights with NaN/Inf values may be loaded (default false: such a checkpoint is refused, since a model that
- * holds them predicts only NaN). The CLI's --allow-nonfinite sets it.
- */
-export function setAllowNonFiniteWeights(allow: boolean): void {
-  allowNonFinite = allow;
-}
-
-export function allowNonFiniteWeights(): boolean {
-  return allowNonFinite;
-}
-
-/** Number of NaN/Inf values in `data`. */
-export function countNonFinite(data: ArrayLike<number>): number {
-  let n = 0;
-  // x - x is 0 for every finite x and NaN for NaN and +-Inf.
-  for (let i = 0; i < data.length; i++) if (data[i] - data[i] !== 0) n++;
-  return n;
-}
-
-/** Throws (naming the file and tensor) when `data` holds NaN/Inf, unless allowed (setAllowNonFiniteWeights). */
-export function assertFiniteWeights(data: ArrayLike<number>, key: string, source: string, allow = allowNonFinite): void {
-  if (allow) return;
-  const n = countNonFinite(data);
-  if (n) throw new Error(`${source}: tensor '${key}' has ${n} NaN/Inf value(s) of ${data.length}; refusing to load it (pass --allow-nonfinite to load anyway)`);
-}
+// Moved to @altclip/checkpoint (convert refuses NaN/Inf too); re-exported so the setting stays one process-wide flag.
+export { setAllowNonFiniteWeights, allowNonFiniteWeights, countNonFinite, assertFiniteWeights } from '@altclip/checkpoint';
 
 export interface LoadPlan {
   /** model key -> checkpoint key */
@@ -175,7 +149,7 @@ export async function readPlanned(
       const key = plan.sources.get(spec.name)!;
       const td = await reader.read(key);
       const data = td.data as Float32Array;
-      assertFiniteWeights(data, key, reader.path);
+      checkpoint.assertFiniteWeights(data, key, reader.path);
       if (opts.host?.has(spec.name)) host.set(spec.name, data);
       else {
         const t = tf.tensor(data, spec.shape, 'float32');
