@@ -11,6 +11,7 @@ import * as checkpoint from '@altclip/checkpoint';
 import { halfParams, safetensorsDtype, widen } from './half';
 import type { CheckpointReader } from '@altclip/checkpoint';
 import { ParamSpec } from './specs';
+import { altclipConfig, altclipTextConfig, clipConfig, clipTextConfig, clipVisionConfig, xlmRobertaConfig } from './config';
 
 export class WeightsMismatchError extends Error {
   constructor(
@@ -47,11 +48,26 @@ export function readConfigJson(dirOrFile: string): Record<string, unknown> {
   } catch (e: any) {
     throw new Error(`${file}: cannot read model config (${e.code === 'ENOENT' ? 'file not found' : e.message})`);
   }
+  let raw: unknown;
   try {
-    return JSON.parse(text);
+    raw = JSON.parse(text);
   } catch (e: any) {
     throw new Error(`${file}: invalid JSON (${e.message})`);
   }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: a model config must be a JSON object`);
+  validateByType(raw as Record<string, unknown>, file);
+  return raw as Record<string, unknown>;
+}
+
+/** Configs of the model types we build are checked on read, so errors name the file (see config-validate.ts). */
+function validateByType(raw: Record<string, unknown>, file: string): void {
+  const t = raw.model_type;
+  if (t === 'altclip') altclipConfig(raw, file);
+  else if (t === 'clip') clipConfig(raw, file);
+  else if (t === 'xlm-roberta') xlmRobertaConfig(raw, file);
+  else if (t === 'altclip_text_model') altclipTextConfig(raw, file);
+  else if (t === 'clip_text_model') clipTextConfig(raw, file);
+  else if (t === 'clip_vision_model' || t === 'altclip_vision_model') clipVisionConfig(raw, t, file);
 }
 
 /** Opens the weights of a model folder: model.safetensors, pytorch_model.bin or a sharded index. */
