@@ -44,7 +44,7 @@ export async function* iterParallelCorpus(file: string, opts: CorpusOptions = {}
     first = false;
     report.rows++;
     if (!row.fields) {
-      skipRow(report, row.line, 'unparsable row', row.error, opts.onSkip);
+      skipRow(report, row.line, row.reason ?? 'unparsable row', row.error, opts.onSkip);
       continue;
     }
     if (format === 'tsv' && Object.keys(row.fields).length < 2) {
