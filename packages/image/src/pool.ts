@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { getMaxImagePixels, loadImage } from './decode';
+import { readImageFileSync } from './read-file';
 import { normalizeInto, PreprocessOptions, resizeAndCrop } from './preprocess';
 import { ImageProcessor } from './processor';
 import { ImageError } from './types';
@@ -59,7 +60,7 @@ export async function preprocessFile(
   file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1, maxPixels?: number, syncRead = false,
 ): Promise<{ width: number; height: number; data?: Float32Array }> {
   const img = syncRead
-    ? await loadImage(readImageFileSync(file), { applyExif, maxPixels, name: file })
+    ? await loadImage(readImageFileSync(file, maxPixels ?? getMaxImagePixels()), { applyExif, maxPixels, name: file })
     : await loadImage(file, { applyExif, maxPixels });
   const crop = resizeAndCrop(img, opts);
   const n = 3 * crop.width * crop.height;
@@ -70,14 +71,6 @@ export async function preprocessFile(
   const data = new Float32Array(n);
   normalizeInto(crop, opts, data);
   return { width: crop.width, height: crop.height, data };
-}
-
-function readImageFileSync(file: string): Buffer {
-  try {
-    return fs.readFileSync(file);
-  } catch (e) {
-    throw new ImageError(`cannot read image ${file}: ${(e as Error).message}`, file);
-  }
 }
 
 /** Output [H, W] known before decoding (center crop on), so workers can write straight into the batch. */
