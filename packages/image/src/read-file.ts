@@ -42,9 +42,22 @@ function readError(file: string, e: unknown): ImageError {
   return e instanceof ImageError ? e : new ImageError(`cannot read image ${file}: ${(e as Error).message}`, file);
 }
 
-/** Bytes to ask for next: a regular file in one read of its size (+1 to see it grew), FIFOs and the rest in chunks. */
-function nextRead(st: fs.Stats, done: number): number {
-  return st.isFile() && done === 0 ? st.size + 1 : CHUNK;
+/**
+ * The reading loop of both versions: yields a buffer to fill, takes the bytes read (0 at the end), returns the file.
+ * A regular file is read at once (its size + 1, to see it grew), FIFOs and the rest in chunks, all up to `limit`.
+ */
+function* collect(file: string, st: fs.Stats, limit: number): Generator<Buffer, Buffer, number> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(st.isFile() && total === 0 ? st.size + 1 : CHUNK);
+    const n = yield buf;
+    if (n === 0) break;
+    total += n;
+    if (total > limit) throw tooLarge(file, `holds over ${total.toLocaleString('en-US')} bytes`, limit);
+    parts.push(buf.subarray(0, n));
+  }
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
 }
 
 /** Reads an image file (a regular file, or a FIFO / socket read up to the bound) for a pixel limit (0: none). */
@@ -55,18 +68,10 @@ export async function readImageFile(file: string, maxPixels: number): Promise<Bu
     fh = await fs.promises.open(file, 'r');
     const st = await fh.stat();
     checkStat(file, st, limit);
-    const parts: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const want = nextRead(st, total);
-      const buf = Buffer.allocUnsafe(want);
-      const { bytesRead } = await fh.read(buf, 0, want, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > limit) throw tooLarge(file, `holds over ${total.toLocaleString('en-US')} bytes`, limit);
-      parts.push(buf.subarray(0, bytesRead));
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+    const chunks = collect(file, st, limit);
+    let next = chunks.next();
+    while (!next.done) next = chunks.next((await fh.read(next.value, 0, next.value.length, null)).bytesRead);
+    return next.value;
   } catch (e) {
     throw readError(file, e);
   } finally {
@@ -82,18 +87,10 @@ export function readImageFileSync(file: string, maxPixels: number): Buffer {
     fd = fs.openSync(file, 'r');
     const st = fs.fstatSync(fd);
     checkStat(file, st, limit);
-    const parts: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const want = nextRead(st, total);
-      const buf = Buffer.allocUnsafe(want);
-      const n = fs.readSync(fd, buf, 0, want, null);
-      if (n === 0) break;
-      total += n;
-      if (total > limit) throw tooLarge(file, `holds over ${total.toLocaleString('en-US')} bytes`, limit);
-      parts.push(buf.subarray(0, n));
-    }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts, total);
+    const chunks = collect(file, st, limit);
+    let next = chunks.next();
+    while (!next.done) next = chunks.next(fs.readSync(fd, next.value, 0, next.value.length, null));
+    return next.value;
   } catch (e) {
     throw readError(file, e);
   } finally {
