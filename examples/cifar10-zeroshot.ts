@@ -10,7 +10,8 @@
  */
 import { setupBackend } from '@altclip/backend';
 import { downloadCifar10, readCifar10 } from '@altclip/data';
-import { loadModelBundle, evaluateZeroShot, builtinZeroShotSet, zeroShotMetricsJson, Lang } from '@altclip/eval';
+import { evaluateZeroShot, builtinZeroShotSet, zeroShotMetricsJson, Lang } from '@altclip/eval';
+import { loadModelBundle } from '@altclip/models';
 import { parseArgs, runIfMain } from './args';
 
 export async function main(argv: string[]): Promise<{ dataset: string; metrics: Record<string, number | null> }> {

@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { loadImage, imageFromPixels, DecodedImage } from '@altclip/image';
 import { readFashionMnist } from '@altclip/data';
-import { loadModelBundle, textFeatures, normalizeRows } from '@altclip/eval';
+import { textFeatures, normalizeRows } from '@altclip/eval';
+import { loadModelBundle } from '@altclip/models';
 import { parseArgs, runIfMain } from './args';
 
 export async function main(argv: string[]): Promise<{ image: string; texts: string[]; probs: number[] }> {

@@ -39,3 +39,5 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 export * from './hub-server';
+export * from './python';
+export * from './backends';

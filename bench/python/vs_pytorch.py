@@ -18,7 +18,16 @@ Cases (see vs-pytorch.ts for the matching TypeScript):
                  ViT-L/14 text tower (frozen, no_grad), batch 16 x 64 tokens, MSE on the pooled features, AdamW.
 Threads: torch.set_num_threads(--threads); run with OMP_WAIT_POLICY=PASSIVE (the TS side sets it) so idle OpenMP
 threads do not spin against the other side's BLAS threads.
+
+--impl hand (the default): the hand-written torch code below. --impl transformers: what users run instead, Hugging
+Face transformers' models built from config (random init, SDPA attention) for the three AltCLIP-L cases:
+AltCLIPModel (altclip-large, altclip-large-finetune; its loss is the symmetric CLIP loss) and AltCLIPTextModel
+(XLM-R-large + pre_LN + transformation) against CLIPTextModelWithProjection (ViT-L/14 text tower) for
+distill-large. --precision amp_bf16 runs each step under torch.autocast('cpu', dtype=torch.bfloat16), as open_clip
+does for its default precision.
 """
+import contextlib
+import os
 import argparse
 import json
 import math
@@ -323,6 +332,108 @@ def distill_large_case(a):
     return step, {'build_s': build_s, 'params': sum(t.numel() for t in TRAINABLE)}
 
 
+# ---------------------------------------------------------------- transformers (what users run)
+def hf_altclip_config():
+    from transformers import AltCLIPConfig
+    path = os.path.join(os.path.dirname(__file__), '..', '..', 'configs', 'models', 'altclip-large.json')
+    with open(path) as f:
+        cfg = json.load(f)
+    return AltCLIPConfig(text_config=cfg['text_config'], vision_config=cfg['vision_config'], projection_dim=cfg['projection_dim'],
+                         logit_scale_init_value=cfg['logit_scale_init_value'], attn_implementation='sdpa')
+
+
+def hf_altclip_case(a):
+    from transformers import AltCLIPModel
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    model = AltCLIPModel(hf_altclip_config()).eval()
+    build_s = time.perf_counter() - t0
+    S = 77
+    ids = torch.tensor([[0] + [(i * 7919) % 250000 + 3 for i in range(S - 2)] + [2]])
+    mask = torch.ones(1, S, dtype=torch.long)
+    pixels = torch.randn(1, 3, 224, 224)
+
+    def step():
+        with torch.no_grad():
+            t = model.get_text_features(input_ids=ids, attention_mask=mask)
+            i = model.get_image_features(pixel_values=pixels)
+            t = t if torch.is_tensor(t) else t.pooler_output
+            i = i if torch.is_tensor(i) else i.pooler_output
+            return float(t[0, 0] + i[0, 0])
+
+    return step, {'build_s': build_s}
+
+
+def hf_altclip_finetune_case(a):
+    from transformers import AltCLIPModel
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    model = AltCLIPModel(hf_altclip_config()).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
+    build_s = time.perf_counter() - t0
+    B, S = 4, 16
+    ids = caption_ids(B, S, 0)
+    mask = torch.ones(B, S, dtype=torch.long)
+    pixels = torch.randn(B, 3, 224, 224)
+
+    def step():
+        with autocast(a):
+            loss = model(input_ids=ids, attention_mask=mask, pixel_values=pixels, return_loss=True).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, {'build_s': build_s, 'params': sum(p.numel() for p in model.parameters())}
+
+
+def hf_distill_large_case(a):
+    from transformers import AltCLIPTextConfig, AltCLIPTextModel, CLIPTextConfig, CLIPTextModelWithProjection
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    student = AltCLIPTextModel(AltCLIPTextConfig(**hf_altclip_config().text_config.to_dict(), attn_implementation='sdpa')).train()
+    teacher = CLIPTextModelWithProjection(CLIPTextConfig(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                                         num_attention_heads=12, max_position_embeddings=77, projection_dim=768,
+                                                         hidden_act='quick_gelu', layer_norm_eps=1e-5, pad_token_id=1,
+                                                         bos_token_id=49406, eos_token_id=49407, attn_implementation='sdpa')).eval()
+    teacher.requires_grad_(False)
+    opt = torch.optim.AdamW(student.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+    build_s = time.perf_counter() - t0
+    B, S = 16, 64
+    ids = caption_ids(B, S, 1)
+    mask = torch.ones(B, S, dtype=torch.long)
+    t_ids = torch.tensor([[49406] + [(b * 131 + i * 17) % 49000 + 1 for i in range(S - 2)] + [49407] for b in range(B)])
+
+    def step():
+        with autocast(a):
+            with torch.no_grad():
+                target = teacher(input_ids=t_ids).text_embeds
+            loss = ((student(input_ids=ids, attention_mask=mask).pooler_output - target) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step, {'build_s': build_s, 'params': sum(p.numel() for p in student.parameters())}
+
+
+def autocast(a):
+    """torch.autocast('cpu', bf16) for --precision amp_bf16 (open_clip's default), else nothing."""
+    return torch.autocast('cpu', dtype=torch.bfloat16) if a.precision == 'amp_bf16' else contextlib.nullcontext()
+
+
+def with_autocast(make):
+    """A hand-written case's step, run under autocast when --precision amp_bf16."""
+    def wrapped(a):
+        step, extra = make(a)
+
+        def step_ac():
+            with autocast(a):
+                return step()
+        return step_ac, extra
+    return wrapped
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--case', required=True, choices=['bert-train', 'vit-forward', 'altclip-large', 'altclip-large-finetune', 'distill-large'])
@@ -334,12 +445,26 @@ def main():
     ap.add_argument('--batch', type=int, default=8)
     ap.add_argument('--seq', type=int, default=64)
     ap.add_argument('--vocab', type=int, default=8192)
+    ap.add_argument('--impl', choices=['hand', 'transformers'], default='hand')
+    ap.add_argument('--precision', choices=['fp32', 'amp_bf16'], default='fp32')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    make = {'bert-train': bert_case, 'vit-forward': vit_case, 'altclip-large': altclip_case,
-            'altclip-large-finetune': altclip_finetune_case, 'distill-large': distill_large_case}[a.case]
-    step, extra = make(a)
-    print(json.dumps({'ready': True, 'torch': torch.__version__, 'threads': torch.get_num_threads(), **extra}), flush=True)
+    if a.impl == 'transformers':
+        import transformers
+        cases = {'altclip-large': with_autocast(hf_altclip_case), 'altclip-large-finetune': hf_altclip_finetune_case,
+                 'distill-large': hf_distill_large_case}
+        if a.case not in cases:
+            sys.exit(f'--impl transformers has no {a.case} case (only {", ".join(cases)})')
+        version = f'{torch.__version__} + transformers {transformers.__version__} (SDPA)'
+    else:
+        cases = {'bert-train': bert_case, 'vit-forward': vit_case, 'altclip-large': altclip_case,
+                 'altclip-large-finetune': altclip_finetune_case, 'distill-large': distill_large_case}
+        cases = {k: with_autocast(v) for k, v in cases.items()}
+        version = f'{torch.__version__} (hand-written)'
+    step, extra = cases[a.case](a)
+    if a.precision == 'amp_bf16':
+        version += ' autocast bf16'
+    print(json.dumps({'ready': True, 'torch': version, 'threads': torch.get_num_threads(), **extra}), flush=True)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd:

@@ -4,7 +4,19 @@
  *
  *   npm run bench -- vs-pytorch [--case bert-train|vit-forward|altclip-large|all] [--threads 2] [--rounds 3]
  *        [--steps 2] [--warmup 1] [--python /usr/bin/python3] [--profile] [--no-native] [--no-fused]
+ *        [--reference hand|transformers|both] [--precision fp32|amp_bf16] [--backends tensorflow,native]
  *        bert-train only: [--layers 4 --hidden 768 --heads 12 --ffn 3072 --batch 8 --seq 64 --vocab 8192]
+ *
+ * --reference: `hand` is the hand-written torch code of vs_pytorch.py (same ops as ours); `transformers` is what users
+ * run: Hugging Face's AltCLIPModel / AltCLIPTextModel + CLIPTextModelWithProjection built from config (SDPA attention)
+ * for altclip-large, altclip-large-finetune and distill-large. Default: both where transformers imports in the
+ * --python interpreter (each against a fresh run of ours), else hand. --precision amp_bf16: ours under
+ * getPrecision('amp_bf16').autocast (bf16 products where the CPU has AVX512_BF16, else float32, as it prints), theirs
+ * under torch.autocast('cpu', dtype=torch.bfloat16).
+ *
+ * --backends: our side on each listed backend (tensorflow = tfjs-node, see npm run setup:tensorflow), one column
+ * and one RESULT line each, in the same rounds as PyTorch; default: the best available backend only. Peak RSS is
+ * then the process's, over all of them.
  *
  * PyTorch side: bench/python/vs_pytorch.py (Debian's python3-torch: apt-get install -y python3-torch), run with
  * OMP_WAIT_POLICY=PASSIVE and OPENBLAS_NUM_THREADS=--threads so idle threads do not spin against ours.
@@ -29,11 +41,11 @@ import * as path from 'path';
 import { ChildProcessWithoutNullStreams, spawn, spawnSync } from 'child_process';
 import * as readline from 'readline';
 import * as tf from '@tensorflow/tfjs-core';
-import { backendInfo, setupBackend } from '@altclip/backend';
+import { backendInfo, setupBackend, BackendName, BACKEND_ORDER } from '@altclip/backend';
 import { AdamW, valueAndGrads, variableGradsLean } from '@altclip/train';
 import { fallbackKernelUse } from '@altclip/native';
 import {
-  AltCLIPConfig, AltCLIPModel, altclipSpecs, CLIPModel, clipLoss, CLIPTextModelWithProjection, getModelConfig, layerNorm, setFusedKernels, linear, param, randomVariables, xlmrForward,
+  AltCLIPConfig, AltCLIPModel, altclipSpecs, CLIPModel, clipLoss, CLIPTextModelWithProjection, getModelConfig, getPrecision, layerNorm, setFusedKernels, linear, param, randomVariables, xlmrForward,
 } from '@altclip/models';
 import { encoderBatch, encoderForward, initEncoderParams, profileKernels } from './_shared-encoder';
 
@@ -55,8 +67,15 @@ interface Opts {
   native: boolean;
   /** @altclip/models' fused kernels (LayerNorm, bias + GELU, attention); --no-fused: the composed ops. */
   fused: boolean;
+  /** Our backends (--backends); empty: the best available one. */
+  backends: BackendName[];
   bert: { layers: number; hidden: number; heads: number; ffn: number; batch: number; seq: number; vocab: number };
+  /** Empty: both where transformers imports (the AltCLIP-L cases), else hand. */
+  reference: Array<'hand' | 'transformers'>;
+  precision: 'fp32' | 'amp_bf16';
 }
+/** Cases with a transformers reference (vs_pytorch.py --impl transformers). */
+const HF_CASES = new Set<string>(['altclip-large', 'altclip-large-finetune', 'distill-large']);
 
 function parseArgs(argv: string[]): Opts {
   const o: Opts = {
@@ -69,7 +88,10 @@ function parseArgs(argv: string[]): Opts {
     profile: false,
     native: process.env.ALTCLIP_NATIVE !== '0',
     fused: true,
+    backends: [],
     bert: { layers: 4, hidden: 768, heads: 12, ffn: 3072, batch: 8, seq: 64, vocab: 8192 },
+    reference: [],
+    precision: 'fp32',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -96,6 +118,18 @@ function parseArgs(argv: string[]): Opts {
     else if (a === '--profile') o.profile = true;
     else if (a === '--no-native') o.native = false;
     else if (a === '--no-fused') o.fused = false;
+    else if (a === '--reference') {
+      const v = val();
+      if (v !== 'hand' && v !== 'transformers' && v !== 'both') throw new Error(`--reference must be hand, transformers or both, got '${v}'`);
+      o.reference = v === 'both' ? ['hand', 'transformers'] : [v];
+    } else if (a === '--precision') {
+      const v = val();
+      if (v !== 'fp32' && v !== 'amp_bf16') throw new Error(`--precision must be fp32 or amp_bf16 (the precisions both sides have), got '${v}'`);
+      o.precision = v;
+    } else if (a === '--backends') {
+      o.backends = val().split(',').filter(Boolean) as BackendName[];
+      for (const b of o.backends) if (!BACKEND_ORDER.includes(b)) throw new Error(`unknown backend '${b}' in --backends (choose from ${BACKEND_ORDER.join(', ')})`);
+    }
     else if (a.startsWith('--') && a.slice(2) in o.bert) (o.bert as Record<string, number>)[a.slice(2)] = int(1);
     else if (a === '--help' || a === '-h') {
       console.log('see the comment at the top of bench/src/vs-pytorch.ts');
@@ -116,7 +150,8 @@ interface Python {
 async function startPython(o: Opts, c: CaseName): Promise<Python> {
   const script = path.join(__dirname, '..', 'python', 'vs_pytorch.py');
   const b = o.bert;
-  const args = [script, '--case', c, '--threads', String(o.threads), '--layers', String(b.layers), '--hidden', String(b.hidden), '--heads', String(b.heads), '--ffn', String(b.ffn), '--batch', String(c === 'vit-forward' ? 8 : b.batch), '--seq', String(b.seq), '--vocab', String(b.vocab)];
+  const args = [script, '--case', c, '--threads', String(o.threads), '--layers', String(b.layers), '--hidden', String(b.hidden), '--heads', String(b.heads), '--ffn', String(b.ffn), '--batch', String(c === 'vit-forward' ? 8 : b.batch), '--seq', String(b.seq), '--vocab', String(b.vocab),
+    '--impl', o.reference[0] ?? 'hand', '--precision', o.precision];
   const env = { ...process.env, OMP_WAIT_POLICY: 'PASSIVE', OMP_NUM_THREADS: String(o.threads), OPENBLAS_NUM_THREADS: String(o.threads) };
   const child: ChildProcessWithoutNullStreams = spawn(o.python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -151,10 +186,13 @@ interface Ours {
   dispose(): void;
 }
 
+let bertBuilds = 0;
+
 /** Same model and data as bert_case() in vs_pytorch.py. */
 function bertTrain(o: Opts): Ours {
   const { layers: L, hidden: H, heads: NH, ffn: FF, batch: B, seq: S, vocab: V } = o.bert;
-  const params = initEncoderParams(o.bert, 'vsp.');
+  const prefix = `vsp${bertBuilds++ || ''}.`; // variable names are global: one prefix per backend built (--backends)
+  const params = initEncoderParams(o.bert, prefix);
   const batch = encoderBatch(o.bert);
   const ids = tf.tensor1d(batch.ids, 'int32');
   const mask = tf.tensor3d(batch.mask, [B, S, 1], 'float32');
@@ -171,7 +209,7 @@ function bertTrain(o: Opts): Ours {
     step() {
       tf.tidy(() => {
         const { value, grads } = variableGradsLean(loss, vars);
-        opt.step(new Map(keys.map((k) => [k, grads[`vsp.${k}`]])), 1e-4, { disposeGrads: true });
+        opt.step(new Map(keys.map((k) => [k, grads[`${prefix}${k}`]])), 1e-4, { disposeGrads: true });
         value.dataSync();
       });
     },
@@ -313,6 +351,14 @@ const median = (xs: number[]) => {
 };
 const GiB = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
+/** Our side of case `c` in the precision asked for: its step runs inside the precision's autocast. */
+function build(o: Opts, c: CaseName, wasm: boolean): Ours {
+  const precision = getPrecision(o.precision);
+  const ours = BUILDERS[c](o, wasm);
+  if (o.precision === 'fp32') return ours;
+  return { ...ours, describe: `${ours.describe}; ${precision.support().line}`, step: () => precision.autocast(() => ours.step()) };
+}
+
 const BUILDERS: Record<CaseName, (o: Opts, wasm: boolean) => Ours> = {
   'bert-train': (o) => bertTrain(o),
   'vit-forward': () => vitForward(),
@@ -321,7 +367,54 @@ const BUILDERS: Record<CaseName, (o: Opts, wasm: boolean) => Ours> = {
   'distill-large': () => distillLarge(),
 };
 
-/** The large cases: all of PyTorch's steps (then its process exits), then all of ours. */
+/** Our side of a case on one backend. */
+interface Side {
+  backend: string;
+  ours: Ours;
+  buildMs: number;
+  /** How that backend runs (threads, fused kernels, native, TensorFlow version). */
+  note: string;
+}
+
+/** Sets up `backend` (the best available when undefined) and builds the case on it. */
+async function buildSide(o: Opts, c: CaseName, backend: BackendName | undefined): Promise<Side> {
+  const choice = await setupBackend({ backend: backend ?? 'auto', threads: o.threads });
+  if (!o.native) (require('@altclip/native') as { unregisterNativeKernels(): void }).unregisterNativeKernels();
+  setFusedKernels(o.fused);
+  const info = backendInfo();
+  const t0 = performance.now();
+  const ours = build(o, c, choice.name === 'wasm');
+  const buildMs = performance.now() - t0;
+  const how = [
+    choice.name,
+    info.wasm ? `wasm ${info.wasm.threads} thread(s)` : undefined,
+    info.tensorflow && choice.name === 'tensorflow' ? `TensorFlow ${info.tensorflow.tensorflow} on ${info.tensorflow.device}, ${info.tensorflow.threads} intra-op thread(s)` : undefined,
+    `fused kernels: ${o.fused ? 'on' : 'off'}`,
+    choice.name === 'wasm' || choice.name === 'native'
+      ? `native: ${info.native.active && o.native ? info.native.note.replace(/; on wasm:.*/, '') : `off (${o.native ? info.native.note : '--no-native'})`}`
+      : undefined,
+  ];
+  return { backend: choice.name, ours, buildMs, note: how.filter(Boolean).join(', ') };
+}
+
+/** Our backends for this run: --backends, or the best available one. */
+const sidesWanted = (o: Opts): Array<BackendName | undefined> => (o.backends.length ? o.backends : [undefined]);
+/** ' on <backend>' in RESULT lines when --backends names them (the single-backend lines stay as they were). */
+const on = (o: Opts, side: Side) => (o.backends.length ? ` on ${side.backend}` : '');
+
+/** Times `n` steps of one side on its own backend (the other sides' tensors stay where they are). */
+async function timeSteps(side: Side, n: number): Promise<number[]> {
+  await tf.setBackend(side.backend);
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    side.ours.step();
+    ts.push(performance.now() - t);
+  }
+  return ts;
+}
+
+/** The large cases: all of PyTorch's steps (then its process exits), then all of ours, backend after backend. */
 async function runSequential(o: Opts, c: CaseName): Promise<void> {
   const py = await startPython(o, c);
   console.log(`\n== ${c}: PyTorch ${py.ready.torch}, ${py.ready.threads} thread(s), build ${Number(py.ready.build_s ?? 0).toFixed(1)} s; sequential (both sides do not fit in memory together)`);
@@ -329,32 +422,22 @@ async function runSequential(o: Opts, c: CaseName): Promise<void> {
   const pyMs = await py.run(o.steps * o.rounds);
   const pyPeak = await py.quit();
   console.log(`  PyTorch: warm-up ${pyWarm.map((x) => x.toFixed(0)).join(', ')} ms; steps ${pyMs.map((x) => x.toFixed(0)).join(', ')} ms`);
-  const choice = await setupBackend({ threads: o.threads });
-  const t0 = performance.now();
-  const ours = BUILDERS[c](o, choice.name === 'wasm');
-  const buildMs = performance.now() - t0;
-  console.log(`  ours: ${choice.name} (${choice.reason}); ${ours.describe}; build ${(buildMs / 1000).toFixed(1)} s`);
-  const warm: number[] = [];
-  for (let i = 0; i < o.warmup; i++) {
-    const t = performance.now();
-    ours.step();
-    warm.push(performance.now() - t);
+  for (const backend of sidesWanted(o)) {
+    const side = await buildSide(o, c, backend);
+    console.log(`  ours: ${side.note}; ${side.ours.describe}; build ${(side.buildMs / 1000).toFixed(1)} s`);
+    const warm = await timeSteps(side, o.warmup);
+    fallbackKernelUse(true);
+    const oursMs = await timeSteps(side, o.steps * o.rounds);
+    console.log(`  ours: warm-up ${warm.map((x) => x.toFixed(0)).join(', ')} ms; steps ${oursMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+    printFallbacks(side.backend);
+    side.ours.dispose();
+    const ourPeak = process.resourceUsage().maxRSS * 1024;
+    const m = median(oursMs);
+    const pm = median(pyMs);
+    const [timeTarget, rssTarget] = o.reference[0] === 'transformers' ? [0.8, 1.0] : [1.0, 1.1];
+    console.log(`RESULT ${c} ${o.precision}${on(o, side)} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each after ${o.warmup} warm-up; target <= ${timeTarget}x)`);
+    console.log(`RESULT ${c} ${o.precision}${on(o, side)} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}${o.backends.length > 1 ? ' (this process so far)' : ''}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x (target <= ${rssTarget}x)`);
   }
-  fallbackKernelUse(true);
-  const oursMs: number[] = [];
-  for (let i = 0; i < o.steps * o.rounds; i++) {
-    const t = performance.now();
-    ours.step();
-    oursMs.push(performance.now() - t);
-  }
-  console.log(`  ours: warm-up ${warm.map((x) => x.toFixed(0)).join(', ')} ms; steps ${oursMs.map((x) => x.toFixed(0)).join(', ')} ms`);
-  printFallbacks(choice.name);
-  ours.dispose();
-  const ourPeak = process.resourceUsage().maxRSS * 1024;
-  const m = median(oursMs);
-  const pm = median(pyMs);
-  console.log(`RESULT ${c} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each after ${o.warmup} warm-up; target <= 1.0x)`);
-  console.log(`RESULT ${c} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x (target <= 1.1x)`);
 }
 
 /** The cpu kernels the native backend fell back to in the measured steps (a training step should use none). */
@@ -364,63 +447,77 @@ function printFallbacks(backend: string): void {
   console.log(`  fallback (JS cpu) kernels in the measured steps: ${used.length ? used.map(([k, u]) => `${k} x${u.calls} ${u.ms.toFixed(0)} ms`).join(', ') : 'none'}`);
 }
 
+/** One round of every side's steps; the last round is profiled with --profile. */
+async function roundOfOurs(o: Opts, sides: Side[], last: boolean): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const side of sides) {
+    await tf.setBackend(side.backend);
+    if (o.profile && last) fallbackKernelUse(true);
+    const stop = o.profile && last ? profileKernels(side.backend, (ms) => `  our kernel time on ${side.backend} (profiled steps, ${ms.toFixed(0)} ms in kernels):`, 18) : undefined;
+    out.push(await timeSteps(side, o.steps));
+    if (stop) {
+      stop();
+      printFallbacks(side.backend);
+    }
+  }
+  return out;
+}
+
 async function runCase(o: Opts, c: CaseName): Promise<void> {
   if (SEQUENTIAL.has(c)) return runSequential(o, c);
   const py = await startPython(o, c);
-  const choice = await setupBackend({ threads: o.threads });
-  if (!o.native) (require('@altclip/native') as { unregisterNativeKernels(): void }).unregisterNativeKernels();
-  setFusedKernels(o.fused);
-  const info = backendInfo();
-  const t0 = performance.now();
-  const ours = BUILDERS[c](o, choice.name === 'wasm');
-  const buildMs = performance.now() - t0;
-  console.log(`\n== ${c}: ${ours.describe}`);
-  console.log(`  ours: ${choice.name}, ${info.wasm ? `wasm ${info.wasm.threads} thread(s), ` : ''}fused kernels: ${o.fused ? 'on' : 'off'}, native: ${info.native.active && o.native ? info.native.note.replace(/; on wasm:.*/, '') : `off (${o.native ? info.native.note : '--no-native'})`}`);
+  const sides: Side[] = [];
+  for (const backend of sidesWanted(o)) sides.push(await buildSide(o, c, backend));
+  console.log(`\n== ${c}: ${sides[0].ours.describe}`);
+  for (const side of sides) console.log(`  ours: ${side.note}`);
   console.log(`  PyTorch ${py.ready.torch}, ${py.ready.threads} thread(s), OMP_WAIT_POLICY=PASSIVE; OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? '(unset)'}`);
 
   // warm-up (both sides), then rounds alternating which side goes first
   await py.run(o.warmup);
-  for (let i = 0; i < o.warmup; i++) ours.step();
-  const oursMs: number[] = [];
+  for (const side of sides) await timeSteps(side, o.warmup);
+  const oursMs: number[][] = sides.map(() => []);
   const pyMs: number[] = [];
-  const ratios: number[] = [];
-  let stopProfile: (() => void) | undefined;
+  const ratios: number[][] = sides.map(() => []);
   for (let r = 0; r < o.rounds; r++) {
-    const runOurs = () => {
-      if (o.profile && r === o.rounds - 1) fallbackKernelUse(true);
-      if (o.profile && r === o.rounds - 1) stopProfile = profileKernels(choice.name, (ms) => `  our kernel time (profiled steps, ${ms.toFixed(0)} ms in kernels):`, 18);
-      const ts: number[] = [];
-      for (let i = 0; i < o.steps; i++) {
-        const t = performance.now();
-        ours.step();
-        ts.push(performance.now() - t);
-      }
-      stopProfile?.();
-      if (stopProfile) printFallbacks(choice.name);
-      stopProfile = undefined;
-      return ts;
-    };
-    let a: number[], b: number[];
+    let a: number[][], b: number[];
     if (r % 2 === 0) {
       b = await py.run(o.steps);
-      a = runOurs();
+      a = await roundOfOurs(o, sides, r === o.rounds - 1);
     } else {
-      a = runOurs();
+      a = await roundOfOurs(o, sides, r === o.rounds - 1);
       b = await py.run(o.steps);
     }
-    oursMs.push(...a);
     pyMs.push(...b);
-    ratios.push(median(a) / median(b));
-    console.log(`  round ${r + 1}: ours ${a.map((x) => x.toFixed(0)).join(', ')} ms | PyTorch ${b.map((x) => x.toFixed(0)).join(', ')} ms | ratio ${(median(a) / median(b)).toFixed(2)}x`);
+    a.forEach((ms, i) => {
+      oursMs[i].push(...ms);
+      ratios[i].push(median(ms) / median(b));
+    });
+    const cols = a.map((ms, i) => `ours${sides.length > 1 ? ` [${sides[i].backend}]` : ''} ${ms.map((x) => x.toFixed(0)).join(', ')} ms`);
+    console.log(`  round ${r + 1}: ${cols.join(' | ')} | PyTorch ${b.map((x) => x.toFixed(0)).join(', ')} ms | ratio ${a.map((ms) => (median(ms) / median(b)).toFixed(2)).join(' / ')}x`);
   }
-  ours.dispose();
+  for (const side of sides) side.ours.dispose();
   const pyPeak = await py.quit();
   const ourPeak = process.resourceUsage().maxRSS * 1024;
-  const m = median(oursMs);
   const pm = median(pyMs);
-  console.log(`RESULT ${c} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs.length} steps each; per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= ${TIME_TARGET[c] ?? 1.0}x)`);
+  sides.forEach((side, i) => {
+    const m = median(oursMs[i]);
+    console.log(`RESULT ${c} ${o.precision}${on(o, side)} (PyTorch ${py.ready.torch}): ours ${m.toFixed(0)} ms, PyTorch ${pm.toFixed(0)} ms, ratio ${(m / pm).toFixed(2)}x (median of ${oursMs[i].length} steps each; per-round ratios ${ratios[i].map((x) => x.toFixed(2)).join(', ')}; lower is better, target <= ${TIME_TARGET[c] ?? 1.0}x)`);
+  });
   const rssNote = c === 'vit-forward' ? ' (process totals)' : c === 'bert-train' ? ' (target <= 1.0x)' : ' (target <= 1.3x)';
-  console.log(`RESULT ${c} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x${rssNote}; our build ${(buildMs / 1000).toFixed(1)} s`);
+  const builds = sides.map((side) => `${sides.length > 1 ? `${side.backend} ` : ''}${(side.buildMs / 1000).toFixed(1)} s`).join(', ');
+  console.log(`RESULT ${c} ${o.precision} peak RSS (PyTorch ${py.ready.torch}): ours ${GiB(ourPeak)}${sides.length > 1 ? ` (one process, ${sides.map((x) => x.backend).join(' + ')})` : ''}, PyTorch ${GiB(pyPeak)}, ratio ${(ourPeak / pyPeak).toFixed(2)}x${rssNote}; our build ${builds}`);
+}
+
+/** --reference's list for case c and interpreter py, or (default) both where transformers imports there. */
+function references(o: Opts, c: CaseName, py: string): Array<'hand' | 'transformers'> {
+  if (o.reference.length) return o.reference.filter((r) => r === 'hand' || HF_CASES.has(c));
+  if (!HF_CASES.has(c)) return ['hand'];
+  const r = spawnSync(py, ['-c', 'import transformers'], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.log(`vs-pytorch: transformers does not import with ${py}, so no transformers reference for ${c} (pip install transformers)`);
+    return ['hand'];
+  }
+  return ['hand', 'transformers'];
 }
 
 /** The Pythons to measure against: --python's list, else every distinct PyTorch among the usual places. */
@@ -450,16 +547,22 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  if (o.cases.length > 1 || list.length > 1) {
-    // one node process per case and PyTorch, so each peak RSS is that case's alone
-    const rest = process.argv.slice(2).filter((a, i, all) => a !== '--case' && all[i - 1] !== '--case' && a !== '--python' && all[i - 1] !== '--python');
-    for (const c of o.cases)
-      for (const py of list) {
-        const r = spawnSync(process.execPath, [process.argv[1], '--case', c, '--python', py, ...rest], { stdio: 'inherit' });
-        if (r.status !== 0) process.exitCode = r.status ?? 1;
-      }
+  const runs: Array<{ c: CaseName; py: string; ref: 'hand' | 'transformers' }> = [];
+  for (const c of o.cases)
+    for (const py of list)
+      for (const ref of references(o, c, py)) runs.push({ c, py, ref });
+  if (runs.length > 1) {
+    // one node process per case, PyTorch and reference, so each peak RSS is that case's alone
+    const flags = new Set(['--case', '--python', '--reference']);
+    const rest = process.argv.slice(2).filter((a, i, all) => !flags.has(a) && !flags.has(all[i - 1]));
+    for (const r of runs) {
+      const p = spawnSync(process.execPath, [process.argv[1], '--case', r.c, '--python', r.py, '--reference', r.ref, ...rest], { stdio: 'inherit' });
+      if (p.status !== 0) process.exitCode = p.status ?? 1;
+    }
     return;
   }
+  if (!runs.length) throw new Error(`--reference transformers has no ${o.cases[0]} case (only ${[...HF_CASES].join(', ')})`);
+  o.reference = [runs[0].ref];
   o.python = list[0];
   console.log(`vs-pytorch ${new Date().toISOString()}: ${o.threads} thread(s) each side, ${o.rounds} rounds x ${o.steps} steps after ${o.warmup} warm-up, ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   await runCase(o, o.cases[0]);

@@ -17,7 +17,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { openSafetensors, writeSafetensors } from '@altclip/checkpoint';
 import { ClassificationDataset, readCifar10 } from '@altclip/data';
-import { CIFAR10_CLASSNAMES_EN, evaluateZeroShot, loadModelBundle, zeroShotClassifier } from '@altclip/eval';
+import { CIFAR10_CLASSNAMES_EN, evaluateZeroShot, zeroShotClassifier } from '@altclip/eval';
+import { loadModelBundle } from '@altclip/models';
 
 function arg(name: string, def?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

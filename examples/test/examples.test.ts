@@ -6,7 +6,8 @@ import { fixture, tmpDir, maxAbsDiff } from '@altclip/test-utils';
 import { setupBackend } from '@altclip/backend';
 import { readCifar10 } from '@altclip/data';
 import { closeSharedPool } from '@altclip/image';
-import { loadModelBundle, evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textMaxLength } from '@altclip/eval';
+import { evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN } from '@altclip/eval';
+import { loadModelBundle, textMaxLength } from '@altclip/models';
 // The tiny fixture model widened to the xlmr fixture tokenizer's 4,002 ids (see that file for why).
 import { makeTinyModelDir } from '../../packages/eval/test/tiny-model';
 import * as inference from '../inference';
@@ -50,7 +51,7 @@ test('inference.ts: one image, three captions, probabilities equal to the model 
   const r = await quiet(() => inference.main([modelDir, file]));
   expect(r.texts).toEqual(['a rat', 'a dog', 'a man']);
   const b = await loadModelBundle(modelDir);
-  const enc = b.tokenizer.encode(r.texts, { maxLength: textMaxLength(b.model), padding: 'longest', truncation: true } as any);
+  const enc = b.tokenizer.encode(r.texts, { maxLength: textMaxLength(b.model.config), padding: 'longest', truncation: true } as any);
   const ref = tf.tidy(() => {
     const px = tf.tensor4d(b.processor.process({ ...img, mode: 'RGB' } as any), [1, 3, 32, 32]);
     return tf.softmax((b.model as any).forward({ inputIds: enc.inputIds, attentionMask: enc.attentionMask, pixelValues: px }).logitsPerImage, -1);
@@ -106,7 +107,8 @@ function readmeRegion(name: string): string {
 }
 
 test('readme.ts: the README library snippets are these lines, and they run (tiny model, its CLIP text teacher)', async () => {
-  const text = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  // The pipeline one-liner is in the README, the model snippets on the library page.
+  const text = ['README.md', 'docs/library.md'].map((f) => fs.readFileSync(path.join(REPO_ROOT, f), 'utf8')).join('\n');
   for (const name of ['models', 'teacher', 'pipeline']) expect({ name, inReadme: text.includes(readmeRegion(name)) }).toEqual({ name, inReadme: true });
   const dir = await makeTinyModelDir(path.join(work, 'readme-model'));
   ImageProcessor.fromConfig({ size: 32, crop_size: 32 }).save(dir); // a complete HF folder, as ./AltCLIP would be

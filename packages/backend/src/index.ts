@@ -1,10 +1,13 @@
 export * from './setup';
 export { appliedPatches, KERNEL_PATCHES } from './kernels';
 export type { KernelPatch } from './kernels';
-export { broadcastBatchIndex } from './kernels/wasm-matmul';
+export { broadcastBatchIndex } from '@altclip/native';
 export { registerGradients } from './gradients';
+export { hashInts, mulberry32, Mulberry32, withSeededRandom } from './random';
 export { backendInfo } from './info';
 export type { BackendInfo } from './info';
-export { nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
+export { nativeBf16, nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
 export type { NativeInfo } from './native';
 export * from './backprop';
+export { loadTensorflow, tensorflowInfo, tensorflowStatus, TENSORFLOW_INSTALL_HINT } from './tensorflow';
+export type { TensorflowInfo } from './tensorflow';

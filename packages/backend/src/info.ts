@@ -4,6 +4,8 @@ import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
 import { NativeArenaInfo, NativeInfo, nativeArenaInfo, nativeInfo } from './native';
+import { nativeStatus } from '@altclip/native';
+import { TensorflowInfo, tensorflowInfo } from './tensorflow';
 
 export interface BackendInfo {
   backend: string | null;
@@ -17,6 +19,8 @@ export interface BackendInfo {
   gradientsRegistered: number;
   /** The optional @altclip/native fast path (native.ts). */
   native: NativeInfo;
+  /** tfjs-node(-gpu)'s TensorFlow (version, where the library came from, CPU or GPU), once it is loaded. */
+  tensorflow?: TensorflowInfo;
   /** The `native` backend's memory, when it is the current backend. */
   arena?: NativeArenaInfo;
   memory: { rssMiB: number; jsHeapMiB: number; tfTensors: number; tfMiB: number; totalGiB: number; freeGiB: number };
@@ -42,11 +46,16 @@ function flag(name: string): boolean | undefined {
 const mib = (n: number) => Math.round(n / 2 ** 20);
 
 function nativeThreads(): number | null {
-  try {
-    return (require('@altclip/native') as { nativeStatus(): { threads?: number } }).nativeStatus().threads ?? null;
-  } catch {
-    return null;
-  }
+  return nativeStatus().threads ?? null;
+}
+
+/** The current backend's thread count, where it has one we can read. */
+function backendThreads(name: string | undefined, wasm: BackendInfo['wasm'], tensorflow: TensorflowInfo | undefined): number | null {
+  if (name === 'wasm') return wasm?.threads ?? null;
+  if (name === 'cpu') return 1;
+  if (name === 'native') return nativeThreads();
+  if (name === 'tensorflow') return tensorflow?.threads ?? null;
+  return null;
 }
 
 /** What `altclip info` prints: the chosen backend and why, versions, wasm SIMD/threads, kernel patches, memory. */
@@ -57,6 +66,9 @@ export function backendInfo(): BackendInfo {
     const v = pkgVersion(p);
     if (v) versions[p.replace('@tensorflow/', '')] = v;
   }
+  // The TensorFlow under tfjs-node: 2.9.1 from npm's download, or the wheel's version from npm run setup:tensorflow.
+  const tensorflow = tensorflowInfo();
+  if (tensorflow) versions.tensorflow = `${tensorflow.tensorflow} (${tensorflow.library}; ${tensorflow.device})`;
 
   let wasm: BackendInfo['wasm'];
   const wasmBackend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
@@ -83,10 +95,11 @@ export function backendInfo(): BackendInfo {
     skipped: choice?.skipped ?? [],
     versions,
     wasm,
-    threads: { cpus: os.cpus().length, backend: choice?.name === 'wasm' ? (wasm?.threads ?? null) : choice?.name === 'cpu' ? 1 : choice?.name === 'native' ? nativeThreads() : null },
+    threads: { cpus: os.cpus().length, backend: backendThreads(choice?.name, wasm, tensorflow) },
     kernelsPatched: appliedPatches().map(({ backend, kernel, what }) => ({ backend, kernel, what })),
     gradientsRegistered: registerGradients(),
     native: nativeInfo(),
+    tensorflow,
     arena: nativeArenaInfo(),
     memory: {
       rssMiB: mib(mem.rss),

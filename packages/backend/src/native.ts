@@ -1,27 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
+import * as native from '@altclip/native';
 /**
  * Optional hook-up of @altclip/native (issue 8), kept apart from setup.ts: setupBackend() calls
  * enableNativeKernels() once the wasm backend and this package's kernel patches are in place, so the native
  * kernels sit on top and fall back to the patched ones. ALTCLIP_NATIVE=0 disables it. A missing package or an
  * unbuilt addon is never an error: the pure TypeScript/wasm path stays in use and backendInfo() says what to install.
  */
-export const NATIVE_INSTALL_HINT = 'apt-get install -y build-essential libopenblas-dev && npm rebuild @altclip/native';
-
-interface NativeModule {
-  registerNativeBackend(): { registered: boolean; why?: string };
-  nativeBackendKernels(): string[];
-  registerNativeKernels(): NativeState;
-  unregisterNativeKernels(): void;
-  nativeStatus(): NativeState;
-  setNativeThreads(n: number): void;
-}
-interface NativeState {
-  available: boolean;
-  kernels: string[];
-  why?: string;
-  blas?: { config: string; core: string; threads: number };
-  threads?: number;
-}
+export const NATIVE_INSTALL_HINT = native.INSTALL_HINT;
 
 export interface NativeInfo {
   /** @altclip/native can be required. */
@@ -33,13 +18,9 @@ export interface NativeInfo {
   note: string;
 }
 
-function load(): NativeModule | undefined {
-  if (process.env.ALTCLIP_NATIVE === '0') return undefined;
-  try {
-    return require('@altclip/native') as NativeModule;
-  } catch {
-    return undefined;
-  }
+/** The package, unless ALTCLIP_NATIVE=0 (its addon may still be unbuilt: its functions then say so). */
+function load(): typeof native | undefined {
+  return process.env.ALTCLIP_NATIVE === '0' ? undefined : native;
 }
 
 /**
@@ -75,6 +56,16 @@ export function setNativeThreads(n: number): number | undefined {
 /** Takes the native kernels off the wasm backend (the ones registered before them come back). */
 export function disableNativeKernels(): void {
   load()?.unregisterNativeKernels();
+}
+
+/**
+ * The addon's bf16 GEMM (@altclip/native's nativeStatus().bf16): `native` when the CPU has AVX512_BF16 (vdpbf16ps),
+ * the tile bf16 products run on ('avx512_bf16' or 'emulated'), and whether emulation was asked for; undefined
+ * without the addon.
+ */
+export function nativeBf16(): { native: boolean; isa: string; forced: boolean } | undefined {
+  const s = load()?.nativeStatus();
+  return s?.available ? s.bf16 : undefined;
 }
 
 /** Arena figures of the `native` backend when it is the current backend (arena-backend.ts). */

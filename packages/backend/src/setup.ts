@@ -3,11 +3,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wasm-threads';
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
+import { settingError } from '@altclip/native';
 import { disableNativeKernels, enableNativeKernels, registerNativeBackend } from './native';
+import { loadTensorflow } from './tensorflow';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
 /**
- * Best first. `native` (@altclip/native's backend: tensors in native memory, native kernels) needs the addon built;
+ * Best first. `tensorflow` is tfjs-node(-gpu) (TensorFlow's kernels, a GPU with tfjs-node-gpu; see tensorflow.ts);
+ * `native` (@altclip/native's backend: tensors in native memory, native kernels) needs the addon built;
  * `wasm` is the portable fast path (4 GiB heap); `cpu` is tfjs's pure-JS reference.
  */
 export const BACKEND_ORDER: BackendName[] = ['tensorflow', 'native', 'wasm', 'cpu'];
@@ -24,6 +27,7 @@ export interface SetupOptions {
   /** 'auto' (default) picks the best available; an explicit name is an error if unavailable. */
   backend?: BackendName | 'auto';
   /**
+   * tensorflow: TensorFlow's intra-op threads (unless TF_NUM_INTRAOP_THREADS is set; only before tfjs-node loads).
    * wasm threads (default: ALTCLIP_WASM_THREADS, else one per CPU (1 under jest), at most 8). More than 1 loads tfjs's
    * threaded-SIMD build (see wasm-threads.ts); 1 keeps the single-threaded SIMD build. Fixed at the first
    * wasm initialisation in a process.
@@ -39,20 +43,11 @@ function disableBanner(): void {
   (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
-async function tryRegister(name: BackendName): Promise<void> {
+async function tryRegister(name: BackendName, threads?: number): Promise<void> {
   switch (name) {
-    case 'tensorflow': {
-      let lastErr: unknown;
-      for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
-        try {
-          require(pkg);
-          return;
-        } catch (e) {
-          lastErr = e;
-        }
-      }
-      throw new Error(`neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (${(lastErr as Error)?.message?.split('\n')[0]})`);
-    }
+    case 'tensorflow':
+      loadTensorflow(threads);
+      return;
     case 'native':
       // The native backend copies the cpu kernels (with this package's cpu patches) as its fallbacks.
       require('@tensorflow/tfjs-backend-cpu');
@@ -65,6 +60,19 @@ async function tryRegister(name: BackendName): Promise<void> {
     case 'cpu':
       require('@tensorflow/tfjs-backend-cpu');
       return;
+  }
+}
+
+/**
+ * `auto` takes TensorFlow's kernels only on a GPU (tfjs-node-gpu). On CPUs they are slower than `native` (the
+ * offline demo: 104.7 s against 33.8 s on the 2-core AVX2 machine, docs/backends.md), and loading tfjs-node costs
+ * a second and ~300 MB, so CPU TensorFlow is used only when asked for by name.
+ */
+function autoTensorflowCheck(): void {
+  try {
+    require.resolve('@tensorflow/tfjs-node-gpu');
+  } catch {
+    throw new Error('no GPU package (@tensorflow/tfjs-node-gpu); on CPUs native is faster, --backend tensorflow uses tfjs-node anyway');
   }
 }
 
@@ -88,9 +96,7 @@ function wantedWasmThreads(threads?: number): number {
   const dflt = process.env.JEST_WORKER_ID ? 1 : os.cpus().length;
   const n = threads ?? (env ? Number(env) : dflt);
   if (!Number.isInteger(n) || n < 1) {
-    const err = new Error(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
-    err.name = 'SettingError';
-    throw err;
+    throw settingError(`wasm threads must be a positive integer, got '${threads ?? env}' (threads option / ALTCLIP_WASM_THREADS)`);
   }
   return Math.min(n, 8); // tfjs pre-creates 8 pthread workers; the pool never exceeds them
 }
@@ -124,7 +130,7 @@ async function initWasm(threads?: number): Promise<boolean> {
 }
 
 /**
- * Picks and initialises the TensorFlow.js backend: tensorflow (native) > wasm > cpu.
+ * Picks and initialises the TensorFlow.js backend: tensorflow on a GPU > native > wasm > cpu.
  * `opts.backend` or ALTCLIP_BACKEND forces one; forcing an unavailable backend throws instead of falling back.
  */
 export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoice> {
@@ -136,7 +142,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
   const skipped: BackendChoice['skipped'] = [];
   for (const name of candidates) {
     try {
-      await tryRegister(name);
+      if (requested === 'auto' && name === 'tensorflow') autoTensorflowCheck();
+      await tryRegister(name, opts.threads);
       const ok = name === 'wasm' ? await initWasm(opts.threads) : await tf.setBackend(name);
       if (!ok) throw new Error(`tf.setBackend('${name}') failed`);
       await tf.ready();
@@ -184,4 +191,14 @@ export function patchKernels(opts: { native?: boolean } = {}): void {
 export function unpatchKernels(kernelNames?: string[]): void {
   disableNativeKernels(); // @altclip/native sits on top of the patches: take it off first (issue 8)
   removePatches(kernelNames);
+}
+
+/**
+ * The backend in one calm line for a command's log: which one runs and, when a preferred one was skipped, where to
+ * read why (the reasons are long and read like errors; `altclip info` prints them).
+ */
+export function backendSummary(c: BackendChoice): string {
+  if (c.reason.startsWith('requested')) return `backend: ${c.name} (${c.reason})`;
+  if (!c.skipped.length) return `backend: ${c.name}`;
+  return `backend: ${c.name} (the best available here; 'altclip info' says why not ${c.skipped.map((s) => s.name).join(' or ')})`;
 }

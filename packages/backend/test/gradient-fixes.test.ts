@@ -1,5 +1,5 @@
 /**
- * The tfjs 4.22 gradient bugs met so far, on every backend we ship (cpu, wasm, and native where built):
+ * The tfjs 4.22 gradient bugs met so far, on every backend we ship (cpu, wasm, and native and tensorflow where built):
  * BatchMatMul with broadcast batch dims (forward shape and gradient) and StridedSlice's missing gradient; and Sum /
  * Mean, whose gradients are replaced (broadcast instead of a JS-filled ones tensor) and must give the same values.
  * References: the same matmul on explicitly tiled operands (Tile's gradient sums the copies back), and a JS
@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend, BackendName } from '../src';
-import { maxAbsDiff } from '@altclip/test-utils';
+import { maxAbsDiff, tensorflowIfAvailable } from '@altclip/test-utils';
 
 let nativeBuilt = false;
 try {
@@ -15,7 +15,7 @@ try {
 } catch {
   nativeBuilt = false;
 }
-const BACKENDS: BackendName[] = nativeBuilt ? ['cpu', 'wasm', 'native'] : ['cpu', 'wasm'];
+const BACKENDS: BackendName[] = [...(nativeBuilt ? (['cpu', 'wasm', 'native'] as const) : (['cpu', 'wasm'] as const)), ...tensorflowIfAvailable('gradient fixes')];
 
 describe.each(BACKENDS)('gradient fixes on %s', (backend) => {
   beforeAll(async () => {

@@ -1,5 +1,8 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { backendInfo, setupBackend } from '@altclip/backend';
+import { describeOnTensorflow } from '@altclip/test-utils';
 
 test('backendInfo describes the wasm backend, its patches and gradients after setupBackend', async () => {
   const choice = await setupBackend({ backend: 'wasm' });
@@ -44,4 +47,35 @@ test('an explicitly requested backend that is not installed is an error, not a f
     await expect(setupBackend({ backend: 'tensorflow' })).rejects.toThrow(/backend 'tensorflow' was requested but is not available/);
   }
   await expect(setupBackend({ backend: 'nope' as never })).rejects.toThrow(/unknown backend 'nope'/);
+});
+
+test('backendSummary: one calm line; the reasons a preferred backend was skipped are left to altclip info', () => {
+  const { backendSummary } = require('@altclip/backend');
+  const skipped = [{ name: 'tensorflow', why: "neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed (Cannot find module '@tensorflow/tfjs-node')" }];
+  expect(backendSummary({ name: 'native', reason: 'best available (tensorflow: ...)', skipped })).toBe("backend: native (the best available here; 'altclip info' says why not tensorflow)");
+  expect(backendSummary({ name: 'native', reason: 'best available backend', skipped: [] })).toBe('backend: native');
+  expect(backendSummary({ name: 'wasm', reason: 'requested by --backend', skipped: [] })).toBe('backend: wasm (requested by --backend)');
+});
+
+// Issue 22: with tfjs-node loaded, info names the TensorFlow under it (its C API's TF_Version) and where it came from.
+describeOnTensorflow('backendInfo', (backend) => {
+  test('names the TensorFlow version in use, its library and device', async () => {
+    await setupBackend({ backend });
+    const info = backendInfo();
+    const binding = (tf.backend() as unknown as { binding: { TF_Version: string } }).binding;
+    expect(info.backend).toBe('tensorflow');
+    expect(info.tensorflow).toBeDefined();
+    expect(info.tensorflow!.tensorflow).toBe(binding.TF_Version);
+    expect(info.versions.tensorflow.startsWith(`${binding.TF_Version} (`)).toBe(true);
+    expect(info.versions['tfjs-node'] ?? info.versions['tfjs-node-gpu']).toBe('4.22.0');
+    // A build by `npm run setup:tensorflow` says so and which wheel; the stamp it wrote agrees with the C API.
+    const pkgDir = fs.realpathSync(path.dirname(require.resolve(`${info.tensorflow!.package}/package.json`)));
+    const stamp = path.join(pkgDir, 'deps', 'built-against.json');
+    if (fs.existsSync(stamp)) {
+      const built = JSON.parse(fs.readFileSync(stamp, 'utf8'));
+      expect(built.version).toBe(binding.TF_Version);
+      expect(info.tensorflow!.library).toBe(`built by npm run setup:tensorflow against the C API of ${built.wheel}`);
+    } else expect(info.tensorflow!.library).toMatch(/^libtensorflow downloaded by @tensorflow\/tfjs-node/);
+    expect(['CPU', 'GPU']).toContain(info.tensorflow!.device);
+  });
 });

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { appliedPatches, unpatchKernels, patchKernels } from '@altclip/backend';
-import { broadcastBatchIndex } from '../src/kernels/wasm-matmul';
 import { MatMulCase, finiteDiff, loadBackends, matMulCase, on, rand, refMatMul, relErr, size } from './helpers';
 
 type Case = MatMulCase;
@@ -33,12 +32,6 @@ beforeAll(loadBackends);
 test('the wasm matmul patches are registered by setupBackend', () => {
   const names = appliedPatches().map((p) => `${p.backend}/${p.kernel}`);
   expect(names).toEqual(expect.arrayContaining(['wasm/BatchMatMul', 'wasm/_FusedMatMul']));
-});
-
-test('broadcastBatchIndex maps output batches to operand batches right-aligned', () => {
-  expect(Array.from(broadcastBatchIndex([2, 3], [3]))).toEqual([0, 1, 2, 0, 1, 2]);
-  expect(Array.from(broadcastBatchIndex([2, 3], [2, 1]))).toEqual([0, 0, 0, 1, 1, 1]);
-  expect(Array.from(broadcastBatchIndex([2, 3], []))).toEqual([0, 0, 0, 0, 0, 0]);
 });
 
 describe.each(CASES.map((c, i) => [`${JSON.stringify(c.a)}${c.tA ? 'ᵀ' : ''} x ${JSON.stringify(c.b)}${c.tB ? 'ᵀ' : ''}`, c, i] as const))(

@@ -145,3 +145,37 @@ export async function readExactly(fh: fs.promises.FileHandle, length: number, po
   }
   return { buf, got };
 }
+
+/** fs.Stats, or undefined where nothing is (also when a parent on the way is a file: ENOTDIR). */
+function statOrNone(p: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
+  }
+}
+
+/**
+ * What would make `p` fail as an output `kind` (a file to write, or a folder to create or fill), checked before any
+ * work so a long run does not end in ENOTDIR/EISDIR/EEXIST at its last rename: an existing folder where a file goes
+ * (or a file where a folder goes), or a file standing where a parent folder must be.
+ */
+export function outputProblem(p: string, kind: 'file' | 'folder'): string | undefined {
+  const abs = path.resolve(p);
+  const st = statOrNone(abs);
+  if (st && kind === 'file' && st.isDirectory()) return `${p} is a folder; give a file name`;
+  if (st && kind === 'folder' && !st.isDirectory()) return `${p} is a file; give a folder`;
+  if (st) return undefined;
+  for (let dir = path.dirname(abs); ; dir = path.dirname(dir)) {
+    const d = statOrNone(dir);
+    if (d) return d.isDirectory() ? undefined : `${dir} is a file, so ${p} cannot be created under it`;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+/** Throws `<flag> <problem>` when `p` cannot be an output of that kind (see outputProblem). */
+export function assertOutput(p: string, kind: 'file' | 'folder', flag: string): void {
+  const why = outputProblem(p, kind);
+  if (why) throw new Error(`${flag}: ${why}`);
+}

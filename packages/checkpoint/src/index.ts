@@ -2,7 +2,9 @@ export * from './types';
 export { CheckpointError } from './errors';
 export { openSafetensors, writeSafetensors, safetensorsProblem } from './safetensors';
 export { decodeRaw, encodeRaw, DTYPE_BYTES } from './dtypes';
-export { atomicWriteFile, atomicWrite, removeStaleTempFiles, isNoSpaceError, freeBytes, pidAlive, mib } from './atomic';
+export {
+  atomicWriteFile, atomicWrite, assertOutput, outputProblem, removeStaleTempFiles, isNoSpaceError, freeBytes, pidAlive, mib,
+} from './atomic';
 export type { AtomicWriteOptions } from './atomic';
 export { openTorchBin } from './torch';
 export { openSharded } from './sharded';

@@ -166,10 +166,13 @@ function isLazy(t: TensorToWrite | LazyTensor): t is LazyTensor {
 
 const FROM_TFJS: Record<string, DType> = { float32: 'F32', int32: 'I32', uint8: 'U8' };
 
+/** By the array's own tag, not instanceof: arrays made by a native addon (tfjs-node's tensor data) belong to another
+ * realm than a test sandbox's, where `instanceof Float32Array` is false. */
 function defaultDtype(t: TensorToWrite): DType {
   if (t.dtype) return FROM_TFJS[t.dtype] ?? t.dtype;
-  if (t.data instanceof Float32Array) return 'F32';
-  if (t.data instanceof Int32Array) return 'I32';
+  const tag = Object.prototype.toString.call(t.data);
+  if (tag === '[object Float32Array]') return 'F32';
+  if (tag === '[object Int32Array]') return 'I32';
   return 'U8';
 }
 

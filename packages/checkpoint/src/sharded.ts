@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CheckpointReader, TensorData, TensorInfo } from './types';
 import { CheckpointError } from './errors';
+import { badRepoPath } from './hub/guard';
 
 /**
  * Opens a sharded checkpoint from its index (`model.safetensors.index.json` or `pytorch_model.bin.index.json`:
@@ -27,6 +28,9 @@ export async function openSharded(indexFile: string, openFile: (file: string) =>
   const shardOf = new Map<string, string>();
   for (const [k, v] of Object.entries(wm)) {
     if (typeof v !== 'string' || !v) throw new CheckpointError(indexFile, `weight_map['${k}'] is not a file name`);
+    // The index may come from a downloaded repository: its names must not reach files outside this folder.
+    const why = badRepoPath(v);
+    if (why) throw new CheckpointError(indexFile, `weight_map['${k}'] = ${JSON.stringify(v)} is not a file of this folder (${why})`);
     shardOf.set(k, v);
   }
   const shards = new Map<string, CheckpointReader>();

@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, tmpDir, startFakeHub, FakeHub, sha256, gitBlobId } from '@altclip/test-utils';
-import { snapshotDownload, resolvePretrained, HubError, hubSettings, parseHubId, repoFolder, stderrProgress } from '../src';
+import { snapshotDownload, resolvePretrained, hubSettings, parseHubId, repoFolder, stderrProgress } from '../src';
+import { rejection } from './hub-probes';
 
 const read = (...p: string[]) => fs.readFileSync(fixture(...p));
 const TINY = {
@@ -41,15 +42,6 @@ afterEach(async () => {
   await hub.close();
   fs.rmSync(cache, { recursive: true, force: true });
 });
-
-async function rejection(p: Promise<unknown>): Promise<HubError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as HubError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('hub ids', () => {
   test('org/name and org/name@revision; not paths', () => {

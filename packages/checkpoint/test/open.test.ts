@@ -68,6 +68,17 @@ describe('sharded checkpoints', () => {
     fs.writeFileSync(idx, '{"metadata": {}}');
     await expect(openCheckpoint(idx)).rejects.toThrow(/index\.json: no "weight_map" object/);
   });
+
+  test('a weight_map value that leaves the folder is refused, even where the file exists', async () => {
+    const sub = path.join(dir, 'sharded-escape', 'model');
+    fs.mkdirSync(sub, { recursive: true });
+    await writeSafetensors(path.join(dir, 'sharded-escape', 'outside.safetensors'), { x: { shape: [1], data: new Float32Array([1]) } });
+    const idx = path.join(sub, 'model.safetensors.index.json');
+    fs.writeFileSync(idx, JSON.stringify({ weight_map: { x: '../outside.safetensors' } }));
+    await expect(openCheckpoint(sub)).rejects.toThrow(/index\.json: weight_map\['x'\] = "\.\.\/outside\.safetensors" is not a file of this folder \(a \.\. segment\)/);
+    fs.writeFileSync(idx, JSON.stringify({ weight_map: { x: path.join(dir, 'sharded-escape', 'outside.safetensors') } }));
+    await expect(openCheckpoint(sub)).rejects.toThrow(/is not a file of this folder \(a leading \/\)/);
+  });
 });
 
 describe('openCheckpoint', () => {

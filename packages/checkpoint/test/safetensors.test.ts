@@ -144,6 +144,19 @@ describe('writing', () => {
     expect(Number(fs.readFileSync(f).readBigUInt64LE(0)) % 8).toBe(0);
   });
 
+  test('arrays from another realm (a native addon\'s tensor data under a test sandbox) keep their dtype', async () => {
+    const vm = require('vm') as typeof import('vm');
+    const f32 = vm.runInNewContext('new Float32Array([2.5, -1])') as Float32Array;
+    const i32 = vm.runInNewContext('new Int32Array([7, -8])') as Int32Array;
+    expect(f32 instanceof Float32Array).toBe(false); // the situation: instanceof cannot tell
+    const f = path.join(dir, 'realm.safetensors');
+    await writeSafetensors(f, { f32: { shape: [2], data: f32 }, i32: { shape: [2], data: i32 } });
+    const r = await openSafetensors(f);
+    expect([r.info('f32').dtype, r.info('i32').dtype]).toEqual(['F32', 'I32']);
+    expect(Array.from((await r.read('f32')).data)).toEqual([2.5, -1]);
+    await r.close();
+  });
+
   test('F16/BF16 round to nearest even', async () => {
     const f = path.join(dir, 'round.safetensors');
     // 1 + 2^-11 is halfway between halves 1 and 1+2^-10 -> even (1); 1 + 3*2^-11 -> 1 + 2^-9 (even mantissa)

@@ -1,7 +1,6 @@
 import { parseHubId, isHubId } from '@altclip/checkpoint';
-
-/** Options that name a model, teacher, student, tokenizer or checkpoint: each may be a hub id (org/name). */
-export const HUB_ARG_KEYS = ['model', 'teacher', 'student', 'vision', 'tokenizer', 'teacherTokenizer', 'teacher-tokenizer', 'in'];
+import { kebab } from '@altclip/train';
+import { HUB_ID_KEYS } from './options';
 
 /**
  * Global --offline and --revision. --offline is HF_HUB_OFFLINE=1 for this run; --revision is appended as
@@ -13,11 +12,12 @@ export function applyHubFlags(argv: Record<string, unknown>, env: NodeJS.Process
   if (rev === undefined) return;
   if (typeof rev !== 'string' || !rev) throw new Error('--revision takes a branch, tag or commit hash');
   let used = false;
-  for (const k of HUB_ARG_KEYS) {
+  for (const k of HUB_ID_KEYS) {
     const v = argv[k];
     if (typeof v !== 'string' || !isHubId(v)) continue;
     used = true;
-    if (parseHubId(v)!.revision === undefined) argv[k] = `${v}@${rev}`;
+    // yargs keeps both spellings of a flag; the commands read the camelCase one.
+    if (parseHubId(v)!.revision === undefined) argv[k] = argv[kebab(k)] = `${v}@${rev}`;
   }
-  if (!used) throw new Error(`--revision ${rev}: no hub id (org/name) among --model/--teacher/--student/--vision/--tokenizer/--teacher-tokenizer/--in; it applies to hub ids only`);
+  if (!used) throw new Error(`--revision ${rev}: no hub id (org/name) among ${HUB_ID_KEYS.map((k) => `--${kebab(k)}`).join('/')}; it applies to hub ids only`);
 }

@@ -4,6 +4,7 @@ import { setAllowNonFiniteWeights } from '@altclip/models';
 import { commands } from './commands';
 import { applyHubFlags } from './hub-flags';
 import { withFlagChecks } from './validate';
+import { withOptions } from './options';
 import { KnownOptions, unknownFlagMessage, unknownFlags } from './suggest';
 
 /** Builds the yargs parser; every command lives in its own module under commands/. */
@@ -12,22 +13,8 @@ export function buildCli(argv: string[]) {
   // At failure time these describe the command being parsed (yargs reuses one instance for every command level).
   const inner = base as unknown as { getOptions(): KnownOptions; getInternalMethods?(): { getContext(): { commands: string[] } } };
   // The flag checks come first among the middlewares: before any of them, and so before any command, acts on a value.
-  let y = withFlagChecks(base, argv)
-    .scriptName('altclip')
-    .usage('$0 <command> [options]')
-    .option('backend', {
-      type: 'string',
-      choices: ['auto', 'tensorflow', 'native', 'wasm', 'cpu'],
-      describe: 'TensorFlow.js backend (default: best available; env ALTCLIP_BACKEND)',
-    })
-    .option('revision', { type: 'string', describe: 'branch, tag or commit of the Hugging Face hub ids named (default main)' })
-    .option('offline', { type: 'boolean', describe: 'use only the Hugging Face cache, no downloads (same as HF_HUB_OFFLINE=1)' })
-    .middleware((argv) => applyHubFlags(argv as Record<string, unknown>))
-    .option('max-pixels', {
-      type: 'number',
-      describe: `refuse images with more pixels than this, before decoding (decompression bombs; default ${DEFAULT_MAX_IMAGE_PIXELS}, twice Pillow's MAX_IMAGE_PIXELS; 0: no limit)`,
-    })
-    .option('allow-nonfinite', { type: 'boolean', describe: 'load model weights that hold NaN/Inf (refused by default)' })
+  let y = withOptions(withFlagChecks(base, argv).scriptName('altclip').usage('$0 <command> [options]'), '*')
+    .middleware((argv) => applyHubFlags(argv))
     .strict()
     .demandCommand(1, 'Pick a command (see --help).')
     .recommendCommands()
@@ -52,7 +39,7 @@ export function buildCli(argv: string[]) {
       usage.showHelp();
       throw new Error(msg);
     });
-  for (const c of commands) y = y.command(c as any);
+  for (const c of commands) y = y.command(c);
   // After the checks: process-wide settings the commands' loaders read.
   return y.middleware(async (a) => {
     setMaxImagePixels(typeof a.maxPixels === 'number' ? a.maxPixels : DEFAULT_MAX_IMAGE_PIXELS);

@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
-import { NUMBER_RULES, checkBetas, checkNumber } from '@altclip/train';
+import { valueProblem } from '@altclip/train';
+import { commandOf, specOf } from './options';
 
 /** The part of yargs' getOptions() the checks read: the current command's declared options by kind. */
 export interface DeclaredOptions {
@@ -24,11 +25,13 @@ function typed(raw: string[], flag: string, parsed: unknown): string {
 
 /**
  * Problems with the parsed flags of one command, one line each: a scalar flag given twice (yargs would make it an
- * array), a number that is not one or is out of range / not whole (NUMBER_RULES in @altclip/train, shared with
- * config files), an empty string. Options without a rule only need to be finite numbers.
+ * array), a number that is not one or is out of range / not whole (the schema's rule, shared with config files), an
+ * empty string (yargs reads `--lr ""` as 0), a value the schema's own check refuses (a regex that does not compile).
+ * Choices are yargs' to check.
  */
 export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOptions, raw: string[]): string[] {
   const out: string[] = [];
+  const command = commandOf(argv);
   for (const k of Object.keys(opts.key)) {
     if (k === 'help' || k === 'version') continue;
     const v = argv[k];
@@ -42,18 +45,27 @@ export function flagProblems(argv: Record<string, unknown>, opts: DeclaredOption
       out.push(`${flag} given ${v.length} times (${v.map(String).join(', ')}); give it once`);
       continue;
     }
-    if (k === 'betas') {
-      const why = checkBetas(v);
+    const spec = specOf(camel(k), command);
+    if ((opts.number.includes(k) || spec?.type === 'numbers') && typed(raw, k, v) === "''") {
+      out.push(`${flag} ${spec ? valueProblem(spec, NaN) ?? 'must be a number' : 'must be a number'}, got ''`);
+      continue;
+    }
+    if (spec?.type === 'numbers') {
+      const why = valueProblem(spec, v);
       if (why) out.push(`${flag} ${why}, got ${Array.isArray(v) ? v.map((x) => (Number.isNaN(x) ? 'NaN' : String(x))).join(' ') : typed(raw, k, v)}`);
       continue;
     }
     if (opts.number.includes(k)) {
-      const rule = NUMBER_RULES[camel(k)] ?? {};
-      const bad = (Array.isArray(v) ? v : [v]).map((x) => checkNumber(x, rule)).find(Boolean);
+      const bad = (Array.isArray(v) ? v : [v]).map((x) => (spec ? valueProblem(spec, x) : undefined)).find(Boolean);
       if (bad) out.push(`${flag} ${bad}, got ${typeof v === 'number' && !Number.isNaN(v) ? v : typed(raw, k, v)}`);
       continue;
     }
-    if (opts.string.includes(k) && (Array.isArray(v) ? v : [v]).some((x) => x === '')) out.push(`${flag} must not be empty`);
+    if (opts.string.includes(k) && (Array.isArray(v) ? v : [v]).some((x) => x === '')) {
+      out.push(`${flag} must not be empty`);
+      continue;
+    }
+    const why = spec?.check && valueProblem(spec, v);
+    if (why) out.push(`${flag} ${why}`);
   }
   return out;
 }

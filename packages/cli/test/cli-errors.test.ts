@@ -1,6 +1,6 @@
 /** Command-line mistakes get one line that says what to type instead, not a page of help. */
 import { main } from '../src/main';
-import { closest, levenshtein } from '../src/suggest';
+import { closest, levenshtein } from '@altclip/train';
 
 /** Runs the CLI expecting a failure; returns the error message and everything it printed. */
 async function failing(argv: string[]): Promise<{ message: string; printed: string }> {

@@ -9,7 +9,8 @@ import { runDemo } from '../src/demo/run';
  * on the bundled Fashion-MNIST subset or the Debian package when installed. A few minutes on 2 cores.
  */
 describe('altclip demo --fast', () => {
-  const out = path.join(tmpDir('demo'), 'run');
+  const root = tmpDir('demo');
+  const out = path.join(root, 'run');
   let result: Awaited<ReturnType<typeof runDemo>>;
   const lines: string[] = [];
 
@@ -17,6 +18,7 @@ describe('altclip demo --fast', () => {
     await setupBackend({});
     result = await runDemo({ out, fast: true, progress: false, log: (l) => lines.push(l) });
   }, 15 * 60 * 1000);
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true })); // about 90 MB
 
   test('the student reads Chinese far above chance, the English teacher does not', () => {
     expect(result.status).toBe('completed');

@@ -7,7 +7,8 @@ import { setupBackend } from '@altclip/backend';
 import { readCifar10 } from '@altclip/data';
 import { closeSharedPool, loadImage } from '@altclip/image';
 import { openSafetensors } from '@altclip/checkpoint';
-import { loadModelBundle, evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textFeatures, textMaxLength, ModelBundle } from '@altclip/eval';
+import { evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textFeatures } from '@altclip/eval';
+import { loadModelBundle, ModelBundle, textMaxLength } from '@altclip/models';
 import { makeTinyModelDir } from '../../eval/test/tiny-model';
 
 let work: string;
@@ -88,7 +89,7 @@ test('altclip predict --json: softmax over texts of exp(logit_scale) x cosine, e
   expect(r.texts).toEqual(texts);
   expect(r.images).toHaveLength(2);
   // Reference: HF-style AltCLIPModel.forward logits_per_image for the same inputs.
-  const enc = bundle.tokenizer.encode(texts, { maxLength: textMaxLength(bundle.model), padding: 'longest', truncation: true } as any);
+  const enc = bundle.tokenizer.encode(texts, { maxLength: textMaxLength(bundle.model.config), padding: 'longest', truncation: true } as any);
   const batch = bundle.processor.processBatch(await Promise.all(images.slice(0, 2).map((f) => loadImage(f))));
   const ref = tf.tidy(() => {
     const o = (bundle.model as any).forward({ inputIds: enc.inputIds, attentionMask: enc.attentionMask, pixelValues: tf.tensor4d(batch.data, batch.shape) });

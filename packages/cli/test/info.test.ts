@@ -36,6 +36,7 @@ test('on the native backend, altclip info names it, its kernels and its native m
 // A wrong backend setting is an error naming it (no tfjs stack trace, no quiet fall-back to a slower backend).
 test.each([
   [{ ALTCLIP_ARENA_GB: '-1' }, "ALTCLIP_ARENA_GB must be a positive number of GiB, got '-1'", true],
+  [{ ALTCLIP_ARENA_GB: '1e12' }, "ALTCLIP_ARENA_GB must be at most 65536 GiB (the address space a process can reserve), got '1e12'", true],
   [{ ALTCLIP_ARENA_CACHE_MB: 'lots' }, "ALTCLIP_ARENA_CACHE_MB must be a non-negative number of MiB, got 'lots'", true],
   [{ ALTCLIP_NATIVE: '0', ALTCLIP_WASM_THREADS: 'x' }, "wasm threads must be a positive integer, got 'x' (threads option / ALTCLIP_WASM_THREADS)", false],
 ] as Array<[Record<string, string>, string, boolean]>)('altclip info with %j fails: %s', (env, message, needsNative) => {

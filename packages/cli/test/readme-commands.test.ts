@@ -6,15 +6,20 @@ import { buildCli } from '../src/main';
 
 class Parsed extends Error {}
 
-/** The README's altclip command lines (continuations joined, comments and "[optional]" brackets removed). */
+/** The documentation: the README and every page of docs/. */
+const DOCS = ['README.md', ...fs.readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => path.join('docs', f))];
+
+/** The altclip command lines of the docs' sh blocks (continuations joined, comments and "[optional]" brackets removed). */
 function readmeCommands(): string[] {
-  const text = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1].replace(/\\\n\s*/g, ''));
-  return blocks
-    .flatMap((b) => b.split('\n'))
-    .map((l) => l.replace(/\s+#.*$/, '').trim())
-    .filter((l) => /^npx altclip /.test(l) && !l.includes('...'))
-    .map((l) => l.replace(/\[([^\]]*)\]/g, '$1'));
+  return DOCS.flatMap((doc) => {
+    const text = fs.readFileSync(path.join(REPO_ROOT, doc), 'utf8');
+    const blocks = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1].replace(/\\\n\s*/g, ''));
+    return blocks
+      .flatMap((b) => b.split('\n'))
+      .map((l) => l.replace(/\s+#.*$/, '').trim())
+      .filter((l) => /^(npx )?altclip /.test(l) && !l.includes('...'))
+      .map((l) => l.replace(/\[([^\]]*)\]/g, '$1').replace(/^altclip /, 'npx altclip '));
+  });
 }
 
 /** Shell words: double-quoted strings kept together. */

@@ -9,10 +9,10 @@ function syntheticRun(dir: string): void {
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ stage: 'distill', teacher: 'runs/teacher/final', data: 'corpus.tsv', train: { batchSize: 8, lr: 0.0001, steps: 30, schedule: 'linear', seed: 0 } }, null, 2));
   fs.writeFileSync(path.join(dir, 'checkpoints', 'latest'), 'step-30\n');
   const lines = [
-    { step: 10, epoch: 0.5, loss: 2.5, mse: 2.5, lr: 0.0001, grad_norm: 3.25 },
-    { step: 20, epoch: 1, loss: 1.125, mse: 1.125, lr: 0.00005, grad_norm: 1.75 },
+    { step: 10, epoch: 0.5, loss: 2.5, mse: 2.5, lr: 0.0001, grad_norm: 3.25, num_tensors: 210, rss_mib: 512 },
+    { step: 20, epoch: 1, loss: 1.125, mse: 1.125, lr: 0.00005, grad_norm: 1.75, num_tensors: 210, rss_mib: 520 },
     { step: 20, epoch: 1, eval: { zeroshot_acc1: 0.375, zeroshot_n: 16 } },
-    { step: 30, epoch: 1.5, loss: 0.4321, mse: 0.4321, lr: 0.0000125, grad_norm: 0.8125 },
+    { step: 30, epoch: 1.5, loss: 0.4321, mse: 0.4321, lr: 0.0000125, grad_norm: 0.8125, num_tensors: 210, rss_mib: 518 },
     { step: 30, epoch: 1.5, eval: { zeroshot_acc1: 0.6875, zeroshot_n: 16 } },
   ];
   fs.writeFileSync(path.join(dir, 'metrics.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n{"step":40,"lo');
@@ -22,8 +22,10 @@ function syntheticRun(dir: string): void {
 const svgLabels = (html: string) => [...html.matchAll(/<svg [^>]*aria-label="([^"]*)"/g)].map((m) => m[1]);
 
 describe('altclip report', () => {
-  const dir = path.join(tmpDir('report'), 'stage1');
+  const root = tmpDir('report');
+  const dir = path.join(root, 'stage1');
   let html: string;
+  afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
   beforeAll(async () => {
     syntheticRun(dir);
     const out = path.join(dir, 'out', 'r.html');
@@ -32,10 +34,16 @@ describe('altclip report', () => {
   });
 
   test('one chart per logged metric (step and epoch are axes, not metrics), eval metrics included', () => {
-    expect(svgLabels(html)).toEqual(['loss', 'mse', 'lr', 'grad_norm', 'eval/zeroshot_acc1', 'eval/zeroshot_n']);
+    expect(svgLabels(html)).toEqual(['loss', 'mse', 'lr', 'grad_norm', 'eval/zeroshot_acc1', 'eval/zeroshot_n', 'num_tensors', 'rss_mib']);
     // Three points on each training curve, two on each eval curve (the torn last line is ignored).
     const sections = html.split('<svg ').slice(1);
-    expect(sections.map((s) => (s.slice(0, s.indexOf('</svg>')).match(/<circle /g) ?? []).length)).toEqual([3, 3, 3, 3, 2, 2]);
+    expect(sections.map((s) => (s.slice(0, s.indexOf('</svg>')).match(/<circle /g) ?? []).length)).toEqual([3, 3, 3, 3, 2, 2, 3, 3]);
+  });
+
+  test("the process's tensor count and memory are charted in their own System group, not among the training metrics", () => {
+    const group = (h2: string) => svgLabels(html.split(`<h2>${h2}</h2>`)[1]?.split('<h2>')[0] ?? '');
+    expect(group('Training')).toEqual(['loss', 'mse', 'lr', 'grad_norm']);
+    expect(group('System')).toEqual(['num_tensors', 'rss_mib']);
   });
 
   test('last, min and max values, the eval results file and the config are in the page', () => {
@@ -55,7 +63,7 @@ describe('altclip report', () => {
   test('works on a phone: viewport meta, charts scale with the page width, no internal issue numbers', () => {
     expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
     const tags = [...html.matchAll(/<svg [^>]*>/g)].map((m) => m[0]);
-    expect(tags.length).toBe(6);
+    expect(tags.length).toBe(8);
     for (const t of tags) {
       expect(t).toMatch(/viewBox="0 0 \d+ \d+"/);
       expect(t).toContain('width="100%"');

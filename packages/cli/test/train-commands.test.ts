@@ -82,3 +82,50 @@ test('altclip finetune on the CIFAR-10 fixture (--limit, --lang zh captions writ
   expect(fs.readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('aria-label="eval/zeroshot_acc1"');
   expect(fs.existsSync(path.join(out, 'final', 'model.safetensors'))).toBe(true);
 });
+
+test('altclip shards, then contrastive on the shards: the same samples and losses as on the pairs file (file order, no shuffle)', async () => {
+  const imgs = fixture('preprocess', 'images');
+  const rows = ['rgb_224x224.png', 'rgb_50x80.png', 'gray_334x250.png', 'palette_120x90.png', 'rgba_400x300.png'].map((f, i) => `${path.join(imgs, f)}\tcaption number ${i}`);
+  const pairs = path.join(dir, 'shard-pairs.tsv');
+  fs.writeFileSync(pairs, `image\tcaption\n${rows.join('\n')}\n`);
+  const printed: string[] = [];
+  const spies = [
+    jest.spyOn(console, 'log').mockImplementation((s) => void printed.push(String(s))),
+    jest.spyOn(process.stderr, 'write').mockImplementation(() => true),
+    jest.spyOn(process.stdout, 'write').mockImplementation(() => true),
+  ];
+  const cfg = path.join(dir, 'no-shuffle.json');
+  fs.writeFileSync(cfg, JSON.stringify({ shuffle: false }));
+  const train = (data: string, out: string) =>
+    main(['contrastive', '--backend', 'wasm', '--config', cfg, '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '2', '--steps', '3', '--lr', '1e-3', '--shuffle-buffer', '0', '--log-every', '1', '--no-progress', '--out', path.join(dir, out)]);
+  try {
+    await main(['shards', '--from', pairs, '--out', path.join(dir, 'shards'), '--per-shard', '2']);
+    await train(pairs, 'on-pairs');
+    await train(path.join(dir, 'shards', '{00000..00002}.tar'), 'on-shards');
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+  expect(printed.join('\n')).toContain(`train on --data '${path.join(dir, 'shards', '{00000..00002}.tar')}'`);
+  const losses = (out: string) => fs.readFileSync(path.join(dir, out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.loss !== undefined).map((r) => r.loss);
+  expect(losses('on-shards')).toHaveLength(3);
+  expect(losses('on-shards')).toEqual(losses('on-pairs'));
+}, 300000);
+
+test('--precision amp_bf16 trains and logs what the matmuls compute in here (bf16 products need AVX512_BF16 and native)', async () => {
+  const imgs = fixture('preprocess', 'images');
+  const data = path.join(dir, 'prec-pairs.tsv');
+  fs.writeFileSync(data, `image\tcaption\n${['rgb_224x224.png', 'rgb_50x80.png'].map((f, i) => `${path.join(imgs, f)}\tcaption ${i}`).join('\n')}\n`);
+  const stderr: string[] = [];
+  const spies = [jest.spyOn(process.stderr, 'write').mockImplementation((s) => (stderr.push(String(s)), true)), jest.spyOn(process.stdout, 'write').mockImplementation(() => true)];
+  try {
+    await main(['contrastive', '--backend', 'wasm', '--model', TINY, '--tokenizer', SPM, '--data', data, '--batch-size', '2', '--steps', '1', '--lr', '1e-4', '--precision', 'amp_bf16', '--no-progress', '--out', path.join(dir, 'prec')]);
+  } finally {
+    spies.forEach((s) => s.mockRestore());
+  }
+  // The run says what the matmuls compute in on this machine (bf16 products, or fp32 and why: the precision tests
+  // of @altclip/models check those lines).
+  const { getPrecision } = await import('@altclip/models');
+  expect(stderr.join('')).toContain(getPrecision('amp_bf16').support().line);
+  expect(stderr.join('')).toMatch(/^precision amp_bf16: /m);
+  expect(fs.existsSync(path.join(dir, 'prec', 'final', 'model.safetensors'))).toBe(true);
+}, 300000);

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir, fixture } from '@altclip/test-utils';
-import { NUMBER_RULES } from '@altclip/train';
+import { specOf } from '../src/options';
 import { buildCli, main } from '../src/main';
 
 let dir: string;
@@ -78,7 +78,8 @@ test('every number flag of every command has a rule in the shared schema and is 
     const flags = await numberFlags(cmd);
     expect(flags).toContain('max-pixels'); // the global one
     for (const f of flags) {
-      expect([cmd.join(' '), f, f === 'betas' || NUMBER_RULES[camel(f)] !== undefined]).toEqual([cmd.join(' '), f, true]);
+      const spec = specOf(camel(f), cmd[0] === 'report' ? 'report' : (cmd.join(' ') as Parameters<typeof specOf>[1]));
+      expect([cmd.join(' '), f, spec?.type === 'numbers' ? spec.check !== undefined : spec?.rule !== undefined]).toEqual([cmd.join(' '), f, true]);
       // -1.5 breaks every rule (all are integers and/or non-negative).
       await expect(main([...cmd, `--${f}`, '-1.5'])).rejects.toThrow(new RegExp(`^--${f} must be `));
       checked++;

@@ -1,38 +1,25 @@
-import { ImageProcessor, preprocessFiles } from '@altclip/image';
+import { hashInts, mulberry32 } from '@altclip/backend';
+import { imageFromPixels, DecodedImage, ImageProcessor, preprocessBuffers, preprocessFiles, PreprocessFilesResult } from '@altclip/image';
 import type { ClassificationDataset, RawImage } from './types';
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG; same seed, same stream on every platform. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Mixes (seed, epoch) into one 32-bit seed, so each epoch's order depends only on them (resumable). */
-function epochSeed(seed: number, epoch: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  h = Math.imul(h ^ (epoch + 0x85ebca6b), 0xc2b2ae35) >>> 0;
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** A permutation of 0..n-1 (Fisher-Yates), a pure function of (n, seed, epoch). */
-export function shuffledIndices(n: number, seed: number, epoch = 0): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = i;
-  const rnd = mulberry32(epochSeed(seed, epoch));
+/**
+ * The sample order of epoch `epoch`: a permutation of 0..n-1 (Fisher-Yates), a pure function of (n, seed, epoch), so
+ * a resumed run (on any number of processes) continues the same order. The one order every sampler uses.
+ */
+export function epochPermutation(n: number, seed: number, epoch: number, shuffle = true): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  if (!shuffle) return idx;
+  const rnd = mulberry32(hashInts(seed, epoch, 0x5eed));
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rnd() * (i + 1));
-    const t = out[i];
-    out[i] = out[j];
-    out[j] = t;
+    [idx[i], idx[j]] = [idx[j], idx[i]];
   }
-  return out;
+  return idx;
+}
+
+/** epochPermutation as an Int32Array. */
+export function shuffledIndices(n: number, seed: number, epoch = 0): Int32Array {
+  return Int32Array.from(epochPermutation(n, seed, epoch));
 }
 
 /** Where a sampler stands: enough to resume mid-epoch exactly (store it in the checkpoint). */
@@ -202,16 +189,52 @@ export function fileBatchLoader(pathOf: (i: number) => string, processor: ImageP
   return async (indices) => {
     const idx = Array.from(indices);
     const paths = idx.map((i) => pathOf(i));
-    const r = await preprocessFiles(paths, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' });
-    const bad = new Map(r.errors.map((e) => [e.path, e.message]));
-    const kept = idx.filter((_, k) => !bad.has(paths[k]));
-    // The messages of @altclip/image already name the file.
-    const failed = idx.filter((_, k) => bad.has(paths[k])).map((i) => {
-      const m = bad.get(pathOf(i))!;
-      return { index: i, error: m.includes(pathOf(i)) ? m : `${pathOf(i)}: ${m}` };
-    });
-    return { data: r.data, shape: r.shape, indices: kept, failed };
+    return pixelBatchOf(idx, paths, await preprocessFiles(paths, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' }));
   };
+}
+
+/** RawImage (mode-less, from a dataset reader) -> what @altclip/image's processor takes. */
+function asDecoded(img: RawImage): DecodedImage {
+  return 'mode' in img ? (img as DecodedImage) : imageFromPixels(img.data, img.width, img.height, img.channels);
+}
+
+/**
+ * The pixel source for a dataset: file-backed datasets decode on @altclip/image's worker pool; in-memory pixels
+ * (CIFAR-10, IDX) are preprocessed on this thread.
+ */
+export function datasetLoader(
+  ds: Pick<ClassificationDataset, 'getImage' | 'imagePath'>,
+  processor: ImageProcessor,
+  opts: { skipErrors?: boolean; threads?: number } = {},
+): BatchLoader {
+  if (ds.imagePath) return fileBatchLoader((i) => ds.imagePath!(i), processor, opts);
+  return imageBatchLoader(ds, (img) => processor.process(asDecoded(img)), processor.outputShape[1], opts);
+}
+
+/**
+ * fileBatchLoader for encoded images in memory (WebDataset members): `itemOf(i)` gives the bytes and a name for
+ * messages (e.g. `shard.tar:key.jpg`), decoded on @altclip/image's worker pool.
+ */
+export function bufferBatchLoader(
+  itemOf: (i: number) => { name: string; data: Uint8Array }, processor: ImageProcessor, opts: { threads?: number; skipErrors?: boolean } = {},
+): BatchLoader {
+  return async (indices) => {
+    const idx = Array.from(indices);
+    const items = idx.map((i) => itemOf(i));
+    const names = items.map((x) => x.name);
+    return pixelBatchOf(idx, names, await preprocessBuffers(items, processor, { threads: opts.threads, onError: opts.skipErrors ? 'skip' : 'throw' }));
+  };
+}
+
+/** A preprocess result as a PixelBatch of dataset indices; the messages of @altclip/image already name the item. */
+function pixelBatchOf(idx: number[], names: string[], r: PreprocessFilesResult): PixelBatch {
+  const bad = new Map(r.errors.map((e) => [e.path, e.message]));
+  const kept = idx.filter((_, k) => !bad.has(names[k]));
+  const failed = idx.flatMap((i, k) => {
+    const m = bad.get(names[k]);
+    return m === undefined ? [] : [{ index: i, error: m.includes(names[k]) ? m : `${names[k]}: ${m}` }];
+  });
+  return { data: r.data, shape: r.shape, indices: kept, failed };
 }
 
 /** Consecutive index ranges [start, end) in batches: the order an evaluation pass uses. */

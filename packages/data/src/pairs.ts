@@ -30,7 +30,8 @@ export interface PairReaderOptions {
   onSkip?: (s: SkippedRow) => void;
 }
 
-const IMAGE_KEYS = ['image', 'filepath', 'file', 'path', 'img', 'image_path', 'filename', 'url', '0'];
+/** Columns / fields that hold an image path, in order of preference ('0': the first column without a header). */
+export const IMAGE_KEYS = ['image', 'filepath', 'file', 'path', 'img', 'image_path', 'filename', 'url', '0'];
 const CAPTION_KEYS = ['caption', 'text', 'title', 'sentence', 'raw', '1'];
 const LANG_KEYS = ['lang', 'language'];
 

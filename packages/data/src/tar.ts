@@ -10,7 +10,7 @@ export interface TarEntry {
   type: 'file' | 'dir' | 'other';
 }
 
-const BLOCK = 512;
+export const BLOCK = 512;
 
 function field(h: Buffer, off: number, len: number): string {
   const s = h.subarray(off, off + len);
@@ -29,6 +29,36 @@ function octal(h: Buffer, off: number, len: number, what: string): number {
   if (s === '') return 0;
   if (!/^[0-7]+$/.test(s)) throw new Error(`tar: bad ${what} field '${s}'`);
   return parseInt(s, 8);
+}
+
+/** The fields of one 512-byte tar header that readers use; the checksum is verified (`index` names the entry). */
+export function parseTarHeader(h: Buffer, index: number): { name: string; size: number; typeflag: string } {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
+  const stored = octal(h, 148, 8, 'checksum');
+  if (sum !== stored) throw new Error(`tar: header checksum mismatch at entry ${index} (archive corrupt or not a tar file)`);
+  const size = octal(h, 124, 12, 'size');
+  const typeflag = String.fromCharCode(h[156] || 48);
+  const prefix = field(h, 345, 155);
+  let name = field(h, 0, 100);
+  if (prefix && h.subarray(257, 262).toString() === 'ustar') name = `${prefix}/${name}`;
+  return { name, size, typeflag };
+}
+
+export function entryType(typeflag: string): TarEntry['type'] {
+  return typeflag === '0' || typeflag === '\0' ? 'file' : typeflag === '5' ? 'dir' : 'other';
+}
+
+/** Which metadata entry a typeflag starts: a GNU long name ('L') or a pax header ('x'), else null. */
+export function metaKind(typeflag: string): 'gnu-longname' | 'pax' | null {
+  return typeflag === 'L' ? 'gnu-longname' : typeflag === 'x' ? 'pax' : null;
+}
+
+/** The name a metadata entry gives the next entry (undefined: a pax header without `path`). */
+export function metaName(kind: 'gnu-longname' | 'pax', body: Buffer): string | undefined {
+  if (kind === 'gnu-longname') return field(body, 0, body.length);
+  const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(body.toString('utf8'));
+  return m ? m[1] : undefined;
 }
 
 /**
@@ -66,11 +96,8 @@ export async function readTar(
         if (remaining > 0) break;
       }
       if (entry && remaining === 0) {
-        if (meta === 'gnu-longname') longName = field(Buffer.concat(metaBuf), 0, metaBuf.reduce((a, b) => a + b.length, 0));
-        else if (meta === 'pax') {
-          const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(Buffer.concat(metaBuf).toString('utf8'));
-          if (m) longName = m[1];
-        } else if (onEnd) await onEnd(entry);
+        if (meta) longName = metaName(meta, Buffer.concat(metaBuf)) ?? longName;
+        else if (onEnd) await onEnd(entry);
         entry = null;
         sink = null;
       }
@@ -87,15 +114,9 @@ export async function readTar(
         ended = true; // end-of-archive marker
         break;
       }
-      let sum = 0;
-      for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : h[i];
-      const stored = octal(h, 148, 8, 'checksum');
-      if (sum !== stored) throw new Error(`tar: header checksum mismatch at entry ${count} (archive corrupt or not a tar file)`);
-      const size = octal(h, 124, 12, 'size');
-      const typeflag = String.fromCharCode(h[156] || 48);
-      const prefix = field(h, 345, 155);
-      let name = field(h, 0, 100);
-      if (prefix && h.subarray(257, 262).toString() === 'ustar') name = `${prefix}/${name}`;
+      const hd = parseTarHeader(h, count);
+      const { size, typeflag } = hd;
+      let name = hd.name;
       if (longName !== null) {
         name = longName;
         longName = null;
@@ -103,8 +124,8 @@ export async function readTar(
       remaining = size;
       padding = (BLOCK - (size % BLOCK)) % BLOCK;
       metaBuf = [];
-      meta = typeflag === 'L' ? 'gnu-longname' : typeflag === 'x' ? 'pax' : null;
-      entry = { name, size, type: typeflag === '0' || typeflag === '\0' ? 'file' : typeflag === '5' ? 'dir' : 'other' };
+      meta = metaKind(typeflag);
+      entry = { name, size, type: entryType(typeflag) };
       if (!meta) {
         count++;
         sink = onEntry(entry);
@@ -158,3 +179,42 @@ export async function extractTarGz(archive: string, destDir: string, opts: { fil
   );
   return written;
 }
+
+/** A ustar header for a regular file (names up to 100 bytes, or split at a '/' into prefix + name up to 255). */
+export function tarHeader(name: string, size: number, mtime = 0): Buffer {
+  const h = Buffer.alloc(BLOCK);
+  let prefix = '';
+  let base = name;
+  if (Buffer.byteLength(name) > 100) {
+    const cut = name.lastIndexOf('/', name.length - 1);
+    prefix = name.slice(0, cut);
+    base = name.slice(cut + 1);
+    if (cut < 0 || Buffer.byteLength(base) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`tar: member name too long for ustar: ${name}`);
+  }
+  const put = (s: string, off: number, len: number) => h.write(s, off, len, 'utf8');
+  const oct = (v: number, off: number, len: number) => put(v.toString(8).padStart(len - 1, '0') + '\0', off, len);
+  put(base, 0, 100);
+  oct(0o644, 100, 8);
+  oct(0, 108, 8);
+  oct(0, 116, 8);
+  oct(size, 124, 12);
+  oct(Math.floor(mtime), 136, 12);
+  h.fill(32, 148, 156); // checksum field counts as spaces while summing
+  put('0', 156, 1);
+  put('ustar\0', 257, 6);
+  put('00', 263, 2);
+  put(prefix, 345, 155);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += h[i];
+  put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8);
+  return h;
+}
+
+/** One member as tar bytes: header, data, zero padding to the block size. */
+export function tarMember(name: string, data: Buffer, mtime = 0): Buffer[] {
+  const pad = (BLOCK - (data.length % BLOCK)) % BLOCK;
+  return [tarHeader(name, data.length, mtime), data, Buffer.alloc(pad)];
+}
+
+/** The end-of-archive marker: two zero blocks. */
+export const TAR_END = Buffer.alloc(2 * BLOCK);

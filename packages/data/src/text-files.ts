@@ -1,4 +1,4 @@
-import * as fs from 'fs';
+import { LineOptions, readOffsetLines } from './lines';
 
 export type TableFormat = 'csv' | 'tsv' | 'jsonl';
 
@@ -11,86 +11,20 @@ export function formatFromName(file: string, fallback: TableFormat = 'tsv'): Tab
   return fallback;
 }
 
-/**
- * The longest line a text file may have (1 MiB): far beyond any caption, sentence or path, short enough that a file
- * without line breaks (a binary file, one endless line) fails at once instead of growing a string to the heap limit.
- */
-export const MAX_LINE_BYTES = 1 << 20;
-
-export interface LineOptions {
-  /** Bytes per line (default MAX_LINE_BYTES); a longer line is an error naming the file and line. */
-  maxLineBytes?: number;
-  /**
-   * A line that is not valid UTF-8: 'throw' (default) an error naming the file and line; 'flag' yield it with
-   * `invalidUtf8` set (its text has U+FFFD in place of the bad bytes) so the caller can skip and count it.
-   */
-  invalidUtf8?: 'throw' | 'flag';
-}
-
+/** One line of readLines: 1-based number; invalidUtf8 only with `invalidUtf8: 'flag'`. */
 export interface Line {
   text: string;
-  /** 1-based. */
   line: number;
-  /** Only with invalidUtf8: 'flag'. */
   invalidUtf8?: boolean;
 }
 
-const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const lossy = new TextDecoder('utf-8', { ignoreBOM: true });
-
 /**
- * Lines of a text file with 1-based numbers; \n, \r\n and a lone \r end a line (as readline), a UTF-8 BOM is dropped.
- * Lines are bounded (maxLineBytes) and checked to be UTF-8 (see LineOptions).
+ * Lines of a text file (plain or .gz) with 1-based numbers; 
+ tolerated, a UTF-8 BOM dropped. Lines are bounded
+ * (1 MiB by default) and checked to be UTF-8: see LineOptions.
  */
-export async function* readLines(file: string, opts: LineOptions = {}): AsyncGenerator<Line> {
-  if (!fs.existsSync(file)) throw new Error(`file not found: ${file}`);
-  const max = opts.maxLineBytes ?? MAX_LINE_BYTES;
-  let parts: Buffer[] = [];
-  let pending = 0; // bytes of the unfinished line in `parts`
-  let line = 0;
-  let skipLf = false; // the previous chunk ended with \r: a \n right after it belongs to that line break
-  const tooLong = () =>
-    new Error(`${file}:${line + 1}: line longer than ${max.toLocaleString('en-US')} bytes (no line break); expected one item per line, is this a text file?`);
-  const finish = (bytes: Buffer): Line => {
-    line++;
-    let text: string;
-    let invalidUtf8 = false;
-    try {
-      text = strict.decode(bytes);
-    } catch {
-      if (opts.invalidUtf8 !== 'flag') throw new Error(`${file}:${line}: not valid UTF-8 (is the file in another encoding, e.g. GBK or Latin-1? convert it with iconv)`);
-      text = lossy.decode(bytes);
-      invalidUtf8 = true;
-    }
-    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-    return invalidUtf8 ? { text, line, invalidUtf8 } : { text, line };
-  };
-  for await (const chunk of fs.createReadStream(file) as AsyncIterable<Buffer>) {
-    let start = 0;
-    if (skipLf && chunk.length && chunk[0] === 0x0a) start = 1;
-    skipLf = false;
-    for (let i = start; i < chunk.length; i++) {
-      const c = chunk[i];
-      if (c !== 0x0a && c !== 0x0d) continue;
-      if (pending + i - start > max) throw tooLong();
-      const piece = chunk.subarray(start, i);
-      yield finish(parts.length ? Buffer.concat([...parts, piece]) : piece);
-      parts = [];
-      pending = 0;
-      if (c === 0x0d) {
-        if (i + 1 < chunk.length) {
-          if (chunk[i + 1] === 0x0a) i++;
-        } else skipLf = true;
-      }
-      start = i + 1;
-    }
-    if (start < chunk.length) {
-      pending += chunk.length - start;
-      if (pending > max) throw tooLong();
-      parts.push(Buffer.from(chunk.subarray(start))); // a copy: the stream may reuse its buffer
-    }
-  }
-  if (pending) yield finish(Buffer.concat(parts));
+export async function* readLines(file: string, opts: Pick<LineOptions, 'maxLineBytes' | 'invalidUtf8'> = {}): AsyncGenerator<Line> {
+  for await (const { text, line, invalidUtf8 } of readOffsetLines(file, opts)) yield invalidUtf8 ? { text, line, invalidUtf8 } : { text, line };
 }
 
 /**

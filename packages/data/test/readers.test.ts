@@ -146,3 +146,16 @@ test('readImageFolder: sorted class subfolders, images decoded on demand, non-im
   expect([img.width, img.height, img.data[0]]).toEqual([4, 3, 10]);
   expect(() => readImageFolder(path.join(dir, 'nope'))).toThrow(/not found/);
 });
+
+test('a parallel corpus that is really an image-text pairs file (image, caption, lang header) is refused, naming the file and line', async () => {
+  const dir = tmpDir('altclip-corpus-');
+  try {
+    const f = path.join(dir, 'pairs.tsv');
+    fs.writeFileSync(f, 'image\tcaption\tlang\nimg/a.png\ta cat\ten\n');
+    await expect(readParallelCorpus(f)).rejects.toThrow(`${f}:1: the header 'image\tcaption\tlang' is an image-text pairs file's; distill takes a parallel corpus`);
+    fs.writeFileSync(f, 'en\tzh\na cat\t一只猫\n');
+    expect((await readParallelCorpus(f, { enEn: false })).pairs.map((p) => p.studentText)).toEqual(['一只猫']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

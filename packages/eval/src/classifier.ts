@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { fillTemplate } from './templates';
-import { FeatureModel, TokenizerLike, textFeatures } from './model-types';
+import type { TokenizerLike } from '@altclip/data';
+import { FeatureModel, textFeatures } from './model-types';
 
 /**
  * The CLIP_benchmark zero-shot classifier: for each class, the text features of every template, each
@@ -12,7 +13,7 @@ export function zeroShotClassifier(
   tokenizer: TokenizerLike,
   classnames: string[],
   templates: string[],
-  opts: { batchSize?: number; maxLength?: number; onProgress?: (doneClasses: number, total: number) => void } = {},
+  opts: { batchSize?: number; maxLength?: number; onProgress?: (doneClasses: number, total: number) => void; onUnknownOnly?: (text: string) => void } = {},
 ): tf.Tensor2D {
   if (classnames.length === 0) throw new Error('zeroShotClassifier: no class names');
   if (templates.length === 0) throw new Error('zeroShotClassifier: no templates');

@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { imageFromPixels, ImageProcessor, loadImage } from '@altclip/image';
-import { BatchLoader, ClassificationDataset, fileBatchLoader, imageBatchLoader, prefetch, RawImage, RetrievalDataset, sequentialBatches } from '@altclip/data';
+import { ImageProcessor, loadImage } from '@altclip/image';
+import { BatchLoader, ClassificationDataset, datasetLoader, prefetch, RawImage, RetrievalDataset, sequentialBatches, TokenizerLike } from '@altclip/data';
+import { processorFor } from '@altclip/models';
 import { zeroShotClassifier, zeroShotLogits } from './classifier';
 import { retrievalMetrics, RetrievalMetrics, zeroShotMetrics, ZeroShotMetrics, normalizeRows } from './metrics';
-import { FeatureModel, imageSizeOf, ProcessorLike, textFeatures, TokenizerLike } from './model-types';
+import { FeatureModel, textFeatures } from './model-types';
 
 
 export interface Progress {
@@ -15,32 +16,9 @@ export interface Progress {
   rate: number;
 }
 
-/** RawImage (mode-less, from a dataset reader) -> what @altclip/image's preprocess takes. */
-function asDecoded(img: RawImage): any {
-  return (img as any).mode ? img : imageFromPixels(img.data, img.width, img.height, img.channels);
-}
-
 /** The given processor, else CLIP preprocessing (HF CLIPImageProcessor defaults) at the model's image size. */
-export function resolveProcessor(model: FeatureModel, processor?: ProcessorLike): ProcessorLike {
-  if (processor) return processor;
-  const size = imageSizeOf(model);
-  return ImageProcessor.fromConfig({ size, crop_size: size });
-}
-
-/**
- * The pixel source for a dataset: file-backed datasets decode on @altclip/image's worker pool when the
- * processor is an ImageProcessor; in-memory pixels (CIFAR-10, IDX) are preprocessed on this thread.
- */
-export function datasetLoader(
-  model: FeatureModel,
-  ds: { getImage(i: number): Promise<RawImage>; imagePath?(i: number): string },
-  processor?: ProcessorLike,
-  opts: { skipErrors?: boolean; threads?: number } = {},
-): BatchLoader {
-  const proc = resolveProcessor(model, processor);
-  if (ds.imagePath && proc instanceof ImageProcessor) return fileBatchLoader((i) => ds.imagePath!(i), proc, opts);
-  const size = imageSizeOf(model);
-  return imageBatchLoader(ds, (img) => proc.process(asDecoded(img)), size, opts);
+function processorOf(model: FeatureModel, processor?: ImageProcessor): ImageProcessor {
+  return processor ?? processorFor(undefined, model.config?.vision_config?.image_size ?? 224).processor;
 }
 
 /** Image features of one pixel batch, L2-normalised: [B, D] (tensors disposed). */
@@ -64,7 +42,7 @@ export interface ZeroShotEvalOptions {
   /** A precomputed classifier W [D, C] (not disposed here); skips the text pass. */
   classifier?: tf.Tensor2D;
   /** Image -> CHW float32 (ImageProcessor.process); default CLIP preprocessing at the model's image size. */
-  processor?: ProcessorLike;
+  processor?: ImageProcessor;
   /** A custom pixel source (e.g. a worker pool): dataset indices -> NCHW batch. Overrides processor. */
   loader?: BatchLoader;
   batchSize?: number;
@@ -80,6 +58,8 @@ export interface ZeroShotEvalOptions {
   /** Keep the [N, C] logits in the result. */
   keepLogits?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Called for each class caption that tokenizes to nothing but <unk>. */
+  onUnknownOnly?: (text: string) => void;
 }
 
 export interface ZeroShotEvalResult {
@@ -119,6 +99,7 @@ export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroS
     if (!opts.templates || opts.templates.length === 0) throw new Error('evaluateZeroShot: no templates');
     const tc = Date.now();
     classifier = zeroShotClassifier(model, opts.tokenizer, classnames, opts.templates, {
+      onUnknownOnly: opts.onUnknownOnly,
       onProgress: (d, t) => opts.onProgress?.({ phase: 'classifier', done: d, total: t, elapsedSec: (Date.now() - tc) / 1000, rate: (d * 1000) / Math.max(1, Date.now() - tc) }),
     });
     ownClassifier = true;
@@ -128,7 +109,7 @@ export async function evaluateZeroShot(opts: ZeroShotEvalOptions): Promise<ZeroS
   const labels = new Int32Array(total);
   const skipped: ZeroShotEvalResult['skipped'] = [];
   let n = 0;
-  const loader = opts.loader ?? datasetLoader(model, dataset, opts.processor, { skipErrors: opts.skipErrors, threads: opts.threads });
+  const loader = opts.loader ?? datasetLoader(dataset, processorOf(model, opts.processor), { skipErrors: opts.skipErrors, threads: opts.threads });
   const tImages = Date.now();
   try {
     for await (const batch of prefetch(sequentialBatches(start, end, bs), loader, opts.prefetchDepth ?? 2)) {
@@ -164,7 +145,7 @@ export interface RetrievalEvalOptions {
   model: FeatureModel;
   tokenizer: TokenizerLike;
   dataset: RetrievalDataset;
-  processor?: ProcessorLike;
+  processor?: ImageProcessor;
   batchSize?: number;
   /** Use only the first `limit` images (and their captions). */
   limit?: number;
@@ -172,6 +153,8 @@ export interface RetrievalEvalOptions {
   prefetchDepth?: number;
   threads?: number;
   onProgress?: (p: Progress) => void;
+  /** Called for each caption that tokenizes to nothing but <unk>. */
+  onUnknownOnly?: (text: string) => void;
 }
 
 export interface RetrievalEvalResult {
@@ -197,7 +180,7 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
   const bs = opts.batchSize ?? 32;
   const t0 = Date.now();
   const files = { getImage: (i: number) => loadImage(ds.images[i]) as Promise<RawImage>, imagePath: (i: number) => ds.images[i] };
-  const loader = datasetLoader(model, files, opts.processor, { threads: opts.threads });
+  const loader = datasetLoader(files, processorOf(model, opts.processor), { threads: opts.threads });
   let imageEmb: Float32Array | null = null;
   let d = 0;
   let done = 0;
@@ -217,7 +200,7 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
   const texts = textIdx.map((j) => ds.captions[j]);
   const textEmb = new Float32Array(texts.length * d);
   for (let s = 0; s < texts.length; s += bs) {
-    const feats = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs });
+    const feats = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs, onUnknownOnly: opts.onUnknownOnly });
     feats.forEach((f, r) => textEmb.set(normalizeRows(f, 1, d), (s + r) * d));
     const el = (Date.now() - t1) / 1000;
     opts.onProgress?.({ phase: 'texts', done: Math.min(s + bs, texts.length), total: texts.length, elapsedSec: el, rate: Math.min(s + bs, texts.length) / Math.max(el, 1e-3) });

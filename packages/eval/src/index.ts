@@ -4,5 +4,5 @@ export * from './sets-io';
 export * from './model-types';
 export * from './classifier';
 export * from './evaluate';
-export * from './bundle';
+
 export * from './pipeline';

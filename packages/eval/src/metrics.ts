@@ -181,7 +181,7 @@ export function retrievalMetricsJson(m: RetrievalMetrics): Record<string, number
   return out;
 }
 
-/** The seed's zero-shot JSON naming: acc1, acc5, mean_per_class_recall. */
+/** CLIP_benchmark's zero-shot JSON naming (as FlagAI's AltCLIP evaluation writes it): acc1, acc5, mean_per_class_recall. */
 export function zeroShotMetricsJson(m: ZeroShotMetrics): { acc1: number; acc5: number | null; mean_per_class_recall: number } {
   return { acc1: m.acc1, acc5: Number.isNaN(m.acc5) ? null : m.acc5, mean_per_class_recall: m.meanPerClassRecall };
 }

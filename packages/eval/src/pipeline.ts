@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend, setupBackend, BackendName } from '@altclip/backend';
 import { loadImage, DecodedImage } from '@altclip/image';
-import { loadModelBundle, ModelBundle } from './bundle';
+import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { normalizeRows } from './metrics';
 import { textFeatures } from './model-types';
 import { fillTemplate } from './templates';
@@ -44,9 +44,14 @@ async function decode(x: ImageInput, i: number): Promise<DecodedImage> {
  * Probabilities of each text for each image, as HF AltCLIPModel/CLIPModel compute logits_per_image:
  * softmax over texts of exp(logit_scale) * cos(image feature, text feature). Returns [images][texts].
  */
-export function imageTextProbs(bundle: ModelBundle, images: DecodedImage[], texts: string[]): { probs: number[][]; logits: number[][]; logitScale: number } {
+export function imageTextProbs(
+  bundle: ModelBundle,
+  images: DecodedImage[],
+  texts: string[],
+  onUnknownOnly?: (text: string) => void,
+): { probs: number[][]; logits: number[][]; logitScale: number } {
   const { model, tokenizer, processor } = bundle;
-  const txt = textFeatures(model, tokenizer, texts);
+  const txt = textFeatures(model, tokenizer, texts, { onUnknownOnly });
   const d = txt[0].length;
   const T = normalizeRows(Float32Array.from(txt.flatMap((r) => Array.from(r))), texts.length, d); // [T, D]
   const batch = processor.processBatch(images); // NCHW

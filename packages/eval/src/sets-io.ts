@@ -33,9 +33,16 @@ function stringList(v: unknown, file: string, key: string, dataset?: string): st
   return arr as string[];
 }
 
-/** Templates from a JSON file or a built-in set name (cifar10-en, cifar10-zh, imagenet-zh, ...). Each needs {c}. */
+/**
+ * Templates from a built-in set name (cifar10-en, demo-heldout-zh, ...; see TEMPLATE_SETS) or a JSON file. Each
+ * needs {c}. A value that is neither names the built-in sets.
+ */
 export function loadTemplates(fileOrName: string, dataset?: string): string[] {
-  const list = TEMPLATE_SETS[fileOrName] ?? stringList(readJson(fileOrName, 'templates'), fileOrName, 'templates', dataset);
+  const builtin = Object.prototype.hasOwnProperty.call(TEMPLATE_SETS, fileOrName) ? TEMPLATE_SETS[fileOrName] : undefined;
+  if (!builtin && !fs.existsSync(fileOrName)) {
+    throw new Error(`templates '${fileOrName}': not a built-in template set (${Object.keys(TEMPLATE_SETS).join(', ')}) nor a JSON file`);
+  }
+  const list = builtin ?? stringList(readJson(fileOrName, 'templates'), fileOrName, 'templates', dataset);
   list.forEach((t, i) => {
     if (!t.includes('{c}') && !t.includes('{}')) throw new Error(`${fileOrName}: template ${i} '${t}' has no {c} placeholder`);
   });

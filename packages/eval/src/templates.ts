@@ -153,7 +153,17 @@ export const GENERIC_TEMPLATES_ZH = ['一张{c}的照片。', '{c}的照片。',
 export const FASHION_MNIST_TEMPLATES_EN = ['a photo of a {c}.', 'a product photo of a {c}.', 'a black and white photo of a {c}.', 'a low resolution photo of a {c}.', 'a photo of the {c}, a type of clothing.'];
 export const FASHION_MNIST_TEMPLATES_ZH = ['一张{c}的照片。', '一张{c}的商品照片。', '一张{c}的黑白照片。', '一张低分辨率的{c}的照片。', '{c}的照片，一种服饰。'];
 
-export type Lang = 'en' | 'zh';
+/**
+ * The templates `altclip demo` holds out of training and evaluates with (datasets/demo-captions/captions.json,
+ * templates at the heldOut indices; a test keeps them equal). The Fashion-MNIST sets above share 4 English and
+ * 3 Chinese templates with the demo's training captions, so only these reproduce the demo's table:
+ * `altclip eval zeroshot --dataset fashion-mnist --templates demo-heldout-en`.
+ */
+export const DEMO_HELDOUT_TEMPLATES_EN = ['an image of a {c}.', 'a close-up photo of a {c}.', 'a blurry photo of a {c}.', 'a {c} on a plain background.'];
+export const DEMO_HELDOUT_TEMPLATES_ZH = ['一张{c}的图像。', '一张{c}的特写照片。', '一张模糊的{c}照片。', '纯色背景上的{c}。'];
+
+export const LANGS = ['en', 'zh'] as const;
+export type Lang = (typeof LANGS)[number];
 
 /** The built-in (classnames, templates) of a dataset in a language. */
 export function builtinZeroShotSet(dataset: string, lang: Lang = 'en'): { classnames: string[] | null; templates: string[] } {
@@ -174,6 +184,8 @@ export const TEMPLATE_SETS: Record<string, string[]> = {
   'imagenet-zh': IMAGENET_TEMPLATES_ZH,
   'fashion-mnist-en': FASHION_MNIST_TEMPLATES_EN,
   'fashion-mnist-zh': FASHION_MNIST_TEMPLATES_ZH,
+  'demo-heldout-en': DEMO_HELDOUT_TEMPLATES_EN,
+  'demo-heldout-zh': DEMO_HELDOUT_TEMPLATES_ZH,
   'generic-en': GENERIC_TEMPLATES_EN,
   'generic-zh': GENERIC_TEMPLATES_ZH,
 };

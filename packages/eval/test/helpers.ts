@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { fixture } from '@altclip/test-utils';
+import { fixture, tensorflowIfAvailable } from '@altclip/test-utils';
 import { openSafetensors } from '@altclip/checkpoint';
-import { setupBackend } from '@altclip/backend';
+import { setupBackend, BackendName } from '@altclip/backend';
+import { loadAddon } from '@altclip/native';
 
 export const METRICS_EXPECTED = JSON.parse(fs.readFileSync(fixture('metrics', 'metrics_expected.json'), 'utf8'));
 
@@ -18,9 +19,15 @@ export async function metricInputs(): Promise<Map<string, { shape: number[]; dat
   return out;
 }
 
-/** The default backend (wasm here): the tfjs cpu backend runs the vision tower ~100x slower. */
-export async function testBackend(): Promise<void> {
-  await setupBackend({ backend: (process.env.ALTCLIP_BACKEND as any) ?? 'auto' });
+/**
+ * The backends the evaluation tests run on: ALTCLIP_BACKEND if set, else native where the addon is built, else wasm
+ * (the tfjs cpu backend runs the vision tower ~100x slower); and tensorflow (tfjs-node) where it is installed.
+ */
+const base = (process.env.ALTCLIP_BACKEND as BackendName | 'auto' | undefined) ?? (loadAddon().addon ? 'native' : 'wasm');
+export const EVAL_BACKENDS: Array<BackendName | 'auto'> = [...new Set([base, ...tensorflowIfAvailable('evaluation')])];
+
+export async function testBackend(backend: BackendName | 'auto'): Promise<void> {
+  await setupBackend({ backend });
 }
 
 export function rows(data: Float32Array, r: number, c: number): Float32Array[] {

@@ -13,5 +13,5 @@ export {
 export type { PreprocessOptions, CropStyle, HW, RGBCrop } from './preprocess';
 export { ImageProcessor, ALTCLIP_PREPROCESSOR_CONFIG } from './processor';
 export type { PreprocessorConfig } from './processor';
-export { preprocessFiles, preprocessFile, PreprocessPool, sharedPool, closeSharedPool } from './pool';
+export { preprocessFiles, preprocessBuffers, preprocessFile, PreprocessPool, sharedPool, closeSharedPool } from './pool';
 export type { PreprocessFilesOptions, PreprocessFilesResult } from './pool';

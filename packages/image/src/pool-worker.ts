@@ -16,7 +16,7 @@ parentPort!.on('message', async (t: PoolTask) => {
   const transfer: ArrayBuffer[] = out ? [out.buffer as ArrayBuffer] : [];
   for (const [k, file] of t.paths.entries()) {
     try {
-      const r = await preprocessFile(file, t.opts, t.applyExif, out, k * per, per, t.maxPixels, true);
+      const r = await preprocessFile(file, t.opts, t.applyExif, out, k * per, per, t.maxPixels, true, t.bytes?.[k]);
       results.push(r);
       if (r.data) transfer.push(r.data.buffer as ArrayBuffer);
     } catch (e) {

@@ -35,7 +35,10 @@ export type TaskResult = Omit<PoolReply, 'id'>;
  */
 export interface PoolTask {
   id: number;
+  /** Files to read, or the names of `bytes` (for messages). */
   paths: string[];
+  /** Encoded images already in memory (WebDataset members): decoded instead of reading `paths`. */
+  bytes?: Uint8Array[];
   opts: PreprocessOptions;
   applyExif: boolean;
   /** The pixel limit of the main thread (setMaxImagePixels), which workers do not share. */
@@ -64,10 +67,13 @@ export interface PoolReply {
  */
 export async function preprocessFile(
   file: string, opts: PreprocessOptions, applyExif = false, out?: Float32Array, offset = 0, expected = -1, maxPixels?: number, syncRead = false,
+  bytes?: Uint8Array,
 ): Promise<{ width: number; height: number; data?: Float32Array }> {
-  const img = syncRead
-    ? await loadImage(readImageFileSync(file, maxPixels ?? getMaxImagePixels()), { applyExif, maxPixels, name: file })
-    : await loadImage(file, { applyExif, maxPixels });
+  const img = bytes
+    ? await loadImage(bytes, { applyExif, maxPixels, name: file })
+    : syncRead
+      ? await loadImage(readImageFileSync(file, maxPixels ?? getMaxImagePixels()), { applyExif, maxPixels, name: file })
+      : await loadImage(file, { applyExif, maxPixels });
   const crop = resizeAndCrop(img, opts);
   const n = 3 * crop.width * crop.height;
   if (out && n === expected) {
@@ -121,10 +127,10 @@ export class PreprocessPool {
     return w;
   }
 
-  /** Preprocesses `files` on one worker: one result per file, in order, and their tensors (see PoolReply). */
-  run(files: string[], opts: PreprocessOptions, applyExif: boolean): Promise<TaskResult> {
+  /** Preprocesses `files` (or `bytes`, named by `files`) on one worker: one result per file, in order, and their tensors (see PoolReply). */
+  run(files: string[], opts: PreprocessOptions, applyExif: boolean, bytes?: Uint8Array[]): Promise<TaskResult> {
     return new Promise((resolve) => {
-      this.queue.push({ task: { id: this.nextId++, paths: files, opts, applyExif, maxPixels: getMaxImagePixels() }, resolve });
+      this.queue.push({ task: { id: this.nextId++, paths: files, bytes, opts, applyExif, maxPixels: getMaxImagePixels() }, resolve });
       this.pump();
     });
   }
@@ -135,7 +141,8 @@ export class PreprocessPool {
         const { task, resolve } = this.queue.shift()!;
         this.pending.set(task.id, { resolve, worker: i, files: task.paths.length });
         if (this.inflight[i]++ === 0) this.workers[i].ref();
-        this.workers[i].postMessage(task);
+        // Encoded images move to the worker (each in its own buffer, see preprocessBuffers) instead of being copied.
+        this.workers[i].postMessage(task, task.bytes?.map((b) => b.buffer as ArrayBuffer) ?? []);
       }
     }
   }
@@ -223,6 +230,27 @@ export async function preprocessFiles(
   opts: PreprocessOptions | ImageProcessor = {},
   po: PreprocessFilesOptions = {},
 ): Promise<PreprocessFilesResult> {
+  return preprocessItems(paths, undefined, opts, po);
+}
+
+/**
+ * preprocessFiles for encoded images in memory (WebDataset members): `names` label them in results and errors. Each
+ * image is copied into a buffer of its own and moved to a worker (a view into a larger read buffer would clone all of it).
+ */
+export async function preprocessBuffers(
+  items: { name: string; data: Uint8Array }[],
+  opts: PreprocessOptions | ImageProcessor = {},
+  po: PreprocessFilesOptions = {},
+): Promise<PreprocessFilesResult> {
+  return preprocessItems(items.map((i) => i.name), items.map((i) => i.data), opts, po);
+}
+
+async function preprocessItems(
+  paths: string[],
+  bytes: Uint8Array[] | undefined,
+  opts: PreprocessOptions | ImageProcessor,
+  po: PreprocessFilesOptions,
+): Promise<PreprocessFilesResult> {
   const options = opts instanceof ImageProcessor ? opts.options : opts;
   const threads = po.threads ?? cpuCount();
   const pool = threads > 0 ? sharedPool(threads) : undefined;
@@ -238,7 +266,7 @@ export async function preprocessFiles(
     for (let s = 0; s < paths.length; s += chunk) {
       const n = Math.min(chunk, paths.length - s);
       runs.push(
-        pool.run(paths.slice(s, s + n), options, po.applyExif ?? false).then(({ results, out }) => {
+        pool.run(paths.slice(s, s + n), options, po.applyExif ?? false, bytes?.slice(s, s + n).map((b) => new Uint8Array(b))).then(({ results, out }) => {
           // One copy of the chunk's tensors into the batch (a few ms for 32 images at 224 px; decoding takes far longer).
           if (out && batch) batch.set(out.subarray(0, n * per), s * per);
           results.forEach((r, k) => (replies[s + k] = r));
@@ -249,7 +277,7 @@ export async function preprocessFiles(
     await Promise.all(runs);
   } else {
     for (let i = 0; i < paths.length; i++) {
-      replies[i] = await preprocessFile(paths[i], options, po.applyExif, batch, i * per, per).catch((e: Error) => ({ error: e.message }));
+      replies[i] = await preprocessFile(paths[i], options, po.applyExif, batch, i * per, per, undefined, false, bytes?.[i]).catch((e: Error) => ({ error: e.message }));
       po.onProgress?.(++done, paths.length);
     }
   }

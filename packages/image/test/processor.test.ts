@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, tmpDir } from '@altclip/test-utils';
-import { ALTCLIP_PREPROCESSOR_CONFIG, ImageProcessor, loadImage, preprocess, preprocessFiles, closeSharedPool } from '@altclip/image';
+import { ALTCLIP_PREPROCESSOR_CONFIG, ImageProcessor, loadImage, preprocess, preprocessFiles, preprocessBuffers, closeSharedPool } from '@altclip/image';
 import { preprocessExpected, readSafetensors, sha256 } from './helpers';
 
 const exp = preprocessExpected();
@@ -86,6 +86,29 @@ test('preprocessFiles: worker threads give the same tensors as the in-process pi
   const ref = readSafetensors(fixture('preprocess', exp.files.clip_32_f32));
   exp.images.forEach((c, i) => expect(sha256(inline.data.subarray(i * 3072, (i + 1) * 3072))).toBe(sha256(ref.get(c.key)!.data)));
   await expect(preprocessFiles([bad], opts, { threads: 2 })).rejects.toThrow(/broken\.jpg/);
+});
+
+test('preprocessBuffers: images in memory (views into one larger buffer) give the fixture tensors, on workers and inline', async () => {
+  const files = exp.images.map((c) => fixture('preprocess', c.file));
+  // One read buffer with every image in it, as a tar reader hands them out.
+  const all = Buffer.concat(files.map((f) => fs.readFileSync(f)));
+  let at = 0;
+  const items = files.map((f) => {
+    const n = fs.statSync(f).size;
+    const data = all.subarray(at, at + n);
+    at += n;
+    return { name: `shard.tar:${path.basename(f)}`, data };
+  });
+  const opts = { size: 32, crop: 'openai' as const };
+  const ref = readSafetensors(fixture('preprocess', exp.files.clip_32_f32));
+  for (const threads of [2, 0]) {
+    const r = await preprocessBuffers([...items, { name: 'shard.tar:bad.jpg', data: Buffer.from('nope') }], opts, { threads, onError: 'skip' });
+    expect(r.paths).toEqual(items.map((i) => i.name));
+    expect(r.errors.map((e) => e.path)).toEqual(['shard.tar:bad.jpg']);
+    expect(r.errors[0].message).toMatch(/shard\.tar:bad\.jpg/);
+    exp.images.forEach((c, i) => expect(sha256(r.data.subarray(i * 3072, (i + 1) * 3072))).toBe(sha256(ref.get(c.key)!.data)));
+  }
+  expect(all.subarray(0, 4).length).toBe(4); // the caller's buffer is not detached by the transfer
 });
 
 test('preprocessFiles without center crop: equal sizes batch, different sizes are a clear error', async () => {

@@ -2,14 +2,13 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AltCLIPConfig, altclipConfig, clipConfig, clipTextConfig, xlmRobertaConfig } from './config';
-import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
+import { DualEncoder, ModelOutput } from './clip-like';
 import { initialValues, InitOptions, randomVariables } from './init';
-import { FrozenDtype, storeFrozenAsHalf } from './half';
 import { tidy, asInt2D, layerNorm, linear, param, Params, RunOptions } from './ops';
 import { altclipSpecs, ParamSpec } from './specs';
-import { TowerOptions, visionForward } from './vision';
+import type { TowerOptions } from './vision';
 import type { SnapshotOptions } from '@altclip/checkpoint';
-import { assertPlan, LoadPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, resolveModelDir, saveModelDir } from './weights';
+import { assertPlan, LoadPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, resolveModelDir } from './weights';
 import { xlmrForward } from './xlmr';
 
 const WORD_EMB = 'text_model.roberta.embeddings.word_embeddings.weight';
@@ -33,17 +32,16 @@ export interface LoadOptions {
   hub?: SnapshotOptions;
 }
 
-export class AltCLIPModel implements ClipLikeModel {
+export class AltCLIPModel extends DualEncoder<AltCLIPConfig> {
   readonly config: AltCLIPConfig;
   readonly specs: ParamSpec[];
-  private params: Map<string, tf.Variable>;
-  private host: Map<string, Float32Array>;
+  protected params: Map<string, tf.Variable>;
 
   /** Random init (seeded) from an HF-style config object. */
   constructor(config: AltCLIPConfig | Record<string, unknown>, opts: AltCLIPOptions = {}) {
+    super();
     this.config = altclipConfig(config as Record<string, unknown>);
     this.specs = altclipSpecs(this.config);
-    this.host = new Map();
     const skip = new Set<string>();
     if (opts.embeddingsOnHost) {
       const i = this.specs.findIndex((s) => s.name === WORD_EMB);
@@ -168,37 +166,8 @@ export class AltCLIPModel implements ClipLikeModel {
     return AltCLIPModel.fromVariables(config, loaded);
   }
 
-  get logitScale(): tf.Variable {
-    return this.params.get('logit_scale')!;
-  }
-
-  /** Map<HF state-dict key, tf.Variable> (excludes the word embeddings when they are kept on the host). */
-  namedParameters(): Map<string, tf.Variable> {
-    return new Map(this.params);
-  }
-
-  /** Per-layer activation checkpointing in every forward while a gradient is recorded (HF's gradient_checkpointing_enable). */
-  gradientCheckpointing = false;
-
-  gradientCheckpointingEnable(on = true): this {
-    this.gradientCheckpointing = on;
-    return this;
-  }
-
-  /**
-   * Keeps the given frozen parameters in bf16/f16 (widened to f32 when read; see half.ts): they leave
-   * namedParameters() and are saved in that dtype. Throws for a trainable one.
-   */
-  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number } {
-    return storeFrozenAsHalf(this.params, keys, dtype);
-  }
-
   private textOpts(opts: TowerOptions) {
     return { ...opts, hostWordEmbeddings: this.host.get(WORD_EMB), gradCheckpointing: this.gradientCheckpointing };
-  }
-
-  private visionOpts(opts: TowerOptions) {
-    return { ...opts, gradCheckpointing: this.gradientCheckpointing };
   }
 
   /** HF AltCLIPTextModel: lastHiddenState = transformation(pre_LN(roberta)) [B, L, project_dim], pooler = its CLS row. */
@@ -235,44 +204,7 @@ export class AltCLIPModel implements ClipLikeModel {
     });
   }
 
-  /** text_projection(pooler_output) [B, projection_dim], not normalised. */
-  getTextFeatures(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions = {}): tf.Tensor2D {
-    return tidy(() => linear(this.textFeaturesForDistillation(inputIds, attentionMask, opts), param(this.params, 'text_projection.weight')) as tf.Tensor2D);
-  }
-
-  visionModel(pixelValues: tf.Tensor4D, opts: TowerOptions = {}): ModelOutput {
-    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, this.visionOpts(opts)));
-  }
-
-  /** visual_projection(post_layernorm(CLS)) [B, projection_dim], not normalised. */
-  getImageFeatures(pixelValues: tf.Tensor4D, opts: RunOptions = {}): tf.Tensor2D {
-    return tidy(() => {
-      const pooled = visionForward(this.params, this.config.vision_config, pixelValues, this.visionOpts({ training: opts.training })).poolerOutput;
-      return linear(pooled, param(this.params, 'visual_projection.weight')) as tf.Tensor2D;
-    });
-  }
-
-  /** HF AltCLIPModel.forward (no loss; use clipLoss(out.logitsPerText)). */
-  forward(inputs: ForwardInputs): ClipForwardOutput {
-    return tidy(() => {
-      const opts = { training: inputs.training, outputHiddenStates: inputs.outputHiddenStates };
-      const text = this.textModel(inputs.inputIds, inputs.attentionMask, opts);
-      const vision = this.visionModel(inputs.pixelValues, opts);
-      const tf_ = linear(text.poolerOutput, param(this.params, 'text_projection.weight'));
-      const if_ = linear(vision.poolerOutput, param(this.params, 'visual_projection.weight'));
-      const head = clipHead(tf_, if_, this.logitScale);
-      return { ...head, textModelOutput: text, visionModelOutput: vision };
-    });
-  }
-
-  /** Writes config.json + model.safetensors with the exact HF key set. */
-  async save(dir: string): Promise<void> {
-    await saveModelDir(dir, this.config, this.specs, this.params, this.host);
-  }
-
-  dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.params.clear();
-    this.host.clear();
+  protected pooledText(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions): tf.Tensor2D {
+    return this.textFeaturesForDistillation(inputIds, attentionMask, opts);
   }
 }

@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { l2Normalize, RunOptions } from './ops';
-import type { FrozenDtype } from './half';
+import type { CLIPVisionConfig } from './config';
+import { FrozenDtype, storeFrozenAsHalf } from './half';
+import { l2Normalize, linear, param, RunOptions, tidy } from './ops';
+import type { ParamSpec } from './specs';
+import { TowerOptions, visionForward } from './vision';
+import { saveModelDir } from './weights';
 
 /** What the trainer, evaluator and demo need from any CLIP-style dual encoder (AltCLIPModel, CLIPModel). */
 export interface ClipLikeModel {
@@ -56,4 +60,85 @@ export function clipHead(textFeatures: tf.Tensor, imageFeatures: tf.Tensor, logi
   const imageEmbeds = l2Normalize(imageFeatures) as tf.Tensor2D;
   const logitsPerText = tf.mul(tf.matMul(textEmbeds, imageEmbeds, false, true), tf.exp(logitScale)) as tf.Tensor2D;
   return { textEmbeds, imageEmbeds, logitsPerText, logitsPerImage: tf.transpose(logitsPerText) as tf.Tensor2D };
+}
+
+/**
+ * What AltCLIPModel and CLIPModel share: parameters by HF key, logit_scale, activation checkpointing, half storage
+ * of frozen parameters, the projections and the joint head, saving and disposal. A subclass supplies its config,
+ * its parameter specs and its text tower.
+ */
+export abstract class DualEncoder<C extends { model_type: string; projection_dim: number; vision_config: CLIPVisionConfig }> implements ClipLikeModel {
+  abstract readonly config: C;
+  abstract readonly specs: ParamSpec[];
+  /** Map<HF state-dict key, tf.Variable>. */
+  protected abstract params: Map<string, tf.Variable>;
+  /** Tables kept as host arrays instead of tensors (AltCLIP's embeddingsOnHost); saved like the rest. */
+  protected host = new Map<string, Float32Array>();
+
+  /** Per-layer activation checkpointing in every forward while a gradient is recorded (HF's gradient_checkpointing_enable). */
+  gradientCheckpointing = false;
+
+  gradientCheckpointingEnable(on = true): this {
+    this.gradientCheckpointing = on;
+    return this;
+  }
+
+  get logitScale(): tf.Variable {
+    return this.params.get('logit_scale')!;
+  }
+
+  /** Map<HF state-dict key, tf.Variable> (host tables and half-stored frozen parameters excluded). */
+  namedParameters(): Map<string, tf.Variable> {
+    return new Map(this.params);
+  }
+
+  /**
+   * Keeps the given frozen parameters in bf16/f16 (widened to f32 when read; see half.ts): they leave
+   * namedParameters() and are saved in that dtype. Throws for a trainable one.
+   */
+  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number } {
+    return storeFrozenAsHalf(this.params, keys, dtype);
+  }
+
+  /** The text tower (HF text_model): last hidden state, pooled output, hidden states. */
+  abstract textModel(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][] | undefined, opts?: TowerOptions): ModelOutput;
+
+  /** The text feature before text_projection (the pooled output), computed as cheaply as the model allows. */
+  protected abstract pooledText(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions): tf.Tensor2D;
+
+  visionModel(pixelValues: tf.Tensor4D, opts: TowerOptions = {}): ModelOutput {
+    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, { ...opts, gradCheckpointing: this.gradientCheckpointing }));
+  }
+
+  /** text_projection(pooled text) [B, projection_dim], not normalised (HF get_text_features). */
+  getTextFeatures(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions = {}): tf.Tensor2D {
+    return tidy(() => linear(this.pooledText(inputIds, attentionMask, opts), param(this.params, 'text_projection.weight')) as tf.Tensor2D);
+  }
+
+  /** visual_projection(post_layernorm(CLS)) [B, projection_dim], not normalised (HF get_image_features). */
+  getImageFeatures(pixelValues: tf.Tensor4D, opts: RunOptions = {}): tf.Tensor2D {
+    return tidy(() => linear(this.visionModel(pixelValues, { training: opts.training }).poolerOutput, param(this.params, 'visual_projection.weight')) as tf.Tensor2D);
+  }
+
+  /** HF AltCLIPModel/CLIPModel.forward (no loss; use clipLoss(out.logitsPerText)). */
+  forward(inputs: ForwardInputs): ClipForwardOutput {
+    return tidy(() => {
+      const opts = { training: inputs.training, outputHiddenStates: inputs.outputHiddenStates };
+      const text = this.textModel(inputs.inputIds, inputs.attentionMask, opts);
+      const vision = this.visionModel(inputs.pixelValues, opts);
+      const head = clipHead(linear(text.poolerOutput, param(this.params, 'text_projection.weight')), linear(vision.poolerOutput, param(this.params, 'visual_projection.weight')), this.logitScale);
+      return { ...head, textModelOutput: text, visionModelOutput: vision };
+    });
+  }
+
+  /** Writes config.json + model.safetensors with the exact HF key set. */
+  async save(dir: string): Promise<void> {
+    await saveModelDir(dir, this.config, this.specs, this.params, this.host);
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.params.clear();
+    this.host.clear();
+  }
 }

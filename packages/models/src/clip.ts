@@ -3,12 +3,11 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { clipConfig, CLIPConfig, CLIPTextConfig, clipTextConfig } from './config';
 import { clipEncoder } from './clip-encoder';
-import { ClipForwardOutput, clipHead, ClipLikeModel, ForwardInputs, ModelOutput } from './clip-like';
+import { DualEncoder, ModelOutput } from './clip-like';
 import { InitOptions, randomVariables } from './init';
-import { FrozenDtype, storeFrozenAsHalf } from './half';
 import { tidy, asInt2D, causalBias, checkTokenIds, layerNorm, linear, MASK_MIN, param, Params, RunOptions } from './ops';
 import { clipSpecs, clipTextWithProjectionSpecs, ParamSpec } from './specs';
-import { TowerOptions, visionForward } from './vision';
+import type { TowerOptions } from './vision';
 import type { SnapshotOptions } from '@altclip/checkpoint';
 import { assertPlan, openModelCheckpoint, planLoad, readConfigJson, readPlanned, resolveModelDir, saveModelDir } from './weights';
 
@@ -154,12 +153,13 @@ export class CLIPTextModelWithProjection {
 }
 
 /** HF CLIPModel: CLIP text transformer + ViT + projections + logit_scale (the demo's stand-in teacher). */
-export class CLIPModel implements ClipLikeModel {
+export class CLIPModel extends DualEncoder<CLIPConfig> {
   readonly config: CLIPConfig;
   readonly specs: ParamSpec[];
-  private params: Map<string, tf.Variable>;
+  protected params: Map<string, tf.Variable>;
 
   constructor(config: CLIPConfig | Record<string, unknown>, opts: InitOptions & { trainable?: boolean } = {}, vars?: Map<string, tf.Variable>) {
+    super();
     this.config = clipConfig(config as Record<string, unknown>);
     this.specs = clipSpecs(this.config);
     this.params = vars ?? randomVariables(this.specs, opts);
@@ -185,30 +185,6 @@ export class CLIPModel implements ClipLikeModel {
     }
   }
 
-  get logitScale(): tf.Variable {
-    return this.params.get('logit_scale')!;
-  }
-
-  namedParameters(): Map<string, tf.Variable> {
-    return new Map(this.params);
-  }
-
-  /** Per-layer activation checkpointing in every forward while a gradient is recorded (HF's gradient_checkpointing_enable). */
-  gradientCheckpointing = false;
-
-  gradientCheckpointingEnable(on = true): this {
-    this.gradientCheckpointing = on;
-    return this;
-  }
-
-  /**
-   * Keeps the given frozen parameters in bf16/f16 (widened to f32 when read; see half.ts): they leave
-   * namedParameters() and are saved in that dtype. Throws for a trainable one.
-   */
-  storeFrozenAs(dtype: FrozenDtype, keys: Iterable<string>): { moved: string[]; bytesSaved: number } {
-    return storeFrozenAsHalf(this.params, keys, dtype);
-  }
-
   textModel(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][] | undefined, opts: TowerOptions = {}): ModelOutput {
     return tidy(() => {
       const ids = asInt2D(inputIds, 'input_ids');
@@ -217,38 +193,7 @@ export class CLIPModel implements ClipLikeModel {
     });
   }
 
-  visionModel(pixelValues: tf.Tensor4D, opts: TowerOptions = {}): ModelOutput {
-    return tidy(() => visionForward(this.params, this.config.vision_config, pixelValues, { ...opts, gradCheckpointing: this.gradientCheckpointing }));
-  }
-
-  getTextFeatures(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions = {}): tf.Tensor2D {
-    return tidy(() => linear(this.textModel(inputIds, attentionMask, { training: opts.training }).poolerOutput, param(this.params, 'text_projection.weight')) as tf.Tensor2D);
-  }
-
-  getImageFeatures(pixelValues: tf.Tensor4D, opts: RunOptions = {}): tf.Tensor2D {
-    return tidy(() => linear(this.visionModel(pixelValues, { training: opts.training }).poolerOutput, param(this.params, 'visual_projection.weight')) as tf.Tensor2D);
-  }
-
-  forward(inputs: ForwardInputs): ClipForwardOutput {
-    return tidy(() => {
-      const opts = { training: inputs.training, outputHiddenStates: inputs.outputHiddenStates };
-      const text = this.textModel(inputs.inputIds, inputs.attentionMask, opts);
-      const vision = this.visionModel(inputs.pixelValues, opts);
-      const head = clipHead(
-        linear(text.poolerOutput, param(this.params, 'text_projection.weight')),
-        linear(vision.poolerOutput, param(this.params, 'visual_projection.weight')),
-        this.logitScale,
-      );
-      return { ...head, textModelOutput: text, visionModelOutput: vision };
-    });
-  }
-
-  async save(dir: string): Promise<void> {
-    await saveModelDir(dir, this.config, this.specs, this.params);
-  }
-
-  dispose(): void {
-    for (const v of this.params.values()) v.dispose();
-    this.params.clear();
+  protected pooledText(inputIds: tf.Tensor2D | number[][], attentionMask: tf.Tensor2D | number[][], opts: RunOptions): tf.Tensor2D {
+    return this.textModel(inputIds, attentionMask, { training: opts.training }).poolerOutput as tf.Tensor2D;
   }
 }

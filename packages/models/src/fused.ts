@@ -12,6 +12,7 @@ const KERNEL = {
   biasAct: 'AltclipBiasAct',
   softmaxMask: 'AltclipSoftmaxMask',
   attention: 'AltclipAttention',
+  dropout: 'AltclipDropout',
 } as const;
 
 let enabled = true;
@@ -69,13 +70,48 @@ export function fusedMaskedSoftmax(scores: tf.Tensor, bias: tf.Tensor | undefine
 
 /**
  * softmax(q k^T * scale + bias) v per head, without materialising the [B, heads, Lq, Lk] scores. q [B, Lq, H],
- * k and v [B, Lk, H] (heads are column blocks of H, as the projections produce them) -> [B, Lq, H].
+ * k and v [B, Lk, H] (heads are column blocks of H, as the projections produce them) -> [B, Lq, H]. `bf16`: bf16
+ * products (precision.ts's autocast).
  */
-export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number): tf.Tensor | null {
+export function fusedAttention(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number, opts: { bf16?: boolean; dropout?: number } = {},
+): tf.Tensor | null {
   if (q.rank !== 3 || !available(KERNEL.attention, q, k, v)) return null;
   const [B, Lq] = q.shape as number[];
   const Lk = k.shape[1] as number;
+  const rate = opts.dropout ?? 0;
+  // Dropout on the probabilities runs in the kernel's whole-row path (heads of at most 1M scores); longer heads,
+  // or setNativeDropout(false), take the composed ops.
+  if (rate > 0 && (!nativeDropout || Lq * Lk > FULL_ROW_SCORES)) return null;
   const m = bias ? mask4(bias, [B, heads, Lq, Lk]) : tf.zeros([1, 1, 1, Lk]);
   if (!m || m.dtype !== 'float32') return null;
-  return first(run(KERNEL.attention, { q, k, v, mask: m }, { heads, scale }));
+  // bf16: both products (QK^T, PV) and the backward's four take bf16-rounded inputs (softmax stays float32).
+  // dropout: the mask is a hash of (seed, position), seeded by one Math.random draw; the backward rebuilds it.
+  const attrs: Record<string, number> = { heads, scale };
+  if (opts.bf16) attrs.bf16 = 1;
+  if (rate > 0) Object.assign(attrs, { dropout: rate, seed: Math.floor(Math.random() * 2 ** 31) });
+  return first(run(KERNEL.attention, { q, k, v, mask: m }, attrs));
+}
+
+let nativeDropout = true;
+/** csrc/fused.cc's default whole-row limit (Lq * Lk scores per head). */
+const FULL_ROW_SCORES = 1 << 20;
+
+/**
+ * Off: dropout draws its mask with tf.randomUniform (tf.dropout's draws) even where the native kernel exists, so a
+ * native run and a cpu run see the same masks (tests comparing backends), and attention with dropout takes the
+ * composed ops; on (the default): the native kernels (AltclipDropout, AltclipAttention with dropout).
+ */
+export function setNativeDropout(on: boolean): void {
+  nativeDropout = on;
+}
+
+/**
+ * Dropout's output and keep mask (bool) from the native kernel, its mask drawn in C++ from a generator seeded by one
+ * Math.random draw; null where the kernel is not registered.
+ */
+export function fusedDropout(x: tf.Tensor, rate: number): { y: tf.Tensor; keep: tf.Tensor } | null {
+  if (!nativeDropout || !available(KERNEL.dropout, x)) return null;
+  const [y, keep] = run(KERNEL.dropout, { x }, { rate, seed: Math.floor(Math.random() * 2 ** 32) });
+  return { y, keep };
 }

@@ -14,5 +14,8 @@ export * from './clip';
 export * from './losses';
 export * from './registry';
 export { loadClipLikeModel } from './load';
+export * from './bundle';
 export * from './half';
 export type { SnapshotOptions } from '@altclip/checkpoint';
+export * from './precision';
+export { linearBf16, toBf16 } from './bf16-ops';

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ParamSpec } from './specs';
+import { mulberry32 } from '@altclip/backend';
 
 export interface InitOptions {
   /** PRNG seed (default 0). */
@@ -15,18 +16,6 @@ export interface InitOptions {
   distribution?: 'normal' | 'uniform';
   /** Called after each parameter is created (progress output for big models). */
   onProgress?: (done: number, total: number, name: string) => void;
-}
-
-/** mulberry32: a tiny, fast 32-bit PRNG; returns uniform floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Fills `out` with N(0, std) (Box-Muller, both outputs used) or the equal-variance uniform. */

@@ -5,9 +5,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpoint } from '@altclip/backend';
 import { halfParams, widenTensor } from './half';
-import { fusedAttention, fusedBiasAct, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
+import { fusedAttention, fusedBiasAct, fusedDropout, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
+import { bf16KernelsAvailable, linearBf16 } from './bf16-ops';
+import { matmulPrecision } from './precision';
 
-export { setFusedKernels } from './fused';
+export { setFusedKernels, setNativeDropout } from './fused';
 
 /** Named parameter store: HF state-dict key -> tensor (tf.Variable for trainable models). */
 export type Params = Map<string, tf.Tensor>;
@@ -52,13 +54,18 @@ export function param(params: Params, name: string): tf.Tensor {
 /**
  * torch.nn.Linear: y = x W^T + b with W [out, in]; x [..., in] -> [..., out]. `act` (an HF hidden_act name)
  * applies that activation after the bias; gelu/quick_gelu then run as one fused bias+activation kernel when available.
+ * Under a bf16 autocast (precision.ts) the product takes bf16 inputs and saves its input in bf16 (bf16-ops.ts).
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor, act?: string): tf.Tensor {
   const inDim = x.shape[x.shape.length - 1];
   const outDim = w.shape[0];
   const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, inDim]);
   let y: tf.Tensor;
-  if (b && !act) {
+  if (matmulPrecision() === 'bf16' && w.rank === 2 && x2.dtype === 'float32' && w.dtype === 'float32' && x2.size > 0 && bf16KernelsAvailable()) {
+    y = linearBf16(x2 as tf.Tensor2D, w as tf.Tensor2D, act ? undefined : b);
+    if (b && act) y = biasAct(y, b, act);
+    else if (act) y = activation(act)(y);
+  } else if (b && !act) {
     // One kernel: the bias is the matmul's epilogue (no second pass allocating a copy of y); same sums as matMul + add.
     y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: w as tf.Tensor2D, transposeB: true, bias: b });
   } else {
@@ -122,10 +129,13 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
   if (!(rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
   const keepProb = 1 - rate;
   const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
-    // as tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U
-    const keep = tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
+    const native = fusedDropout(input, rate);
+    // as tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U. The native
+    // kernel draws its mask in C++ from a counter-based generator seeded by one Math.random draw (so a seeded step
+    // stays reproducible), instead of one JS random number per element.
+    const keep = native ? native.keep : tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
     save([keep]);
-    const value = tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
+    const value = native ? native.y : tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
     return {
       value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.mul(dy as tf.Tensor, tf.div(tf.cast(saved[0], 'float32'), keepProb)),
@@ -174,8 +184,8 @@ export function selfAttention(
 
 /**
  * softmax(q k^T / sqrt(d) + bias) v over `heads` heads: q [B, Lq, H], k and v [B, Lk, H] (heads are column
- * blocks, as the projections produce them) -> [B, Lq, H]. Without attention dropout this is one fused kernel when
- * available (no [B, heads, Lq, Lk] scores in memory); otherwise the composed ops below.
+ * blocks, as the projections produce them) -> [B, Lq, H]. One fused kernel when available (no [B, heads, Lq, Lk]
+ * scores in memory), attention dropout included (its mask drawn in the kernel); otherwise the composed ops below.
  */
 export function attention(
   qx: tf.Tensor,
@@ -188,8 +198,8 @@ export function attention(
   const [B, Lq, H] = qx.shape as number[];
   const Lk = kx.shape[1] as number;
   const d = H / heads;
-  // Dropout on the probabilities needs them materialised: the fused attention kernel runs only without it.
-  const fused = opts.training && opts.dropout > 0 ? null : fusedAttention(qx, kx, vx, heads, bias, opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d));
+  const scale = opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d);
+  const fused = fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
   if (fused) return fused;
   const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
   const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);

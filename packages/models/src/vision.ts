@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CLIPVisionConfig } from './config';
 import { clipEncoder } from './clip-encoder';
-import { layerNorm, param, Params, RunOptions } from './ops';
+import { layerNorm, linear, param, Params, RunOptions } from './ops';
 
 export interface TowerOutput {
   lastHiddenState: tf.Tensor3D;
@@ -30,7 +30,8 @@ export function patchEmbed(pixels: tf.Tensor4D, weight: tf.Tensor, patch: number
   // [B, C, gh*gw, p*p] -> [B, gh*gw, C, p*p] -> [B*P, C*p*p]
   const b = tf.reshape(tf.transpose(tf.reshape(a, [B, C, gh * gw, patch * patch]), [0, 2, 1, 3]), [B * gh * gw, C * patch * patch]);
   const w = tf.reshape(weight, [hidden, C * patch * patch]);
-  return tf.reshape(tf.matMul(b as tf.Tensor2D, w as tf.Tensor2D, false, true), [B, gh * gw, hidden]) as tf.Tensor3D;
+  // linear (x W^T) rather than tf.matMul, so a bf16 autocast (precision.ts) applies to the patch embedding too.
+  return tf.reshape(linear(b, w), [B, gh * gw, hidden]) as tf.Tensor3D;
 }
 
 /** pixels float32 NCHW [B, C, S, S] (already normalised) -> last hidden [B, 1+P, H], pooled post_layernorm(CLS). */

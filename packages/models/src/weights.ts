@@ -35,6 +35,8 @@ export class WeightsMismatchError extends Error {
  */
 export async function resolveModelDir(spec: string, hub: checkpoint.SnapshotOptions = {}): Promise<string> {
   const dir = await checkpoint.resolvePretrained(spec, { parts: ['config', 'weights'], ...hub });
+  const parent = checkpoint.localParent(spec);
+  if (!fs.existsSync(dir) && parent) throw new Error(`${spec}: no such folder (${parent}/ exists here, so this is a local path, not a Hugging Face hub id)`);
   if (!fs.existsSync(dir)) throw new Error(`${spec}: no such model folder, and not a Hugging Face hub id (org/name)`);
   return dir;
 }

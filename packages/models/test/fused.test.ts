@@ -10,8 +10,9 @@ import { setupBackend } from '@altclip/backend';
 import { loadAddon } from '@altclip/native';
 import { valueAndGrads } from '@altclip/train';
 import { AttentionWeights, causalBias, layerNorm, linear, MASK_MIN, selfAttention, setFusedKernels } from '../src/ops';
-import { fusedMaskedSoftmax } from '../src/fused';
+import { fusedMaskedSoftmax, setNativeDropout } from '../src/fused';
 import { rand, relErr } from '../../backend/test/helpers';
+import { describeOnTensorflow } from '@altclip/test-utils';
 
 const { addon, why } = loadAddon();
 const describeNative = addon ? describe : describe.skip;
@@ -176,12 +177,45 @@ describeNative('fused native kernels against the composed ops', () => {
     expect(relErr(fused.out, composed.out)).toBeLessThan(2e-5);
   });
 
-  test('attention dropout in training uses the masked softmax kernel, not fused attention', async () => {
+  test('attention dropout in training runs in the fused attention kernel (its mask drawn there); with setNativeDropout(false), on the masked softmax', async () => {
     await tf.setBackend('native');
     const xs = makeInputs(CASES[8]).map((d, i) => tf.tensor(d, CASES[8].inputs[i].shape));
-    const prof = await tf.profile(() => tf.tidy(() => selfAttention(xs[0], attentionWeights(xs), 2, padBias([13, 7, 1], 13), { scaleQuery: false, dropout: 0.1, training: true })));
-    expect(prof.kernelNames).toContain('AltclipSoftmaxMask');
-    expect(prof.kernelNames).not.toContain('AltclipAttention');
+    const kernels = async () =>
+      (await tf.profile(() => tf.tidy(() => selfAttention(xs[0], attentionWeights(xs), 2, padBias([13, 7, 1], 13), { scaleQuery: false, dropout: 0.1, training: true })))).kernelNames;
+    const fusedRun = await kernels();
+    expect(fusedRun).toContain('AltclipAttention');
+    expect(fusedRun).not.toContain('AltclipSoftmaxMask');
+    setNativeDropout(false);
+    try {
+      const composedRun = await kernels();
+      expect(composedRun).toContain('AltclipSoftmaxMask');
+      expect(composedRun).not.toContain('AltclipAttention');
+    } finally {
+      setNativeDropout(true);
+    }
     tf.dispose(xs);
+  });
+});
+
+// Issue 22: the fused kernels are registered for native/wasm only; on tensorflow (tfjs-node) ops.ts runs the composed
+// ops it falls back to. Those must give the cpu reference's values and gradients there too (TensorFlow's own kernels).
+describeOnTensorflow('composed fallbacks of the fused kernels', (backend) => {
+  beforeAll(async () => {
+    await setupBackend({ backend: 'cpu' });
+    await setupBackend({ backend });
+  });
+
+  test.each(CASES.map((c) => [c.name, c] as const))(`${backend}: %s`, async (_, c) => {
+    const data = makeInputs(c);
+    const ref = await runCase('cpu', c, data, false);
+    for (const lean of [false, true]) {
+      const got = await runCase(backend, c, data, lean);
+      expect(got.kernels).not.toContain(c.kernel);
+      expect(relErr(got.out, ref.out)).toBeLessThan(2e-5);
+      got.grads.forEach((g, i) => {
+        const e = relErr(g, ref.grads[i]);
+        if (!(e < 2e-4)) throw new Error(`${c.name} on ${backend}${lean ? ' (valueAndGrads)' : ''}: gradient of input ${i} off by ${e.toExponential(2)}`);
+      });
+    }
   });
 });

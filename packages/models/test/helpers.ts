@@ -1,8 +1,9 @@
 /** Test helpers: read fixture tensors, compare with the README tolerances. */
 import * as tf from '@tensorflow/tfjs-core';
 import { openSafetensors, TensorData } from '@altclip/checkpoint';
-import { maxAbs, maxAbsDiff } from '@altclip/test-utils';
+import { maxAbs, maxAbsDiff, tensorflowIfAvailable } from '@altclip/test-utils';
 import { loadAddon } from '@altclip/native';
+import type { ModelOutput } from '@altclip/models';
 
 export async function readAll(file: string): Promise<Map<string, TensorData>> {
   const r = await openSafetensors(file);
@@ -40,9 +41,37 @@ export const gradTol = (m: number) => 1e-3 * m + 1e-7;
 export const isKeyBias = (name: string) => /attention\.self\.key\.bias$|self_attn\.k_proj\.bias$/.test(name);
 
 /**
- * Backends the parity suites run on: cpu (tfjs's reference), wasm, and `native` (tensors in native memory) where
- * @altclip/native is built; without it that variant is skipped with a note.
+ * Backends the parity suites run on: cpu (tfjs's reference), wasm, `native` (tensors in native memory) where
+ * @altclip/native is built, and `tensorflow` (tfjs-node's TensorFlow kernels) where it is installed or built by
+ * `npm run setup:tensorflow`; a missing one is skipped with a note saying how to enable it.
  */
 const nativeBuilt = loadAddon();
 if (!nativeBuilt.addon) console.log(`models parity: the 'native' backend is not tested (${nativeBuilt.why})`);
-export const BACKENDS: Array<'cpu' | 'wasm' | 'native'> = nativeBuilt.addon ? ['cpu', 'wasm', 'native'] : ['cpu', 'wasm'];
+export const BACKENDS: Array<'cpu' | 'wasm' | 'native' | 'tensorflow'> = [
+  ...(['cpu', 'wasm'] as const),
+  ...(nativeBuilt.addon ? (['native'] as const) : []),
+  ...tensorflowIfAvailable('models parity'),
+];
+
+/**
+ * The model output that fixture tensor `name` (io.safetensors' output.*) holds: the embeds, logits and features,
+ * or a tower's last_hidden_state / pooler_output / hidden_states.N; undefined for an unknown name.
+ */
+export function fixtureOutput(name: string, out: ModelOutput, textFeatures: tf.Tensor, imageFeatures: tf.Tensor): tf.Tensor | undefined {
+  const direct: Record<string, tf.Tensor> = {
+    'output.text_embeds': out.textEmbeds,
+    'output.image_embeds': out.imageEmbeds,
+    'output.logits_per_text': out.logitsPerText,
+    'output.logits_per_image': out.logitsPerImage,
+    'output.text_embeds_unnormalized': textFeatures,
+    'output.image_embeds_unnormalized': imageFeatures,
+  };
+  const m = /^output\.(text_model|vision_model)\.(.+)$/.exec(name);
+  if (!m) return direct[name];
+  const tower = m[1] === 'text_model' ? out.textModelOutput : out.visionModelOutput;
+  const h = /^hidden_states\.(\d+)$/.exec(m[2]);
+  if (h) return tower.hiddenStates?.[Number(h[1])];
+  if (m[2] === 'last_hidden_state') return tower.lastHiddenState;
+  if (m[2] === 'pooler_output') return tower.poolerOutput;
+  return undefined;
+}

@@ -94,9 +94,11 @@ function checkConfigFile(file: string): string[] {
 beforeAll(async () => {
   await setupBackend({ backend: 'cpu' });
 });
+let dir: string;
+beforeEach(() => (dir = tmpDir()));
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 test('the literal-aware parser tells 1 from 1.0 and finds the transformers 5 failure in a plain JSON.stringify', () => {
-  const dir = tmpDir();
   const cfg = getModelConfig('altclip-tiny') as Record<string, any>;
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...cfg, initializer_factor: 1.0 }, null, 2));
   expect(checkConfigFile(path.join(dir, 'config.json'))).toContain('altclip.initializer_factor: AltCLIPConfig wants float|null, the file has int 1');
@@ -106,7 +108,6 @@ test('the literal-aware parser tells 1 from 1.0 and finds the transformers 5 fai
 });
 
 test('AltCLIPModel, CLIPModel and CLIPTextModelWithProjection save configs with the field types transformers 5 requires', async () => {
-  const dir = tmpDir();
   const altclip = new AltCLIPModel(getModelConfig('altclip-tiny'), { seed: 0 });
   // integral values in every float field, including the ones HF's defaults leave non-integral
   altclip.config.text_config.layer_norm_eps = 1;
@@ -130,7 +131,6 @@ test('AltCLIPModel, CLIPModel and CLIPTextModelWithProjection save configs with 
 });
 
 test('convert rewrites an old config.json (float fields saved as ints) into one transformers 5 loads', async () => {
-  const dir = tmpDir();
   const model = new AltCLIPModel(getModelConfig('altclip-tiny'), { seed: 0 });
   await model.save(path.join(dir, 'old'));
   model.dispose();

@@ -7,18 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { TensorData } from '@altclip/checkpoint';
 import { fixture } from '@altclip/test-utils';
-import { AltCLIPModel, CLIPTextModelWithProjection, clipLoss, distillationLoss, ModelOutput, robertaPositionIds } from '@altclip/models';
-import { BACKENDS, expectClose, forwardTol, ids2D, lossTol, readAll, tensorOf } from './helpers';
+import { AltCLIPModel, CLIPTextModelWithProjection, clipLoss, distillationLoss, robertaPositionIds } from '@altclip/models';
+import { BACKENDS, expectClose, fixtureOutput, forwardTol, ids2D, lossTol, readAll, tensorOf } from './helpers';
 
 const DIR = fixture('altclip-tiny');
-
-function towerTensor(out: ModelOutput, field: string): tf.Tensor | undefined {
-  const m = /^hidden_states\.(\d+)$/.exec(field);
-  if (m) return out.hiddenStates?.[Number(m[1])];
-  if (field === 'last_hidden_state') return out.lastHiddenState;
-  if (field === 'pooler_output') return out.poolerOutput;
-  return undefined;
-}
 
 describe.each(BACKENDS)('AltCLIP forward parity on %s', (backend) => {
   let io: Map<string, TensorData>;
@@ -42,21 +34,11 @@ describe.each(BACKENDS)('AltCLIP forward parity on %s', (backend) => {
     const out = model.forward({ inputIds: ids, attentionMask: mask, pixelValues: pixels, outputHiddenStates: true });
     const textFeatures = model.getTextFeatures(ids, mask);
     const imageFeatures = model.getImageFeatures(pixels);
-    const direct: Record<string, tf.Tensor> = {
-      'output.text_embeds': out.textEmbeds,
-      'output.image_embeds': out.imageEmbeds,
-      'output.logits_per_text': out.logitsPerText,
-      'output.logits_per_image': out.logitsPerImage,
-      'output.text_embeds_unnormalized': textFeatures,
-      'output.image_embeds_unnormalized': imageFeatures,
-    };
     const checked: string[] = [];
     const diffs: Record<string, number> = {};
     for (const [name, ref] of io) {
       if (!name.startsWith('output.')) continue;
-      let actual = direct[name];
-      const m = /^output\.(text_model|vision_model)\.(.+)$/.exec(name);
-      if (m) actual = towerTensor(m[1] === 'text_model' ? out.textModelOutput : out.visionModelOutput, m[2])!;
+      const actual = fixtureOutput(name, out, textFeatures, imageFeatures);
       if (!actual) throw new Error(`no model output corresponds to fixture tensor ${name}`);
       diffs[name] = expectClose(name, actual, ref, forwardTol);
       checked.push(name);

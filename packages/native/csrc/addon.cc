@@ -32,10 +32,11 @@ namespace {
 using namespace altclip_napi;
 
 // gemm(heap, aOff, bOff, cOff, M, N, K, transA, transB, count, aStride, bStride, aIdx|null, bIdx|null,
-//      biasOff (-1: none), biasSize, activation, leakyAlpha)
+//      biasOff (-1: none), biasSize, activation, leakyAlpha, types)
+// types: bit 0 A is bf16, bit 1 B is bf16, bit 2 bf16 products (csrc/kernels.h GemmTypes).
 napi_value Gemm(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 18, "gemm");
+    Args a(env, info, 19, "gemm");
     a.heap(0);
     size_t M = a.size(4), N = a.size(5), K = a.size(6);
     bool ta = a.flag(7), tb = a.flag(8);
@@ -52,15 +53,17 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
       return (size_t)m;
     };
     if (M > 0x7fffffff || N > 0x7fffffff || K > 0x7fffffff) throw ArgError{"gemm: dimension too large for BLAS int"};
-    const float* A = a.f32(1, maxIdx(ai) * aStride + M * K);
-    const float* B = a.f32(2, maxIdx(bi) * bStride + K * N);
+    const size_t typeBits = a.size(18);
+    const altclip::GemmTypes types{(typeBits & 1) != 0, (typeBits & 2) != 0, (typeBits & 4) != 0};
+    const void* A = a.bytes(1, maxIdx(ai) * aStride + M * K, types.aBf16 ? 2 : 4);
+    const void* B = a.bytes(2, maxIdx(bi) * bStride + K * N, types.bBf16 ? 2 : 4);
     float* C = a.f32(3, count * M * N);
     double biasOff = a.num(14);
     size_t biasSize = a.size(15);
     const float* bias = biasOff < 0 ? nullptr : a.f32(14, biasSize);
     if (bias && biasSize != 1 && biasSize != N) throw ArgError{"gemm: bias must have 1 or N values"};
     altclip::GemmBatch batch{ai.empty() ? nullptr : ai.data(), bi.empty() ? nullptr : bi.data(), aStride, bStride, count};
-    altclip::gemm(A, B, C, (int)M, (int)N, (int)K, ta, tb, batch, bias, biasSize, (int)a.num(16), (float)a.num(17));
+    altclip::gemm(A, B, C, (int)M, (int)N, (int)K, ta, tb, batch, bias, biasSize, (int)a.num(16), (float)a.num(17), types);
     return undefinedValue(env);
   });
 }
@@ -118,11 +121,34 @@ napi_value Softmax(napi_env env, napi_callback_info info) {
 // adamw(heap, pOff, mOff, vOff, gOff, n, lr, b1, b2, eps, bc1, bc2, wd)
 napi_value AdamW(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 13, "adamw");
+    Args a(env, info, 14, "adamw");
     a.heap(0);
     size_t n = a.size(5);
     altclip::adamw(a.f32(1, n), a.f32(2, n), a.f32(3, n), a.f32(4, n), n, (float)a.num(6), (float)a.num(7), (float)a.num(8), (float)a.num(9),
-                   (float)a.num(10), (float)a.num(11), (float)a.num(12));
+                   (float)a.num(10), (float)a.num(11), (float)a.num(12), (float)a.num(13));
+    return undefinedValue(env);
+  });
+}
+
+// sumSquares(heap, xOff, n) -> sum of x^2 in double (a gradient's squared norm, no temporary).
+napi_value SumSquares(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 3, "sumSquares");
+    a.heap(0);
+    size_t n = a.size(2);
+    napi_value v;
+    napi_create_double(env, altclip::sumSquares(a.f32(1, n), n), &v);
+    return v;
+  });
+}
+
+// scaleInPlace(heap, xOff, n, s): x *= s.
+napi_value ScaleInPlace(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 4, "scaleInPlace");
+    a.heap(0);
+    size_t n = a.size(2);
+    altclip::scaleInPlace(a.f32(1, n), n, (float)a.num(3));
     return undefinedValue(env);
   });
 }
@@ -371,6 +397,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adamw", nullptr, AdamW, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumSquares", nullptr, SumSquares, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"scaleInPlace", nullptr, ScaleInPlace, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"permuteRows", nullptr, PermuteRows, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -387,6 +415,7 @@ napi_value Init(napi_env env, napi_value exports) {
   registerOps(env, exports);
   registerElementwise(env, exports);
   registerFused(env, exports);
+  registerBf16(env, exports);
   altclip::setGemmMode(altclip::gemmModeByDefault());
   tuneMalloc();
   return exports;

@@ -381,6 +381,27 @@ size_t gFullRowScores = (size_t)1 << 20;
 
 bool fullRows(const AttentionShape& sh) { return sh.Lq * sh.Lk <= gFullRowScores; }
 
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Attention dropout on row i of head h of batch b: p[j] *= keep(j) / (1 - rate), the mask a function of
+// (seed, b, h, i, j) only, so the backward pass rebuilds it.
+FV_INLINE void dropRow(float* p, const AttentionShape& sh, size_t b, size_t h, size_t i) {
+  const uint64_t key = ((uint64_t)sh.dropSeed << 40) + ((b * sh.H + h) * sh.Lq + i) * sh.Lk;
+  const float scale = 16777216.0f / (float)(16777216u - sh.dropRate24);
+  for (size_t j = 0; j < sh.Lk; j++) p[j] = (splitmix64(key + j) >> 40) >= sh.dropRate24 ? p[j] * scale : 0.0f;
+}
+
+// One product of the whole-row paths on the pool thread that runs it, float32 or bf16 products.
+FV_INLINE void rowGemm(bool bf16, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
+                       int ldc, bool parallel) {
+  gemmBuiltin({a, lda, transA, false}, {b, ldb, transB, false}, M, N, K, c, ldc, bf16, parallel);
+}
+
 // Rows [i0, i0 + br) of head h of batch b with whole score rows: S = Q K^T, P = softmax(S * scale + mask), O = P V.
 FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape sh,
                                 float scale, size_t b, size_t h, size_t i0, size_t br) {
@@ -392,7 +413,7 @@ FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, 
   const float* K = k + b * Lk * D + h * d;
   const float* V = v + b * Lk * D + h * d;
   float* O = out + (b * sh.Lq + i0) * D + h * d;
-  sgemmBuiltin(false, true, (int)br, (int)Lk, (int)d, Q, (int)D, K, (int)D, S, (int)Lk, false);
+  rowGemm(sh.bf16, false, true, (int)br, (int)Lk, (int)d, Q, (int)D, K, (int)D, S, (int)Lk, false);
   float* st = stats + ((b * sh.H + h) * sh.Lq + i0) * 2;
   for (size_t r = 0; r < br; r++) {
     float* sr = S + r * Lk;
@@ -400,8 +421,9 @@ FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, 
     const float mx = maxRow(sr, Lk);
     st[2 * r] = mx;
     st[2 * r + 1] = 1.0f / expRow(sr, sr, Lk, mx);
+    if (sh.dropRate24) dropRow(sr, sh, b, h, i0 + r);  // the sum above is of the undropped probabilities, as in torch
   }
-  sgemmBuiltin(false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
+  rowGemm(sh.bf16, false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
   for (size_t r = 0; r < br; r++) {
     const float inv = st[2 * r + 1];
     float* o = O + r * D;
@@ -425,23 +447,27 @@ FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const flo
   const float* K = k + kbase;
   const float* V = v + kbase;
   const float* st = stats + (b * sh.H + h) * Lq * 2;
-  sgemmBuiltin(false, true, (int)Lq, (int)Lk, (int)d, Q, (int)D, K, (int)D, P, (int)Lk, false);
-  sgemmBuiltin(false, true, (int)Lq, (int)Lk, (int)d, G, (int)D, V, (int)D, dP, (int)Lk, false);
+  rowGemm(sh.bf16, false, true, (int)Lq, (int)Lk, (int)d, Q, (int)D, K, (int)D, P, (int)Lk, false);
+  rowGemm(sh.bf16, false, true, (int)Lq, (int)Lk, (int)d, G, (int)D, V, (int)D, dP, (int)Lk, false);
   for (size_t i = 0; i < Lq; i++) {
     float* p = P + i * Lk;
     float* ds = dP + i * Lk;
     scaleMaskRow(p, maskRow(mask, b, h, i), Lk, scale);
     const float mx = st[2 * i], inv = st[2 * i + 1];
     expRow(p, p, Lk, mx);
+    // With dropout, O = (P * M) V, so dO . O = sum_j P_ij (dP * M)_ij still gives the softmax term; dP (here ds)
+    // takes the mask before it, and P takes it after (dV = (P * M)^T dO).
     const float dsum = attentionRowTerm(out + base + i * D, G + i * D, d);
+    if (sh.dropRate24) dropRow(ds, sh, b, h, i);
     for (size_t j = 0; j < Lk; j++) {
       p[j] *= inv;
       ds[j] = scale * p[j] * (ds[j] - dsum);
     }
+    if (sh.dropRate24) dropRow(p, sh, b, h, i);
   }
-  sgemmBuiltin(true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
-  sgemmBuiltin(false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
-  sgemmBuiltin(true, false, (int)Lk, (int)d, (int)Lq, dP, (int)Lk, Q, (int)D, dk + kbase, (int)D, false);  // dK = dS^T Q
+  rowGemm(sh.bf16, true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
+  rowGemm(sh.bf16, false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
+  rowGemm(sh.bf16, true, false, (int)Lk, (int)d, (int)Lq, dP, (int)Lk, Q, (int)D, dk + kbase, (int)D, false);  // dK = dS^T Q
 }
 
 // Every gradient of head h of batch b (dq rows of this head are owned by this call, as are dk/dv's).
@@ -551,6 +577,8 @@ void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, si
   parallelFor(rows, rowGrain(cols), [&](size_t r0, size_t r1) { softmaxGradRows(dy, y, dx, r0, r1, cols, scale); });
 }
 
+bool attentionDropoutFits(const AttentionShape& s) { return !s.dropRate24 || fullRows(s); }
+
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale) {
   if (fullRows(s)) {
     // Row blocks of about BR rows, evenly sized (257 rows: 5 x 52, not 4 x 64 + 1).
@@ -586,6 +614,23 @@ size_t setAttentionFullRowLimit(size_t scores) {
   const size_t old = gFullRowScores;
   gFullRowScores = scores;
   return old;
+}
+
+namespace {
+FUSED_CLONES void dropoutRange(const float* x, float* y, uint8_t* mask, size_t b, size_t e, float rate, float scale, uint64_t key) {
+  for (size_t i = b; i < e; i++) {
+    const float u = (float)(splitmix64(key + i) >> 40) * (1.0f / 16777216.0f);  // 24 bits: [0, 1)
+    const bool keep = u >= rate;
+    mask[i] = keep;
+    y[i] = keep ? x[i] * scale : 0.0f;
+  }
+}
+}  // namespace
+
+void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint32_t seed) {
+  const float scale = 1.0f / (1.0f - rate);
+  const uint64_t key = (uint64_t)seed << 40;  // 2^40 elements per seed before two seeds' streams could meet
+  parallelFor(n, (size_t)1 << 17, [&](size_t b, size_t e) { dropoutRange(x, y, mask, b, e, rate, scale, key); });
 }
 
 }  // namespace altclip

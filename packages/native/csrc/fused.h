@@ -1,6 +1,7 @@
 // Fused transformer-block kernels (issue 12): LayerNorm, bias + GELU, masked softmax and flash-style attention,
 // each with its backward. Row-major float32 throughout; the caller resolves heap offsets to pointers.
 #pragma once
+#include <cstdint>
 #include <cstddef>
 
 namespace altclip {
@@ -36,14 +37,29 @@ void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, si
 // [B, H, Lq, 2] = (row max, 1 / row sum of exp(s - max)): the backward rebuilds the probabilities from them.
 struct AttentionShape {
   size_t B, H, Lq, Lk, d;
+  // bf16 products (inputs rounded while packed, float32 accumulation; softmax stays float32) on whole score rows;
+  // the key-tile path of long heads stays float32.
+  bool bf16 = false;
+  // Dropout on the probabilities (training): P[b, h, i, j] is kept when the 24-bit hash of (seed, flat index) is at
+  // least dropRate24 (= rate * 2^24; 0: no dropout) and scaled by 1 / (1 - rate); the backward pass rebuilds the same
+  // mask. Whole-row path only (attention() refuses it on key tiles).
+  uint32_t dropRate24 = 0;
+  uint32_t dropSeed = 0;
 };
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale);
 // dq, dk, dv (layouts of q, k, v) from dout, recomputing the scores tile by tile.
 void attentionGrad(const float* dout, const float* q, const float* k, const float* v, MaskView mask, const float* out, const float* stats,
                    float* dq, float* dk, float* dv, AttentionShape s, float scale);
 
+// Dropout with a counter-based generator: element i is kept when u(seed, i) >= rate, u uniform in [0, 1) from a
+// hash of (seed, i) (splitmix64), so any thread computes any element and the same seed gives the same mask.
+// y = keep ? x / (1 - rate) : 0; mask[i] = keep (1 byte).
+void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint32_t seed);
+
 // Heads with at most `scores` = Lq * Lk scores run on whole score rows and the built-in SGEMM; longer ones in
 // flash-style key tiles (default 1 << 20). Returns the previous limit (tests force each path with it).
 size_t setAttentionFullRowLimit(size_t scores);
+// False when `s` asks for dropout on a head too long for the whole-row path (the key tiles have none).
+bool attentionDropoutFits(const AttentionShape& s);
 
 }  // namespace altclip

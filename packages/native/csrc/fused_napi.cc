@@ -107,14 +107,20 @@ napi_value SoftmaxMaskGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// dims [B, H, Lq, Lk, d, bf16 (0 or 1: bf16 products), dropout rate * 2^24 (0: none), dropout seed].
 altclip::AttentionShape shapeArg(Args& a, size_t i, const char* fn) {
-  std::vector<size_t> d = dimsArg(a, i, 5, fn, "dims [B, H, Lq, Lk, d]");
-  for (size_t x : d)
-    if (!x) throw ArgError{std::string(fn) + ": empty attention shape"};
-  return {d[0], d[1], d[2], d[3], d[4]};
+  std::vector<size_t> d = dimsArg(a, i, 8, fn, "dims [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed]");
+  for (int k = 0; k < 5; k++)
+    if (!d[k]) throw ArgError{std::string(fn) + ": empty attention shape"};
+  if (d[5] > 1) throw ArgError{std::string(fn) + ": the bf16 flag (dims[5]) must be 0 or 1"};
+  if (d[6] >= (1u << 24)) throw ArgError{std::string(fn) + ": the dropout rate (dims[6] / 2^24) must be below 1"};
+  altclip::AttentionShape s{d[0], d[1], d[2], d[3], d[4], d[5] == 1, (uint32_t)d[6], (uint32_t)d[7]};
+  if (!altclip::attentionDropoutFits(s))
+    throw ArgError{std::string(fn) + ": attention dropout runs on whole score rows only; this head has more than the whole-row limit of scores"};
+  return s;
 }
 
-// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d], maskStrides, scale)
+// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed], maskStrides, scale)
 napi_value Attention(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info, 10, "attention");
@@ -154,11 +160,25 @@ napi_value SetAttentionFullRowLimit(napi_env env, napi_callback_info info) {
   });
 }
 
+// dropout(heap, x, y, mask (bytes), n, rate, seed)
+napi_value Dropout(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 7, "dropout");
+    a.heap(0);
+    const size_t n = a.size(4);
+    const double rate = a.num(5);
+    if (!(rate >= 0 && rate < 1)) throw ArgError{"dropout: rate must be in [0, 1)"};
+    altclip::dropout(a.f32(1, n), a.f32(2, n), a.ptr<uint8_t>(3, n), n, (float)rate, (uint32_t)a.size(6));
+    return undefinedValue(env);
+  });
+}
+
 }  // namespace
 
 void registerFused(napi_env env, napi_value exports) {
   defineFunctions(env, exports,
                   {{"layerNorm", LayerNorm},
+                   {"dropout", Dropout},
                    {"layerNormGrad", LayerNormGrad},
                    {"biasAct", BiasAct},
                    {"biasActGrad", BiasActGrad},

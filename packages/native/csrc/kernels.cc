@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "fused_vec.h"
 #include "pool.h"
@@ -160,10 +161,11 @@ VEC_CLONES void softmaxRows(const float* __restrict x, float* __restrict out, si
 }
 
 VEC_CLONES void adamwRange(float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g, size_t n, float lr,
-                           float b1, float b2, float eps, float bc1, float bc2, float wd) {
+                           float b1, float b2, float eps, float bc1, float bc2, float wd, float gscale) {
   const float decay = 1.0f - lr * wd, step = lr / bc1, rs2 = 1.0f / std::sqrt(bc2), c1 = 1.0f - b1, c2 = 1.0f - b2;
   for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
+    // gscale == 1 multiplies exactly (no rounding), so unclipped steps are bit-identical to before.
+    float gi = g[i] * gscale;
     float mi = b1 * m[i] + c1 * gi;
     float vi = b2 * v[i] + c2 * gi * gi;
     m[i] = mi;
@@ -264,8 +266,40 @@ void softmax(const float* x, float* out, size_t rows, size_t cols) {
 }
 
 void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
-           float wd) {
-  parallelFor(n, kGrain, [&](size_t b, size_t e) { adamwRange(p + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps, bc1, bc2, wd); });
+           float wd, float gscale) {
+  parallelFor(n, kGrain, [&](size_t b, size_t e) { adamwRange(p + b, m + b, v + b, g + b, e - b, lr, b1, b2, eps, bc1, bc2, wd, gscale); });
+}
+
+VEC_CLONES double sumSquaresRange(const float* __restrict x, size_t n) {
+  // 8 float partial sums per 1024-value block (vectorises), each block's total added in double.
+  double total = 0;
+  for (size_t i0 = 0; i0 < n; i0 += 1024) {
+    const size_t e = std::min(n, i0 + 1024);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    size_t i = i0;
+    for (; i + 8 <= e; i += 8)
+      for (int k = 0; k < 8; k++) acc[k] += x[i + k] * x[i + k];
+    for (; i < e; i++) acc[0] += x[i] * x[i];
+    double s = 0;
+    for (int k = 0; k < 8; k++) s += acc[k];
+    total += s;
+  }
+  return total;
+}
+
+double sumSquares(const float* x, size_t n) {
+  const size_t chunks = std::max<size_t>(1, std::min<size_t>((size_t)poolThreads(), n / kGrain));
+  std::vector<double> part(chunks, 0.0);
+  parallelFor(chunks, 1, [&](size_t b, size_t e) {
+    for (size_t c = b; c < e; c++) part[c] = sumSquaresRange(x + c * n / chunks, (c + 1) * n / chunks - c * n / chunks);
+  });
+  double s = 0;
+  for (double v : part) s += v;
+  return s;
+}
+
+void scaleInPlace(float* x, size_t n, float s) {
+  parallelFor(n, kGrain, [&](size_t b, size_t e) { scaleStrip(x + b, s, e - b); });
 }
 
 // Reduces the middle axis of [outer, mid, inner]. inner == 1: one contiguous row per output (`row`); otherwise
@@ -309,28 +343,30 @@ void reduceMax(const float* x, float* out, size_t outer, size_t mid, size_t inne
       [](float* d, const float* r, size_t n) { maxStrip(d, r, n); }, [](float*, size_t) {});
 }
 
-void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
-          const float* bias, size_t biasSize, int activation, float leakyAlpha) {
+void gemm(const void* a, const void* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
+          const float* bias, size_t biasSize, int activation, float leakyAlpha, const GemmTypes& types) {
   const int lda = transA ? M : K, ldb = transB ? K : N;
   const double mnk = (double)M * N * K;
   // OpenBLAS (and the built-in gemm) run a gemm this small on one thread; spread the batch over the pool instead.
   // Larger ones use their own threads, one gemm at a time.
   const bool batchedSmall = batch.count > 1 && mnk <= 262144.0;
   const GemmMode mode = gemmMode();
-  const bool builtin = mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, K, batchedSmall));
+  const bool anyBf16 = types.aBf16 || types.bBf16 || types.bf16Compute;
+  const bool builtin = anyBf16 || mode == GemmMode::Builtin || (mode == GemmMode::Auto && builtinWins(M, K, batchedSmall));
+  const size_t aBytes = types.aBf16 ? 2 : 4, bBytes = types.bBf16 ? 2 : 4;
   bool inPool = false;
   auto one = [&](size_t o) {
-    const float* ao = a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride;
-    const float* bo = b + (batch.bIdx ? (size_t)batch.bIdx[o] : o) * batch.bStride;
+    const void* ao = (const char*)a + (batch.aIdx ? (size_t)batch.aIdx[o] : o) * batch.aStride * aBytes;
+    const void* bo = (const char*)b + (batch.bIdx ? (size_t)batch.bIdx[o] : o) * batch.bStride * bBytes;
     float* co = c + o * (size_t)M * N;
     if (K == 0) {
       std::memset(co, 0, (size_t)M * N * 4);
     } else if (builtin) {
-      sgemmBuiltin(transA, transB, M, N, K, ao, lda, bo, ldb, co, N, !inPool);
+      gemmBuiltin({ao, lda, transA, types.aBf16}, {bo, ldb, transB, types.bBf16}, M, N, K, co, N, types.bf16Compute, !inPool);
     } else {
 #ifdef ALTCLIP_OPENBLAS
-      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, ao, lda, bo, ldb,
-                  0.0f, co, N);
+      cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, (const float*)ao, lda,
+                  (const float*)bo, ldb, 0.0f, co, N);
 #endif
     }
   };

@@ -15,9 +15,16 @@ struct GemmBatch {
   size_t count;
 };
 
-// C[o] = act(op(A[o]) op(B[o]) + bias), op = transpose when the flag is set. bias: null, 1 or N values.
-void gemm(const float* a, const float* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
-          const float* bias, size_t biasSize, int activation, float leakyAlpha);
+// Element types of a gemm's operands and of its products (csrc/sgemm.h gemmBuiltin): A and/or B may be bf16
+// (uint16 bit patterns), and bf16Compute multiplies bf16-rounded values with float32 accumulation.
+struct GemmTypes {
+  bool aBf16 = false, bBf16 = false, bf16Compute = false;
+};
+
+// C[o] = act(op(A[o]) op(B[o]) + bias), op = transpose when the flag is set. bias: null, 1 or N values. Strides and
+// batch offsets count elements of each operand's type; anything bf16 runs on the built-in gemm.
+void gemm(const void* a, const void* b, float* c, int M, int N, int K, bool transA, bool transB, const GemmBatch& batch,
+          const float* bias, size_t biasSize, int activation, float leakyAlpha, const GemmTypes& types = GemmTypes());
 
 // out[o, i] = scale * sum_m x[o, m, i] for x viewed as [outer, mid, inner].
 void reduceSum(const float* x, float* out, size_t outer, size_t mid, size_t inner, float scale);
@@ -31,10 +38,16 @@ void unary(int op, const float* x, float* out, size_t n);
 // Softmax over the last axis of a [rows, cols] matrix.
 void softmax(const float* x, float* out, size_t rows, size_t cols);
 
-// In-place AdamW (PyTorch formulation, decoupled decay):
+// In-place AdamW (PyTorch formulation, decoupled decay), on the gradient g * gscale (gradient clipping's coefficient,
+// folded in instead of a pass that scales the gradients first):
 //   p *= 1 - lr*wd; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= (lr/bc1) m / (sqrt(v)/sqrt(bc2) + eps)
 void adamw(float* p, float* m, float* v, const float* g, size_t n, float lr, float b1, float b2, float eps, float bc1, float bc2,
-           float wd);
+           float wd, float gscale = 1.0f);
+
+// sum x^2, accumulated in double (a gradient's squared L2 norm without a squared temporary).
+double sumSquares(const float* x, size_t n);
+// x *= s in place.
+void scaleInPlace(float* x, size_t n, float s);
 
 enum Binary { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3, kSquaredDifference = 4, kMaximum = 5, kMinimum = 6 };
 // out = a op b with broadcasting given as collapsed dims and per-input element strides (0 = broadcast); the

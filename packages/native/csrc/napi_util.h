@@ -166,5 +166,6 @@ inline void defineFunctions(napi_env env, napi_value exports, const std::vector<
 void registerOps(napi_env env, napi_value exports);
 void registerElementwise(napi_env env, napi_value exports);
 void registerFused(napi_env env, napi_value exports);  // fused_napi.cc
+void registerBf16(napi_env env, napi_value exports);   // bf16_napi.cc
 
 }  // namespace altclip_napi

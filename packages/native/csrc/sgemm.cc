@@ -22,6 +22,7 @@
 #include <immintrin.h>
 #define TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
 #define TARGET_AVX512 __attribute__((target("arch=x86-64-v4")))
+#define TARGET_AVX512BF16 __attribute__((target("arch=x86-64-v4,avx512bf16")))
 #endif
 
 namespace altclip {
@@ -37,10 +38,11 @@ struct Geometry {
 // `first`: the first KC slice (store, else accumulate into C).
 typedef void (*MacroFn)(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
                         bool first);
-// Pack MR-row panels [r0, r1) of rows [0, M) x k [k0, k0+kc) of op(A): for each k, MR consecutive values.
-typedef void (*PackAFn)(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1);
+// Pack MR-row panels [r0, r1) of rows [0, M) x k [k0, k0+kc) of op(A): for each k, MR consecutive values (bf16
+// tiles: for each pair of k, MR 32-bit words holding the pair, so a panel takes MR * ceil(kc / 2) floats' room).
+typedef void (*PackAFn)(const GemmOperand& a, int M, int k0, int kc, float* out, int r0, int r1);
 // Pack NR-column panels [p0, p1) of k [k0, k0+kc) x columns [j0, j0+nc) of op(B): for each k, NR consecutive values.
-typedef void (*PackBFn)(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1);
+typedef void (*PackBFn)(const GemmOperand& b, int j0, int nc, int k0, int kc, float* out, int p0, int p1);
 
 struct Kernel {
   const char* name;
@@ -51,25 +53,47 @@ struct Kernel {
   PackBFn packB;
 };
 
+// ---- bf16 values ----
+
+inline float bitsToFloat(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t floatToBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+// Round to nearest even; a NaN keeps its sign and becomes quiet (rounding could carry it into infinity).
+__attribute__((always_inline)) inline uint16_t bf16Bits(float f) {
+  const uint32_t u = floatToBits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+__attribute__((always_inline)) inline uint16_t bf16Bits(uint16_t h) { return h; }
+__attribute__((always_inline)) inline float asFloat(float f) { return f; }
+__attribute__((always_inline)) inline float asFloat(uint16_t h) { return bitsToFloat((uint32_t)h << 16); }
+
 // ---- portable packing (any MR/NR) ----
 
-template <int MR>
-void packAGeneric(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
+template <int MR, typename T>
+void packAGenericT(const T* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
   for (int r = r0; r < r1; r++) {
     float* dst = out + (size_t)r * MR * kc;
     const int i0 = r * MR, m = std::min(MR, M - i0);
     if (transA) {
       // op(A)[i, k] = a[k * lda + i]: MR consecutive values per k.
       for (int k = 0; k < kc; k++) {
-        const float* src = a + (size_t)(k0 + k) * lda + i0;
-        for (int i = 0; i < MR; i++) dst[k * MR + i] = i < m ? src[i] : 0.f;
+        const T* src = a + (size_t)(k0 + k) * lda + i0;
+        for (int i = 0; i < MR; i++) dst[k * MR + i] = i < m ? asFloat(src[i]) : 0.f;
       }
     } else {
       // op(A)[i, k] = a[i * lda + k]: read each row contiguously, write with stride MR.
       for (int i = 0; i < MR; i++) {
         if (i < m) {
-          const float* src = a + (size_t)(i0 + i) * lda + k0;
-          for (int k = 0; k < kc; k++) dst[k * MR + i] = src[k];
+          const T* src = a + (size_t)(i0 + i) * lda + k0;
+          for (int k = 0; k < kc; k++) dst[k * MR + i] = asFloat(src[k]);
         } else {
           for (int k = 0; k < kc; k++) dst[k * MR + i] = 0.f;
         }
@@ -78,8 +102,8 @@ void packAGeneric(const float* a, int lda, bool transA, int M, int k0, int kc, f
   }
 }
 
-template <int NR>
-void packBGeneric(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+template <int NR, typename T>
+void packBGenericT(const T* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
   for (int p = p0; p < p1; p++) {
     float* dst = out + (size_t)p * NR * kc;
     const int jj = j0 + p * NR, n = std::min(NR, nc - p * NR);
@@ -87,24 +111,106 @@ void packBGeneric(const float* b, int ldb, bool transB, int j0, int nc, int k0, 
       // op(B)[k, j] = b[j * ldb + k]: read each row of b contiguously, write with stride NR.
       for (int j = 0; j < NR; j++) {
         if (j < n) {
-          const float* src = b + (size_t)(jj + j) * ldb + k0;
-          for (int k = 0; k < kc; k++) dst[k * NR + j] = src[k];
+          const T* src = b + (size_t)(jj + j) * ldb + k0;
+          for (int k = 0; k < kc; k++) dst[k * NR + j] = asFloat(src[k]);
         } else {
           for (int k = 0; k < kc; k++) dst[k * NR + j] = 0.f;
         }
       }
     } else {
       for (int k = 0; k < kc; k++) {
-        const float* src = b + (size_t)(k0 + k) * ldb + jj;
+        const T* src = b + (size_t)(k0 + k) * ldb + jj;
         float* d = dst + k * NR;
-        if (n == NR) {
+        if (sizeof(T) == 4 && n == NR) {
           std::memcpy(d, src, NR * 4);
         } else {
-          for (int j = 0; j < NR; j++) d[j] = j < n ? src[j] : 0.f;
+          for (int j = 0; j < NR; j++) d[j] = j < n ? asFloat(src[j]) : 0.f;
         }
       }
     }
   }
+}
+
+template <int MR>
+void packAGeneric(const GemmOperand& a, int M, int k0, int kc, float* out, int r0, int r1) {
+  if (a.bf16) packAGenericT<MR>((const uint16_t*)a.p, a.ld, a.trans, M, k0, kc, out, r0, r1);
+  else packAGenericT<MR>((const float*)a.p, a.ld, a.trans, M, k0, kc, out, r0, r1);
+}
+template <int NR>
+void packBGeneric(const GemmOperand& b, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  if (b.bf16) packBGenericT<NR>((const uint16_t*)b.p, b.ld, b.trans, j0, nc, k0, kc, out, p0, p1);
+  else packBGenericT<NR>((const float*)b.p, b.ld, b.trans, j0, nc, k0, kc, out, p0, p1);
+}
+
+// ---- bf16 packing: a panel holds, for each pair of k (k0 + 2s, k0 + 2s + 1), MR (NR) 32-bit words whose low half is
+// the bf16 at the even k and high half the one at the odd k (zero past kc, past M and past N): what vdpbf16ps takes.
+// Float32 operands are rounded here, so the conversion costs one pass over the packed values, not over the operands.
+
+__attribute__((always_inline)) inline uint32_t bf16Pair(uint16_t lo, uint16_t hi) { return (uint32_t)lo | (uint32_t)hi << 16; }
+
+template <int MR, typename T>
+__attribute__((always_inline)) inline void packABf16T(const T* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
+  const int slots = (kc + 1) / 2;
+  for (int r = r0; r < r1; r++) {
+    uint32_t* dst = reinterpret_cast<uint32_t*>(out) + (size_t)r * MR * slots;
+    const int i0 = r * MR, m = std::min(MR, M - i0);
+    if (transA) {
+      // op(A)[i, k] = a[k * lda + i]: rows k and k + 1 of a give the low and high halves of MR words.
+      for (int s = 0; s < slots; s++) {
+        const T* e = a + (size_t)(k0 + 2 * s) * lda + i0;
+        const bool odd = 2 * s + 1 < kc;
+        for (int i = 0; i < MR; i++) dst[s * MR + i] = i < m ? bf16Pair(bf16Bits(e[i]), odd ? bf16Bits(e[lda + i]) : 0) : 0;
+      }
+    } else {
+      // op(A)[i, k] = a[i * lda + k]: consecutive pairs of a row.
+      for (int i = 0; i < MR; i++) {
+        const T* src = a + (size_t)(i0 + i) * lda + k0;
+        for (int s = 0; s < kc / 2; s++) dst[s * MR + i] = i < m ? bf16Pair(bf16Bits(src[2 * s]), bf16Bits(src[2 * s + 1])) : 0;
+        if (kc & 1) dst[(slots - 1) * MR + i] = i < m ? bf16Pair(bf16Bits(src[kc - 1]), 0) : 0;
+      }
+    }
+  }
+}
+
+template <int NR, typename T>
+__attribute__((always_inline)) inline void packBBf16T(const T* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0,
+                                                      int p1) {
+  const int slots = (kc + 1) / 2;
+  for (int p = p0; p < p1; p++) {
+    uint32_t* dst = reinterpret_cast<uint32_t*>(out) + (size_t)p * NR * slots;
+    const int jj = j0 + p * NR, n = std::min(NR, nc - p * NR);
+    if (transB) {
+      // op(B)[k, j] = b[j * ldb + k]: consecutive pairs of a row of b.
+      for (int j = 0; j < NR; j++) {
+        const T* src = b + (size_t)(jj + j) * ldb + k0;
+        for (int s = 0; s < kc / 2; s++) dst[s * NR + j] = j < n ? bf16Pair(bf16Bits(src[2 * s]), bf16Bits(src[2 * s + 1])) : 0;
+        if (kc & 1) dst[(slots - 1) * NR + j] = j < n ? bf16Pair(bf16Bits(src[kc - 1]), 0) : 0;
+      }
+    } else {
+      // op(B)[k, j] = b[k * ldb + j]: rows k and k + 1 give the two halves.
+      for (int s = 0; s < slots; s++) {
+        const T* e = b + (size_t)(k0 + 2 * s) * ldb + jj;
+        uint32_t* d = dst + (size_t)s * NR;
+        if (n == NR && 2 * s + 1 < kc) {
+          for (int j = 0; j < NR; j++) d[j] = bf16Pair(bf16Bits(e[j]), bf16Bits(e[ldb + j]));
+        } else {
+          const bool odd = 2 * s + 1 < kc;
+          for (int j = 0; j < NR; j++) d[j] = j < n ? bf16Pair(bf16Bits(e[j]), odd ? bf16Bits(e[ldb + j]) : 0) : 0;
+        }
+      }
+    }
+  }
+}
+
+template <int MR>
+__attribute__((always_inline)) inline void packABf16(const GemmOperand& a, int M, int k0, int kc, float* out, int r0, int r1) {
+  if (a.bf16) packABf16T<MR>((const uint16_t*)a.p, a.ld, a.trans, M, k0, kc, out, r0, r1);
+  else packABf16T<MR>((const float*)a.p, a.ld, a.trans, M, k0, kc, out, r0, r1);
+}
+template <int NR>
+__attribute__((always_inline)) inline void packBBf16(const GemmOperand& b, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  if (b.bf16) packBBf16T<NR>((const uint16_t*)b.p, b.ld, b.trans, j0, nc, k0, kc, out, p0, p1);
+  else packBBf16T<NR>((const float*)b.p, b.ld, b.trans, j0, nc, k0, kc, out, p0, p1);
 }
 
 // ---- 6x16 tile (avx2 and baseline) ----
@@ -119,18 +225,48 @@ inline v8f load8(const float* p) {
 }
 inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 
+typedef uint32_t v8u __attribute__((vector_size(32)));
+
+inline v8u load8u(const uint32_t* p) {
+  v8u v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 // acc(MR x NR) = sum_k a[k*MR + i] * b[k*NR + j]; then C (ldc) = acc (first) or C + acc, only the valid m x n part.
+// BF16: a and b are bf16 pair panels (packABf16/packBBf16); each pair is widened to two float32 products, added
+// odd k first as vdpbf16ps does (bf16 products are exact in float32, so an FMA equals its product and add).
+template <bool BF16>
 __attribute__((always_inline)) inline void micro6x16(int kc, const float* a, const float* b, float* c, int ldc, int m, int n, bool first) {
   v8f acc[MR6][2] = {};
-  for (int k = 0; k < kc; k++) {
-    const v8f b0 = load8(b), b1 = load8(b + 8);
-    for (int i = 0; i < MR6; i++) {
-      const v8f ai = v8f{} + a[i];
-      acc[i][0] += ai * b0;
-      acc[i][1] += ai * b1;
+  if (BF16) {
+    const uint32_t* aw = reinterpret_cast<const uint32_t*>(a);
+    const uint32_t* bw = reinterpret_cast<const uint32_t*>(b);
+    const v8u himask = v8u{} + 0xffff0000u;
+    for (int s = 0, slots = (kc + 1) / 2; s < slots; s++) {
+      const v8u w0 = load8u(bw), w1 = load8u(bw + 8);
+      const v8f e0 = (v8f)(w0 << 16), o0 = (v8f)(w0 & himask), e1 = (v8f)(w1 << 16), o1 = (v8f)(w1 & himask);
+      for (int i = 0; i < MR6; i++) {
+        const v8f ae = v8f{} + bitsToFloat(aw[i] << 16), ao = v8f{} + bitsToFloat(aw[i] & 0xffff0000u);
+        acc[i][0] += ao * o0;
+        acc[i][0] += ae * e0;
+        acc[i][1] += ao * o1;
+        acc[i][1] += ae * e1;
+      }
+      aw += MR6;
+      bw += NR16;
     }
-    a += MR6;
-    b += NR16;
+  } else {
+    for (int k = 0; k < kc; k++) {
+      const v8f b0 = load8(b), b1 = load8(b + 8);
+      for (int i = 0; i < MR6; i++) {
+        const v8f ai = v8f{} + a[i];
+        acc[i][0] += ai * b0;
+        acc[i][1] += ai * b1;
+      }
+      a += MR6;
+      b += NR16;
+    }
   }
   if (m == MR6 && n == NR16) {
     for (int i = 0; i < MR6; i++) {
@@ -156,12 +292,20 @@ __attribute__((always_inline)) inline void micro6x16(int kc, const float* a, con
   }
 }
 
+// Panel stride in floats per row (column) of a packed slice of depth kc: kc values, or ceil(kc / 2) bf16 pairs.
+template <bool BF16>
+constexpr int panelDepth(int kc) {
+  return BF16 ? (kc + 1) / 2 : kc;
+}
+
+template <bool BF16>
 __attribute__((always_inline)) inline void macro6x16Body(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0,
                                                          int i1, int p0, int p1, bool first) {
+  const size_t depth = panelDepth<BF16>(kc);
   for (int p = p0; p < p1; p++) {
     const int j = p * NR16, n = std::min(NR16, N - j);
     for (int i = i0; i < i1; i += MR6) {
-      micro6x16(kc, pa + (size_t)i * kc, pb + (size_t)p * kc * NR16, c + (size_t)i * ldc + j, ldc, std::min(MR6, M - i), n, first);
+      micro6x16<BF16>(kc, pa + i * depth, pb + p * depth * NR16, c + (size_t)i * ldc + j, ldc, std::min(MR6, M - i), n, first);
     }
   }
 }
@@ -169,13 +313,29 @@ __attribute__((always_inline)) inline void macro6x16Body(int kc, const float* pa
 #ifdef SGEMM_X86
 TARGET_AVX2 void macroAvx2(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
                            bool first) {
-  macro6x16Body(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+  macro6x16Body<false>(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+}
+TARGET_AVX2 void macroBf16Avx2(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
+                               bool first) {
+  macro6x16Body<true>(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+}
+TARGET_AVX2 void packABf16Avx2(const GemmOperand& a, int M, int k0, int kc, float* out, int r0, int r1) { packABf16<MR6>(a, M, k0, kc, out, r0, r1); }
+TARGET_AVX2 void packBBf16Avx2(const GemmOperand& b, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  packBBf16<NR16>(b, j0, nc, k0, kc, out, p0, p1);
 }
 #endif
 
 void macroBaseline(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
                    bool first) {
-  macro6x16Body(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+  macro6x16Body<false>(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+}
+void macroBf16Baseline(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
+                       bool first) {
+  macro6x16Body<true>(kc, pa, pb, c, ldc, M, N, i0, i1, p0, p1, first);
+}
+void packABf16Baseline(const GemmOperand& a, int M, int k0, int kc, float* out, int r0, int r1) { packABf16<MR6>(a, M, k0, kc, out, r0, r1); }
+void packBBf16Baseline(const GemmOperand& b, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  packBBf16<NR16>(b, j0, nc, k0, kc, out, p0, p1);
 }
 
 // ---- 14x32 tile (AVX-512F) ----
@@ -189,6 +349,26 @@ TARGET_AVX512 inline __mmask16 laneMask(int n) { return n >= 16 ? (__mmask16)0xf
 // memory), then the valid m x n part goes to C with masked stores (first: C = acc, else C += acc). R = 14, H = 2 is
 // the full tile; edge tiles with m <= 7 rows or n <= 16 columns use R = 7 / H = 1 and skip the FMAs they would
 // throw away (a 197-token attention product has a 5-column last panel and a 1-row last row panel).
+// The valid m x n part of the R x 16H accumulators to C with masked stores (first: C = acc, else C += acc).
+template <int R, int H>
+TARGET_AVX512 __attribute__((always_inline)) inline void store14x32(const __m512* lo, const __m512* hi, float* c, int ldc, int m, int n,
+                                                                    bool first) {
+  const __mmask16 m0 = laneMask(n), m1 = laneMask(n - 16);
+#pragma GCC unroll 14
+  for (int i = 0; i < R; i++) {
+    if (i < m) {
+      float* ci = c + (size_t)i * ldc;
+      if (first) {
+        _mm512_mask_storeu_ps(ci, m0, lo[i]);
+        if (H == 2) _mm512_mask_storeu_ps(ci + 16, m1, hi[i]);
+      } else {
+        _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), lo[i]));
+        if (H == 2) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), hi[i]));
+      }
+    }
+  }
+}
+
 template <int R, int H>
 TARGET_AVX512 __attribute__((always_inline)) inline void micro14x32(int kc, const float* a, const float* b, float* c, int ldc, int m, int n,
                                                                     bool first) {
@@ -211,40 +391,66 @@ TARGET_AVX512 __attribute__((always_inline)) inline void micro14x32(int kc, cons
     a += MR14;
     b += NR32;
   }
-  const __mmask16 m0 = laneMask(n), m1 = laneMask(n - 16);
-#pragma GCC unroll 14
-  for (int i = 0; i < R; i++) {
-    if (i < m) {
-      float* ci = c + (size_t)i * ldc;
-      if (first) {
-        _mm512_mask_storeu_ps(ci, m0, lo[i]);
-        if (H == 2) _mm512_mask_storeu_ps(ci + 16, m1, hi[i]);
-      } else {
-        _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), lo[i]));
-        if (H == 2) _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), hi[i]));
-      }
-    }
-  }
+  store14x32<R, H>(lo, hi, c, ldc, m, n, first);
 }
 
-TARGET_AVX512 void macroAvx512(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1,
-                               bool first) {
-  for (int p = p0; p < p1; p++) {
-    const int j = p * NR32, n = std::min(NR32, N - j);
-    for (int i = i0; i < i1; i += MR14) {
-      const float* a = pa + (size_t)i * kc;
-      const float* b = pb + (size_t)p * kc * NR32;
-      float* ct = c + (size_t)i * ldc + j;
-      const int m = std::min(MR14, M - i);
-      if (m > 7) {
-        if (n > 16) micro14x32<14, 2>(kc, a, b, ct, ldc, m, n, first);
-        else micro14x32<14, 1>(kc, a, b, ct, ldc, m, n, first);
-      } else {
-        if (n > 16) micro14x32<7, 2>(kc, a, b, ct, ldc, m, n, first);
-        else micro14x32<7, 1>(kc, a, b, ct, ldc, m, n, first);
-      }
-    }
+// The same tile on bf16 pair panels: per pair of k, one vdpbf16ps per accumulator (per lane two products added to
+// it: 64 flops per instruction, twice an FMA's, at about the same issue rate).
+template <int R, int H>
+TARGET_AVX512BF16 __attribute__((always_inline)) inline void micro14x32Bf16(int kc, const float* a, const float* b, float* c, int ldc, int m,
+                                                                            int n, bool first) {
+  __m512 lo[R], hi[R];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; i++) {
+    lo[i] = _mm512_setzero_ps();
+    hi[i] = _mm512_setzero_ps();
   }
+#pragma GCC unroll 14
+  for (int i = 0; i < R; i++) _mm_prefetch((const char*)(c + (size_t)i * ldc), _MM_HINT_T0);
+  const uint32_t* aw = reinterpret_cast<const uint32_t*>(a);
+  const float* bw = b;
+  for (int s = 0, slots = (kc + 1) / 2; s < slots; s++) {
+    const __m512bh b0 = (__m512bh)_mm512_load_ps(bw), b1 = (__m512bh)(H == 2 ? _mm512_load_ps(bw + 16) : _mm512_setzero_ps());
+#pragma GCC unroll 14
+    for (int i = 0; i < R; i++) {
+      const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)aw[i]);
+      lo[i] = _mm512_dpbf16_ps(lo[i], ai, b0);
+      if (H == 2) hi[i] = _mm512_dpbf16_ps(hi[i], ai, b1);
+    }
+    aw += MR14;
+    bw += NR32;
+  }
+  store14x32<R, H>(lo, hi, c, ldc, m, n, first);
+}
+
+#define MACRO14X32(NAME, TARGET, MICRO, BF16)                                                                                     \
+  TARGET void NAME(int kc, const float* pa, const float* pb, float* c, int ldc, int M, int N, int i0, int i1, int p0, int p1, bool first) { \
+    const size_t depth = panelDepth<BF16>(kc);                                                                                   \
+    for (int p = p0; p < p1; p++) {                                                                                              \
+      const int j = p * NR32, n = std::min(NR32, N - j);                                                                         \
+      for (int i = i0; i < i1; i += MR14) {                                                                                      \
+        const float* a = pa + i * depth;                                                                                         \
+        const float* b = pb + p * depth * NR32;                                                                                  \
+        float* ct = c + (size_t)i * ldc + j;                                                                                     \
+        const int m = std::min(MR14, M - i);                                                                                     \
+        if (m > 7) {                                                                                                             \
+          if (n > 16) MICRO<14, 2>(kc, a, b, ct, ldc, m, n, first);                                                              \
+          else MICRO<14, 1>(kc, a, b, ct, ldc, m, n, first);                                                                     \
+        } else {                                                                                                                 \
+          if (n > 16) MICRO<7, 2>(kc, a, b, ct, ldc, m, n, first);                                                               \
+          else MICRO<7, 1>(kc, a, b, ct, ldc, m, n, first);                                                                      \
+        }                                                                                                                        \
+      }                                                                                                                          \
+    }                                                                                                                            \
+  }
+MACRO14X32(macroAvx512, TARGET_AVX512, micro14x32, false)
+MACRO14X32(macroAvx512Bf16, TARGET_AVX512BF16, micro14x32Bf16, true)
+#undef MACRO14X32
+TARGET_AVX512BF16 void packAAvx512Bf16(const GemmOperand& a, int M, int k0, int kc, float* out, int r0, int r1) {
+  packABf16<MR14>(a, M, k0, kc, out, r0, r1);
+}
+TARGET_AVX512BF16 void packBAvx512Bf16(const GemmOperand& b, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  packBBf16<NR32>(b, j0, nc, k0, kc, out, p0, p1);
 }
 
 // In-register transpose: r[i] lane j becomes r[j] lane i. (GCC 12's unpack intrinsics pass an "undefined"
@@ -297,7 +503,11 @@ TARGET_AVX512 __attribute__((always_inline)) inline void transposeStrip(const fl
 
 #pragma GCC diagnostic pop
 
-TARGET_AVX512 void packAAvx512(const float* a, int lda, bool transA, int M, int k0, int kc, float* out, int r0, int r1) {
+TARGET_AVX512 void packAAvx512(const GemmOperand& op, int M, int k0, int kc, float* out, int r0, int r1) {
+  if (op.bf16) return packAGeneric<MR14>(op, M, k0, kc, out, r0, r1);
+  const float* a = (const float*)op.p;
+  const int lda = op.ld;
+  const bool transA = op.trans;
   for (int r = r0; r < r1; r++) {
     float* dst = out + (size_t)r * MR14 * kc;
     const int i0 = r * MR14, m = std::min(MR14, M - i0);
@@ -312,7 +522,11 @@ TARGET_AVX512 void packAAvx512(const float* a, int lda, bool transA, int M, int 
   }
 }
 
-TARGET_AVX512 void packBAvx512(const float* b, int ldb, bool transB, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+TARGET_AVX512 void packBAvx512(const GemmOperand& op, int j0, int nc, int k0, int kc, float* out, int p0, int p1) {
+  if (op.bf16) return packBGeneric<NR32>(op, j0, nc, k0, kc, out, p0, p1);
+  const float* b = (const float*)op.p;
+  const int ldb = op.ld;
+  const bool transB = op.trans;
   for (int p = p0; p < p1; p++) {
     float* dst = out + (size_t)p * NR32 * kc;
     const int jj = j0 + p * NR32, n = std::min(NR32, nc - p * NR32);
@@ -347,13 +561,49 @@ const Kernel* const kKernels[] = {&kAvx512, &kAvx2, &kBaseline};
 const Kernel* const kKernels[] = {&kBaseline};
 #endif
 
+// bf16 tiles (bf16Compute). KC is even so that no pair of k straddles two slices; a bf16 slice takes half the bytes
+// of a float32 one, so KC doubles for the same cache footprint.
+const Kernel kBf16Baseline{"emulated", "emulated bf16, 6x16 tile, default target", {MR6, NR16, 512, 96, 4096}, macroBf16Baseline,
+                           packABf16Baseline, packBBf16Baseline};
+#ifdef SGEMM_X86
+const Kernel kBf16Avx2{"emulated", "emulated bf16, 6x16 tile, x86-64-v3 AVX2/FMA", {MR6, NR16, 512, 96, 4096}, macroBf16Avx2, packABf16Avx2,
+                       packBBf16Avx2};
+const Kernel kBf16Avx512{"avx512_bf16", "avx512_bf16, 14x32 tile, vdpbf16ps", {MR14, NR32, 768, 14 * 24, 4096}, macroAvx512Bf16,
+                         packAAvx512Bf16, packBAvx512Bf16};
+#endif
+
 bool supported(const Kernel* k) {
 #ifdef SGEMM_X86
   if (k == &kAvx512) return __builtin_cpu_supports("avx512f");
-  if (k == &kAvx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (k == &kAvx2 || k == &kBf16Avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // x86-64-v4 (F, BW, CD, DQ, VL: what the tile is compiled for) plus AVX512_BF16.
+  if (k == &kBf16Avx512)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 #endif
   return true;
 }
+
+// The bf16 tile: vdpbf16ps where the CPU has it (unless ALTCLIP_NATIVE_BF16=emulate), else the emulated one.
+const Kernel* bf16Kernel(bool emulate) {
+#ifdef SGEMM_X86
+  if (!emulate && supported(&kBf16Avx512)) return &kBf16Avx512;
+  if (supported(&kBf16Avx2)) return &kBf16Avx2;
+#endif
+  return &kBf16Baseline;
+}
+
+bool emulateByDefault() {
+  const char* env = std::getenv("ALTCLIP_NATIVE_BF16");
+  if (!env || !*env) return false;
+  if (std::strcmp(env, "emulate") == 0) return true;
+  std::fprintf(stderr, "@altclip/native: ALTCLIP_NATIVE_BF16=%s is unknown (only 'emulate' is); bf16 products use %s\n", env,
+               bf16Kernel(false)->name);
+  return false;
+}
+
+bool gBf16Forced = emulateByDefault();
+const Kernel* gBf16Kernel = bf16Kernel(gBf16Forced);
 
 const Kernel* findKernel(const char* name) {
   for (const Kernel* k : kKernels)
@@ -402,8 +652,7 @@ thread_local AlignedBuffer bufA, bufB;
 // A small gemm with one K slice (attention's per-head products): one parallelFor, no barrier between packing and
 // the tiles. The larger dimension is split into about two tasks per thread; each thread packs its tasks' panels of
 // that operand and, once, all of the other one, into its own buffers.
-void runSmall(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
-              int ldc, int threads) {
+void runSmall(const Kernel& kn, const GemmOperand& a, const GemmOperand& b, int M, int N, int K, float* c, int ldc, int threads) {
   const int MR = kn.g.mr, NR = kn.g.nr, panelsA = (M + MR - 1) / MR, panelsB = (N + NR - 1) / NR;
   const bool splitRows = panelsA >= panelsB;
   const int parts = splitRows ? panelsA : panelsB, tasks = std::min(parts, threads * 2);
@@ -415,12 +664,12 @@ void runSmall(const Kernel& kn, bool transA, bool transB, int M, int N, int K, c
     for (int t; (t = next.fetch_add(1)) < tasks;) {
       const int s = (int)((long)t * parts / tasks), e = (int)((long)(t + 1) * parts / tasks);
       if (splitRows) {
-        if (!packedOther) kn.packB(b, ldb, transB, 0, N, 0, K, pb, 0, panelsB);
-        kn.packA(a, lda, transA, M, 0, K, pa, s, e);
+        if (!packedOther) kn.packB(b, 0, N, 0, K, pb, 0, panelsB);
+        kn.packA(a, M, 0, K, pa, s, e);
         kn.macro(K, pa, pb, c, ldc, M, N, s * MR, std::min(M, e * MR), 0, panelsB, true);
       } else {
-        if (!packedOther) kn.packA(a, lda, transA, M, 0, K, pa, 0, panelsA);
-        kn.packB(b, ldb, transB, 0, N, 0, K, pb, s, e);
+        if (!packedOther) kn.packA(a, M, 0, K, pa, 0, panelsA);
+        kn.packB(b, 0, N, 0, K, pb, s, e);
         kn.macro(K, pa, pb, c, ldc, M, N, 0, M, s, e, true);
       }
       packedOther = true;
@@ -440,8 +689,7 @@ bool skinny(const Kernel& kn, int M, int K) {
   return M <= g.mc && (size_t)((M + g.mr - 1) / g.mr) * g.mr * ((K + g.kc - 1) / g.kc) * g.kc <= kSkinnyPackedA;
 }
 
-void runSkinny(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
-               int ldc, int threads) {
+void runSkinny(const Kernel& kn, const GemmOperand& a, const GemmOperand& b, int M, int N, int K, float* c, int ldc, int threads) {
   const int MR = kn.g.mr, NR = kn.g.nr, KC = kn.g.kc;
   const int panelsA = (M + MR - 1) / MR, panelsB = (N + NR - 1) / NR, slices = (K + KC - 1) / KC;
   // Slice s of A starts at s * panelsA * MR * KC (the last slice is thinner but keeps the same start).
@@ -452,7 +700,7 @@ void runSkinny(const Kernel& kn, bool transA, bool transB, int M, int N, int K, 
   parallelFor((size_t)threads, 1, [&](size_t, size_t) {
     for (int t; (t = next.fetch_add(1)) < packTasks;) {
       const int s = t / panelsA, r = t % panelsA, k0 = s * KC;
-      kn.packA(a, lda, transA, M, k0, std::min(KC, K - k0), pa + s * sliceA, r, r + 1);
+      kn.packA(a, M, k0, std::min(KC, K - k0), pa + s * sliceA, r, r + 1);
     }
   });
   // About 8 tasks per thread (a preempted thread just takes fewer), at least one panel each, and at most 8 panels
@@ -467,22 +715,21 @@ void runSkinny(const Kernel& kn, bool transA, bool transB, int M, int N, int K, 
       const int j0 = p0 * NR, nc = std::min(N, p1 * NR) - j0;
       for (int s = 0; s < slices; s++) {
         const int k0 = s * KC, kc = std::min(KC, K - k0);
-        kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, 0, p1 - p0);
+        kn.packB(b, j0, nc, k0, kc, pb, 0, p1 - p0);
         kn.macro(kc, pa + s * sliceA, pb, c + j0, ldc, M, nc, 0, M, 0, p1 - p0, s == 0);
       }
     }
   });
 }
 
-void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c,
-         int ldc, bool parallel) {
+void run(const Kernel& kn, const GemmOperand& a, const GemmOperand& b, int M, int N, int K, float* c, int ldc, bool parallel) {
   const int MR = kn.g.mr, NR = kn.g.nr, KC = kn.g.kc, MC = kn.g.mc, NC = kn.g.nc;
   // Below ~2 MFLOP a second thread costs more (wake-up, a preempted worker on a loaded machine) than it saves.
   const double mnk = (double)M * N * K;
   const bool par = parallel && poolThreads() > 1 && mnk >= 1e6;
-  if (par && K <= KC && N <= NC && mnk <= (double)(1 << 24)) return runSmall(kn, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, poolThreads());
+  if (par && K <= KC && N <= NC && mnk <= (double)(1 << 24)) return runSmall(kn, a, b, M, N, K, c, ldc, poolThreads());
   const int panelsA = (M + MR - 1) / MR;
-  if (skinny(kn, M, K)) return runSkinny(kn, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, par ? poolThreads() : 1);
+  if (skinny(kn, M, K)) return runSkinny(kn, a, b, M, N, K, c, ldc, par ? poolThreads() : 1);
   const int kcMax = std::min(K, KC), ncMax = std::min(N, NC);
   float* pa = bufA.get((size_t)panelsA * MR * kcMax);
   float* pb = bufB.get((size_t)((ncMax + NR - 1) / NR) * NR * kcMax);
@@ -494,8 +741,8 @@ void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const 
       const bool first = k0 == 0;
       float* cj = c + j0;
       if (!par) {
-        kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, 0, panelsB);
-        kn.packA(a, lda, transA, M, k0, kc, pa, 0, panelsA);
+        kn.packB(b, j0, nc, k0, kc, pb, 0, panelsB);
+        kn.packA(a, M, k0, kc, pa, 0, panelsA);
         for (int i = 0; i < M; i += MC) kn.macro(kc, pa, pb, cj, ldc, M, nc, i, std::min(M, i + MC), 0, panelsB, first);
         continue;
       }
@@ -506,8 +753,8 @@ void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const 
       const int packTasks = panelsB + panelsA;
       parallelFor((size_t)threads, 1, [&](size_t, size_t) {
         for (int t; (t = next.fetch_add(1)) < packTasks;) {
-          if (t < panelsB) kn.packB(b, ldb, transB, j0, nc, k0, kc, pb, t, t + 1);
-          else kn.packA(a, lda, transA, M, k0, kc, pa, t - panelsB, t - panelsB + 1);
+          if (t < panelsB) kn.packB(b, j0, nc, k0, kc, pb, t, t + 1);
+          else kn.packA(a, M, k0, kc, pa, t - panelsB, t - panelsB + 1);
         }
       });
       // Tiles: MC row blocks x chunks of NR-panels, about 24 per thread: the threads wait for each other at the end
@@ -528,14 +775,43 @@ void run(const Kernel& kn, bool transA, bool transB, int M, int N, int K, const 
 
 }  // namespace
 
-void sgemmBuiltin(bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c, int ldc,
-                  bool parallel) {
+void gemmBuiltin(const GemmOperand& a, const GemmOperand& b, int M, int N, int K, float* c, int ldc, bool bf16Compute, bool parallel) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     for (int i = 0; i < M; i++) std::memset(c + (size_t)i * ldc, 0, (size_t)N * 4);
     return;
   }
-  run(*gKernel, transA, transB, M, N, K, a, lda, b, ldb, c, ldc, parallel);
+  run(bf16Compute ? *gBf16Kernel : *gKernel, a, b, M, N, K, c, ldc, parallel);
+}
+
+void sgemmBuiltin(bool transA, bool transB, int M, int N, int K, const float* a, int lda, const float* b, int ldb, float* c, int ldc,
+                  bool parallel) {
+  gemmBuiltin({a, lda, transA, false}, {b, ldb, transB, false}, M, N, K, c, ldc, false, parallel);
+}
+
+const char* bf16GemmIsa() { return gBf16Kernel->name; }
+bool bf16Native() {
+#ifdef SGEMM_X86
+  return supported(&kBf16Avx512);
+#else
+  return false;
+#endif
+}
+void setBf16Emulation(bool on) {
+  gBf16Forced = on;
+  gBf16Kernel = bf16Kernel(on);
+}
+bool bf16EmulationForced() { return gBf16Forced; }
+
+void toBf16(const float* x, uint16_t* out, size_t n) {
+  parallelFor(n, (size_t)1 << 20, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; i++) out[i] = bf16Bits(x[i]);
+  });
+}
+void fromBf16(const uint16_t* x, float* out, size_t n) {
+  parallelFor(n, (size_t)1 << 20, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; i++) out[i] = asFloat(x[i]);
+  });
 }
 
 const char* sgemmIsa() { return gKernel->name; }

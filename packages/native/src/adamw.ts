@@ -14,6 +14,8 @@ export interface AdamWStepOptions {
   weightDecay: number;
   /** Rows (along the first axis) that get no weight decay, e.g. an embedding's padding row; sorted or not. */
   noDecayRows?: number[];
+  /** Multiplies the gradient first (gradient clipping's coefficient, folded into this pass); default 1. */
+  gradScale?: number;
 }
 
 /** Tensors sharing data with `t` (the backend counts references per dataId: reshapes, variables' initial values). */
@@ -42,7 +44,7 @@ export function nativeAdamWStep(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.
   const heap = host.heap();
   const [po, mo, vo, go] = [p, m, v, g].map((t) => host.offset(t));
   const run = (from: number, count: number, wd: number) => {
-    if (count > 0) addon.adamw(heap, po + 4 * from, mo + 4 * from, vo + 4 * from, go + 4 * from, count, o.lr, o.beta1, o.beta2, o.eps, o.bc1, o.bc2, wd);
+    if (count > 0) addon.adamw(heap, po + 4 * from, mo + 4 * from, vo + 4 * from, go + 4 * from, count, o.lr, o.beta1, o.beta2, o.eps, o.bc1, o.bc2, wd, o.gradScale ?? 1);
   };
   const rows = p.rank >= 1 ? p.shape[0] : 0;
   const skip = o.weightDecay === 0 || !o.noDecayRows ? [] : [...new Set(o.noDecayRows.filter((r) => Number.isInteger(r) && r >= 0 && r < rows))].sort((a, b) => a - b);
@@ -59,5 +61,42 @@ export function nativeAdamWStep(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.
     next = r + 1;
   }
   run(next * rowSize, (rows - next) * rowSize, o.weightDecay);
+  return true;
+}
+
+/** The tensor's offset where the addon can read it in place, or null (no addon, another backend, not float32). */
+function inPlace(t: tf.Tensor): { addon: NonNullable<ReturnType<typeof loadAddon>['addon']>; heap: Uint8Array | null; off: number } | null {
+  const { addon } = loadAddon();
+  const host = addon && hostOf(tf.backend());
+  if (!addon || !host || t.dtype !== 'float32' || t.isDisposed || t.size === 0) return null;
+  return { addon, heap: host.heap(), off: host.offset(t) };
+}
+
+/** sum of t^2 in one native pass (double accumulation, no squared temporary), or null when it cannot run natively. */
+export function nativeSumSquares(t: tf.Tensor): number | null {
+  const h = inPlace(t);
+  return h ? h.addon.sumSquares(h.heap, h.off, t.size) : null;
+}
+
+/**
+ * t *= s in place, natively; false (nothing done) when it cannot run natively or another tensor shares t's data
+ * (which an in-place write would change too).
+ */
+export function nativeScaleInPlace(t: tf.Tensor, s: number): boolean {
+  const h = inPlace(t);
+  if (!h || holders(t) !== 1) return false;
+  h.addon.scaleInPlace(h.heap, h.off, t.size, s);
+  return true;
+}
+
+/**
+ * Zeroes rows (along the first axis) of t in place, natively: false (nothing done) where it cannot (see
+ * nativeScaleInPlace). Rows outside [0, rows) are ignored.
+ */
+export function nativeZeroRowsInPlace(t: tf.Tensor, rows: number[]): boolean {
+  const h = inPlace(t);
+  if (!h || holders(t) !== 1 || t.rank < 1) return false;
+  const rowSize = t.size / t.shape[0];
+  for (const r of rows) if (Number.isInteger(r) && r >= 0 && r < t.shape[0]) h.addon.scaleInPlace(h.heap, h.off + 4 * r * rowSize, rowSize, 0);
   return true;
 }

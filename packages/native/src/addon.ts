@@ -8,12 +8,26 @@ export interface NativeAddon {
     heap: Uint8Array | null, a: number, b: number, c: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
     count: number, aStride: number, bStride: number, aIdx: Int32Array | null, bIdx: Int32Array | null,
     bias: number, biasSize: number, activation: number, leakyAlpha: number,
+    /** GEMM_TYPES bits: A bf16, B bf16, bf16 products (csrc/kernels.h GemmTypes). */
+    types: number,
   ): void;
+  /** float32 -> bf16 (round to nearest even) and back; `out`/`x` bf16 are uint16 bit patterns. */
+  toBf16(heap: Uint8Array | null, x: number, out: number, n: number): void;
+  fromBf16(heap: Uint8Array | null, x: number, out: number, n: number): void;
+  /** The tile bf16 products run on: vdpbf16ps ('avx512_bf16', `native`) or 'emulated' (float32 FMAs on widened bf16). */
+  bf16Info(): { native: boolean; isa: 'avx512_bf16' | 'emulated'; forced: boolean };
+  setBf16Emulation(on: boolean): void;
+  /** Register-only loop: flops done by `iters` rounds on `threads` threads (kind 0 float32 FMA, 1 vdpbf16ps; 0 when absent). */
+  peakLoop(kind: 0 | 1, iters: number, threads: number): number;
   reduceSum(heap: Uint8Array | null, x: number, out: number, outer: number, mid: number, inner: number, scale: number): void;
   reduceMax(heap: Uint8Array | null, x: number, out: number, outer: number, mid: number, inner: number): void;
   unary(heap: Uint8Array | null, op: number, x: number, out: number, n: number): void;
   softmax(heap: Uint8Array | null, x: number, out: number, rows: number, cols: number): void;
-  adamw(heap: Uint8Array | null, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number): void;
+  /** `gscale` multiplies the gradient first (gradient clipping's coefficient). */
+  adamw(heap: Uint8Array | null, p: number, m: number, v: number, g: number, n: number, lr: number, b1: number, b2: number, eps: number, bc1: number, bc2: number, wd: number, gscale: number): void;
+  /** sum x^2 in double. */
+  sumSquares(heap: Uint8Array | null, x: number, n: number): number;
+  scaleInPlace(heap: Uint8Array | null, x: number, n: number, s: number): void;
   binary(heap: Uint8Array | null, op: number, a: number, b: number, out: number, dims: Int32Array, aStrides: Int32Array, bStrides: Int32Array): void;
   gather(heap: Uint8Array | null, x: number, idx: number, out: number, outer: number, axisDim: number, inner: number, nIdx: number): boolean;
   permuteRows(heap: Uint8Array | null, x: number, out: number, dims: Int32Array, strides: Float64Array, inner: number): void;
@@ -90,6 +104,8 @@ export interface ArenaStats {
 export const UNARY = { Exp: 0, Erf: 1, Sigmoid: 2, Sqrt: 3, Rsqrt: 4, Square: 5, Neg: 6 } as const;
 /** Binary op codes (csrc/kernels.h). */
 export const BINARY = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, SquaredDifference: 4, Maximum: 5, Minimum: 6 } as const;
+/** Bits of gemm's `types` argument. */
+export const GEMM_TYPES = { aBf16: 1, bBf16: 2, bf16Compute: 4 } as const;
 /** _FusedMatMul activation codes (csrc/kernels.h); prelu is not fused natively. */
 export const ACTIVATION: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, leakyrelu: 4, elu: 5 };
 

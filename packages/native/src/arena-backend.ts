@@ -14,6 +14,7 @@ import type { BackendValues, DataType, KernelConfig, KernelFunc, TensorInfo } fr
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import type { ArenaStats, NativeAddon } from './addon';
 import type { KernelHost } from './heap';
+import { settingError } from './broadcast';
 
 export const ARENA_BACKEND = 'native';
 const SEGMENT = 2 ** 32;
@@ -48,12 +49,9 @@ class ArenaData {
   }
 }
 
-/** A wrong setting: setupBackend (@altclip/backend) raises errors with this name instead of trying another backend. */
-function settingError(message: string): Error {
-  const e = new Error(message);
-  e.name = 'SettingError';
-  return e;
-}
+
+/** The largest reservation ALTCLIP_ARENA_GB may ask for: 64 TiB. */
+export const MAX_ARENA_GB = 64 * 1024;
 
 /** The reservation: ALTCLIP_ARENA_GB, else twice RAM + swap (address space only; pages are committed on use). */
 export function defaultArenaBytes(): number {
@@ -61,6 +59,8 @@ export function defaultArenaBytes(): number {
   if (env !== undefined && env !== '') {
     const gb = Number(env);
     if (!(gb > 0)) throw settingError(`ALTCLIP_ARENA_GB must be a positive number of GiB, got '${env}'`);
+    // x86-64 and arm64 processes have 128 TiB of user address space; the reservation must fit in half of it.
+    if (gb > MAX_ARENA_GB) throw settingError(`ALTCLIP_ARENA_GB must be at most ${MAX_ARENA_GB} GiB (the address space a process can reserve), got '${env}'`);
     return Math.ceil(gb * 2 ** 30);
   }
   let swap = 0;
@@ -96,7 +96,14 @@ export class ArenaBackend extends MathBackendCPU {
   constructor(private readonly addon: NativeAddon, arenaBytes = defaultArenaBytes()) {
     super();
     (this as unknown as { firstUse: boolean }).firstUse = false; // no "install tfjs-node" banner: we chose this backend
-    addon.arenaInit(arenaBytes);
+    try {
+      addon.arenaInit(arenaBytes);
+    } catch (e) {
+      // The system refused the reservation: with ALTCLIP_ARENA_GB set that is the user's setting to change, not a
+      // reason to fall back to another backend quietly.
+      if (process.env.ALTCLIP_ARENA_GB) throw settingError(`ALTCLIP_ARENA_GB=${process.env.ALTCLIP_ARENA_GB}: ${(e as Error).message}; choose a smaller reservation`);
+      throw e;
+    }
     addon.arenaControl(1, arenaCacheBytes());
     this.kernelHost = {
       heap: () => null,

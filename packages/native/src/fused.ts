@@ -6,7 +6,8 @@
  *   AltclipLayerNorm    {x [..., D], gamma [D], beta [D]} {eps}          -> y, mean [...], rstd [...]
  *   AltclipBiasAct      {x [..., N], bias [N]} {activation}              -> act(x + bias)   (gelu | quick_gelu)
  *   AltclipSoftmaxMask  {x [.., Lq, Lk], mask? (broadcasts)} {scale}     -> softmax(x * scale + mask)
- *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale}
+ *   AltclipDropout      {x} {rate, seed}                                 -> y, keep mask (bool)   (no gradient: see models' dropout)
+ *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale, bf16?, dropout?, seed?}
  *                       -> out [B, Lq, H*d], stats [B, H, Lq, 2]         (mask dims 1 or full: it broadcasts)
  * Each has a `...Grad` kernel; the gradients save only what the backward needs (x and mean/rstd for LayerNorm,
  * the pre-activation for bias+act, the output for softmax, q/k/v/out and the per-row stats for attention).
@@ -26,9 +27,11 @@ interface FusedAddon {
   /** dims [B, H, Lq, Lk]; maskStrides [sb, sh, sq]. */
   softmaxMask(heap: Heap, x: number, mask: number, y: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
   softmaxMaskGrad(heap: Heap, dy: number, y: number, dx: number, rows: number, cols: number, scale: number): void;
-  /** dims [B, H, Lq, Lk, d]; maskStrides [sb, sh, sq]. */
+  /** dims [B, H, Lq, Lk, d, bf16 products 0|1, dropout rate * 2^24, dropout seed]; maskStrides [sb, sh, sq]. */
   attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
   attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+  /** mask: n bytes (bool). */
+  dropout(heap: Heap, x: number, y: number, mask: number, n: number, rate: number, seed: number): void;
 }
 const fused = (addon: NativeAddon) => addon as unknown as FusedAddon;
 
@@ -41,6 +44,7 @@ export const FUSED_KERNEL_NAMES = {
   softmaxMaskGrad: 'AltclipSoftmaxMaskGrad',
   attention: 'AltclipAttention',
   attentionGrad: 'AltclipAttentionGrad',
+  dropout: 'AltclipDropout',
 } as const;
 const K = FUSED_KERNEL_NAMES;
 
@@ -133,18 +137,23 @@ const softmaxMaskGrad: Impl = (addon, host, { dy, y }, attrs) => {
 };
 
 /** [B, H, Lq, Lk, d] and the mask strides, or null for shapes the kernel does not take. */
-function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, heads: number): { dims: Int32Array; st: Int32Array } | null {
+function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, attrs: NamedAttrMap): { dims: Int32Array; st: Int32Array } | null {
+  const heads = attrs.heads as number;
+  const rate = (attrs.dropout as number | undefined) ?? 0;
+  if (!(rate >= 0 && rate < 1)) return null;
   if (q.shape.length !== 3 || k.shape.length !== 3 || !tf.util.arraysEqual(k.shape, v.shape)) return null;
   const [B, Lq, D] = q.shape;
   const Lk = k.shape[1];
   if (k.shape[0] !== B || k.shape[2] !== D || !(heads >= 1) || D % heads) return null;
   const st = maskStrides(mask.shape, B, heads, Lq, Lk);
-  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads), st } : null;
+  // dropout: rate as 24-bit fixed point (the kernel compares 24-bit hashes with it) and a 31-bit seed
+  const drop = [Math.round(rate * 2 ** 24), ((attrs.seed as number | undefined) ?? 0) & 0x7fffffff];
+  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads, attrs.bf16 ? 1 : 0, drop[0], drop[1]), st } : null;
 }
 
 const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
   if (!f32(q, k, v, mask)) return null;
-  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number);
+  const plan = attentionPlan(q!, k!, v!, mask!, attrs);
   if (!plan) return null;
   const [B, H, Lq] = plan.dims;
   const out = host.output(q!.shape, 'float32');
@@ -156,7 +165,7 @@ const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
 
 const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, attrs) => {
   if (!f32(dy, q, k, v, mask, out, stats)) return null;
-  const plan = attentionPlan(q!, k!, v!, mask!, attrs.heads as number);
+  const plan = attentionPlan(q!, k!, v!, mask!, attrs);
   if (!plan) return null;
   const dq = host.output(q!.shape, 'float32');
   const dk = host.output(k!.shape, 'float32');
@@ -166,7 +175,19 @@ const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, att
   return [dq, dk, dv];
 };
 
+/** Dropout's mask from a counter-based generator in C++ (csrc/fused.h dropout): no random numbers drawn in JS. */
+const dropoutKernel: Impl = (addon, host, { x }, attrs) => {
+  const rate = attrs.rate as number;
+  if (!f32(x) || !(rate >= 0 && rate < 1)) return null;
+  const y = host.output(x!.shape, 'float32');
+  const keep = host.output(x!.shape, 'bool');
+  const o = host.offset;
+  fused(addon).dropout(host.heap(), o(x!), o(y), o(keep), size(x!.shape), rate, (attrs.seed as number) >>> 0);
+  return [y, keep];
+};
+
 export const FUSED_KERNELS: Record<string, { impl: Impl; what: string }> = {
+  [K.dropout]: { impl: dropoutKernel, what: 'dropout, mask from a counter-based generator (no JS random numbers)' },
   [K.layerNorm]: { impl: layerNorm, what: 'fused LayerNorm (saves mean/rstd only)' },
   [K.layerNormGrad]: { impl: layerNormGrad, what: 'fused LayerNorm backward (dx, dgamma, dbeta)' },
   [K.biasAct]: { impl: biasAct, what: 'fused bias + GELU / quick-GELU' },

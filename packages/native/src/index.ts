@@ -11,13 +11,16 @@ import { ARENA_BACKEND, arenaCacheBytes, defaultArenaBytes, registerArenaBackend
 import { MOVEMENT_KERNELS } from './movement';
 import { ELEMENTWISE_KERNELS } from './elementwise';
 import { FUSED_KERNELS, registerFusedGradients } from './fused';
+import { BF16_KERNELS } from './bf16';
 
-export { nativeAdamWStep } from './adamw';
+export { nativeAdamWStep, nativeScaleInPlace, nativeSumSquares, nativeZeroRowsInPlace } from './adamw';
 export type { AdamWStepOptions } from './adamw';
 export { NATIVE_KERNELS, broadcastIndex, broadcastPlan } from './kernels';
+export { broadcastBatchIndex, settingError } from './broadcast';
 export { ELEMENTWISE_KERNELS } from './elementwise';
 export { FUSED_KERNELS, FUSED_KERNEL_NAMES, maskStrides } from './fused';
-export { GEMM_ISAS, INSTALL_HINT, loadAddon } from './addon';
+export { GEMM_ISAS, GEMM_TYPES, INSTALL_HINT, loadAddon } from './addon';
+export { BF16_KERNELS, BF16_KERNEL_NAMES } from './bf16';
 export { ARENA_BACKEND, ArenaBackend, arenaCacheBytes, defaultArenaBytes, fallbackKernelUse } from './arena-backend';
 export type { NativeAddon, ArenaStats, GemmIsa, GemmMode } from './addon';
 
@@ -40,6 +43,12 @@ export interface NativeStatus {
   openblas?: boolean;
   /** Elementwise kernels' thread pool size. */
   threads?: number;
+  /**
+   * bf16 products (AltclipGemmBf16): `native` when this CPU has AVX512_BF16 (vdpbf16ps), and the tile they run on,
+   * 'avx512_bf16' or 'emulated' (float32 FMAs on widened bf16: same values, no speed-up; where the CPU lacks it or
+   * ALTCLIP_NATIVE_BF16=emulate); `forced`: emulation asked for (that variable, or setNativeBf16Emulation(true)).
+   */
+  bf16?: { native: boolean; isa: 'avx512_bf16' | 'emulated'; forced: boolean };
 }
 
 export function nativeStatus(): NativeStatus {
@@ -50,7 +59,7 @@ export function nativeStatus(): NativeStatus {
   const blas = i.gemm === 'builtin'
     ? { config: `built-in SGEMM${i.openblas ? ' (OpenBLAS linked, not used)' : ' (OpenBLAS not found at build)'}`, core: i.builtinCore, threads: i.threads }
     : { config: i.blasConfig, core: mixed ? `${i.blasCore}; built-in ${i.builtinIsa} SGEMM for ${i.autoBuiltin}` : i.blasCore, threads: i.blasThreads };
-  return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, gemmIsa: i.builtinIsa, openblas: i.openblas, threads: i.threads };
+  return { available: true, kernels: activeKernels(), blas, gemm: i.gemm, gemmIsa: i.builtinIsa, openblas: i.openblas, threads: i.threads, bf16: addon.bf16Info() };
 }
 
 /**
@@ -105,6 +114,35 @@ export function setNativeGemmIsa(isa: GemmIsa): GemmIsa {
   return addon.info().builtinIsa;
 }
 
+/**
+ * Forces the emulated bf16 tile (true) even where AVX512_BF16 exists, or goes back to the best (false); same as
+ * ALTCLIP_NATIVE_BF16=emulate at load. Tests compare the two; the emulated one is what CPUs without it run.
+ */
+export function setNativeBf16Emulation(on: boolean): void {
+  const { addon } = loadAddon();
+  if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
+  addon.setBf16Emulation(on);
+}
+
+/**
+ * GFLOP/s of a register-only loop (`npm run bench -- peak`): kind 'fp32' (FMA on the widest vectors this CPU has)
+ * or 'bf16' (vdpbf16ps; null where the CPU lacks it), over about `seconds`, on `threads` threads.
+ */
+export function measurePeak(kind: 'fp32' | 'bf16', threads: number, seconds = 0.5): number | null {
+  const { addon } = loadAddon();
+  if (!addon) throw new Error(`@altclip/native is not available (${INSTALL_HINT})`);
+  const code = kind === 'bf16' ? 1 : 0;
+  let iters = 1e5;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    const flops = addon.peakLoop(code, iters, threads);
+    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (flops === 0) return null;
+    if (dt >= seconds) return flops / dt / 1e9;
+    iters = Math.ceil(iters * Math.min(16, (seconds * 1.1) / Math.max(dt, 1e-4)));
+  }
+}
+
 /** The built-in SGEMM code paths this CPU runs, fastest first (tries each, then restores the current one). */
 export function supportedGemmIsas(): GemmIsa[] {
   const { addon } = loadAddon();
@@ -116,11 +154,11 @@ export function supportedGemmIsas(): GemmIsa[] {
 }
 
 /** Kernels registered on the wasm backend: the native ones and the fused transformer-block ones (src/fused.ts). */
-const WASM_KERNELS = { ...NATIVE_KERNELS, ...FUSED_KERNELS };
+const WASM_KERNELS = { ...NATIVE_KERNELS, ...FUSED_KERNELS, ...BF16_KERNELS };
 export const NATIVE_KERNEL_NAMES = Object.keys(WASM_KERNELS);
 
 /** Every native kernel of the `native` backend (the wasm backend uses WASM_KERNELS only). */
-export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS, ...ELEMENTWISE_KERNELS, ...FUSED_KERNELS };
+export const NATIVE_BACKEND_KERNELS = { ...NATIVE_KERNELS, ...MOVEMENT_KERNELS, ...ELEMENTWISE_KERNELS, ...FUSED_KERNELS, ...BF16_KERNELS };
 
 /**
  * Registers the `native` backend (tensors in native memory, every hot kernel native; see arena-backend.ts) when

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
-import { broadcastBatchIndex } from '@altclip/backend';
+import { broadcastBatchIndex } from './broadcast';
 import { ACTIVATION, BINARY, NativeAddon, UNARY } from './addon';
 import { KernelHost, hostOf } from './heap';
 
@@ -52,11 +52,11 @@ function matMul(addon: NativeAddon, host: KernelHost, a: TensorInfo, b: TensorIn
   const h = host.heap(); // after makeOutput: an allocation may have grown (replaced) the heap
   if (sB === 1 && !transA) {
     // [..., M, K] x [K, N]: the batch of a folds into rows, one gemm.
-    addon.gemm(h, host.offset(a), host.offset(b), host.offset(out), sA * M, N, K, false, transB, 1, 0, 0, null, null, biasOff, biasSize, act, alpha);
+    addon.gemm(h, host.offset(a), host.offset(b), host.offset(out), sA * M, N, K, false, transB, 1, 0, 0, null, null, biasOff, biasSize, act, alpha, 0);
   } else {
     const aIdx = sA === nOut || sA === 1 ? null : broadcastIndex(outBatch, batchA);
     const bIdx = sB === nOut || sB === 1 ? null : broadcastIndex(outBatch, batchB);
-    addon.gemm(h, host.offset(a), host.offset(b), host.offset(out), M, N, K, transA, transB, nOut, sA === 1 ? 0 : M * K, sB === 1 ? 0 : K * N, aIdx, bIdx, biasOff, biasSize, act, alpha);
+    addon.gemm(h, host.offset(a), host.offset(b), host.offset(out), M, N, K, transA, transB, nOut, sA === 1 ? 0 : M * K, sB === 1 ? 0 : K * N, aIdx, bIdx, biasOff, biasSize, act, alpha, 0);
   }
   return out;
 }

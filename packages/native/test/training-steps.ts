@@ -147,7 +147,7 @@ export function stageRuns(): StageRun[] {
       async run() {
         const model = await AltCLIPModel.fromPretrained(tiny);
         const classes = 5;
-        const head = tf.variable(tf.randomNormal([model.config.projection_dim, classes], 0, 0.1, 'float32', 9), true, 'cls_head');
+        const head = tf.tidy(() => tf.variable(tf.randomNormal([model.config.projection_dim, classes], 0, 0.1, 'float32', 9), true, 'cls_head')); // the initial value freed
         try {
           const all = model.namedParameters();
           const params = new Map([...selectTrainable(all, { lockImage: false }), ['cls_head', head]].filter(([k]) => !String(k).startsWith('text_')) as Array<[string, tf.Variable]>);

@@ -10,14 +10,14 @@ import type { SnapshotOptions } from '@altclip/checkpoint';
 import { fixText } from './ftfy';
 import { resolveTokenizerDir } from './hub';
 import { htmlUnescape } from './html';
-import { Encoding, TextTokenizer } from './types';
+import { Encoding, SaveOptions, TextTokenizer } from './types';
+import { clipAddedTokens, clipFromTokenizerJson, clipMergesTxt, clipTokenizerJson, clipVocabJson, EOT, SOT } from './clip-json';
+import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile, writeTokenizerJson } from './hf-json';
 import { atomicWrite, PY_WHITESPACE, pyStrip, readFileOrThrow } from './util';
 
 export const CLIP_VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
 /** The vocabulary shipped with this package (assets/ sits next to src/ and dist/). */
 export const DEFAULT_CLIP_VOCAB = path.resolve(__dirname, '..', 'assets', CLIP_VOCAB_FILE);
-const SOT = '<|startoftext|>';
-const EOT = '<|endoftext|>';
 const NUM_MERGES = 49152 - 256 - 2;
 
 export interface ClipEncodeOptions {
@@ -117,7 +117,10 @@ export class CLIPTokenizer implements TextTokenizer {
     }
   }
 
-  /** HF folder (vocab.json + merges.txt), else a bpe_simple_vocab_16e6.txt.gz in dir, else the shipped vocab. */
+  /**
+   * HF folder (vocab.json + merges.txt, else tokenizer.json), else a bpe_simple_vocab_16e6.txt.gz in dir, else
+   * the shipped vocab.
+   */
   static async fromPretrained(spec: string, opts: { hub?: SnapshotOptions } = {}): Promise<CLIPTokenizer> {
     const dir = await resolveTokenizerDir(spec, opts.hub);
     const mergesPath = path.join(dir, 'merges.txt');
@@ -126,18 +129,41 @@ export class CLIPTokenizer implements TextTokenizer {
       const lines = fs.readFileSync(mergesPath, 'utf8').split('\n');
       // HF's merges.txt starts with a "#version" line and may end with a blank one
       const merges = lines.filter((l, i) => !(i === 0 && l.startsWith('#version')) && l.trim() !== '');
-      const tok = new CLIPTokenizer(merges.slice(0, NUM_MERGES));
-      checkVocabJson(tok, vocabPath);
-      return tok;
+      return withVocabCheck(merges, readVocabJson(vocabPath), vocabPath);
     }
     const gz = path.join(dir, CLIP_VOCAB_FILE);
+    const json = path.join(dir, TOKENIZER_JSON);
+    if (!fs.existsSync(gz) && fs.existsSync(json)) {
+      const { merges, vocab } = clipFromTokenizerJson(readTokenizerJson(json));
+      return withVocabCheck(merges, vocab, json);
+    }
     return CLIPTokenizer.load(fs.existsSync(gz) ? gz : DEFAULT_CLIP_VOCAB);
   }
 
-  /** Writes bpe_simple_vocab_16e6.txt.gz so that fromPretrained(dir) reads the same tokenizer back. */
-  save(dir: string): void {
-    const body = ['"bpe_simple_vocab_16e6.txt#version: 0.2', ...this.merges].join('\n') + '\n';
-    atomicWrite(path.join(dir, CLIP_VOCAB_FILE), zlib.gzipSync(Buffer.from(body, 'utf8')));
+  /**
+   * Writes what transformers' CLIPTokenizer reads and writes: vocab.json, merges.txt, tokenizer.json,
+   * tokenizer_config.json and special_tokens_map.json; fromPretrained(dir) reads the same tokenizer back.
+   * The pad token is <|endoftext|>, as in openai's folders on the hub: padding with "!" (id 0, as clip.tokenize
+   * does) would make transformers split every "!" out of the text as a special token. So transformers' padded
+   * rows hold 49407 where ours hold 0; the text models mask padding, so their outputs do not change.
+   */
+  save(dir: string, opts: SaveOptions = {}): void {
+    fs.mkdirSync(dir, { recursive: true });
+    atomicWrite(path.join(dir, 'vocab.json'), clipVocabJson(this.decoder));
+    atomicWrite(path.join(dir, 'merges.txt'), clipMergesTxt(this.merges));
+    writeTokenizerJson(dir, clipTokenizerJson(this.decoder, this.merges));
+    const names = { bos_token: SOT, eos_token: EOT, pad_token: EOT, unk_token: EOT };
+    writeJsonFile(dir, 'tokenizer_config.json', {
+      add_prefix_space: false,
+      added_tokens_decoder: addedTokensDecoder(clipAddedTokens(this.sotTokenId, this.eotTokenId)),
+      ...names,
+      clean_up_tokenization_spaces: false,
+      do_lower_case: true,
+      errors: 'replace',
+      model_max_length: opts.modelMaxLength ?? 77,
+      tokenizer_class: 'CLIPTokenizer',
+    });
+    writeJsonFile(dir, 'special_tokens_map.json', names);
   }
 
   /** The cleaned, lower-cased text that is pre-tokenised. */
@@ -242,15 +268,25 @@ export class CLIPTokenizer implements TextTokenizer {
   }
 }
 
-function checkVocabJson(tok: CLIPTokenizer, vocabPath: string): void {
-  let vocab: Record<string, number>;
+function readVocabJson(vocabPath: string): Record<string, number> {
   try {
-    vocab = JSON.parse(fs.readFileSync(vocabPath, 'utf8'));
+    return JSON.parse(fs.readFileSync(vocabPath, 'utf8'));
   } catch (e) {
     throw new Error(`${vocabPath}: invalid JSON (${(e as Error).message})`);
   }
-  // the ids are implied by the merge order; a vocab.json that disagrees means a different tokenizer
+}
+
+/** The tokenizer of these merges, checked against the vocabulary stored beside them (`file` names it). */
+function withVocabCheck(merges: string[], vocab: Record<string, number>, file: string): CLIPTokenizer {
+  let tok: CLIPTokenizer;
+  try {
+    tok = new CLIPTokenizer(merges.slice(0, NUM_MERGES));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  // the ids are implied by the merge order; a vocabulary that disagrees means a different tokenizer
   const n = Object.keys(vocab).length;
-  if (n !== tok.vocabSize) throw new Error(`${vocabPath}: ${n} entries, but merges.txt implies ${tok.vocabSize}`);
-  if (vocab[SOT] !== tok.sotTokenId || vocab[EOT] !== tok.eotTokenId) throw new Error(`${vocabPath}: special token ids differ from the merges order`);
+  if (n !== tok.vocabSize) throw new Error(`${file}: ${n} vocabulary entries, but the merges imply ${tok.vocabSize}`);
+  if (vocab[SOT] !== tok.sotTokenId || vocab[EOT] !== tok.eotTokenId) throw new Error(`${file}: special token ids differ from the merges order`);
+  return tok;
 }

@@ -8,7 +8,9 @@ import * as path from 'path';
 import type { SnapshotOptions } from '@altclip/checkpoint';
 import { resolveTokenizerDir } from './hub';
 import { SentencePieceModel } from './spm';
-import { Encoding, TextTokenizer } from './types';
+import { Encoding, SaveOptions, TextTokenizer } from './types';
+import { addedTokensDecoder, readTokenizerJson, TOKENIZER_JSON, writeJsonFile, writeTokenizerJson } from './hf-json';
+import { xlmrAddedTokens, xlmrFromTokenizerJson, xlmrJsonUnsupported, xlmrTokenizerJson } from './xlmr-json';
 import { atomicWrite, pyLstrip, pyRstrip, pyStrip, readFileOrThrow, readJsonIfExists } from './util';
 
 export type Padding = 'longest' | 'max_length' | boolean;
@@ -68,12 +70,18 @@ export class XLMRobertaTokenizer implements TextTokenizer {
     return new XLMRobertaTokenizer(SentencePieceModel.fromBytes(bytes, opts.source), opts.modelMaxLength ?? 512);
   }
 
-  /** A Hugging Face model folder: sentencepiece.bpe.model + tokenizer_config.json + special_tokens_map.json. */
+  /**
+   * A Hugging Face model folder: sentencepiece.bpe.model (else tokenizer.json) + tokenizer_config.json +
+   * special_tokens_map.json.
+   */
   static async fromPretrained(spec: string, opts: { hub?: SnapshotOptions } = {}): Promise<XLMRobertaTokenizer> {
     const dir = await resolveTokenizerDir(spec, opts.hub);
     const spmPath = path.join(dir, SPM_FILE);
-    const bytes = readFileOrThrow(spmPath, 'SentencePiece model');
-    const sp = SentencePieceModel.fromBytes(new Uint8Array(bytes), spmPath);
+    const jsonPath = path.join(dir, TOKENIZER_JSON);
+    let sp: SentencePieceModel;
+    let lstrip = true;
+    if (!fs.existsSync(spmPath) && fs.existsSync(jsonPath)) ({ sp, maskLstrip: lstrip } = xlmrFromTokenizerJson(readTokenizerJson(jsonPath)));
+    else sp = SentencePieceModel.fromBytes(new Uint8Array(readFileOrThrow(spmPath, 'SentencePiece model')), spmPath);
     const config = readJsonIfExists(path.join(dir, 'tokenizer_config.json')) ?? {};
     const map = readJsonIfExists(path.join(dir, 'special_tokens_map.json')) ?? {};
     let maxLen = 512;
@@ -81,23 +89,36 @@ export class XLMRobertaTokenizer implements TextTokenizer {
     // HF writes ~1e30 for "no limit"
     if (typeof m === 'number' && m > 0 && m < 1e9) maxLen = m;
     const maskDef = (config.mask_token ?? map.mask_token) as unknown;
-    let lstrip = true;
     if (maskDef && typeof maskDef === 'object' && 'lstrip' in maskDef) lstrip = Boolean((maskDef as { lstrip: unknown }).lstrip);
     const decoder = config.added_tokens_decoder as Record<string, { content?: string; lstrip?: boolean }> | undefined;
     if (decoder) for (const t of Object.values(decoder)) if (t.content === '<mask>' && t.lstrip !== undefined) lstrip = t.lstrip;
     return new XLMRobertaTokenizer(sp, maxLen, lstrip);
   }
 
-  /** Writes sentencepiece.bpe.model (the original bytes), tokenizer_config.json and special_tokens_map.json. */
-  save(dir: string): void {
+  /**
+   * Writes sentencepiece.bpe.model (the original bytes), tokenizer.json (what transformers >= 5 reads),
+   * tokenizer_config.json and special_tokens_map.json.
+   */
+  save(dir: string, opts: SaveOptions = {}): void {
     fs.mkdirSync(dir, { recursive: true });
     atomicWrite(path.join(dir, SPM_FILE), this.sp.bytes);
-    const mask = this.specials[4];
-    const maskTok = { content: '<mask>', lstrip: mask.lstrip, normalized: false, rstrip: false, single_word: false, special: true };
-    const names = { bos_token: '<s>', cls_token: '<s>', eos_token: '</s>', mask_token: maskTok, pad_token: '<pad>', sep_token: '</s>', unk_token: '<unk>' };
-    const config = { ...names, model_max_length: this.modelMaxLength, clean_up_tokenization_spaces: false, tokenizer_class: 'XLMRobertaTokenizer' };
-    atomicWrite(path.join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
-    atomicWrite(path.join(dir, 'special_tokens_map.json'), JSON.stringify(names, null, 2) + '\n');
+    const maskLstrip = this.specials[4].lstrip;
+    const why = xlmrJsonUnsupported(this.sp);
+    if (why) {
+      fs.rmSync(path.join(dir, TOKENIZER_JSON), { force: true }); // a stale one would describe another tokenizer
+      process.emitWarning(`${dir}: no ${TOKENIZER_JSON} written, so transformers >= 5 cannot load this tokenizer: the SentencePiece model's ${why}`);
+    } else writeTokenizerJson(dir, xlmrTokenizerJson(this.sp, maskLstrip));
+    const maskTok = { content: '<mask>', lstrip: maskLstrip, normalized: false, rstrip: false, single_word: false, special: true };
+    const names = { bos_token: '<s>', cls_token: '<s>', eos_token: '</s>', mask_token: '<mask>', pad_token: '<pad>', sep_token: '</s>', unk_token: '<unk>' };
+    writeJsonFile(dir, 'tokenizer_config.json', {
+      added_tokens_decoder: addedTokensDecoder(xlmrAddedTokens(this.sp, maskLstrip)),
+      add_prefix_space: this.sp.proto.normalizerSpec.addDummyPrefix,
+      ...names,
+      model_max_length: opts.modelMaxLength ?? this.modelMaxLength,
+      clean_up_tokenization_spaces: false,
+      tokenizer_class: 'XLMRobertaTokenizer',
+    });
+    writeJsonFile(dir, 'special_tokens_map.json', { ...names, mask_token: maskTok });
   }
 
   /** Splits out literal special tokens (earliest match, longest at that position), applying lstrip/rstrip. */

@@ -67,7 +67,7 @@ describe('fromPretrained / save', () => {
     for (const c of cases) expect(t.encodeText(c.text)).toEqual(c.ids);
   };
 
-  test('save writes a gz that loads back', async () => {
+  test('save writes files that load back', async () => {
     tok.save(dir);
     const t = await CLIPTokenizer.fromPretrained(dir);
     check(t);

@@ -1,23 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LazyTensor } from '@altclip/checkpoint';
 
-type NativeAdamWStep = (
-  p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor,
-  o: { lr: number; beta1: number; beta2: number; eps: number; bc1: number; bc2: number; weightDecay: number; noDecayRows?: number[] },
-) => boolean;
-let nativeStep: NativeAdamWStep | null | undefined;
-
-/** @altclip/native's fused AdamW when that optional package is installed (ALTCLIP_NATIVE=0 turns it off). */
-function nativeAdamWStep(): NativeAdamWStep | null {
-  if (nativeStep === undefined) {
-    try {
-      nativeStep = process.env.ALTCLIP_NATIVE === '0' ? null : (require('@altclip/native') as { nativeAdamWStep: NativeAdamWStep }).nativeAdamWStep;
-    } catch {
-      nativeStep = null;
-    }
-  }
-  return nativeStep;
-}
+import { nativeOptimizerOps } from './native-optional';
 
 /** A parameter group: the keys it owns (first matching group wins) and its weight decay. */
 export interface ParamGroup {
@@ -122,15 +106,15 @@ export class AdamW {
   /**
    * One update with learning rate `lr`; parameters without a gradient are skipped (their step does not advance).
    * `disposeGrads`: free each gradient right after its parameter is updated (and remove it from the map), so
-   * memory falls during the step instead of after it.
+   * memory falls during the step instead of after it. `gradScale`: multiplies every gradient first (gradient
+   * clipping's coefficient from globalGradNorm), inside the update's one pass over the parameter.
    */
-  step(grads: Map<string, tf.Tensor>, lr: number, opts: { disposeGrads?: boolean } = {}): void {
-    const [b1, b2] = this.betas;
+  step(grads: Map<string, tf.Tensor>, lr: number, opts: { disposeGrads?: boolean; gradScale?: number } = {}): void {
     for (const s of this.slots.values()) {
       const g = grads.get(s.key);
       if (!g) continue;
       try {
-        this.update(s, g, lr);
+        this.update(s, g, lr, opts.gradScale ?? 1);
       } finally {
         if (opts.disposeGrads) {
           g.dispose();
@@ -140,16 +124,27 @@ export class AdamW {
     }
   }
 
-  private update(s: Slot, g: tf.Tensor, lr: number): void {
+  private update(s: Slot, gIn: tf.Tensor, lr: number, gradScale: number): void {
     const [b1, b2] = this.betas;
     s.step++;
     const bc1 = 1 - b1 ** s.step;
     const bc2 = 1 - b2 ** s.step;
     // @altclip/native (optional): one fused in-place update where the tensors live; false -> the tfjs update below.
-    const native = nativeAdamWStep();
+    const native = nativeOptimizerOps()?.nativeAdamWStep;
     // Rows without decay (an embedding's padding row) run as separate ranges with no decay, natively too: the tfjs
     // update below would need ~3 temporaries the size of the parameter (3 GB for XLM-R-large's word embeddings).
-    if (native && native(s.p, s.m, s.v, g, { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay, noDecayRows: s.noDecayRows })) return;
+    const o = { lr, beta1: b1, beta2: b2, eps: this.eps, bc1, bc2, weightDecay: s.weightDecay, noDecayRows: s.noDecayRows, gradScale };
+    if (native && native(s.p, s.m, s.v, gIn, o)) return;
+    const g = gradScale === 1 ? gIn : tf.mul(gIn, gradScale);
+    try {
+      this.updateTfjs(s, g, lr, bc1, bc2);
+    } finally {
+      if (g !== gIn) g.dispose();
+    }
+  }
+
+  private updateTfjs(s: Slot, g: tf.Tensor, lr: number, bc1: number, bc2: number): void {
+    const [b1, b2] = this.betas;
     // Big temporaries are freed as soon as they are used (tf.tidy alone would keep all ~14 of them until the
     // end): peak extra memory is about 3 tensors of this parameter's size, not ~18 as with tf.train.adam.
     tf.tidy(() => {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerGradients } from '@altclip/backend';
 import { withSeededRandom } from './rng';
 import { variableGradsLean } from '@altclip/backend';
+import { nativeOptimizerOps } from './native-optional';
 
 // tfjs-core's CommonJS entry registers no gradients (setupBackend does; this covers callers that skipped it).
 registerGradients();
@@ -32,6 +33,8 @@ export interface FeatureTask<B> {
   constantFeatures?: number[];
   /** Loss (mean over the whole batch) of features concatenated over micro-batches; `terms` are logged. */
   loss(features: tf.Tensor[]): { loss: tf.Scalar; terms?: Record<string, tf.Scalar> };
+  /** After every optimizer update: model-specific constraints on the trainable parameters (CLIP clamps logit_scale). */
+  afterUpdate?(params: Map<string, tf.Variable>, config: { logitScaleMax?: number }): void;
 }
 
 export interface GradResult {
@@ -113,6 +116,7 @@ export function computeGradients<B>(task: FeatureTask<B>, params: Map<string, tf
       acc = toKeys(grads);
     } catch (e) {
       if (!/Cannot find a connection/.test((e as Error).message)) throw e;
+      for (const t of Object.values(kept ?? {})) t.dispose(); // the failed attempt's kept terms (fullLoss runs again)
       tf.tidy(() => {
         loss = fullLoss().dataSync()[0];
         terms = scalarTerms(kept);
@@ -157,18 +161,36 @@ export function evalLoss<B>(task: FeatureTask<B>, micro: B[], ctx: Omit<StepCont
  * maxNorm / (norm + 1e-6), applied only when below 1). Returns the norm before clipping; disposes replaced tensors.
  */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number | undefined): number {
-  const norm = tf.tidy(() => {
-    const parts = [...grads.values()].map((g) => tf.sum(tf.square(g)));
-    return parts.length ? tf.sqrt(tf.addN(parts)).dataSync()[0] : 0;
-  });
-  if (maxNorm && maxNorm > 0 && Number.isFinite(norm)) {
-    const coef = maxNorm / (norm + 1e-6);
-    if (coef < 1) {
-      for (const [k, g] of grads) {
-        grads.set(k, tf.mul(g, coef));
-        g.dispose();
-      }
+  const { norm, scale } = globalGradNorm(grads, maxNorm);
+  if (scale !== 1) {
+    const native = nativeOptimizerOps();
+    for (const [k, g] of grads) {
+      // In place where it can (one pass, no new gradient-sized allocation), else a scaled copy.
+      if (native?.nativeScaleInPlace(g, scale)) continue;
+      grads.set(k, tf.mul(g, scale));
+      g.dispose();
     }
   }
   return norm;
+}
+
+/**
+ * The global L2 norm of `grads` and clip_grad_norm_'s coefficient (maxNorm / (norm + 1e-6) when that is below 1,
+ * else 1), without touching the gradients: pass `scale` to AdamW.step's gradScale to clip inside the update pass
+ * instead of in a pass of its own. The norm is one native pass per gradient (double accumulation, no squared
+ * temporary) where @altclip/native runs, else tfjs's sum of squares.
+ */
+export function globalGradNorm(grads: Map<string, tf.Tensor>, maxNorm: number | undefined): { norm: number; scale: number } {
+  const native = nativeOptimizerOps();
+  let sum = 0;
+  const rest: tf.Tensor[] = [];
+  for (const g of grads.values()) {
+    const s = native?.nativeSumSquares(g);
+    if (s == null) rest.push(g);
+    else sum += s;
+  }
+  if (rest.length) sum += tf.tidy(() => tf.addN(rest.map((g) => tf.sum(tf.square(g)))).dataSync()[0]);
+  const norm = Math.sqrt(sum);
+  const coef = maxNorm && maxNorm > 0 && Number.isFinite(norm) ? maxNorm / (norm + 1e-6) : 1;
+  return { norm, scale: coef < 1 ? coef : 1 };
 }

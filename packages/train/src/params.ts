@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { ClipLikeModel, FROZEN_DTYPES, FrozenDtype } from '@altclip/models';
+import { nativeOptimizerOps } from './native-optional';
 
 /**
  * Which parameters train, chosen by HF key. Keys follow the checkpoint layout:
@@ -20,10 +22,12 @@ export interface FreezeOptions {
   freezeEmbeddings?: boolean;
   /** Freeze logit_scale (a fixed temperature). */
   freezeLogitScale?: boolean;
-  /** Extra patterns: frozen if any matches, unless an `unfreeze` pattern matches too. */
-  freeze?: RegExp[];
-  unfreeze?: RegExp[];
+  /** Extra patterns (regexes, or their sources): frozen if any matches, unless an `unfreeze` pattern matches too. */
+  freeze?: (string | RegExp)[];
+  unfreeze?: (string | RegExp)[];
 }
+
+const regexes = (ps: (string | RegExp)[] | undefined) => (ps ?? []).map((p) => (p instanceof RegExp ? p : new RegExp(p)));
 
 const isImageKey = (k: string) => k.startsWith('vision_model.') || k.startsWith('visual_projection');
 const isTextKey = (k: string) => k.startsWith('text_model.') || k.startsWith('text_projection');
@@ -56,9 +60,11 @@ export function trainablePredicate(keys: string[], o: FreezeOptions): (key: stri
     if (li !== undefined) return li < n - unlocked;
     return /embeddings|pre_layrnorm/.test(k); // embeddings stay locked; heads after the encoder unlock
   };
+  const freeze = regexes(o.freeze);
+  const unfreeze = regexes(o.unfreeze);
   return (k: string) => {
-    if (o.unfreeze?.some((p) => p.test(k))) return true;
-    if (o.freeze?.some((p) => p.test(k))) return false;
+    if (unfreeze.some((p) => p.test(k))) return true;
+    if (freeze.some((p) => p.test(k))) return false;
     if (o.freezeLogitScale && k === 'logit_scale') return false;
     if (o.freezeEmbeddings && /embeddings?\./.test(k) && !/^logit_scale$/.test(k)) return false;
     if (o.lockImage && lockedTower(k, isImageKey(k), o.unlockedImageLayers ?? 0, nImg)) return false;
@@ -89,16 +95,36 @@ export function paddingRows(keys: string[], padTokenId: number | undefined): Map
   return out;
 }
 
-/** Zeroes the gradient rows listed in `rows` (torch padding_idx semantics). Returns new tensors; inputs are kept. */
+/**
+ * Zeroes the gradient rows listed in `rows` (torch padding_idx semantics). Where @altclip/native runs, in place (the
+ * map holds the same tensors); elsewhere new tensors replace them and the inputs are kept (the caller disposes them).
+ */
 export function maskGradRows(grads: Map<string, tf.Tensor>, rows: Map<string, number[]>): Map<string, tf.Tensor> {
   if (rows.size === 0) return grads;
   const out = new Map(grads);
   for (const [k, rs] of rows) {
     const g = grads.get(k);
     if (!g) continue;
+    // In place where @altclip/native runs (a few rows written, instead of a pass over, and a copy of, a gradient
+    // that is 1 GB for XLM-R-large's word embeddings); the caller sees the same tensor back.
+    if (nativeOptimizerOps()?.nativeZeroRowsInPlace(g, rs)) continue;
     const mask = new Float32Array(g.shape[0]).fill(1);
     for (const r of rs) if (r >= 0 && r < mask.length) mask[r] = 0;
     out.set(k, tf.tidy(() => tf.mul(g, tf.tensor(mask, [g.shape[0], ...g.shape.slice(1).map(() => 1)]))));
   }
   return out;
+}
+
+/** --frozen-dtype: every parameter outside `trainable` goes to half storage (no-op for f32 / unset). */
+export function storeFrozen(model: ClipLikeModel, trainable: Map<string, tf.Variable>, dtype: 'f32' | FrozenDtype | undefined, log?: (line: string) => void): void {
+  if (dtype === undefined || dtype === 'f32') return;
+  if (!(FROZEN_DTYPES as string[]).includes(dtype)) throw new Error(`--frozen-dtype must be f32, ${FROZEN_DTYPES.join(' or ')}, got '${dtype}'`);
+  const frozen: string[] = [];
+  for (const [k, v] of model.namedParameters()) {
+    if (trainable.has(k)) continue;
+    v.trainable = false;
+    frozen.push(k);
+  }
+  const { moved, bytesSaved } = model.storeFrozenAs(dtype, frozen);
+  log?.(`frozen parameters in ${dtype}: ${moved.length} tensors, ${(bytesSaved / 2 ** 20).toFixed(1)} MiB saved`);
 }

@@ -28,6 +28,8 @@ export interface TrainerState {
   dataSize?: number;
   /** Data order and dropout are pure functions of (seed, epoch, step), so the seed is the whole RNG state. */
   seed: number;
+  /** The data source's position after the last step (a stream's shard, offset and shuffle state; see sources/). */
+  data?: unknown;
   configHash: string;
   time: string;
 }

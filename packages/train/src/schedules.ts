@@ -6,7 +6,8 @@
  * keeps the formulas below identical to the reference.
  */
 
-export type ScheduleName = 'cosine' | 'linear' | 'constant' | 'flagai-cosine' | 'flagai-linear';
+export const SCHEDULES = ['cosine', 'linear', 'constant', 'flagai-cosine', 'flagai-linear'] as const;
+export type ScheduleName = (typeof SCHEDULES)[number];
 
 export interface ScheduleConfig {
   name: ScheduleName;

@@ -4,7 +4,7 @@ import { setupBackend } from '@altclip/backend';
 import { fixture, REPO_ROOT } from '@altclip/test-utils';
 import { AltCLIPModel } from '@altclip/models';
 import { XLMRobertaTokenizer } from '@altclip/tokenizers';
-import { encodeTexts } from '@altclip/eval';
+import { encodeTexts } from '@altclip/data';
 import { clipTask, computeGradients, selectTrainable, ClipBatch } from '../src';
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { BACKENDS } from '../../models/test/helpers';
-import { AdamW } from '../src';
+import { AdamW, clipByGlobalNorm, globalGradNorm } from '../src';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'cpu' });
@@ -81,6 +81,42 @@ describe('AdamW', () => {
     opt.dispose();
     tf.dispose([...params.values()]);
   }
+
+  // Clipping folded into the update (gradScale), and clipByGlobalNorm's native norm and in-place scaling.
+  test.each(BACKENDS.map((b) => [b]))('%s: global norm, clip coefficient, in-place clipping and gradScale match the PyTorch formulas', async (backend) => {
+    await setupBackend({ backend });
+    try {
+      const g0 = rand(3000, 5).map((x) => x * 3);
+      const g1 = rand(7, 6);
+      const norm = Math.sqrt([...g0, ...g1].reduce((a, x) => a + x * x, 0));
+      const grads = () => new Map<string, tf.Tensor>([['a', tf.tensor1d(g0)], ['b', tf.tensor1d(g1)]]);
+      const gs = grads();
+      const r = globalGradNorm(gs, 1);
+      expect(r.norm).toBeCloseTo(norm, 4);
+      expect(r.scale).toBeCloseTo(1 / (norm + 1e-6), 9);
+      expect(globalGradNorm(gs, 1e6).scale).toBe(1); // under the limit: no clipping
+      // clipByGlobalNorm: same norm, gradients scaled (in place on native/wasm), nothing leaked.
+      const before = tf.memory().numTensors;
+      expect(clipByGlobalNorm(gs, 1)).toBeCloseTo(norm, 4);
+      expect(tf.memory().numTensors).toBe(before);
+      Array.from(gs.get('a')!.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(g0[i] * r.scale, 6));
+      // gradScale in the update = updating with the scaled gradients.
+      const p0 = rand(3000, 7);
+      const params = new Map<string, tf.Variable>([['a', tf.variable(tf.tensor1d(p0))]]);
+      const opt = new AdamW(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1 });
+      const raw = new Map<string, tf.Tensor>([['a', tf.tensor1d(g0)]]);
+      opt.step(raw, 1e-2, { gradScale: r.scale });
+      const want = refAdamW(p0, [g0.map((x) => x * r.scale)], [1e-2], { b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.1 });
+      Array.from(params.get('a')!.dataSync()).forEach((x, i) => expect(x).toBeCloseTo(want[i], 6));
+      // and it differs from the unscaled update (the scale was applied).
+      const unscaled = refAdamW(p0, [g0], [1e-2], { b1: 0.9, b2: 0.999, eps: 1e-8, wd: 0.1 });
+      expect(Math.max(...Array.from(params.get('a')!.dataSync(), (x, i) => Math.abs(x - unscaled[i])))).toBeGreaterThan(1e-4);
+      opt.dispose();
+      tf.dispose([...gs.values(), ...raw.values(), ...params.values()]);
+    } finally {
+      await setupBackend({ backend: 'cpu' });
+    }
+  });
 
   test('state round-trips: a restored optimizer continues identically', async () => {
     const mk = () => new Map<string, tf.Variable>([['w', tf.variable(tf.tensor1d([0.5, -1, 2]))]]);

@@ -54,3 +54,22 @@ test('no-decay patterns: biases, every LayerNorm flavour, logit_scale; padding r
     ['text_model.roberta.embeddings.position_embeddings.weight', [1]],
   ]));
 });
+
+describe('maskGradRows', () => {
+  const tf = require('@tensorflow/tfjs-core') as typeof import('@tensorflow/tfjs-core');
+  const { setupBackend } = require('@altclip/backend') as typeof import('@altclip/backend');
+  const { maskGradRows } = require('../src') as typeof import('../src');
+  const { BACKENDS } = require('../../models/test/helpers') as typeof import('../../models/test/helpers');
+  test.each(BACKENDS.map((b) => [b]))('%s: zeroes exactly the listed rows (in place on native/wasm), leaves the others and other tensors', async (backend) => {
+    await setupBackend({ backend });
+    const g = tf.tensor2d(Array.from({ length: 12 }, (_, i) => i + 1), [4, 3]);
+    const other = tf.tensor1d([1, 2, 3]);
+    const grads = new Map([['emb', g], ['bias', other]]);
+    const out = maskGradRows(grads, new Map([['emb', [1, 9]]])); // row 9 is out of range: ignored
+    expect(Array.from(out.get('emb')!.dataSync())).toEqual([1, 2, 3, 0, 0, 0, 7, 8, 9, 10, 11, 12]);
+    expect(out.get('bias')).toBe(other);
+    if (out.get('emb') !== g) out.get('emb')!.dispose();
+    tf.dispose([g, other]);
+    await setupBackend({ backend: 'cpu' });
+  });
+});

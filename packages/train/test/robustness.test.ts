@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { setAllowNonFiniteWeights } from '@altclip/models';
 import { tmpDir } from '@altclip/test-utils';
-import { train, TrainConfig, NonFiniteLossError, lockFile, nonFiniteParams, saveParams, validateOptions } from '../src';
+import { train, TrainConfig, NonFiniteLossError, lockFile, nonFiniteParams, saveParams, checkOnce } from '../src';
 import { makeToy, toyData } from './toy';
 
 const base: TrainConfig = {
@@ -30,7 +30,7 @@ test('the trainer refuses invalid settings itself (library callers, config files
     [{ betas: [1.5, 2] }, /^train: betas must be two numbers in \[0, 1\)/],
   ] as [Partial<TrainConfig>, RegExp][])
     await expect(train({ task: toy.task, params: toy.params, data: toyData(8), config: { ...base, ...bad }, ...quiet })).rejects.toThrow(re);
-  expect(() => validateOptions({ steps: -5, warmup: -3, gradClip: -1 })).toThrow(/^steps .*\nwarmup .*\ngradClip .*$/);
+  expect(() => checkOnce('distill', { steps: -5, warmup: -3, gradClip: -1 })).toThrow(/^distill: steps \(--steps\) .*\ndistill: warmup \(--warmup\) .*\ndistill: gradClip \(--grad-clip\) .*$/);
   toy.dispose();
 });
 

@@ -86,3 +86,34 @@ test('SIGKILL while checkpoints are being written leaves `latest` on a complete,
   const step = await assertReadable(runDir);
   expect(step).toBeGreaterThanOrEqual(1);
 });
+
+test('SIGTERM while the final model is written: it is finished (under the run lock), then the process exits', async () => {
+  const runDir = path.join(dir, 'final');
+  let sent = false;
+  const r = await run([runDir, 'final'], (line, kill) => {
+    if (!sent && line.startsWith('finalizing')) {
+      sent = true;
+      kill('SIGTERM');
+    }
+  });
+  expect(r.out).toContain('finalizing locked');
+  expect(r.out).toContain('final written');
+  expect(r.err).toMatch(/SIGTERM received: the run is complete; finishing the final model/);
+  expect(r.code).toBe(0);
+  expect(fs.readFileSync(path.join(runDir, 'final', 'model.txt'), 'utf8')).toBe('weights');
+  expect(fs.readdirSync(runDir).filter((e) => e.startsWith('final.'))).toEqual([]);
+  expect(fs.existsSync(path.join(runDir, '.lock'))).toBe(false);
+});
+
+test('a final model left half written by a killed process is removed by the next writer', async () => {
+  const { writeFinalModel } = await import('../src');
+  const runDir = path.join(dir, 'stale-final');
+  fs.mkdirSync(path.join(runDir, 'final.tmp-999999999'), { recursive: true });
+  fs.writeFileSync(path.join(runDir, 'final.tmp-999999999', 'model.safetensors'), 'half');
+  await writeFinalModel(runDir, async (d) => {
+    fs.mkdirSync(d, { recursive: true });
+    fs.writeFileSync(path.join(d, 'model.txt'), 'new');
+  });
+  expect(fs.readdirSync(runDir).sort()).toEqual(['final']);
+  expect(fs.readFileSync(path.join(runDir, 'final', 'model.txt'), 'utf8')).toBe('new');
+});

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { spawnSync } from 'child_process';
 import { setupBackend } from '@altclip/backend';
 import { tmpDir } from '@altclip/test-utils';
-import { crc32c, decodeEvent, encodeEvent, parseLoggers, readEventFile, readTfRecords, tfRecord, train, TrainConfig, trainConfigOf, TbEvent } from '../src';
+import { crc32c, decodeEvent, encodeEvent, parseLoggers, readEventFile, readTfRecords, tfRecord, train, TrainConfig, resolveStage, TbEvent } from '../src';
 import { makeToy, toyData } from './toy';
 
 beforeAll(async () => {
@@ -74,7 +74,7 @@ describe('--logger', () => {
     expect([...parseLoggers('jsonl, tensorboard')].sort()).toEqual(['jsonl', 'tensorboard']);
     expect([...parseLoggers(['jsonl', 'tensorboard'])].sort()).toEqual(['jsonl', 'tensorboard']);
     expect(() => parseLoggers('tensorbord')).toThrow(/--logger: unknown logger 'tensorbord'/);
-    expect(() => trainConfigOf({ batchSize: 2, lr: 1, steps: 1, logger: 'wandb' }, 'distill')).toThrow(/unknown logger 'wandb'/);
+    expect(() => resolveStage('distill', {}, { batchSize: 2, lr: 1, steps: 1, logger: 'wandb' })).toThrow(/unknown logger 'wandb'/);
   });
 });
 
@@ -93,12 +93,16 @@ function runOnce(runDir: string, config: TrainConfig, resume?: string, stopAfter
   }).finally(() => toy.dispose());
 }
 
+// every run of this file under one temporary folder, removed at the end
+const root = tmpDir('tb-');
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
 const eventFiles = (runDir: string) => fs.readdirSync(path.join(runDir, 'tensorboard')).filter((f) => f.startsWith('events.out.tfevents.')).sort().map((f) => path.join(runDir, 'tensorboard', f));
 const jsonl = (runDir: string) => fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 
 describe('trainer with --logger tensorboard', () => {
   test('every metrics.jsonl field is a scalar at its step, eval results too, and the config is a text summary', async () => {
-    const runDir = path.join(tmpDir('tb'), 'run');
+    const runDir = path.join(root, 'tb', 'run');
     await runOnce(runDir, { ...base, logger: 'tensorboard' });
     const files = eventFiles(runDir);
     expect(files).toHaveLength(1);
@@ -124,14 +128,14 @@ describe('trainer with --logger tensorboard', () => {
   });
 
   test('without --logger no event files are written', async () => {
-    const runDir = path.join(tmpDir('tb-off'), 'run');
+    const runDir = path.join(root, 'tb-off', 'run');
     await runOnce(runDir, { ...base, steps: 2 });
     expect(fs.existsSync(path.join(runDir, 'tensorboard'))).toBe(false);
     expect(jsonl(runDir).length).toBeGreaterThan(0);
   });
 
   test('a resumed run opens a new file that starts with SessionLog.START at the first redone step', async () => {
-    const runDir = path.join(tmpDir('tb-resume'), 'run');
+    const runDir = path.join(root, 'tb-resume', 'run');
     const cfg = { ...base, logger: ['tensorboard'], checkpointEvery: 2 };
     const r1 = await runOnce(runDir, cfg, undefined, 3);
     expect(r1.status).toBe('interrupted');
@@ -152,7 +156,7 @@ const hasTensorboard = fs.existsSync(PY) && spawnSync(PY, ['-c', 'import tensorb
 if (!hasTensorboard) console.warn(`tensorboard.test: skipping the EventAccumulator check (no python with tensorboard at ${PY}; set ALTCLIP_TB_PYTHON)`);
 
 (hasTensorboard ? test : test.skip)('TensorBoard EventAccumulator reads the scalars, eval results and config text', async () => {
-  const runDir = path.join(tmpDir('tb-real'), 'run');
+  const runDir = path.join(root, 'tb-real', 'run');
   await runOnce(runDir, { ...base, logger: 'jsonl,tensorboard' });
   const script = `
 import json, sys

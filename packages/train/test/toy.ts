@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { clampLogitScale } from '../src';
 import type { FeatureTask, BatchSource } from '../src';
 
 /** symmetric CLIP cross-entropy over logits [n, n] with diagonal targets (the HF clip_loss). */
@@ -41,6 +42,8 @@ export function makeToy(seed = 1, opts: { dropout?: number } = {}, dt = 6, di = 
       const acc = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), tf.range(0, logits.shape[0], 1, 'int32')), 'float32')) as tf.Scalar;
       return { loss, terms: { acc } };
     },
+    // A CLIP-like task: its temperature is clamped after each update, as the real CLIP task's is.
+    afterUpdate: clampLogitScale,
   };
   const dispose = () => tf.dispose([...params.values()]);
   return { params, task, dispose };

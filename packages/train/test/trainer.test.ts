@@ -3,9 +3,9 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { openSafetensors } from '@altclip/checkpoint';
-import { tmpDir, maxAbsDiff } from '@altclip/test-utils';
-import { computeGradients, train, TrainConfig, NonFiniteLossError, selectTrainable } from '../src';
-import { makeToy, toyData } from './toy';
+import { tmpDir, maxAbsDiff, tensorflowIfAvailable } from '@altclip/test-utils';
+import { computeGradients, train, TrainConfig, NonFiniteLossError, selectTrainable, FeatureTask } from '../src';
+import { makeToy, toyData, ToyBatch } from './toy';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'cpu' });
@@ -36,6 +36,32 @@ test('contrastive-aware accumulation equals the big-batch gradient', () => {
   expect(maxAbsDiff(naiveSum, big.grads.get(k)!.dataSync())).toBeGreaterThan(1e-3);
   for (const r of [big, acc, ...naive]) tf.dispose([...r.grads.values()]);
   tf.dispose([batch.text, batch.image, ...micro.flatMap((m) => [m.text, m.image])]);
+  toy.dispose();
+});
+
+test('accumulation with a loss that reads no parameter (distillation: MSE to a constant target) frees its logged terms', () => {
+  const toy = makeToy(5);
+  const data = toyData(8, 5);
+  // The loss sees only features (no logit_scale), so the full-batch pass finds no parameter; its kept terms must not leak.
+  const task: FeatureTask<ToyBatch> = {
+    features: toy.task.features,
+    constantFeatures: [1],
+    loss: ([t, i]) => {
+      const mse = tf.mean(tf.squaredDifference(t, i)) as tf.Scalar;
+      return { loss: mse, terms: { mse, gap: tf.max(tf.abs(tf.sub(t, i))) as tf.Scalar } };
+    },
+  };
+  const ctx = { step: 0, seed: 1, training: true };
+  const batch = data.batch([0, 1, 2, 3, 4, 5, 6, 7]);
+  const micro = [data.batch([0, 1, 2, 3]), data.batch([4, 5, 6, 7])];
+  const before = tf.memory().numTensors;
+  const acc = computeGradients(task, toy.params, micro, ctx, () => 0);
+  tf.dispose([...acc.grads.values()]);
+  expect(tf.memory().numTensors).toBe(before);
+  const big = computeGradients(task, toy.params, [batch], ctx, () => 0);
+  expect(acc.loss).toBeCloseTo(big.loss, 6);
+  expect(acc.terms.gap).toBeCloseTo(big.terms.gap, 6);
+  tf.dispose([...big.grads.values(), batch.text, batch.image, ...micro.flatMap((m) => [m.text, m.image])]);
   toy.dispose();
 });
 
@@ -119,7 +145,9 @@ describe('run folders', () => {
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  test('resume continues exactly: k steps + resume == N uninterrupted steps', async () => {
+  // tensorflow too where tfjs-node is installed (issue 22): checkpoints written and read back through its tensors.
+  test.each(['cpu' as const, ...tensorflowIfAvailable('resume')])('resume continues exactly on %s: k steps + resume == N uninterrupted steps', async (backend) => {
+    await setupBackend({ backend });
     const cfg = { ...base, steps: 10, batchSize: 4, accumSteps: 2, checkpointEvery: 2, keepLast: 2 };
     // With dropout: its masks must be a function of (seed, step, micro-batch) for the resumed run to match.
     const full = makeToy(5, { dropout: 0.3 });
@@ -156,6 +184,7 @@ describe('run folders', () => {
     expect(st).toMatchObject({ step: 10, seed: 3, samplesSeen: 40 });
     full.dispose();
     res.dispose();
+    await setupBackend({ backend: 'cpu' });
   });
 
   test('refuses to reuse a run folder without --resume', async () => {

@@ -3,6 +3,7 @@ import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core
 import { broadcast_util, util } from '@tensorflow/tfjs-core';
 import type { KernelPatch } from './registry';
 import { WasmBackend, dropView, heapCopy, makeView, offsetOf, reshaped } from './wasm-heap';
+import { broadcastBatchIndex } from '@altclip/native';
 
 /**
  * tfjs-backend-wasm 4.x runs BatchMatMul/_FusedMatMul through XNNPACK only when both operands are 2-D
@@ -33,32 +34,6 @@ function wasmTranspose(backend: WasmBackend, x: TensorInfo, perm: number[]): Ten
   return k.kernelFunc({ inputs: { x }, backend, attrs: { perm } }) as TensorInfo;
 }
 
-/**
- * For each flat index of the broadcast batch `outBatch`, the flat index into an operand whose batch dims are
- * `batch` (right-aligned; size-1 or missing dims repeat), as tf.matMul broadcasts.
- */
-export function broadcastBatchIndex(outBatch: number[], batch: number[]): Int32Array {
-  const n = util.sizeFromShape(outBatch);
-  const idx = new Int32Array(n);
-  const off = outBatch.length - batch.length;
-  const strides: number[] = new Array(outBatch.length).fill(0);
-  let s = 1;
-  for (let d = batch.length - 1; d >= 0; d--) {
-    strides[d + off] = batch[d] === 1 ? 0 : s;
-    s *= batch[d];
-  }
-  for (let o = 0; o < n; o++) {
-    let rem = o;
-    let j = 0;
-    for (let d = outBatch.length - 1; d >= 0; d--) {
-      const c = rem % outBatch[d];
-      rem = (rem - c) / outBatch[d];
-      j += c * strides[d];
-    }
-    idx[o] = j;
-  }
-  return idx;
-}
 
 /** float32 a x b (with transposes and batch broadcasting as tf.matMul) using only `fast` 2-D calls. */
 export function routedMatMul(

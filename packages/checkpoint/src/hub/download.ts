@@ -1,15 +1,14 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { DownloadProgress } from './settings';
-import { errorFor, fetchWithTimeout, HubError, RequestContext } from './http';
+import { errorFor, HubError } from './http';
+import { BodyStalled, DEFAULT_TIMEOUT_MS, discard, hubFetch, HubResponse, readBody, RequestContext } from './request';
 
 export interface BlobDownload {
   url: string;
   /** Partial bytes live here (<blob>.incomplete) and are resumed from on the next try or run. */
   incomplete: string;
   dest: string;
-  /** Request headers (no token when the URL is off the Hub). */
-  headers: Record<string, string>;
   size?: number;
   /** Expected sha256 (hex) of the whole file: the etag of an LFS file. */
   sha256?: string;
@@ -17,6 +16,7 @@ export interface BlobDownload {
   onProgress?: (p: DownloadProgress) => void;
   /** Connection drops survived within this call, each resuming where the last stopped (default 5). */
   retries?: number;
+  /** The endpoint (its origin alone gets the token, on whichever hop reaches it) and the silence allowed. */
   ctx: RequestContext;
 }
 
@@ -50,11 +50,12 @@ export function formatBytes(n: number): string {
  * Downloads `url` into `incomplete`, resuming from its current length with a Range request (a server that answers
  * 200 instead of 206 gets the file from the start), retrying broken transfers, then checks size and sha256 and
  * renames it to `dest`. A failed check deletes the partial file, since resuming it would repeat the error.
+ * A server silent for the timeout (HF_HUB_DOWNLOAD_TIMEOUT) fails the call at once, without retrying: its bytes
+ * so far stay in `incomplete` for the next run.
  */
 export async function downloadBlob(d: BlobDownload): Promise<void> {
   const retries = d.retries ?? 5;
-  let hash: crypto.Hash | undefined;
-  let hashed = -1;
+  const h: Hashed = { hash: crypto.createHash('sha256'), upTo: 0 };
   for (let attempt = 0; ; attempt++) {
     let have = fileSize(d.incomplete);
     if (d.size !== undefined && have > d.size) {
@@ -62,63 +63,81 @@ export async function downloadBlob(d: BlobDownload): Promise<void> {
       have = 0;
     }
     if (d.size !== undefined && have === d.size && have > 0) break;
-    const headers: Record<string, string> = { ...d.headers, 'accept-encoding': 'identity' };
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (have > 0) headers.range = `bytes=${have}-`;
-    const res = await fetchWithTimeout(d.url, { headers, redirect: 'follow' }, d.ctx.timeoutMs ?? 30000, d.ctx);
-    if (res.status === 416) {
+    const r = await hubFetch(d.url, { headers, timeoutMs: d.ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS, follow: () => true }, d.ctx);
+    if (r.res.status === 416) {
       // Range past the end: the partial file is not a prefix of this one.
-      await res.body?.cancel();
+      await discard(r);
       fs.rmSync(d.incomplete, { force: true });
       if (attempt >= retries) throw new HubError('http', `${d.label}: the server refused to resume (HTTP 416) ${attempt + 1} times`);
       continue;
     }
-    if (!res.ok || !res.body) throw errorFor(res, d.ctx);
-    if (have > 0 && res.status !== 206) have = 0;
-    if (hashed !== have) {
-      hash = await hashPrefix(d.incomplete, have);
-      hashed = have;
+    if (!r.res.ok || !r.res.body) {
+      await discard(r);
+      throw errorFor(r.res, d.ctx);
     }
-    const fh = await fs.promises.open(d.incomplete, have > 0 ? 'a' : 'w');
-    let done = have;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (!pendingBytes) return;
-      const buf = Buffer.concat(pending, pendingBytes);
-      pending = [];
-      pendingBytes = 0;
-      await fh.write(buf);
-      hash!.update(buf);
-      hashed += buf.length;
-    };
-    let broke: Error | undefined;
-    try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-        pendingBytes += chunk.length;
-        done += chunk.length;
-        if (pendingBytes >= FLUSH_BYTES) await flush();
-        d.onProgress?.({ label: d.label, done, total: d.size });
-      }
-    } catch (e) {
-      broke = e as Error;
-    } finally {
-      // Bytes received before a break are good: keep them for the resume.
-      await flush();
-      await fh.close();
-    }
+    if (have > 0 && r.res.status !== 206) have = 0;
+    const got = await receive(d, r, have, h);
+    const done = got.done;
+    let broke = got.broke;
     if (!broke && d.size !== undefined && done < d.size) broke = new Error(`ended at ${done} of ${d.size} bytes`);
     if (!broke) break;
-    if (attempt >= retries)
-      throw new HubError('network', `${d.label}: download broke off at ${formatBytes(done)} (${(broke as any).cause?.code ?? broke.message}); run again to resume from ${d.incomplete}`);
-    await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 5000)));
+    const why = (broke as { cause?: { code?: string } }).cause?.code ?? broke.message;
+    const resume = `run again to resume from ${d.incomplete}`;
+    if (broke instanceof BodyStalled)
+      throw new HubError('network', `${d.label}: the download stalled at ${formatBytes(done)} from ${new URL(r.url).origin} (${why}; HF_HUB_DOWNLOAD_TIMEOUT); ${resume}`);
+    if (attempt >= retries) throw new HubError('network', `${d.label}: download broke off at ${formatBytes(done)} (${why}); ${resume}`);
+    await new Promise((res) => setTimeout(res, Math.min(100 * 2 ** attempt, 5000)));
   }
+  await verifyAndKeep(d, h);
+}
+
+/** A running sha256 of the first `upTo` bytes of the .incomplete file. */
+interface Hashed {
+  hash: crypto.Hash;
+  upTo: number;
+}
+
+/** Appends the body to `incomplete` (from byte `have`); a break keeps what arrived, for the resume. */
+async function receive(d: BlobDownload, r: HubResponse, have: number, h: Hashed): Promise<{ done: number; broke?: Error }> {
+  if (h.upTo !== have) Object.assign(h, { hash: await hashPrefix(d.incomplete, have), upTo: have });
+  const fh = await fs.promises.open(d.incomplete, have > 0 ? 'a' : 'w');
+  let done = have;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    if (!pendingBytes) return;
+    const buf = Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    await fh.write(buf);
+    h.hash.update(buf);
+    h.upTo += buf.length;
+  };
+  let broke: Error | undefined;
+  try {
+    for await (const chunk of readBody(r)) {
+      pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+      pendingBytes += chunk.length;
+      done += chunk.length;
+      if (pendingBytes >= FLUSH_BYTES) await flush();
+      d.onProgress?.({ label: d.label, done, total: d.size });
+    }
+  } catch (e) {
+    broke = e as Error;
+  } finally {
+    await flush();
+    await fh.close();
+  }
+  return { done, broke };
+}
+
+/** Size and sha256 against the Hub's, then the rename to the blob; a mismatch deletes the partial file. */
+async function verifyAndKeep(d: BlobDownload, h: Hashed): Promise<void> {
   const got = fileSize(d.incomplete);
-  if (hashed !== got) {
-    hash = await hashPrefix(d.incomplete, got);
-    hashed = got;
-  }
-  const digest = hash!.digest('hex');
+  if (h.upTo !== got) Object.assign(h, { hash: await hashPrefix(d.incomplete, got), upTo: got });
+  const digest = h.hash.digest('hex');
   if ((d.size !== undefined && got !== d.size) || (d.sha256 !== undefined && digest !== d.sha256)) {
     fs.rmSync(d.incomplete, { force: true });
     throw new HubError(

@@ -1,16 +1,11 @@
-export type HubErrorKind =
-  | 'repo-not-found' | 'gated' | 'unauthorized' | 'revision-not-found' | 'entry-not-found'
-  | 'http' | 'network' | 'not-cached' | 'integrity';
+import { checkCommit, checkEtag } from './guard';
+import { HubError } from './errors';
+import { BodyStalled, DEFAULT_TIMEOUT_MS, discard, hubFetch, readBody, RequestContext, sameOrigin } from './request';
 
-/** A failure talking to the Hub (or finding a file in its cache), with what to do about it in the message. */
-export class HubError extends Error {
-  constructor(readonly kind: HubErrorKind, message: string, readonly status?: number) {
-    super(message);
-    this.name = 'HubError';
-  }
-}
+export { HubError } from './errors';
+export type { HubErrorKind } from './errors';
 
-/** What a HEAD on {endpoint}/{repo}/resolve/{revision}/{file} says about the file. */
+/** What a HEAD on {endpoint}/{repo}/resolve/{revision}/{file} says about the file (commit and etag checked). */
 export interface FileMetadata {
   commit: string;
   /** X-Linked-Etag (the sha256 of an LFS file) or ETag, without quotes or W/. */
@@ -23,30 +18,8 @@ export interface FileMetadata {
   lfs: boolean;
 }
 
-export interface RequestContext {
-  endpoint: string;
-  token?: string;
-  timeoutMs?: number;
-  /** "org/name" (and file, revision) for messages. */
-  repoId: string;
-  revision: string;
-  file?: string;
-}
-
-const MAX_REDIRECTS = 5;
-
 export function normalizeEtag(etag: string | null): string | undefined {
   return etag ? etag.replace(/^W\//, '').replace(/^"|"$/g, '') || undefined : undefined;
-}
-
-export function authHeaders(token: string | undefined): Record<string, string> {
-  const h: Record<string, string> = { 'user-agent': `altclip-ts; node/${process.versions.node}` };
-  if (token) h.authorization = `Bearer ${token}`;
-  return h;
-}
-
-function hostOf(url: string): string {
-  return new URL(url).hostname.toLowerCase();
 }
 
 /** A clear HubError for a failed Hub answer, from its status and X-Error-Code. */
@@ -64,47 +37,27 @@ export function errorFor(res: Response, ctx: RequestContext): HubError {
   return new HubError('http', `${where}: HTTP ${res.status} ${res.statusText}${ctx.file ? ` for '${ctx.file}'` : ''}`, res.status);
 }
 
-/** fetch with a deadline for the response headers only (a slow body is not cut) and network errors made readable. */
-export async function fetchWithTimeout(url: string, init: RequestInit, timeoutMs: number, ctx: RequestContext): Promise<Response> {
-  const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), timeoutMs);
-  try {
-    return await fetch(url, { ...init, signal: ctl.signal });
-  } catch (e) {
-    const why = ctl.signal.aborted ? `no answer within ${timeoutMs / 1000}s` : ((e as any)?.cause?.code ?? (e as any)?.cause?.message ?? (e as Error).message);
-    throw new HubError('network', `cannot reach ${new URL(url).origin} for ${ctx.repoId} (${why}); offline? files already in the cache are used with --offline / HF_HUB_OFFLINE=1`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const metaTimeout = (ctx: RequestContext) => ctx.etagTimeoutMs ?? ctx.timeoutMs ?? DEFAULT_TIMEOUT_MS;
 
 /**
- * HEAD of a resolve URL. Redirects on the same host (a renamed repo) are followed; one to another host (the CDN)
- * is not: the Hub puts the file's metadata on that redirect answer, and the token must not leave the Hub.
+ * HEAD of a resolve URL. Redirects within the endpoint's origin (a renamed repo) are followed; one elsewhere (the
+ * CDN) is not: the Hub puts the file's metadata on that redirect answer, and the token stays with the endpoint.
  */
 export async function headFile(url: string, ctx: RequestContext): Promise<FileMetadata> {
-  let res: Response;
-  let hops = 0;
-  for (;;) {
-    // identity: the size must be the real one, not a compressed one
-    res = await fetchWithTimeout(url, { method: 'HEAD', redirect: 'manual', headers: { ...authHeaders(ctx.token), 'accept-encoding': 'identity' } }, ctx.timeoutMs ?? 30000, ctx);
-    const loc = res.headers.get('location');
-    if (res.status >= 300 && res.status < 400 && loc) {
-      const target = new URL(loc, url).toString();
-      if (hostOf(target) === hostOf(url)) {
-        if (++hops > MAX_REDIRECTS) throw new HubError('http', `${ctx.repoId}: more than ${MAX_REDIRECTS} redirects for '${ctx.file}'`);
-        url = target;
-        continue;
-      }
-    } else if (!res.ok) throw errorFor(res, ctx);
-    break;
-  }
+  // identity: the size must be the real one, not a compressed one
+  const r = await hubFetch(url, { method: 'HEAD', headers: { 'accept-encoding': 'identity' }, timeoutMs: metaTimeout(ctx), follow: (_, to) => sameOrigin(to, ctx.endpoint) }, ctx);
+  await discard(r);
+  const res = r.res;
+  url = r.url;
+  if (!(res.status >= 300 && res.status < 400 && res.headers.get('location')) && !res.ok) throw errorFor(res, ctx);
   const redirect = res.status >= 300 && res.status < 400;
   const commit = res.headers.get('x-repo-commit');
   if (!commit) throw new HubError('http', `${url}: the answer has no X-Repo-Commit header, so ${ctx.endpoint} does not look like a Hugging Face Hub endpoint (check HF_ENDPOINT)`);
   const linked = normalizeEtag(res.headers.get('x-linked-etag'));
   const etag = linked ?? normalizeEtag(res.headers.get('etag'));
   if (!etag) throw new HubError('http', `${url}: the answer has no ETag; cannot cache the file reliably`);
+  checkCommit(commit, `${url} (X-Repo-Commit)`);
+  checkEtag(etag, linked !== undefined, url);
   const sizeHeader = res.headers.get('x-linked-size') ?? (redirect ? null : res.headers.get('content-length'));
   const loc = res.headers.get('location');
   return {
@@ -116,12 +69,30 @@ export async function headFile(url: string, ctx: RequestContext): Promise<FileMe
   };
 }
 
-/** GET of a small JSON document from the Hub API. */
+const MAX_JSON_BYTES = 64 << 20;
+
+/** GET of a JSON document from the Hub API, its body bounded in size and in silence. */
 export async function getJson(url: string, ctx: RequestContext): Promise<unknown> {
-  const res = await fetchWithTimeout(url, { headers: authHeaders(ctx.token) }, ctx.timeoutMs ?? 30000, ctx);
-  if (!res.ok) throw errorFor(res, ctx);
+  const r = await hubFetch(url, { timeoutMs: metaTimeout(ctx), follow: () => true }, ctx);
+  if (!r.res.ok) {
+    await discard(r);
+    throw errorFor(r.res, ctx);
+  }
+  const parts: Uint8Array[] = [];
+  let n = 0;
   try {
-    return await res.json();
+    for await (const c of readBody(r)) {
+      n += c.length;
+      if (n > MAX_JSON_BYTES) throw new HubError('http', `${url}: the answer is over ${MAX_JSON_BYTES >> 20} MiB; not a Hub API answer`);
+      parts.push(c);
+    }
+  } catch (e) {
+    if (e instanceof HubError) throw e;
+    const why = e instanceof BodyStalled ? `${e.message} after ${n} bytes (HF_HUB_ETAG_TIMEOUT / HF_HUB_DOWNLOAD_TIMEOUT)` : (e as Error).message;
+    throw new HubError('network', `${url}: the answer broke off (${why})`);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8'));
   } catch (e) {
     throw new HubError('http', `${url}: not JSON (${(e as Error).message})`);
   }

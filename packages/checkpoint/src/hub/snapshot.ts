@@ -2,7 +2,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { blobPath, cachedFile, linkBlob, markMissing, readRef, repoFolder, snapshotDir, withBlobLock, writeRef } from './cache';
 import { downloadBlob, stderrProgress } from './download';
-import { authHeaders, getJson, headFile, HubError, RequestContext } from './http';
+import { checkCommit, checkRepoPath, REPO_ID } from './guard';
+import { getJson, headFile, HubError } from './http';
+import { RequestContext } from './request';
 import { DownloadProgress, HubOptions, hubSettings, HubSettings } from './settings';
 
 /** What of a model repository to fetch. */
@@ -28,14 +30,24 @@ export interface HubRef {
 
 /** "org/name" or "org/name@revision" (syntax only; a local path of that name wins, see resolvePretrained). */
 export function parseHubId(spec: string): HubRef | undefined {
-  const m = /^([A-Za-z0-9][\w.-]*)\/([A-Za-z0-9][\w.-]*)(?:@(\S+))?$/.exec(spec);
-  if (!m || spec.includes('..')) return undefined;
-  return { repoId: `${m[1]}/${m[2]}`, revision: m[3] };
+  const m = /^([^@]+)(?:@(\S+))?$/.exec(spec);
+  if (!m || !REPO_ID.test(m[1]) || spec.includes('..')) return undefined;
+  return { repoId: m[1], revision: m[2] };
 }
 
 /** True for a hub id that does not name an existing local path. */
 export function isHubId(spec: string): boolean {
-  return !fs.existsSync(spec) && parseHubId(spec) !== undefined;
+  return !fs.existsSync(spec) && !localParent(spec) && parseHubId(spec) !== undefined;
+}
+
+/**
+ * The first folder of `spec` when it exists here ('runs' of 'runs/stage2'): then `spec` names a local path that is
+ * missing, not a hub repository, and reading it as one would only fail later with a network error.
+ */
+export function localParent(spec: string): string | undefined {
+  const first = spec.split(/[\\/]/)[0];
+  if (!first || first === '.' || first === '..' || !spec.includes('/')) return undefined; // './x' is a path anyway
+  return fs.statSync(first, { throwIfNoEntry: false })?.isDirectory() ? first : undefined;
 }
 
 /** One repository at one revision: settings, cache folder and (once known) the commit. */
@@ -46,11 +58,11 @@ interface Session {
   folder: string;
   commit?: string;
   onProgress?: (p: DownloadProgress) => void;
-  timeoutMs?: number;
 }
 
 function ctxOf(x: Session, file?: string): RequestContext {
-  return { endpoint: x.s.endpoint, token: x.s.token, timeoutMs: x.timeoutMs, repoId: x.repoId, revision: x.revision, file };
+  const { endpoint, token, timeoutMs, etagTimeoutMs } = x.s;
+  return { endpoint, token, timeoutMs, etagTimeoutMs, repoId: x.repoId, revision: x.revision, file };
 }
 
 function resolveUrl(x: Session, rev: string, file: string): string {
@@ -70,6 +82,7 @@ function notCached(x: Session, what: string): HubError {
  * `optional` and the file does not exist at that revision.
  */
 async function fetchFile(x: Session, file: string, optional: boolean): Promise<string | undefined> {
+  checkRepoPath(file, `${x.repoId}@${x.revision}`);
   if (x.commit) {
     const c = cachedFile(x.folder, x.commit, file);
     if (c === 'missing' && optional) return undefined;
@@ -102,15 +115,13 @@ async function fetchFile(x: Session, file: string, optional: boolean): Promise<s
     await withBlobLock(x.s.cacheDir, x.folder, m.etag, async () => {
       if (blobOk()) return; // fetched by whoever held the lock before
       fs.mkdirSync(path.dirname(blob), { recursive: true });
-      const sameHost = new URL(m.location).host === new URL(x.s.endpoint).host;
       await downloadBlob({
         url: m.location,
         incomplete: `${blob}.incomplete`,
         dest: blob,
-        // A token goes to the Hub only, never to the CDN a large file is redirected to.
-        headers: authHeaders(sameHost ? x.s.token : undefined),
         size: m.size,
-        sha256: m.lfs && /^[0-9a-f]{64}$/.test(m.etag) ? m.etag : undefined,
+        // headFile made sure an LFS etag is a sha256
+        sha256: m.lfs ? m.etag : undefined,
         label: `${x.repoId}/${file}`,
         onProgress: x.onProgress,
         ctx: ctxOf(x, file),
@@ -130,9 +141,11 @@ async function listFiles(x: Session): Promise<Set<string> | undefined> {
     if (e instanceof HubError && e.kind === 'entry-not-found') return undefined;
     throw e;
   }
-  if (typeof info?.sha !== 'string' || !Array.isArray(info.siblings)) throw new HubError('http', `${url}: unexpected answer (no sha / siblings)`);
-  x.commit = info.sha;
-  writeRef(x.folder, x.revision, info.sha);
+  if (typeof info?.sha !== 'string' || !Array.isArray(info.siblings) || !info.siblings.every((f: unknown) => typeof (f as { rfilename?: unknown } | null)?.rfilename === 'string'))
+    throw new HubError('http', `${url}: unexpected answer (no sha / siblings with rfilename)`);
+  x.commit = checkCommit(info.sha, `${url} (sha)`);
+  writeRef(x.folder, x.revision, x.commit);
+  // Only membership is asked of this list; a name becomes a path in fetchFile, which checks it.
   return new Set(info.siblings.map((f: { rfilename: string }) => f.rfilename));
 }
 
@@ -143,8 +156,10 @@ function shardsOf(indexFile: string): string[] {
   } catch (e) {
     throw new Error(`${indexFile}: not a readable JSON index (${(e as Error).message})`);
   }
-  if (!idx || typeof idx.weight_map !== 'object') throw new Error(`${indexFile}: no weight_map`);
-  return [...new Set(Object.values(idx.weight_map as Record<string, string>))];
+  if (!idx || typeof idx.weight_map !== 'object' || idx.weight_map === null) throw new Error(`${indexFile}: no weight_map`);
+  // A repository's own index names files to fetch and link: none may leave it (nor reach another repo's URL).
+  const shards = Object.entries(idx.weight_map as Record<string, unknown>).map(([k, v]) => checkRepoPath(v, `${indexFile}: weight_map[${JSON.stringify(k)}]`));
+  return [...new Set(shards)];
 }
 
 /**
@@ -155,8 +170,9 @@ function shardsOf(indexFile: string): string[] {
 export async function snapshotDownload(repoId: string, opts: SnapshotOptions = {}): Promise<string> {
   const s = hubSettings(opts);
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const revision = checkRepoPath(opts.revision ?? 'main', repoId, 'revision');
   const x: Session = {
-    s, repoId, revision: opts.revision ?? 'main', folder: repoFolder(s.cacheDir, repoId), timeoutMs: s.timeoutMs,
+    s, repoId, revision, folder: repoFolder(s.cacheDir, repoId),
     onProgress: opts.onProgress ? opts.onProgress : s.progress ? stderrProgress() : undefined,
   };
   const parts = new Set(opts.parts ?? MODEL_PARTS);
@@ -206,7 +222,7 @@ export async function snapshotDownload(repoId: string, opts: SnapshotOptions = {
 export async function resolvePretrained(spec: string, opts: SnapshotOptions = {}): Promise<string> {
   if (fs.existsSync(spec)) return spec;
   const ref = parseHubId(spec);
-  if (!ref) return spec;
+  if (!ref || localParent(spec)) return spec; // a missing local path: the caller says so
   try {
     return await snapshotDownload(ref.repoId, { ...opts, revision: ref.revision ?? opts.revision });
   } catch (e) {

@@ -1,5 +1,8 @@
 import type { CommandModule } from 'yargs';
-import { convertToSafetensors, ConvertResult, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
+import * as fs from 'fs';
+import { assertOutput, convertToSafetensors, ConvertResult, isHubId, MODEL_PARTS, resolvePretrained, WriteProgress } from '@altclip/checkpoint';
+import { addHfTokenizerFiles } from '@altclip/tokenizers';
+import { optionsFromArgv, withOptions } from '../options';
 
 export interface ConvertArgs {
   in: string;
@@ -24,24 +27,25 @@ function progressPrinter(log: (s: string) => void, everyMs = 2000): (p: WritePro
 /** The command's work, callable from tests; progress goes to stderr. */
 export async function runConvert(args: ConvertArgs, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<ConvertResult> {
   const dtype = args.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16';
+  // A folder (or hub id) converts into a folder; a file into a file, or into an existing folder.
+  const isDir = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.isDirectory() === true;
+  assertOutput(args.out, isHubId(args.in) || isDir(args.in) || /[\\/]$/.test(args.out) || isDir(args.out) ? 'folder' : 'file', '--out');
   // A hub id converts its snapshot folder (weights plus the config/tokenizer files copied along).
   const input = await resolvePretrained(args.in, { parts: MODEL_PARTS });
   const r = await convertToSafetensors(input, args.out, { dtype, onProgress: progressPrinter(log) });
+  // A folder whose tokenizer is only sentencepiece.bpe.model or the openai .gz gains the files transformers reads.
+  if (isDir(input)) r.copied.push(...(await addHfTokenizerFiles(args.out)));
   console.log(`wrote ${r.output}: ${r.tensors} tensors, ${gb(r.bytes)} (${dtype} floats) from ${r.input}`);
   if (r.copied.length) console.log(`copied ${r.copied.join(', ')}`);
   return r;
 }
 
-export const convertCommand: CommandModule<{ backend?: string }, ConvertArgs> = {
+export const convertCommand: CommandModule = {
   command: 'convert',
   describe: 'Convert a pytorch_model.bin (or sharded / safetensors) checkpoint or model folder to model.safetensors',
-  builder: (y) =>
-    y
-      .option('in', { type: 'string', demandOption: true, describe: 'checkpoint file, *.index.json, model folder or hub id (org/name)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output .safetensors file, or folder (folder input: config/tokenizer files are copied)' })
-      .option('dtype', { choices: ['f32', 'f16', 'bf16'] as const, default: 'f32' as const, describe: 'dtype of floating-point tensors in the output' })
-      .example('$0 convert --in ./AltCLIP --out ./AltCLIP-st', 'convert a downloaded HF folder') as any,
-  handler: async (args) => {
-    await runConvert(args);
+  builder: (y) => withOptions(y, 'convert').example('$0 convert --in ./AltCLIP --out ./AltCLIP-st', 'convert a downloaded HF folder'),
+  handler: async (argv) => {
+    const a = optionsFromArgv('convert', argv);
+    await runConvert({ in: a.in!, out: a.out!, dtype: a.dtype ?? 'f32' });
   },
 };

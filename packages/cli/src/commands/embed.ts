@@ -1,11 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
-import { listImages, readLines, prefetch, sequentialBatches } from '@altclip/data';
-import { fileBatchLoader, ModelBundle, normalizeRows, textFeatures } from '@altclip/eval';
-import { writeSafetensors, atomicWriteFile } from '@altclip/checkpoint';
+import { fileBatchLoader, listImages, readLines, prefetch, sequentialBatches } from '@altclip/data';
+import { normalizeRows, textFeatures } from '@altclip/eval';
+import type { ModelBundle } from '@altclip/models';
+import { backendOf, optionsFromArgv, withOptions } from '../options';
+import { assertOutput, writeSafetensors, atomicWriteFile } from '@altclip/checkpoint';
 import * as tf from '@tensorflow/tfjs-core';
-import { openModel, progressLogger } from './inference-util';
+import { openModel, progressLogger, unknownTextWarning } from './inference-util';
 
 /** Image paths from a folder (recursive, sorted) or a list file (one path per line, relative to the list). */
 export async function imageList(src: string): Promise<string[]> {
@@ -52,7 +54,7 @@ export async function embed(
   const normalize = opts.normalize ?? true;
   const log = opts.log ?? ((s: string) => process.stderr.write(s + '\n'));
   const tensors = new Map<string, { shape: number[]; data: Float32Array; dtype: 'float32' }>();
-  const index: any = { model: path.resolve(bundle.dir), normalized: normalize };
+  const index: any = { model: bundle.dir ? path.resolve(bundle.dir) : null, normalized: normalize };
   const skipped: EmbedResult['skipped'] = [];
   if (opts.images?.length) {
     const files = opts.images;
@@ -98,8 +100,9 @@ export async function embed(
     const report = progressLogger('embed');
     let d = 0;
     const rows: Float32Array[] = [];
+    const unknown = unknownTextWarning(log);
     for (let s = 0; s < texts.length; s += bs) {
-      const part = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs });
+      const part = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs, onUnknownOnly: unknown.onUnknownOnly });
       for (const r of part) {
         d = r.length;
         rows.push(normalize ? normalizeRows(r, 1, d) : r);
@@ -107,6 +110,7 @@ export async function embed(
       const el = (Date.now() - t0) / 1000;
       report({ phase: 'texts', done: rows.length, total: texts.length, elapsedSec: el, rate: rows.length / Math.max(el, 1e-3) });
     }
+    unknown.flush();
     const all = new Float32Array(rows.length * d);
     rows.forEach((r, i) => all.set(r, i * d));
     tensors.set('text_embeds', { shape: [rows.length, d], data: all, dtype: 'float32' });
@@ -122,27 +126,22 @@ export async function embed(
   return { out, index: indexFile, images: index.image_embeds?.rows ?? 0, texts: index.text_embeds?.rows ?? 0, skipped };
 }
 
-export const embedCommand: CommandModule<any, any> = {
+export const embedCommand: CommandModule = {
   command: 'embed',
   describe: 'Embed images and/or texts into a safetensors file (+ an index JSON of file names / texts)',
   builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder or hub id (e.g. BAAI/AltCLIP)' })
-      .option('images', { type: 'string', describe: 'image folder (recursive) or a list file with one path per line' })
-      .option('texts', { type: 'string', describe: 'text file, one text per line (or .jsonl with "text")' })
-      .option('out', { type: 'string', demandOption: true, describe: 'output FILE.safetensors (index: FILE.index.json)' })
-      .option('batch-size', { type: 'number', default: 32 })
-      .option('raw', { type: 'boolean', describe: 'store raw features instead of L2-normalised ones' })
-      .check((a) => {
-        if (!a.images && !a.texts) throw new Error('give --images and/or --texts');
-        return true;
-      }),
-  handler: async (a) => {
+    withOptions(y, 'embed').check((a) => {
+      if (!a.images && !a.texts) throw new Error('give --images and/or --texts');
+      return true;
+    }),
+  handler: async (argv) => {
+    const a = optionsFromArgv('embed', argv);
+    assertOutput(a.out!, 'file', '--out');
     const images = a.images ? await imageList(a.images) : undefined;
     const texts = a.texts ? await textList(a.texts) : undefined;
-    const { bundle } = await openModel(a.model, a.backend);
+    const { bundle, precision } = await openModel(a.model!, backendOf(argv), a.precision);
     try {
-      const r = await embed(bundle, { images, texts, out: a.out, batchSize: a['batch-size'], normalize: !a.raw });
+      const r = await precision.autocast(() => embed(bundle, { images, texts, out: a.out!, batchSize: a.batchSize, normalize: !a.raw }));
       console.log(`wrote ${r.out} (${r.images} image and ${r.texts} text embeddings) and ${r.index}`);
     } finally {
       bundle.dispose();

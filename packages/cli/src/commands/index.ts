@@ -5,10 +5,9 @@ import { evalCommand } from './eval';
 import { predictCommand } from './predict';
 import { embedCommand } from './embed';
 import { demoCommand } from './demo';
-import { distillCommand } from './distill';
-import { contrastiveCommand } from './contrastive';
-import { finetuneCommand } from './finetune';
+import { contrastiveCommand, distillCommand, finetuneCommand } from './train';
 import { reportCommand } from './report';
+import { shardsCommand } from './shards';
 
 /** Every `altclip` command, in the order --help lists them. */
-export const commands: CommandModule<any, any>[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand, reportCommand];
+export const commands: CommandModule[] = [infoCommand, convertCommand, evalCommand, predictCommand, embedCommand, demoCommand, distillCommand, contrastiveCommand, finetuneCommand, reportCommand, shardsCommand];

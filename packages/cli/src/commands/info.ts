@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { setupBackend, backendInfo, BackendInfo, BackendName } from '@altclip/backend';
+import { precisionInfoLines } from '@altclip/models';
+import { backendOf, optionsFromArgv, withOptions } from '../options';
 
 /** Human-readable lines for `altclip info` (exported for tests). */
 export function formatInfo(info: BackendInfo, altclipVersion: string): string[] {
@@ -24,18 +26,20 @@ export function formatInfo(info: BackendInfo, altclipVersion: string): string[] 
   return lines;
 }
 
-export const infoCommand: CommandModule<{ backend?: string }, { backend?: string; json?: boolean }> = {
+export const infoCommand: CommandModule = {
   command: 'info',
   describe: 'Show the chosen TensorFlow.js backend and why, versions, threads, kernel patches and memory',
-  builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }) as any,
-  handler: async (args) => {
-    await setupBackend({ backend: args.backend as BackendName | 'auto' | undefined });
+  builder: (y) => withOptions(y, 'info'),
+  handler: async (argv) => {
+    await setupBackend({ backend: backendOf(argv) as BackendName | 'auto' | undefined });
     const info = backendInfo();
     const version: string = require('../../package.json').version;
-    if (args.json) {
-      console.log(JSON.stringify({ altclip: version, ...info }, null, 2));
+    if (optionsFromArgv('info', argv).json) {
+      console.log(JSON.stringify({ altclip: version, ...info, precisions: precisionInfoLines() }, null, 2));
       return;
     }
     for (const l of formatInfo(info, version)) console.log(l);
+    // What --precision amp_bf16 / bf16 compute in on this machine and backend.
+    for (const l of precisionInfoLines()) console.log(l);
   },
 };

@@ -1,8 +1,10 @@
 import * as path from 'path';
 import type { CommandModule } from 'yargs';
 import { loadImage } from '@altclip/image';
-import { ModelBundle, imageTextProbs } from '@altclip/eval';
-import { openModel, table } from './inference-util';
+import { imageTextProbs } from '@altclip/eval';
+import type { ModelBundle } from '@altclip/models';
+import { backendOf, optionsFromArgv, withOptions } from '../options';
+import { openModel, table, unknownTextWarning } from './inference-util';
 
 export interface PredictResult {
   texts: string[];
@@ -16,25 +18,23 @@ export interface PredictResult {
  */
 export async function predict(bundle: ModelBundle, images: string[], texts: string[]): Promise<PredictResult> {
   const decoded = await Promise.all(images.map((f) => loadImage(f)));
-  const { probs, logits, logitScale } = imageTextProbs(bundle, decoded, texts);
+  const unknown = unknownTextWarning();
+  const { probs, logits, logitScale } = imageTextProbs(bundle, decoded, texts, unknown.onUnknownOnly);
+  unknown.flush();
   return { texts, logit_scale: logitScale, images: images.map((image, i) => ({ image, probs: probs[i], logits: logits[i] })) };
 }
 
-export const predictCommand: CommandModule<any, any> = {
+export const predictCommand: CommandModule = {
   command: 'predict',
   describe: 'Score images against texts (any language the model knows): softmax over the texts per image',
-  builder: (y) =>
-    y
-      .option('model', { type: 'string', demandOption: true, describe: 'model folder or hub id (e.g. BAAI/AltCLIP)' })
-      .option('image', { type: 'string', array: true, demandOption: true, describe: 'image file (repeatable)' })
-      .option('text', { type: 'string', array: true, demandOption: true, describe: 'candidate text (repeatable), e.g. --text "一只猫" --text "a dog"' })
-      .option('json', { type: 'boolean', describe: 'print JSON' }),
-  handler: async (a) => {
-    const images = (a.image as string[]).map((p) => path.resolve(p));
-    const texts = a.text as string[];
-    const { bundle } = await openModel(a.model, a.backend);
+  builder: (y) => withOptions(y, 'predict'),
+  handler: async (argv) => {
+    const a = optionsFromArgv('predict', argv);
+    const images = a.image!.map((p) => path.resolve(p));
+    const texts = a.text!;
+    const { bundle, precision } = await openModel(a.model!, backendOf(argv), a.precision);
     try {
-      const r = await predict(bundle, images, texts);
+      const r = await precision.autocast(() => predict(bundle, images, texts));
       if (a.json) {
         console.log(JSON.stringify(r, null, 2));
         return;

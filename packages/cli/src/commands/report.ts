@@ -1,25 +1,20 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Argv, CommandModule } from 'yargs';
-import { atomicWriteFile } from '@altclip/checkpoint';
+import type { CommandModule } from 'yargs';
+import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
 import { readRunData, runReportHtml } from '../report/run-report';
+import { optionsFromArgv, withOptions } from '../options';
 
-interface ReportArgs {
-  run: string;
-  out?: string;
-}
-
-export const reportCommand: CommandModule<{}, ReportArgs> = {
+export const reportCommand: CommandModule = {
   command: 'report <run>',
   describe: 'HTML report of a training run folder: one chart per logged metric, evaluations, configuration',
-  builder: (y: Argv<{}>) =>
-    y
-      .positional('run', { type: 'string', demandOption: true, describe: 'run folder (holds config.json and metrics.jsonl)' })
-      .option('out', { type: 'string', describe: 'HTML file to write (default <run>/report.html)' })
-      .example('$0 report runs/stage1', 'writes runs/stage1/report.html') as unknown as Argv<ReportArgs>,
-  handler: async (args) => {
-    const out = args.out ?? path.join(args.run, 'report.html');
-    const html = runReportHtml(readRunData(args.run));
+  builder: (y) => withOptions(y, 'report').example('$0 report runs/stage1', 'writes runs/stage1/report.html'),
+  handler: async (argv) => {
+    const a = optionsFromArgv('report', argv);
+    const run = a.run!;
+    const out = a.out ?? path.join(run, 'report.html');
+    assertOutput(out, 'file', '--out');
+    const html = runReportHtml(readRunData(run));
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     await atomicWriteFile(out, [Buffer.from(html)]);
     process.stdout.write(`report written to ${out}\n`);

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { mulberry32 } from '@altclip/data';
+import { mulberry32 } from '@altclip/backend';
 import { FASHION_MNIST_CLASSNAMES_EN, FASHION_MNIST_CLASSNAMES_ZH } from '@altclip/eval';
 
 /**
@@ -110,7 +110,7 @@ export function allCaptions(spec: CaptionSpec): string[] {
   return out;
 }
 
-/** A seeded PRNG (the data package's mulberry32) so the demo's captions are the same on every run. */
+/** A seeded PRNG (@altclip/backend's mulberry32) so the demo's captions are the same on every run. */
 export const rng = mulberry32;
 
 /**

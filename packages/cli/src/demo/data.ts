@@ -78,12 +78,21 @@ export function imagePath(dataDir: string, split: 'train' | 'test', index: numbe
   return path.join(dataDir, 'images', split, `${index}.pgm`);
 }
 
-/** Locates Fashion-MNIST (Debian package, $FASHION_MNIST_DIR or the bundled subset) and opens both splits. */
-export function openFashionMnist(extraDirs: string[] = []): { source: string; train: IdxDataset; test: IdxDataset } {
+/** Finds Fashion-MNIST (Debian package, $FASHION_MNIST_DIR or the bundled subset); a folder the user named must hold it. */
+export function locateFashionMnist(extraDirs: string[] = []): NonNullable<ReturnType<typeof findFashionMnist>> {
   const found = findFashionMnist(extraDirs);
+  // Using another copy silently would hide the mistake.
+  if (extraDirs.length && (!found || !extraDirs.includes(found.dir)))
+    throw new Error(`Fashion-MNIST not found in ${extraDirs.join(', ')} (--fashion-mnist): expected train-images-idx3-ubyte(.gz), train-labels-idx1-ubyte(.gz), t10k-images-idx3-ubyte(.gz), t10k-labels-idx1-ubyte(.gz)`);
   if (!found) {
     throw new Error('Fashion-MNIST not found: install it (apt-get install dataset-fashion-mnist), set FASHION_MNIST_DIR, or restore datasets/fashion-mnist/ from the repository');
   }
+  return found;
+}
+
+/** Locates Fashion-MNIST and opens both splits. */
+export function openFashionMnist(extraDirs: string[] = []): { source: string; train: IdxDataset; test: IdxDataset } {
+  const found = locateFashionMnist(extraDirs);
   return {
     source: found.dir,
     train: readIdx(found.train.images, found.train.labels, { name: 'fashion-mnist-train' }),

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { ClassificationDataset } from '@altclip/data';
-import { datasetLoader, evaluateZeroShot, loadModelBundle, retrievalMetrics, textFeatures, zeroShotClassifier, zeroShotMetrics } from '@altclip/eval';
+import { ClassificationDataset, datasetLoader } from '@altclip/data';
+import { evaluateZeroShot, retrievalMetrics, textFeatures, zeroShotClassifier, zeroShotMetrics } from '@altclip/eval';
+import { loadModelBundle } from '@altclip/models';
 import { CaptionSpec, Lang, LANGS, templates } from './captions';
 import { DemoData, galleryCaptions } from './data';
 import type { RetrievalRow, StageScores } from './report';
@@ -69,7 +70,7 @@ export async function evaluateModelDir(dir: string, label: string, data: DemoDat
     // Retrieval: image features of every gallery image once, then per gallery and language.
     const all = [...new Set(data.galleries.flatMap((g) => g.indices))];
     const row = new Map(all.map((i, k) => [i, k]));
-    const loader = datasetLoader(model as any, data.test, processor);
+    const loader = datasetLoader(data.test, processor);
     let d = 0;
     const feats: Float32Array[] = [];
     for (let s = 0; s < all.length; s += 250) {

@@ -73,9 +73,12 @@ export function accuracyChartSvg(rows: StageScores[], chance: number, width = 46
     });
     parts.push(`<text x="${cx.toFixed(1)}" y="${m.t + H + 16}" text-anchor="middle" fill="#333">${esc(r.model)}</text>`);
   });
-  parts.push(`<line x1="${m.l}" x2="${m.l + W}" y1="${sy(chance)}" y2="${sy(chance)}" stroke="#888" stroke-dasharray="4 3"/><text x="${m.l + W - 2}" y="${sy(chance) - 3}" text-anchor="end" fill="#888">chance</text>`);
+  // The chance line is named in the legend: a label on the line itself ends up behind a bar at some widths.
+  const dash = 'stroke="#888" stroke-dasharray="4 3"';
+  parts.push(`<line x1="${m.l}" x2="${m.l + W}" y1="${sy(chance)}" y2="${sy(chance)}" ${dash}/>`);
   parts.push(`<rect x="${m.l + 4}" y="${height - 14}" width="10" height="10" fill="#1f77b4"/><text x="${m.l + 18}" y="${height - 5}">English</text>`);
   parts.push(`<rect x="${m.l + 74}" y="${height - 14}" width="10" height="10" fill="#d62728"/><text x="${m.l + 88}" y="${height - 5}">Chinese</text>`);
+  parts.push(`<line x1="${m.l + 144}" x2="${m.l + 164}" y1="${height - 9}" y2="${height - 9}" ${dash}/><text x="${m.l + 168}" y="${height - 5}" fill="#555">chance (${pct(chance)}%)</text>`);
   parts.push('</svg>');
   return parts.join('\n');
 }
@@ -88,6 +91,34 @@ export interface ReportInput {
   facts: Array<[string, string]>;
   /** Example captions shown in the report, per language. */
   examples?: Array<{ en: string; zh: string }>;
+  /** Commands that redo a stage or a table row by hand (the demo is a script over them). */
+  commands?: Array<{ label: string; command: string }>;
+}
+
+/**
+ * A command line as code that a narrow screen wraps only between flags: each "--flag value" stays on one line,
+ * never hyphenated or broken at the hyphens inside flags and paths (copying it gives the command unchanged).
+ */
+export function commandHtml(command: string): string {
+  return `<code class="cmd">${command.split(/ (?=--)/).map((part) => `<span>${esc(part)}</span>`).join(' ')}</code>`;
+}
+
+const PLURAL = /^[a-z-]*[^su\s]s$/i;
+const NOUN_PHRASE = /\b(an?) ([^.,!?;]*?)(?=[.,!?;]|\s(?:on|in|of|with|at|from|against|by)\b|$)/gi;
+
+/**
+ * English article agreement in captions built as "a {c}": "a ankle boot" -> "an ankle boot", and no article
+ * before a plural noun ("an image of a trousers." -> "an image of trousers."; a phrase's last word decides).
+ */
+export function agreeArticles(text: string): string {
+  const capital = (w: string) => w[0].toUpperCase() + w.slice(1);
+  return text.replace(NOUN_PHRASE, (_match, article: string, phrase: string) => {
+    const upper = article[0] === 'A';
+    const words = phrase.split(' ');
+    if (PLURAL.test(words[words.length - 1])) return upper ? capital(phrase) : phrase;
+    const an = /^[aeiou]/i.test(phrase) ? 'an' : 'a';
+    return `${upper ? capital(an) : an} ${phrase}`;
+  });
 }
 
 export function reportHtml(input: ReportInput): string {
@@ -97,7 +128,8 @@ export function reportHtml(input: ReportInput): string {
       (['en', 'zh'] as const).map((l) => [...r.retrieval[l].t2i, ...r.retrieval[l].i2t, r.retrieval[l].mr].map((v) => cell(pct(v))).join('')).join('') + '</tr>')
     .join('\n');
   const charts = chartRow(input.curves.map((c) => lineChartSvg(c.stage, c.curves)));
-  const examples = (input.examples ?? []).map((e) => `<tr><td>${esc(e.en)}</td><td>${esc(e.zh)}</td></tr>`).join('\n');
+  const examples = (input.examples ?? []).map((e) => `<tr><td>${esc(agreeArticles(e.en))}</td><td>${esc(e.zh)}</td></tr>`).join('\n');
+  const commands = (input.commands ?? []).map((c) => `<dt>${esc(c.label)}</dt><dd>${commandHtml(c.command)}</dd>`).join('');
   return htmlPage(
     input.title,
     `<h1>${esc(input.title)}</h1>
@@ -112,6 +144,7 @@ ${rows}
 ${chartRow([accuracyChartSvg(input.rows, 0.1)])}
 <h2>Training loss</h2>
 ${charts}
-${examples ? `<h2>Example captions (held-out templates)</h2><div class="wide"><table class="ex"><tr><th>English</th><th>Chinese</th></tr>${examples}</table></div>` : ''}`,
+${examples ? `<h2>Example captions (held-out templates)</h2><div class="wide"><table class="ex"><tr><th>English</th><th>Chinese</th></tr>${examples}</table></div>` : ''}
+${commands ? `<h2>By hand</h2><dl class="cmds">${commands}</dl>` : ''}`,
   );
 }

@@ -2,12 +2,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { setNativeThreads } from '@altclip/backend';
-import { atomicWriteFile } from '@altclip/checkpoint';
-import { getModelConfig } from '@altclip/models';
+import { assertOutput, atomicWriteFile } from '@altclip/checkpoint';
+import { getModelConfig, getPrecision, PrecisionName } from '@altclip/models';
 import { XLMRobertaTokenizer } from '@altclip/tokenizers';
 import { resolveCheckpoint, runContrastive, runDistill, StageResult } from '@altclip/train';
-import { datasetsDir, LANGS, loadCaptionSpec, templates } from './captions';
-import { DemoData, prepareDemoData } from './data';
+import { CaptionSpec, datasetsDir, LANGS, loadCaptionSpec, templates } from './captions';
+import { DemoData, locateFashionMnist, prepareDemoData } from './data';
 import { EvalDetails, evaluateModelDir } from './evaluate';
 import { formatTable, markdownTable, reportHtml, StageScores } from './report';
 import { Curve, readLossCurves } from '../report/charts';
@@ -23,6 +23,8 @@ export interface DemoOptions {
   /** Override settings (tests, experiments). */
   settings?: DemoSettings;
   backend?: string;
+  /** How matmuls compute in training and evaluation (@altclip/models' precisions; default fp32). */
+  precision?: PrecisionName;
   log?: (line: string) => void;
   /** Show the trainers' progress bars / lines (default true). */
   progress?: boolean;
@@ -169,15 +171,15 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   }
 }
 
-async function demo(opts: DemoOptions): Promise<DemoResult> {
-  const t0 = Date.now();
-  const log = opts.log ?? ((l: string) => console.log(l));
+/** The demo's folder and its resume record: a new run, or the one `--resume` continues. */
+async function openDemo(opts: DemoOptions, t0: number, log: (l: string) => void) {
   let out = opts.out ? path.resolve(opts.out) : undefined;
   if (!out && opts.resume) {
     out = newestDemoRun();
     if (!out) throw new Error('--resume: no runs/demo-* folder with a demo-state.json here; pass --out DIR');
   }
   out ??= path.resolve('runs', `demo-${timestamp()}`);
+  assertOutput(out, 'folder', '--out');
   const stateFile = path.join(out, 'demo-state.json');
   let state: DemoState;
   if (fs.existsSync(stateFile)) {
@@ -192,7 +194,6 @@ async function demo(opts: DemoOptions): Promise<DemoResult> {
     fs.mkdirSync(out, { recursive: true });
     await writeJson(stateFile, state);
   }
-  const s = state.settings;
   // Wall time over every invocation of this run (an interrupted demo resumed later counts both parts).
   const before = state.priorSeconds;
   const wall = () => before + (Date.now() - t0) / 1000;
@@ -200,17 +201,28 @@ async function demo(opts: DemoOptions): Promise<DemoResult> {
     state.priorSeconds = wall();
     return writeJson(stateFile, state);
   };
-  log(`demo: ${opts.fast ? 'fast' : 'full'} run in ${out}`);
+  return { out, state, wall, saveState };
+}
 
-  const spec = loadCaptionSpec();
-  const dataDir = path.join(out, 'data');
-  const data: DemoData = await prepareDemoData(dataDir, spec, s.data, log, opts.fashionMnistDir ? [opts.fashionMnistDir] : []);
-  const spmDir = path.join(datasetsDir(), 'demo-spm');
+/** What the demo needs to run and describe its stages. */
+interface DemoContext {
+  out: string;
+  state: DemoState;
+  data: DemoData;
+  dataDir: string;
+  spmDir: string;
+  progress: boolean;
+  precision: PrecisionName;
+  log: (l: string) => void;
+}
+
+/** Each stage through the library function behind its `altclip` command. */
+function stageRunner(ctx: DemoContext, key: StageKey): (runDir: string, resume: string | undefined) => Promise<StageResult> {
+  const { state, data, progress, log } = ctx;
+  const s = state.settings;
   const seed = s.data.seed;
-  const progress = opts.progress ?? true;
-
-  const stageRunners: Record<StageKey, (runDir: string, resume: string | undefined) => Promise<StageResult>> = {
-    teacher: (runDir, resume) =>
+  if (key === 'teacher')
+    return (runDir, resume) =>
       runContrastive({
         model: s.teacherConfig,
         data: data.stage0Pairs,
@@ -221,77 +233,124 @@ async function demo(opts: DemoOptions): Promise<DemoResult> {
         out: runDir,
         resume,
         progress,
+        precision: ctx.precision,
         log,
         ...trainOpts(s.stage0, seed),
-      }),
-    distill: async (runDir, resume) => {
-      const cfgFile = path.join(dataDir, 'student-config.json');
-      await writeStudentConfig(cfgFile, s, spmDir, s.teacherConfig);
+      });
+  if (key === 'distill')
+    return async (runDir, resume) => {
+      const cfgFile = path.join(ctx.dataDir, 'student-config.json');
+      await writeStudentConfig(cfgFile, s, ctx.spmDir, s.teacherConfig);
       return runDistill({
         teacher: state.stages.teacher!.finalDir!,
         student: cfgFile,
-        tokenizer: spmDir,
+        tokenizer: ctx.spmDir,
         data: data.parallel,
         out: runDir,
         resume,
-        cacheDir: path.join(out!, '.cache'),
+        cacheDir: path.join(ctx.out, '.cache'),
         progress,
+        precision: ctx.precision,
         log,
         ...trainOpts(s.stage1, seed),
       });
-    },
-    contrastive: (runDir, resume) =>
-      runContrastive({
-        model: state.stages.distill!.finalDir!,
-        data: data.stage2Pairs,
-        lockImage: true,
-        out: runDir,
-        resume,
-        progress,
-        log,
-        ...trainOpts(s.stage2, seed),
-      }),
-  };
+    };
+  return (runDir, resume) =>
+    runContrastive({ model: state.stages.distill!.finalDir!, data: data.stage2Pairs, lockImage: true, out: runDir, resume, progress, precision: ctx.precision, log, ...trainOpts(s.stage2, seed) });
+}
 
+/** The stages as `altclip` command lines (shown in the log and the report: the demo is a script over these). */
+function stageCommands(ctx: DemoContext): Record<StageKey, string> {
+  const { out, data, dataDir, spmDir } = ctx;
+  const s = ctx.state.settings;
   const rel = (p: string) => {
     const r = path.relative(process.cwd(), p);
     return r && !r.startsWith('..') ? r : p;
   };
-  const commands: Record<StageKey, string> = {
+  return {
     teacher: commandLine('contrastive', { model: s.teacherConfig, data: rel(data.stage0Pairs), 'lock-image': false, freeze: 'token_embedding', out: rel(path.join(out, 'stage0-teacher')) }, s.stage0),
     distill: commandLine('distill', { teacher: rel(path.join(out, 'stage0-teacher', 'final')), student: rel(path.join(dataDir, 'student-config.json')), tokenizer: rel(spmDir), data: rel(data.parallel), out: rel(path.join(out, 'stage1-distill')) }, s.stage1),
     contrastive: commandLine('contrastive', { model: rel(path.join(out, 'stage1-distill', 'final')), data: rel(data.stage2Pairs), out: rel(path.join(out, 'stage2-contrastive')) }, s.stage2),
   };
+}
 
-  for (const [n, st] of STAGES.entries()) {
-    const prev = state.stages[st.key];
-    if (prev?.scores) {
-      log(`\n== ${st.title}: done (${prev.runDir}), skipped`);
-      continue;
-    }
-    const runDir = path.join(out, st.dir);
-    if (!prev?.finalDir) {
-      log(`\n== ${st.title} [${n + 1}/3]  (${wall().toFixed(0)} s so far)`);
-      log(`   (the same as: ${commands[st.key]})`);
-      const ts = Date.now();
-      const r = await stageRunners[st.key](runDir, resumeArg(runDir, log));
-      if (r.status !== 'completed' || !r.finalDir) {
-        await saveState();
-        log(`\ndemo: interrupted during ${st.dir}; run again with --resume${opts.out ? ` --out ${opts.out}` : ''} to continue from its last checkpoint`);
-        return { out, rows: [], wallSeconds: wall(), status: 'interrupted', table: '' };
-      }
-      state.stages[st.key] = { runDir: r.runDir, finalDir: r.finalDir, trainSeconds: (Date.now() - ts) / 1000 };
+/**
+ * Trains (or resumes) one stage unless it is done, then evaluates its model on held-out templates. Returns false
+ * when a signal interrupted the training.
+ */
+async function runStage(ctx: DemoContext, n: number, st: (typeof STAGES)[number], command: string, spec: CaptionSpec, wall: () => number, saveState: () => Promise<void>): Promise<boolean> {
+  const { state, log } = ctx;
+  const prev = state.stages[st.key];
+  if (prev?.scores) {
+    log(`\n== ${st.title}: done (${prev.runDir}), skipped`);
+    return true;
+  }
+  const runDir = path.join(ctx.out, st.dir);
+  if (!prev?.finalDir) {
+    log(`\n== ${st.title} [${n + 1}/3]  (${wall().toFixed(0)} s so far)`);
+    log(`   (the same as: ${command})`);
+    const ts = Date.now();
+    const r = await stageRunner(ctx, st.key)(runDir, resumeArg(runDir, log));
+    if (r.status !== 'completed' || !r.finalDir) {
       await saveState();
+      return false;
     }
-    log(`-- evaluating ${st.label} on held-out templates`);
-    const ev = await evaluateModelDir(state.stages[st.key]!.finalDir!, st.label, data, spec, log);
-    state.stages[st.key] = { ...state.stages[st.key]!, scores: ev.scores, details: ev.details };
+    state.stages[st.key] = { runDir: r.runDir, finalDir: r.finalDir, trainSeconds: (Date.now() - ts) / 1000 };
     await saveState();
   }
+  log(`-- evaluating ${st.label} on held-out templates`);
+  const ev = await getPrecision(ctx.precision).autocast(() => evaluateModelDir(state.stages[st.key]!.finalDir!, st.label, ctx.data, spec, log));
+  state.stages[st.key] = { ...state.stages[st.key]!, scores: ev.scores, details: ev.details };
+  await saveState();
+  return true;
+}
 
+async function demo(opts: DemoOptions): Promise<DemoResult> {
+  const t0 = Date.now();
+  const log = opts.log ?? ((l: string) => console.log(l));
+  locateFashionMnist(opts.fashionMnistDir ? [opts.fashionMnistDir] : []); // before the run folder is made
+  const { out, state, wall, saveState } = await openDemo(opts, t0, log);
+  log(`demo: ${opts.fast ? 'fast' : 'full'} run in ${out}`);
+  const spec = loadCaptionSpec();
+  const dataDir = path.join(out, 'data');
+  const data: DemoData = await prepareDemoData(dataDir, spec, state.settings.data, log, opts.fashionMnistDir ? [opts.fashionMnistDir] : []);
+  const ctx: DemoContext = { out, state, data, dataDir, spmDir: path.join(datasetsDir(), 'demo-spm'), progress: opts.progress ?? true, precision: opts.precision ?? 'fp32', log };
+  const commands = stageCommands(ctx);
+  for (const [n, st] of STAGES.entries()) {
+    if (await runStage(ctx, n, st, commands[st.key], spec, wall, saveState)) continue;
+    log(`\ndemo: interrupted during ${st.dir}; run again with --resume${opts.out ? ` --out ${opts.out}` : ''} to continue from its last checkpoint`);
+    return { out, rows: [], wallSeconds: wall(), status: 'interrupted', table: '' };
+  }
   const rows = STAGES.map((st) => state.stages[st.key]!.scores!);
   const wallSeconds = wall();
-  const table = formatTable(rows);
+  await writeResults(ctx, spec, rows, commands, wallSeconds);
+  return { out, rows, wallSeconds, status: 'completed', table: formatTable(rows) };
+}
+
+/**
+ * The `altclip eval zeroshot` command that gives each zero-shot number of the table (held-out templates, the whole
+ * test split). None for --fast, whose table scores a class-balanced subset of the test split.
+ */
+function rowCommands(ctx: DemoContext): Array<{ row: string; lang: 'en' | 'zh'; command: string }> {
+  const rel = (p: string) => {
+    const r = path.relative(process.cwd(), p);
+    return r && !r.startsWith('..') ? r : p;
+  };
+  if (ctx.data.testIndices.length !== ctx.data.test.size) return [];
+  return STAGES.flatMap((st) =>
+    LANGS.map((lang) => ({
+      row: st.label,
+      lang,
+      command:
+        `altclip eval zeroshot --model ${rel(path.join(ctx.out, st.dir, 'final'))} --dataset fashion-mnist --data ${rel(ctx.data.source)} ` +
+        `--lang ${lang} --templates demo-heldout-${lang}`,
+    })),
+  );
+}
+
+/** results.json, report.html and table.md, and the table and targets in the log. */
+async function writeResults(ctx: DemoContext, spec: CaptionSpec, rows: StageScores[], commands: Record<StageKey, string>, wallSeconds: number): Promise<void> {
+  const { out, state, data, log } = ctx;
   const curves: Array<{ stage: string; curves: Curve[] }> = STAGES.map((st) => ({
     stage: st.chart,
     curves: readLossCurves(path.join(state.stages[st.key]!.runDir, 'metrics.jsonl'), st.key).filter((c) => c.term === 'loss'),
@@ -310,7 +369,7 @@ async function demo(opts: DemoOptions): Promise<DemoResult> {
     dataSource: data.source,
     counts: data.counts,
     heldOutTemplates: { en: templates(spec, 'en', true), zh: templates(spec, 'zh', true) },
-    settings: s,
+    settings: state.settings,
     stages: Object.fromEntries(STAGES.map((st) => [st.key, { label: st.label, command: commands[st.key], ...state.stages[st.key] }])),
     table: rows,
     targets,
@@ -332,17 +391,23 @@ async function demo(opts: DemoOptions): Promise<DemoResult> {
       ].map((t, i) => `${t} (${Object.values(targets)[i] ? 'met' : 'NOT met'})`).join('; '),
     ],
   ];
-  STAGES.forEach((st, i) => facts.push([`stage ${i} by hand`, commands[st.key]]));
+  const evalCommands = rowCommands(ctx);
   const examples = data.galleries[0]?.indices.slice(0, 4).map((i, k) => {
     const t = spec.heldOut[k % spec.heldOut.length];
     const label = data.test.labels[i];
     return { en: spec.templates.en[t].replace('{c}', spec.classes.en[label]), zh: spec.templates.zh[t].replace('{c}', spec.classes.zh[label]) };
   });
-  await atomicWriteFile(path.join(out, 'report.html'), [Buffer.from(reportHtml({ title: 'altclip demo: bilingual CLIP on Fashion-MNIST', rows, curves, facts, examples }))]);
+  const byHand = [
+    ...STAGES.map((st, i) => ({ label: `stage ${i}: ${st.label}`, command: commands[st.key] })),
+    ...evalCommands.map((c) => ({ label: `table row ${c.row}, ${c.lang.toUpperCase()} top-1`, command: c.command })),
+  ];
+  await atomicWriteFile(path.join(out, 'report.html'), [Buffer.from(reportHtml({ title: 'altclip demo: bilingual CLIP on Fashion-MNIST', rows, curves, facts, examples, commands: byHand }))]);
   await atomicWriteFile(path.join(out, 'table.md'), [Buffer.from(markdownTable(rows) + '\n')]);
   log(`\nResults (zero-shot top-1 on ${data.counts.testImages} Fashion-MNIST test images; retrieval on held-out captions; %):\n`);
-  log(table);
+  log(formatTable(rows));
+  if (evalCommands.length) log(`\nEach zero-shot number by hand (the demo evaluates on templates it never trained on):`);
+  else log(`\n(--fast scores a class-balanced subset of ${data.counts.testImages} test images; the full demo prints the eval command of each number)`);
+  for (const c of evalCommands) log(`  ${c.row} ${c.lang.toUpperCase()}: ${c.command}`);
   log(`\n${facts.find((f) => f[0].startsWith('targets'))![1]}`);
   log(`\nwall time ${(wallSeconds / 60).toFixed(1)} min; ${LANGS.length} languages; results.json, report.html and table.md in ${out}`);
-  return { out, rows, wallSeconds, status: 'completed', table };
 }

@@ -144,6 +144,7 @@ th{background:#f4f4f4;white-space:nowrap}thead th{text-align:center}tbody th{tex
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,340px),1fr));gap:8px}figure{margin:0;min-width:0}figure svg{display:block;height:auto}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:2px 12px}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 pre{overflow-x:auto;background:#f7f7f7;padding:8px;font-size:12px}.ex td{text-align:left}
+code.cmd{font-size:12px;hyphens:none;overflow-wrap:normal;word-break:normal}code.cmd span{white-space:nowrap}dl.cmds dd{overflow-wrap:normal}
 @media (max-width:520px){dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:6px}}
 `;
 

@@ -60,6 +60,9 @@ export function readRunData(dir: string): RunData {
 
 const isLossLike = (term: string) => /loss|mse/i.test(term);
 
+/** What the trainer logs about the process rather than the model (tfjs tensor count, resident memory). */
+export const SYSTEM_METRICS = ['num_tensors', 'rss_mib'];
+
 function summaryRows(curves: Curve[]): string {
   return curves
     .map((c) => {
@@ -89,17 +92,20 @@ function facts(d: RunData): Array<[string, string]> {
 /** The HTML report of one run folder: facts, last values, one chart per logged metric, evaluations, the config. */
 export function runReportHtml(d: RunData): string {
   const title = `Training run ${path.basename(path.resolve(d.dir))}`;
-  const train = metricCurves(d.steps, 'train', ['step', 'epoch']);
+  const logged = metricCurves(d.steps, 'train', ['step', 'epoch']);
+  const train = logged.filter((c) => !SYSTEM_METRICS.includes(c.term));
+  const system = logged.filter((c) => SYSTEM_METRICS.includes(c.term));
   const evals = metricCurves(d.evals.map((r) => ({ step: r.step, ...(r.eval as object) })), 'eval').map((c) => ({ ...c, term: `eval/${c.term}` }));
   const chart = (c: Curve) => lineChartSvg(c.term, [c], { zeroBased: isLossLike(c.term) });
   const body: string[] = [`<h1>${esc(title)}</h1>`, factsHtml(facts(d))];
-  const all = [...train, ...evals];
+  const all = [...train, ...evals, ...system];
   if (all.length) {
     body.push('<h2>Last values</h2>');
     body.push(`<div class="wide"><table><thead><tr><th>metric</th><th>last</th><th>at step</th><th>min</th><th>max</th></tr></thead><tbody>\n${summaryRows(all)}\n</tbody></table></div>`);
   } else body.push('<p>metrics.jsonl holds no records yet.</p>');
   if (train.length) body.push('<h2>Training</h2>', chartRow(train.map(chart)));
   if (evals.length) body.push('<h2>Evaluation during training</h2>', chartRow(evals.map(chart)));
+  if (system.length) body.push('<h2>System</h2>', '<p>The process, not the model: live TensorFlow.js tensors (steady when nothing leaks) and resident memory in MiB.</p>', chartRow(system.map(chart)));
   if (d.results.length) {
     body.push('<h2>Evaluation results</h2>');
     for (const r of d.results) {

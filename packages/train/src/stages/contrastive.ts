@@ -1,17 +1,17 @@
 import * as path from 'path';
 import * as fs from 'fs';
 import { loadImage } from '@altclip/image';
-import { formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
-import { datasetLoader } from '@altclip/eval';
+import { datasetLoader, formatReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
+import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { TrainConfig, TrainResult } from '../trainer';
-import {
-  AnyClipModel, clipBatchSource, clipStageParts, CommonStageOptions, withDefaults, resolveModel, resolveRunDir, saveFinalModel,
-  textMaxLength, trainClipStage, trainConfigOf,
-} from './common';
+import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
+import type { BatchSource } from '../trainer';
+import type { DataSource } from '../sources/types';
+import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
+import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /** Stage 2 (PAPER 5.2, Table 6): lr 2e-6, wd 5e-2, warmup 2000, clip 5.0, batch 1024, image tower frozen. */
-export const CONTRASTIVE_DEFAULTS: Partial<TrainConfig> & Record<string, unknown> = {
+export const CONTRASTIVE_DEFAULTS: Partial<ContrastiveOptions> = {
   seed: 0,
   batchSize: 1024,
   lr: 2e-6,
@@ -25,78 +25,76 @@ export const CONTRASTIVE_DEFAULTS: Partial<TrainConfig> & Record<string, unknown
   lockImage: true,
 };
 
-export interface ContrastiveOptions extends CommonStageOptions {
-  /** AltCLIP or CLIP folder, a named config (configs/models), or a loaded model. */
-  model: string | AnyClipModel;
+export interface ContrastiveOptions extends Omit<StageOptionsOf<'contrastive'>, 'model' | 'tokenizer' | 'data'> {
+  /** AltCLIP or CLIP folder, hub id, a named config (configs/models), or a loaded model. */
+  model?: string | AnyClipModel;
   /** Tokenizer folder or instance (default: the model folder's; the shipped CLIP BPE for CLIP configs). */
   tokenizer?: string | TextTokenizer;
   /** Pairs file (CSV/TSV/JSONL) or a folder holding captions.{jsonl,tsv,csv}, or pairs already read. */
-  data: string | ImageTextPair[];
-  /** Image paths are relative to this folder (default: the data file's folder). */
-  imageRoot?: string;
-  captionColumn?: string;
-  imageColumn?: string;
+  data?: string | ImageTextPair[];
 }
 
-export interface StageResult extends TrainResult {
-  runDir: string;
-  /** The trained model as a complete folder (weights, config, tokenizer, preprocessor_config.json). */
-  finalDir?: string;
-  report?: ReadReport;
-  failedImages: number;
-}
+const CAPTION_FILES = ['captions.jsonl', 'captions.tsv', 'captions.csv', 'pairs.jsonl', 'pairs.tsv', 'pairs.csv', 'metadata.jsonl'];
 
 function findPairsFile(p: string): string {
   if (!fs.statSync(p).isDirectory()) return p;
-  for (const f of ['captions.jsonl', 'captions.tsv', 'captions.csv', 'pairs.jsonl', 'pairs.tsv', 'pairs.csv', 'metadata.jsonl']) {
+  for (const f of CAPTION_FILES) {
     if (fs.existsSync(path.join(p, f))) return path.join(p, f);
   }
   throw new Error(`${p}: a data folder needs a captions file (captions.jsonl|tsv|csv, pairs.*, metadata.jsonl)`);
 }
 
+/** The pairs to train on: read (and reported) from a file or folder, or given. */
+async function readPairs(o: ContrastiveOptions, log: (l: string) => void): Promise<{ pairs: ImageTextPair[]; report?: ReadReport }> {
+  if (typeof o.data !== 'string') return { pairs: o.data! };
+  const r = await readImageTextPairs(findPairsFile(o.data), { root: o.imageRoot, captionColumn: o.captionColumn, imageColumn: o.imageColumn });
+  log(formatReport(r.report));
+  return r;
+}
+
 /** `altclip contrastive`: CLIP loss on image-text pairs; image tower frozen unless lockImage is false. */
 export async function runContrastive(opts: ContrastiveOptions): Promise<StageResult> {
-  const o = withDefaults<ContrastiveOptions>(CONTRASTIVE_DEFAULTS as Partial<ContrastiveOptions>, opts);
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'contrastive');
+  const { o, cfg, log } = resolveStage('contrastive', CONTRASTIVE_DEFAULTS, opts);
+  if (!o.model) throw new Error('contrastive: --model is required (a model folder or a named config)');
+  if (!o.data) throw new Error('contrastive: --data is required');
   const runDir = resolveRunDir(o, 'contrastive');
-  let pairs: ImageTextPair[];
-  let report: ReadReport | undefined;
-  if (typeof o.data === 'string') {
-    const file = findPairsFile(o.data);
-    const r = await readImageTextPairs(file, { root: o.imageRoot, captionColumn: o.captionColumn, imageColumn: o.imageColumn });
-    pairs = r.pairs;
-    report = r.report;
-    log(formatReport(report));
-  } else pairs = o.data;
-  if (pairs.length === 0) throw new Error(`contrastive: no usable image-text pairs in ${typeof o.data === 'string' ? o.data : 'the given list'}`);
+  // WebDataset shards are streamed below, once the tokenizer and processor are known.
+  const shards = isWebDatasetInput(o.data, o.datasetType, CAPTION_FILES) ? o.data : undefined;
+  const { pairs, report } = shards ? { pairs: [], report: undefined } : await readPairs(o, log);
+  if (!shards && pairs.length === 0) throw new Error(`contrastive: no usable image-text pairs in ${typeof o.data === 'string' ? o.data : 'the given list'}`);
 
-  const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
+  const bundle = await loadModelBundle(o.model!, { tokenizer: o.tokenizer, seed: cfg.seed ?? 0 });
+  const { model, tokenizer, processor } = bundle;
   try {
-    const parts = await clipStageParts({ ...o, log }, model, dir);
-    const { tokenizer, processor, all, params, imageFrozen } = parts;
-    const maxLength = o.maxLength ?? textMaxLength(model as any);
-    let failedCount = 0;
+    const { params, imageFrozen } = clipParams(o, model, log);
+    let failed = 0;
+    const maxLength = o.maxLength ?? textMaxLength(model.config);
+    const streamed = shards ? await webDatasetClipSource({ ...o, data: shards, processor, tokenizer, maxLength, model, imageFrozen, log }) : undefined;
     const ds = { getImage: (i: number) => loadImage(pairs[i].image), imagePath: (i: number) => pairs[i].image };
-    const data = clipBatchSource({
+    const data: BatchSource<ClipBatch> | DataSource<ClipBatch> = streamed?.source ?? clipBatchSource({
       size: pairs.length,
       caption: (i) => pairs[i].caption,
-      loader: datasetLoader(model as any, ds as any, processor, { skipErrors: true }),
+      loader: datasetLoader(ds, processor, { skipErrors: true }),
       tokenizer,
       maxLength,
       model,
       imageFrozen,
       onFailed: (i, err) => {
-        failedCount++;
-        if (failedCount <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);
+        failed++;
+        if (failed <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);
       },
     });
-    log(`contrastive: ${pairs.length} pairs, ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
-    const r = await trainClipStage({ stage: 'contrastive', o, model, parts, data, cfg, runDir, log });
-    if (failedCount) log(`contrastive: ${failedCount} unreadable image(s) skipped`);
-    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `contrastive: model written to ${d}` });
-    return { ...r, runDir, finalDir, report, failedImages: failedCount };
+    warnSinglePairBatches(cfg.batchSize, streamed ? undefined : pairs.length, 'contrastive', log);
+    log(`contrastive: ${streamed ? 'WebDataset shards' : `${pairs.length} pairs`}, ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+    const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
+    const { result, finalDir } = await trainStage({
+      stage: 'contrastive', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
+      finalMessage: (d) => `contrastive: model written to ${d}`,
+    });
+    if (failed) log(`contrastive: ${failed} unreadable image(s) skipped`);
+    if (streamed) log(formatReport(streamed.report).replace(/\n {2}line (\d+): /g, '\n  '));
+    return { ...result, runDir, finalDir, report: streamed?.report ?? report, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed };
   } finally {
-    if (typeof o.model === 'string') model.dispose();
+    bundle.dispose();
   }
 }

@@ -1,20 +1,20 @@
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { isHubId, openSafetensors, writeSafetensors } from '@altclip/checkpoint';
-import { formatReport, ParallelPair, readParallelCorpus, ReadReport } from '@altclip/data';
-import { encodeTexts } from '@altclip/eval';
+import { isHubId, openSafetensors } from '@altclip/checkpoint';
+import { CorpusOptions, CorpusScan, formatReport, ParallelPair, readParallelCorpus, ReadReport, resolveCorpusFiles, scanCorpus } from '@altclip/data';
 import { ImageProcessor } from '@altclip/image';
-import { AltCLIPModel, CLIPTextModelWithProjection, distillationLoss, getModelConfig, AltCLIPConfig, resolveModelDir } from '@altclip/models';
+import { AltCLIPModel, getModelConfig, AltCLIPConfig, resolveModelDir, processorFor, textMaxLength } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
-import { paddingRows, selectTrainable } from '../params';
-import { createProgress, progressMode, ProgressMode } from '../progress';
-import { BatchSource, train } from '../trainer';
-import { CommonStageOptions, readJsonConfig, storeFrozen, resolveRunDir, saveFinalModel, saveModelFolder, stripObjects, textMaxLength, trainConfigOf, withDefaults } from './common';
-import { StageResult } from './contrastive';
-import { evalHook } from './eval-hook';
+import { DISTILLATION_LOSSES } from '../losses';
+import { readJsonConfig } from '../options/resolve';
+import { selectTrainable, storeFrozen } from '../params';
+import type { BatchSource } from '../trainer';
+import { corpusRowTexts, distillBatch, DistillBatch, distillStreamSource, ensureTeacherCache } from '../sources/distill-stream';
+import { CacheDtype, DEFAULT_ROWS_PER_PART, numParts, partRangeOfShard, TeacherCacheReader, textsHasher } from '../sources/teacher-cache';
+import type { DataSource } from '../sources/types';
+import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /** Stage 1 (PAPER 5.1, Table 6): batch 1024, AdamW betas (0.99, 0.999) as printed, lr 1e-4, wd 0.1, warmup 500, 10 epochs, clip 1.0. */
 export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
@@ -32,111 +32,23 @@ export const DISTILL_DEFAULTS: Partial<DistillOptions> = {
   enEn: true,
 };
 
-export interface DistillOptions extends CommonStageOptions {
-  /** CLIP teacher folder: a CLIPTextModelWithProjection or a full CLIPModel (model_type clip). */
-  teacher: string;
-  /** Student: an AltCLIP folder, an xlm-roberta folder (with `vision`), or a named config (configs/models). */
-  student: string;
-  /** AltCLIP config (named or a config.json path) for a student built from an xlm-roberta folder without `vision`. */
-  studentConfig?: string;
-  /** CLIP folder giving the vision tower, visual_projection and logit_scale (default: the teacher if it is a CLIPModel). */
-  vision?: string;
-  /** Parallel corpus: TSV `en<TAB>zh` or JSONL, or pairs already read. */
-  data: string | ParallelPair[];
-  teacherField?: string;
-  studentField?: string;
-  /** Also train (en, en) pairs (default true; PAPER Table 4: essential for English). */
-  enEn?: boolean;
+/**
+ * teacher: a CLIP folder (CLIPTextModelWithProjection or a full CLIPModel); student: an AltCLIP folder, an
+ * xlm-roberta folder (with `vision`), or a named config; vision: a CLIP folder giving the vision tower,
+ * visual_projection and logit_scale (default: the teacher if it is a CLIPModel); target: the teacher feature to
+ * imitate, the pooled EOS state before text_projection (default, the paper's) or after it.
+ */
+export interface DistillOptions extends Omit<StageOptionsOf<'distill'>, 'data' | 'tokenizer' | 'teacherTokenizer' | 'teacherCacheDtype'> {
+  /** Teacher cache storage: 'f32' (default) or 'f16' (half the disk, features rounded to half precision). */
+  teacherCacheDtype?: CacheDtype;
+  /** With cacheTeacherOnly: compute only shard i of n of the cache's parts ({index: i, count: n}); merge writes the index. */
+  cacheShard?: { index: number; count: number };
+  /** Parallel corpus: TSV `en<TAB>zh` or JSONL (.gz too; several joined with `::`, globs), or pairs already read. */
+  data?: string | ParallelPair[];
   /** Student tokenizer (XLM-R SentencePiece folder); default: the student folder. */
   tokenizer?: string | TextTokenizer;
   /** Teacher tokenizer; default: the teacher folder's CLIP BPE (or the shipped one). */
   teacherTokenizer?: string | TextTokenizer;
-  /** Teacher feature to imitate: pooled EOS state before text_projection (default, the paper's) or after it. */
-  target?: 'pooled' | 'projected';
-  /** Where teacher features are cached (default: <run folder>/../.cache). */
-  cacheDir?: string;
-  teacherMaxLength?: number;
-}
-
-interface DistillBatch {
-  ids: tf.Tensor2D;
-  mask: tf.Tensor2D;
-  target: tf.Tensor2D;
-}
-
-/** A stable identity of a model folder: its config and the names, sizes and times of its weight files. */
-function folderFingerprint(dir: string): string {
-  const h = crypto.createHash('sha256');
-  h.update(fs.readFileSync(path.join(dir, 'config.json')));
-  for (const f of fs.readdirSync(dir).sort()) {
-    if (!/\.(safetensors|bin|json)$/.test(f) || f === 'config.json') continue;
-    const st = fs.statSync(path.join(dir, f));
-    h.update(`${f}:${st.size}:${st.mtimeMs}\n`);
-  }
-  return h.digest('hex');
-}
-
-/**
- * Teacher features of `texts` [U, D], computed once and cached as safetensors keyed by a hash of the teacher, the
- * target kind, the tokenisation and the texts, so later epochs, resumed runs and new runs on the same corpus reuse them.
- */
-export async function teacherFeatures(a: {
-  teacherDir: string;
-  texts: string[];
-  target: 'pooled' | 'projected';
-  tokenizer: TextTokenizer;
-  maxLength?: number;
-  cacheDir: string;
-  batchSize?: number;
-  progress?: ProgressMode;
-  log: (l: string) => void;
-}): Promise<{ data: Float32Array; dim: number; file: string; cached: boolean }> {
-  const h = crypto.createHash('sha256');
-  h.update(folderFingerprint(a.teacherDir));
-  h.update(`\0${a.target}\0${a.maxLength}\0${a.tokenizer.vocabSize}\0${a.texts.length}\0`);
-  for (const t of a.texts) h.update(t + '\0');
-  const key = h.digest('hex').slice(0, 24);
-  const file = path.join(a.cacheDir, `teacher-${key}.safetensors`);
-  if (fs.existsSync(file)) {
-    const r = await openSafetensors(file);
-    try {
-      const info = r.info('features');
-      if (info.shape[0] === a.texts.length) {
-        const t = await r.read('features');
-        a.log(`distill: teacher features from cache ${file}`);
-        return { data: t.data as Float32Array, dim: info.shape[1], file, cached: true };
-      }
-    } finally {
-      await r.close();
-    }
-  }
-  const teacher = await CLIPTextModelWithProjection.fromPretrained(a.teacherDir, { trainable: false });
-  try {
-    const maxLength = a.maxLength ?? teacher.config.max_position_embeddings;
-    const bs = a.batchSize ?? 64;
-    const progress = createProgress({ total: a.texts.length, label: 'teacher features', every: Math.max(bs, Math.ceil(a.texts.length / 10)), ...progressMode(a.progress) });
-    let out: Float32Array | undefined;
-    let dim = 0;
-    for (let s = 0; s < a.texts.length; s += bs) {
-      const chunk = a.texts.slice(s, s + bs);
-      const enc = a.tokenizer.encode(chunk, { contextLength: maxLength, truncate: true, maxLength, truncation: true, padding: 'longest' });
-      const f = tf.tidy(() => {
-        const o = teacher.forward({ inputIds: enc.inputIds, attentionMask: enc.attentionMask });
-        return a.target === 'pooled' ? o.pooledOutput : o.textEmbeds;
-      });
-      dim = f.shape[1];
-      out ??= new Float32Array(a.texts.length * dim);
-      out.set(f.dataSync() as Float32Array, s * dim);
-      f.dispose();
-      progress.update(Math.min(a.texts.length, s + bs), {});
-    }
-    progress.done();
-    await writeSafetensors(file, { features: { shape: [a.texts.length, dim], data: out! } }, { teacher: a.teacherDir, target: a.target, texts: String(a.texts.length) });
-    a.log(`distill: ${a.texts.length} teacher features (${a.target}, dim ${dim}) cached in ${file}`);
-    return { data: out!, dim, file, cached: false };
-  } finally {
-    teacher.dispose();
-  }
 }
 
 function isFolder(p: string): boolean {
@@ -165,7 +77,7 @@ async function copyParam(model: AltCLIPModel, dir: string, key: string): Promise
 }
 
 /** Builds the student (see DistillOptions.student) and says where its vision tower came from. */
-async function buildStudent(o: DistillOptions, seed: number, log: (l: string) => void): Promise<AltCLIPModel> {
+async function buildStudent(o: DistillOptions & { teacher: string; student: string }, seed: number, log: (l: string) => void): Promise<AltCLIPModel> {
   const teacherIsFull = modelType(o.teacher) === 'clip';
   const vision = o.vision ?? (teacherIsFull ? o.teacher : undefined);
   if (vision && modelType(vision) !== 'clip') throw new Error(`--vision ${vision}: a CLIPModel folder (model_type clip) is expected`);
@@ -196,102 +108,160 @@ async function buildStudent(o: DistillOptions, seed: number, log: (l: string) =>
   return model;
 }
 
+
+/** The student's tokenizer: --tokenizer, else the student folder's SentencePiece model. */
+async function studentTokenizer(o: DistillOptions, studentDir: string | undefined): Promise<TextTokenizer> {
+  if (typeof o.tokenizer === 'object') return o.tokenizer;
+  if (o.tokenizer) return loadTokenizer(o.tokenizer);
+  if (studentDir && ['sentencepiece.bpe.model', 'tokenizer.json'].some((f) => fs.existsSync(path.join(studentDir, f)))) return loadTokenizer(studentDir);
+  throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model or tokenizer.json> (the student tokenizer)');
+}
+
+/** The image processor the saved model gets: the vision source's, else the student folder's, else CLIP's defaults. */
+function studentProcessor(visionDir: string | undefined, studentDir: string | undefined, model: AltCLIPModel): ImageProcessor {
+  const dir = [visionDir, studentDir].find((d) => d && fs.existsSync(path.join(d, 'preprocessor_config.json')));
+  return processorFor(dir, model.config.vision_config.image_size).processor;
+}
+
+/** Student features imitate the teacher's, through the named distillation loss. */
+function distillTask(model: AltCLIPModel, o: DistillOptions): FeatureTask<DistillBatch> {
+  const loss = DISTILLATION_LOSSES[o.loss ?? 'mse'];
+  return {
+    features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
+    constantFeatures: [1],
+    loss: ([s, t]) => loss(s as tf.Tensor2D, t as tf.Tensor2D),
+  };
+}
+
+/** A hub id's snapshot folder in the HF cache (a folder or a name stays as it is). */
+async function localDir(spec: string | undefined): Promise<string | undefined> {
+  return spec && isHubId(spec) ? resolveModelDir(spec, { parts: ['config', 'weights', 'tokenizer', 'processor'] }) : spec;
+}
+
 /** `altclip distill`: stage-1 teacher learning (MSE between the student's CLS feature and the CLIP teacher's). */
 export async function runDistill(opts: DistillOptions): Promise<StageResult> {
-  const o = withDefaults<DistillOptions>(DISTILL_DEFAULTS, opts);
-  // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.
-  for (const k of ['teacher', 'student', 'vision'] as const) {
-    const v = o[k];
-    if (typeof v === 'string' && isHubId(v)) o[k] = await resolveModelDir(v, { parts: ['config', 'weights', 'tokenizer', 'processor'] });
-  }
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'distill');
+  const { o, cfg, log } = resolveStage('distill', DISTILL_DEFAULTS, opts);
+  for (const k of ['teacher', 'student', 'data'] as const) if (!o[k]) throw new Error(`distill: --${k} is required`);
   const runDir = resolveRunDir(o, 'distill');
   const target = o.target ?? 'pooled';
-  if (target !== 'pooled' && target !== 'projected') throw new Error(`distill: --target must be 'pooled' or 'projected', got '${target}'`);
-
-  let pairs: ParallelPair[];
-  let report: ReadReport | undefined;
-  if (typeof o.data === 'string') {
-    const r = await readParallelCorpus(o.data, { enEn: o.enEn !== false, teacherField: o.teacherField, studentField: o.studentField });
-    pairs = r.pairs;
-    report = r.report;
-    log(formatReport(report));
-  } else pairs = o.enEn === false ? o.data : [...o.data, ...o.data.filter((p) => p.kind !== 'identity').map((p) => ({ ...p, studentText: p.teacherText, kind: 'identity' as const }))];
-  if (pairs.length === 0) throw new Error('distill: the corpus has no usable pairs');
-
-  const teacherTok = typeof o.teacherTokenizer === 'object' ? o.teacherTokenizer : o.teacherTokenizer ? await loadTokenizer(o.teacherTokenizer) : await CLIPTokenizer.fromPretrained(o.teacher);
-  const unique = [...new Set(pairs.map((p) => p.teacherText))];
-  const row = new Map(unique.map((t, i) => [t, i]));
-  const feats = await teacherFeatures({
-    teacherDir: o.teacher, texts: unique, target, tokenizer: teacherTok, maxLength: o.teacherMaxLength,
-    cacheDir: o.cacheDir ?? path.join(path.dirname(runDir), '.cache'), progress: o.progress, log,
+  // Hub ids become their snapshot folders in the HF cache, so all below deals with local folders.
+  const [teacher, student, vision] = [(await localDir(o.teacher))!, (await localDir(o.student))!, await localDir(o.vision)];
+  const teacherTok = typeof o.teacherTokenizer === 'object' ? o.teacherTokenizer : o.teacherTokenizer ? await loadTokenizer(o.teacherTokenizer) : await CLIPTokenizer.fromPretrained(teacher);
+  const corpusOpts: CorpusOptions = { enEn: o.enEn !== false, teacherField: o.teacherField, studentField: o.studentField };
+  const corpus = await openCorpus(o, corpusOpts, log);
+  const per = o.teacherCacheRows ?? DEFAULT_ROWS_PER_PART;
+  const shard = o.cacheShard ? partRangeOfShard(o.cacheShard.index, o.cacheShard.count, numParts(corpus.rows, per)) : undefined;
+  const cache = await ensureTeacherCache({
+    teacherDir: teacher, target, tokenizer: teacherTok, maxLength: o.teacherMaxLength, cacheDir: o.cacheDir ?? path.join(path.dirname(runDir), '.cache'),
+    dtype: o.teacherCacheDtype, rowsPerPart: per, rows: corpus.rows, texts: corpus.texts, textsDigest: corpus.textsDigest, parts: shard, progress: o.progress, log,
   });
-
-  const model = await buildStudent(o, cfg.seed ?? 0, log);
-  model.gradientCheckpointingEnable(o.gradCheckpointing === true);
+  if (o.cacheTeacherOnly) {
+    const bytes = cache.index ? cache.index.dim * (cache.index.dtype === 'f16' ? 2 : 4) : 0;
+    log(`distill: teacher cache ${cache.index ? 'complete' : `parts ${shard![0]}-${shard![1] - 1} written (join them with merge)`} in ${cache.dir}` + (bytes ? `; ${bytes} bytes per pair` : ''));
+    return { status: 'completed', step: 0, totalSteps: 0, losses: [], records: [], runDir, report: corpus.report, failedImages: 0, teacherCache: cache.dir };
+  }
+  if (!cache.index) throw new Error('distill: cacheShard computes part of the teacher cache; pass cacheTeacherOnly');
+  const feats = new TeacherCacheReader(cache.dir, cache.index);
+  log(`distill: teacher cache ${cache.index.rows} rows, ${feats.bytesPerRow} bytes per pair (${cache.index.dim}-d ${cache.index.dtype})`);
+  const model = await buildStudent({ ...o, teacher, student, vision }, cfg.seed ?? 0, log);
   try {
-    const studentDir = isFolder(o.student) ? o.student : undefined;
-    const tokenizer: TextTokenizer =
-      typeof o.tokenizer === 'object' ? o.tokenizer : o.tokenizer ? await loadTokenizer(o.tokenizer)
-        : studentDir && fs.existsSync(path.join(studentDir, 'sentencepiece.bpe.model')) ? await loadTokenizer(studentDir)
-          : (() => { throw new Error('distill: pass --tokenizer <folder with sentencepiece.bpe.model> (the student tokenizer)'); })();
-    const projDim = model.config.text_config.project_dim;
-    if (projDim !== feats.dim) throw new Error(`distill: the student's feature size (project_dim ${projDim}) differs from the teacher's ${target} feature size ${feats.dim}`);
+    const studentDir = isFolder(student) ? student : undefined;
+    const tokenizer = await studentTokenizer(o, studentDir);
+    if (model.config.text_config.project_dim !== feats.dim)
+      throw new Error(`distill: the student's feature size (project_dim ${model.config.text_config.project_dim}) differs from the teacher's ${target} feature size ${feats.dim}`);
     // Only the text tower learns: the target sits before text_projection, which (from the teacher) stays fixed.
     const params = selectTrainable(model.namedParameters(), { ...o, lockImage: true, freeze: [/^text_projection\./, /^logit_scale$/, ...(o.freeze ?? [])] });
     storeFrozen(model, params, o.frozenDtype, log);
-    const all = model.namedParameters();
-    const maxLength = o.maxLength ?? textMaxLength(model as any);
-    const data: BatchSource<DistillBatch> = {
-      size: pairs.length,
-      batch: (idx) => {
-        const { ids, mask } = encodeTexts(tokenizer as any, idx.map((i) => pairs[i].studentText), maxLength);
-        const t = new Float32Array(idx.length * feats.dim);
-        idx.forEach((i, r) => {
-          const k = row.get(pairs[i].teacherText)!;
-          t.set(feats.data.subarray(k * feats.dim, (k + 1) * feats.dim), r * feats.dim);
-        });
-        return { ids, mask, target: tf.tensor2d(t, [idx.length, feats.dim]) };
-      },
-    };
-    const task: FeatureTask<DistillBatch> = {
-      features: (b, ctx) => [model.textFeaturesForDistillation(b.ids, b.mask, { training: ctx.training && o.dropout !== false }), tf.clone(b.target)],
-      constantFeatures: [1],
-      loss: ([s, t]) => {
-        const loss = distillationLoss(s, t);
-        const cos = tf.tidy(() => tf.mean(tf.sum(tf.mul(tf.div(s, tf.norm(s, 2, 1, true)), tf.div(t, tf.norm(t, 2, 1, true))), 1)) as tf.Scalar);
-        return { loss, terms: { mse: loss, cosine: cos } };
-      },
-    };
-    let processor: ImageProcessor;
-    const visionDir = o.vision ?? (modelType(o.teacher) === 'clip' ? o.teacher : undefined);
-    if (visionDir && fs.existsSync(path.join(visionDir, 'preprocessor_config.json'))) processor = ImageProcessor.fromPretrained(visionDir);
-    else if (studentDir && fs.existsSync(path.join(studentDir, 'preprocessor_config.json'))) processor = ImageProcessor.fromPretrained(studentDir);
-    else {
-      const s = model.config.vision_config.image_size;
-      processor = ImageProcessor.fromConfig({ size: s, crop_size: s } as any);
-    }
-    log(`distill: ${pairs.length} pairs (${unique.length} distinct teacher texts), target ${target}, ${params.size}/${all.size} parameter tensors trainable, run ${runDir}`);
-    const r = await train({
-      task,
-      params,
-      allParams: all,
-      data,
-      config: cfg,
-      runDir,
-      resume: o.resume,
-      runConfig: { stage: 'distill', ...stripObjects(o), target, teacherFeatures: feats.file, train: cfg },
-      saveModel: (d) => saveModelFolder(d, model, tokenizer, processor),
-      evaluate: evalHook(o.eval, model, tokenizer, processor),
-      paddingRows: paddingRows([...params.keys()], model.config.text_config.pad_token_id),
-      progress: o.progress,
-      log,
-      label: 'distill',
+    const maxLength = o.maxLength ?? textMaxLength(model.config);
+    const data: BatchSource<DistillBatch> | DataSource<DistillBatch> = corpus.scan
+      ? distillStreamSource({ ...o, scan: corpus.scan, corpus: corpusOpts, cache: feats, tokenizer, maxLength })
+      : { size: corpus.pairs!.length, batch: (idx) => distillBatch(idx.map((i) => corpus.pairs![i].studentText), idx.map((i) => corpus.rowOf![i]), feats, tokenizer, maxLength) };
+    const processor = studentProcessor(vision ?? (modelType(teacher) === 'clip' ? teacher : undefined), studentDir, model);
+    log(`distill: ${corpus.scan ? `streamed corpus, ${corpus.rows * (o.enEn !== false ? 2 : 1)}` : corpus.pairs!.length} pairs (${corpus.rows} teacher rows), target ${target}, ${params.size}/${model.namedParameters().size} parameter tensors trainable, run ${runDir}`);
+    const { result, finalDir } = await trainStage({
+      stage: 'distill', o, cfg, runDir, log, task: distillTask(model, o), data, model, tokenizer, processor, params,
+      runConfig: { target, teacherFeatures: cache.dir },
+      finalMessage: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)`,
     });
-    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `distill: AltCLIP_T written to ${d} (evaluate it with altclip eval)` });
-    return { ...r, runDir, finalDir, report, failedImages: 0 };
+    return { ...result, runDir, finalDir, report: corpus.report, failedImages: 0, teacherCache: cache.dir };
   } finally {
     model.dispose();
+    feats.close();
   }
+}
+/** The corpus as stage 1 reads it: rows (one per valid line) for the teacher cache, and pairs in memory or a scan to stream. */
+interface OpenCorpus {
+  rows: number;
+  texts: (first: number) => AsyncIterable<string>;
+  textsDigest: string;
+  report?: ReadReport;
+  /** Memory: the pairs and the teacher row of each. */
+  pairs?: ParallelPair[];
+  rowOf?: Int32Array;
+  /** Stream: the corpus's blocks. */
+  scan?: CorpusScan;
+}
+
+const STREAM_ABOVE_BYTES = 256 * 2 ** 20;
+
+/** Whether stage 1 streams its corpus (see DistillOptions.datasetType). */
+function streamsCorpus(o: DistillOptions): boolean {
+  if (typeof o.data !== 'string') return false;
+  const t = o.datasetType ?? 'auto';
+  if (t === 'stream') return true;
+  if (t === 'memory') return false;
+  if (t !== 'auto') throw new Error(`distill: --dataset-type must be auto, stream or memory, got '${t}'`);
+  if (o.shuffleBuffer !== undefined || o.trainNumSamples !== undefined || o.datasetResampled) return true;
+  const files = resolveCorpusFiles(o.data);
+  return files.length > 1 || files.some((f) => /\.gz$/i.test(f)) || files.reduce((a, f) => a + fs.statSync(f).size, 0) > STREAM_ABOVE_BYTES;
+}
+
+async function openCorpus(o: DistillOptions, corpusOpts: CorpusOptions, log: (l: string) => void): Promise<OpenCorpus> {
+  if (streamsCorpus(o)) {
+    // One pass counts rows, cuts blocks and hashes the texts for the cache key (none is kept).
+    const h = textsHasher();
+    const scan = await scanCorpus(o.data as string, { ...corpusOpts, blockRows: o.teacherCacheRows ?? DEFAULT_ROWS_PER_PART, onRow: h.add, onProgress: (n) => log(`distill: scanned ${n} corpus rows`) });
+    for (const r of scan.reports) log(formatReport(r));
+    if (scan.rows === 0) throw new Error('distill: the corpus has no usable pairs');
+    log(`distill: streaming the corpus (${scan.files.length} file(s), ${scan.rows} rows, ${scan.blocks.length} block(s))`);
+    const report = scan.reports.length === 1 ? scan.reports[0] : undefined;
+    return {
+      rows: scan.rows, scan, report,
+      texts: (first) => corpusRowTexts(scan, corpusOpts, first),
+      textsDigest: h.digest(),
+    };
+  }
+  let pairs: ParallelPair[];
+  let report: ReadReport | undefined;
+  if (typeof o.data === 'string') {
+    const r = await readParallelCorpus(o.data, corpusOpts);
+    pairs = r.pairs;
+    report = r.report;
+    log(formatReport(report));
+  } else pairs = o.enEn === false ? o.data ?? [] : [...(o.data ?? []), ...(o.data ?? []).filter((p) => p.kind !== 'identity').map((p) => ({ ...p, studentText: p.teacherText, kind: 'identity' as const }))];
+  if (pairs.length === 0) throw new Error('distill: the corpus has no usable pairs');
+  // A row per translation pair (a corpus line); an identity pair reads its translation's row.
+  const rowTexts: string[] = [];
+  const rowByText = new Map<string, number>();
+  const rowOf = new Int32Array(pairs.length);
+  pairs.forEach((p, i) => {
+    const known = p.kind === 'identity' ? rowByText.get(p.teacherText) : undefined;
+    if (known !== undefined) rowOf[i] = known;
+    else {
+      rowOf[i] = rowTexts.length;
+      rowByText.set(p.teacherText, rowTexts.length);
+      rowTexts.push(p.teacherText);
+    }
+  });
+  return {
+    rows: rowTexts.length, pairs, rowOf, report,
+    texts: async function* (first) {
+      yield* rowTexts.slice(first);
+    },
+    textsDigest: (() => {
+      const h = textsHasher();
+      rowTexts.forEach(h.add);
+      return h.digest();
+    })(),
+  };
 }

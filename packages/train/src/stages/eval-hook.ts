@@ -1,40 +1,39 @@
-import { ClassificationDataset } from '@altclip/data';
-import { builtinZeroShotSet, evaluateZeroShot, Lang, ProcessorLike } from '@altclip/eval';
-import { openClassificationDataset } from './datasets';
+import { ClassificationDataset, openClassificationDataset } from '@altclip/data';
+import { builtinZeroShotSet, evaluateZeroShot, Lang } from '@altclip/eval';
+import type { ImageProcessor } from '@altclip/image';
 import type { ClipLikeModel } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 
-/** Zero-shot evaluation during training (every evalEvery steps and at the end). */
-export interface EvalSpec {
-  /** cifar10 | fashion-mnist | mnist | folder (opened from `data` on first use) or an opened dataset. */
-  dataset: string | ClassificationDataset;
-  data?: string;
+/** Zero-shot evaluation during training: the --eval-* options. */
+export interface EvalOptions {
+  /** cifar10 | fashion-mnist | mnist | folder (opened on first use) or an opened dataset. */
+  evalDataset?: string | ClassificationDataset;
+  evalData?: string;
   /** Default 'test'. */
-  split?: 'train' | 'test';
+  evalSplit?: 'train' | 'test';
   /** Built-in class names/templates of that language (default en). */
-  lang?: Lang;
-  classnames?: string[];
-  templates?: string[];
-  /** Evaluate on the first `limit` images only (keeps the hook cheap). */
-  limit?: number;
-  batchSize?: number;
+  evalLang?: Lang;
+  /** Evaluate on the first N images only (keeps the hook cheap). */
+  evalLimit?: number;
 }
 
-export function evalHook(spec: EvalSpec | undefined, model: ClipLikeModel, tokenizer: TextTokenizer, processor: ProcessorLike) {
+/** The evaluation train() runs every evalEvery steps and at the end, or undefined without --eval-dataset. */
+export function evalHook(o: EvalOptions, model: ClipLikeModel, tokenizer: TextTokenizer, processor: ImageProcessor) {
+  const spec = o.evalDataset;
   if (!spec) return undefined;
   let ds: ClassificationDataset | undefined;
   return async (): Promise<Record<string, number>> => {
-    ds ??= typeof spec.dataset === 'string' ? await openClassificationDataset(spec.dataset, spec.data, spec.split ?? 'test') : spec.dataset;
-    const builtin = builtinZeroShotSet(typeof spec.dataset === 'string' ? spec.dataset : ds.name, spec.lang ?? 'en');
+    ds ??= typeof spec === 'string' ? await openClassificationDataset(spec, { data: o.evalData, split: o.evalSplit ?? 'test' }) : spec;
+    const builtin = builtinZeroShotSet(typeof spec === 'string' ? spec : ds.name, o.evalLang ?? 'en');
     const r = await evaluateZeroShot({
-      model: model as any,
-      tokenizer: tokenizer as any,
+      model,
+      tokenizer,
       dataset: ds,
-      classnames: spec.classnames ?? builtin.classnames ?? undefined,
-      templates: spec.templates ?? builtin.templates,
+      classnames: builtin.classnames ?? undefined,
+      templates: builtin.templates,
       processor,
-      limit: spec.limit,
-      batchSize: spec.batchSize ?? 64,
+      limit: o.evalLimit,
+      batchSize: 64,
     });
     return { zeroshot_acc1: r.metrics.acc1, zeroshot_acc5: r.metrics.acc5, zeroshot_mean_per_class_recall: r.metrics.meanPerClassRecall, zeroshot_n: r.n };
   };

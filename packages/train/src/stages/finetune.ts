@@ -1,13 +1,15 @@
-import { ClassificationDataset } from '@altclip/data';
-import { openClassificationDataset } from './datasets';
-import { builtinZeroShotSet, datasetLoader, fillTemplate, loadClassnames, loadTemplates, Lang } from '@altclip/eval';
+import * as fs from 'fs';
+import * as path from 'path';
+import { ClassificationDataset, datasetLoader, formatReport, isShardFolder, openClassificationDataset } from '@altclip/data';
+import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from '@altclip/eval';
+import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { hashInts } from '../rng';
-import {
-  AnyClipModel, clipBatchSource, clipStageParts, CommonStageOptions, resolveModel, resolveRunDir, saveFinalModel, textMaxLength, trainClipStage,
-  trainConfigOf, withDefaults,
-} from './common';
-import { StageResult } from './contrastive';
+import { hashInts } from '@altclip/backend';
+import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
+import type { BatchSource } from '../trainer';
+import type { DataSource } from '../sources/types';
+import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
+import { resolveRunDir, resolveStage, StageOptionsOf, StageResult, trainStage } from './common';
 
 /**
  * FlagAI's examples/AltCLIP/altclip_finetuning.py (spec 5.3): batch 4, lr 1e-4, 10 epochs, warm_up 0.1 with
@@ -48,67 +50,92 @@ export const FINETUNE_DEFAULTS: Partial<FinetuneOptions> = {
   lockImage: true,
 };
 
-export interface FinetuneOptions extends CommonStageOptions {
-  model: string | AnyClipModel;
+export interface FinetuneOptions extends Omit<StageOptionsOf<'finetune'>, 'model' | 'tokenizer' | 'dataset' | 'classnames' | 'templates'> {
+  model?: string | AnyClipModel;
   tokenizer?: string | TextTokenizer;
-  /** cifar10 | fashion-mnist | mnist | folder, or a dataset already opened. */
-  dataset: string | ClassificationDataset;
-  /** cifar10: folder with the .bin files; fashion-mnist/mnist: folder with the IDX files; folder: class folders. */
-  data?: string;
-  split?: 'train' | 'test';
-  /** Download CIFAR-10 (md5-checked) into `data` when it is missing. */
-  download?: boolean;
-  lang?: Lang;
+  /** cifar10 | fashion-mnist | mnist | folder (opened from `data`), or a dataset already opened. */
+  dataset?: string | ClassificationDataset;
   /** Class names (array, or a JSON/text file) and templates (array, a template-set name or a file); `{c}` = class. */
   classnames?: string[] | string;
   templates?: string[] | string;
-  /** Train on the first N samples only. */
-  limit?: number;
-  preset?: 'flagai' | 'default';
 }
 
-/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset. */
-export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
-  const o = withDefaults<FinetuneOptions>(opts.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS, opts);
-  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const cfg = trainConfigOf(o as unknown as Record<string, unknown>, 'finetune');
-  const runDir = resolveRunDir(o, 'finetune');
-  const kind = typeof o.dataset === 'string' ? o.dataset : o.dataset.name;
-  const ds = typeof o.dataset === 'string' ? await openClassificationDataset(o.dataset, o.data, o.split ?? 'train', o.download) : o.dataset;
+/** Class names in the language asked for, and the templates they are filled into. */
+function captionSet(o: FinetuneOptions, kind: string, datasetNames: string[] | undefined) {
   const lang = o.lang ?? 'en';
   const builtin = builtinZeroShotSet(kind, lang);
-  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? ds.classNames : null);
-  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>`);
-  if (classnames.length !== ds.classNames.length) throw new Error(`finetune: ${classnames.length} class names for ${ds.classNames.length} classes in ${ds.name}`);
+  const classnames = Array.isArray(o.classnames) ? o.classnames : o.classnames ? loadClassnames(o.classnames, kind) : builtin.classnames ?? (lang === 'en' ? datasetNames : null);
+  if (!classnames) throw new Error(`finetune: no ${lang} class names for '${kind}'; pass --classnames <file>${kind === 'webdataset' ? ' (or put a classnames.txt beside the shards)' : ''}`);
+  if (datasetNames && classnames.length !== datasetNames.length) throw new Error(`finetune: ${classnames.length} class names for ${datasetNames.length} classes in ${kind}`);
   const templates = Array.isArray(o.templates) ? o.templates : o.templates ? loadTemplates(o.templates, kind) : builtin.templates;
-  const size = Math.min(ds.size, o.limit ?? ds.size);
-  // A fixed template per sample (seeded), so a resumed run and an uninterrupted one see the same captions.
-  const caption = (i: number) => fillTemplate(templates[hashInts(cfg.seed ?? 0, i, 0x7e3) % templates.length], classnames[ds.labels[i]]);
+  // A fixed template per sample (seeded by its place in the data), so a resumed run sees the same captions.
+  const caption = (label: number, ...place: number[]) => fillTemplate(templates[hashInts(...place, 0x7e3) % templates.length], classnames[label]);
+  return { lang, classnames, templates, caption };
+}
 
-  const { model, dir } = await resolveModel(o.model, cfg.seed ?? 0);
+/** classnames.txt beside the shards (what `altclip shards --from <class folders>` writes), if there is one. */
+function shardClassNames(spec: string | string[]): string[] | undefined {
+  const first = (Array.isArray(spec) ? spec[0] : spec).split('::')[0].trim();
+  const f = path.join(isShardFolder(first) ? first : path.dirname(first), 'classnames.txt');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : undefined;
+}
+
+/** `altclip finetune`: CLIP loss on (image, "a photo of a <class>") pairs from a classification dataset or shards. */
+export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
+  const { o, cfg, log } = resolveStage('finetune', (given) => (given.preset === 'flagai' ? FINETUNE_FLAGAI_PRESET : FINETUNE_DEFAULTS), opts);
+  if (!o.model) throw new Error('finetune: --model is required');
+  const runDir = resolveRunDir(o, 'finetune');
+  const seed = cfg.seed ?? 0;
+  // WebDataset shards (--dataset-type webdataset, or --data naming shards): each sample's class from .cls or --label-key.
+  if (o.datasetType === 'webdataset' && !o.data) throw new Error('finetune --dataset-type webdataset needs --data <shard list, e.g. shards/{00000..00009}.tar>');
+  const shards = isWebDatasetInput(o.data, o.datasetType) ? o.data : undefined;
+  const given = typeof o.dataset === 'object' ? o.dataset : undefined;
+  const kind = shards ? 'webdataset' : typeof o.dataset === 'object' ? o.dataset.name : o.dataset ?? 'cifar10';
+  const ds = shards ? undefined : given ?? (await openClassificationDataset(kind, { data: o.data, split: o.split ?? 'train', download: o.download }));
   try {
-    const parts = await clipStageParts({ ...o, log }, model, dir);
-    const { tokenizer, processor, all, params, imageFrozen } = parts;
-    let failed = 0;
-    const data = clipBatchSource({
-      size,
-      caption,
-      loader: datasetLoader(model as any, ds, processor, { skipErrors: true }),
-      tokenizer,
-      maxLength: o.maxLength ?? textMaxLength(model as any),
-      model,
-      imageFrozen,
-      onFailed: (i, err) => {
-        failed++;
-        if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
-      },
-    });
-    log(`finetune: ${ds.name}, ${size} images, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${all.size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
-    const r = await trainClipStage({ stage: 'finetune', o, model, parts, data, cfg, runDir, log, runConfig: { dataset: kind, classnames, templates } });
-    const finalDir = await saveFinalModel({ status: r.status, runDir, model, tokenizer, processor, log, message: (d) => `finetune: model written to ${d}` });
-    return { ...r, runDir, finalDir, failedImages: failed };
+    const { lang, classnames, templates, caption } = captionSet(o, kind, ds?.classNames ?? (shards ? shardClassNames(shards) : undefined));
+    const bundle = await loadModelBundle(o.model!, { tokenizer: o.tokenizer, seed });
+    const { model, tokenizer, processor } = bundle;
+    try {
+      const size = ds ? Math.min(ds.size, o.limit ?? ds.size) : 0;
+      const { params, imageFrozen } = clipParams(o, model, log);
+      const maxLength = o.maxLength ?? textMaxLength(model.config);
+      let failed = 0;
+      const streamed = shards
+        ? await webDatasetClipSource({
+            ...o, data: shards, captions: false, labelKey: o.labelKey ?? 'cls', processor, tokenizer, maxLength, model, imageFrozen, log, classes: classnames.length,
+            caption: (s, at) => caption(s.label!, seed, at.unit, at.offset),
+          })
+        : undefined;
+      const data: BatchSource<ClipBatch> | DataSource<ClipBatch> =
+        streamed?.source ??
+        clipBatchSource({
+          size,
+          caption: (i) => caption(ds!.labels[i], seed, i),
+          loader: datasetLoader(ds!, processor, { skipErrors: true }),
+          tokenizer,
+          maxLength,
+          model,
+          imageFrozen,
+          onFailed: (i, err) => {
+            failed++;
+            if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
+          },
+        });
+      warnSinglePairBatches(cfg.batchSize, ds ? size : undefined, 'finetune', log);
+      log(`finetune: ${ds ? `${ds.name}, ${size} images` : 'WebDataset shards'}, ${classnames.length} classes, ${templates.length} template(s) (${lang}), ${params.size}/${model.namedParameters().size} parameter tensors trainable${imageFrozen ? ' (image tower frozen)' : ''}, run ${runDir}`);
+      const task = clipTask(model, { imageFrozen, dropout: o.dropout, loss: o.loss });
+      const { result, finalDir } = await trainStage({
+        stage: 'finetune', o, cfg, runDir, log, task, data, model, tokenizer, processor, params,
+        runConfig: { dataset: kind, classnames, templates },
+        finalMessage: (d) => `finetune: model written to ${d}`,
+      });
+      if (streamed) log(formatReport(streamed.report).replace(/\n {2}line \d+: /g, '\n  '));
+      return { ...result, runDir, finalDir, failedImages: streamed ? streamed.report.reasons['corrupt image'] ?? 0 : failed, report: streamed?.report };
+    } finally {
+      bundle.dispose();
+    }
   } finally {
-    if (typeof o.model === 'string') model.dispose();
-    if (typeof o.dataset === 'string') ds.close?.();
+    if (!given) ds?.close?.();
   }
 }

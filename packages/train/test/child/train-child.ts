@@ -1,6 +1,8 @@
 // Child process for the signal/kill tests: trains the toy model in a run folder and reports progress on stdout.
 import { setupBackend } from '@altclip/backend';
-import { train, exitCodeFor } from '../../src';
+import * as fs from 'fs';
+import * as path from 'path';
+import { train, exitCodeFor, lockFile, writeFinalModel } from '../../src';
 import { makeToy, toyData } from '../toy';
 
 async function main() {
@@ -19,7 +21,20 @@ async function main() {
   };
   const r = await train({
     task: toy.task, params: toy.params, data, runDir, resume: mode === 'resume' ? 'latest' : undefined, progress: false,
-    config: { seed: 3, batchSize: 4, steps: mode === 'forever' ? 1_000_000 : 60, lr: 0.05, schedule: 'constant', warmup: 0, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, logEvery: 1, checkpointEvery: mode === 'forever' ? 1 : 0, keepLast: 2 },
+    // 'final': the final model is written slowly, so a signal lands while it is being written.
+    finalize:
+      mode === 'final'
+        ? async () => {
+            process.stdout.write(`finalizing ${fs.existsSync(lockFile(runDir)) ? 'locked' : 'unlocked'}\n`);
+            await writeFinalModel(runDir, async (d) => {
+              fs.mkdirSync(d, { recursive: true });
+              await new Promise((r) => setTimeout(r, 700));
+              fs.writeFileSync(path.join(d, 'model.txt'), 'weights');
+            });
+            process.stdout.write('final written\n');
+          }
+        : undefined,
+    config: { seed: 3, batchSize: 4, steps: mode === 'forever' ? 1_000_000 : mode === 'final' ? 5 : 60, lr: 0.05, schedule: 'constant', warmup: 0, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01, logEvery: 1, checkpointEvery: mode === 'forever' ? 1 : 0, keepLast: 2 },
   });
   process.stdout.write(`done ${r.status} ${r.step} ${JSON.stringify(r.losses)}\n`);
   process.exitCode = exitCodeFor(r);
