@@ -3,11 +3,64 @@ import * as path from 'path';
 
 export type Chunk = Buffer | Uint8Array | string;
 
+/** The temp file atomicWrite writes `file` through: dot-prefixed beside it, `.NAME.tmp-PID-RAND`. */
+const TEMP_NAME = /^\..+\.tmp-(\d+)-[a-z0-9]+$/;
+
+/** Bytes as MiB with one decimal, the unit checkpoint sizes are talked about in. */
+export function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** Errors that mean the file system is full (or the user's quota, or the file size limit, is reached). */
+export function isNoSpaceError(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG';
+}
+
+/** Free bytes for unprivileged users on the file system holding `dir` (undefined where statfs fails). */
+export async function freeBytes(dir: string): Promise<number | undefined> {
+  try {
+    const s = await fs.promises.statfs(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Syscalls on the temp file's handle; an error from any other (a lazy tensor reading its source) is not ours to name. */
+const WRITE_SYSCALLS = new Set(['write', 'writev', 'fsync', 'fdatasync', 'close']);
+
+/**
+ * An fs error raised while writing `file` (through its temp file), rewritten to name the file: Node's own message for
+ * a write on a file handle is "ENOSPC: no space left on device, write", which names nothing. Says how far the write
+ * got and, for a full disk, the free space left. Other errors (the writer's own) are returned as they are.
+ */
+async function writeFailure(e: unknown, file: string, fh: fs.promises.FileHandle, expected: number | undefined): Promise<unknown> {
+  const err = e as NodeJS.ErrnoException;
+  // Duck-typed: errors from Node's fs are not `instanceof Error` of another realm (jest's vm contexts).
+  if (typeof err?.message !== 'string' || typeof err.code !== 'string' || !WRITE_SYSCALLS.has(err.syscall ?? '')) return e;
+  const written = await fh.stat().then((s) => s.size, () => undefined);
+  const parts: string[] = [];
+  if (written !== undefined) parts.push(`${mib(written)}${expected !== undefined ? ` of ${mib(expected)}` : ''} written`);
+  if (isNoSpaceError(err)) {
+    const free = await freeBytes(path.dirname(file));
+    if (free !== undefined) parts.push(`${mib(free)} free on that file system`);
+  }
+  const message = `${err.message} while writing ${file}${parts.length ? ` (${parts.join('; ')})` : ''}`;
+  return Object.assign(new Error(message), { code: err.code, errno: err.errno, syscall: err.syscall, path: file, cause: e });
+}
+
+export interface AtomicWriteOptions {
+  /** The file's final size, when known: an error then says how much of it was written. */
+  expectedBytes?: number;
+}
+
 /**
  * Runs `write` against a temp file in the same directory as `file`, fsyncs it and renames it into place, so a crash
- * or a throw leaves either the old file or the new one, never a half-written one (and no temp file behind).
+ * or a throw leaves either the old file or the new one, never a half-written one (and no temp file behind; a kill -9
+ * leaves the temp file, which removeStaleTempFiles clears later). fs errors of the write name `file`.
  */
-export async function atomicWrite(file: string, write: (fh: fs.promises.FileHandle) => Promise<void>): Promise<void> {
+export async function atomicWrite(file: string, write: (fh: fs.promises.FileHandle) => Promise<void>, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(path.resolve(file));
   await fs.promises.mkdir(dir, { recursive: true });
   const rand = Math.random().toString(36).slice(2, 8);
@@ -18,9 +71,10 @@ export async function atomicWrite(file: string, write: (fh: fs.promises.FileHand
     await fh.sync();
     await fh.close();
   } catch (e) {
+    const named = await writeFailure(e, file, fh, opts.expectedBytes);
     await fh.close().catch(() => undefined);
     await fs.promises.rm(tmp, { force: true });
-    throw e;
+    throw named;
   }
   try {
     await fs.promises.rename(tmp, file);
@@ -28,6 +82,37 @@ export async function atomicWrite(file: string, write: (fh: fs.promises.FileHand
     await fs.promises.rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** Whether process `pid` runs on this host (EPERM: it exists, owned by another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the atomicWrite temp files in `dir` (not below it) whose writing process no longer runs: what a kill -9
+ * or a power cut during a write leaves. Returns the paths removed.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+    removed.push(path.join(dir, name));
+  }
+  return removed;
 }
 
 /** fs calls are made in pieces of this size: single multi-hundred-MB reads/writes measured several times slower. */

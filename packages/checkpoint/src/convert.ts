@@ -5,11 +5,14 @@ import { CheckpointError } from './errors';
 import { openCheckpoint } from './open';
 import { writeSafetensors } from './safetensors';
 import { fixHfConfigFloats, HF_FLOAT_FIELDS } from './hf-config';
+import { assertFiniteWeights, assertFitsDtype } from './finite';
 
 export interface ConvertOptions {
   /** dtype of floating-point tensors in the output (integer and bool tensors keep theirs). Default F32. */
   dtype?: 'F32' | 'F16' | 'BF16';
   onProgress?: (p: WriteProgress) => void;
+  /** Copy NaN/Inf weights (and let values overflow to Inf in a narrower dtype); default: the --allow-nonfinite setting. */
+  allowNonFinite?: boolean;
 }
 
 export interface ConvertResult {
@@ -60,16 +63,30 @@ export async function convertToSafetensors(input: string, output: string, opts: 
     for (const k of reader.keys()) {
       const { dtype, shape } = reader.info(k);
       const out: DType = FLOATS.has(dtype) ? target : dtype;
-      tensors.set(k, { shape, dtype: out, load: async () => (await reader.read(k)).data });
+      // NaN/Inf refused as every command that loads weights does, and values the output dtype would turn into Inf.
+      const load = async () => {
+        const { data } = await reader.read(k);
+        if (FLOATS.has(dtype)) {
+          assertFiniteWeights(data, k, reader.path, opts.allowNonFinite);
+          if (out !== dtype) assertFitsDtype(data, k, reader.path, out, opts.allowNonFinite);
+        }
+        return data;
+      };
+      tensors.set(k, { shape, dtype: out, load });
     }
     // transformers refuses safetensors without a framework tag; keep whatever else the source carried
     const metadata: Record<string, string> = { ...reader.metadata, format: reader.metadata.format ?? 'pt' };
     if (reader.format === 'sharded') delete metadata.total_size;
+    const outDirExisted = fs.existsSync(path.dirname(path.resolve(outFile)));
     await writeSafetensors(outFile, tensors, metadata, {
       onProgress: (p) => {
         bytes = p.bytesTotal;
         opts.onProgress?.(p);
       },
+    }).catch((e) => {
+      // A refused tensor (NaN/Inf) or a full disk: leave nothing behind, not even the folder made for the output.
+      if (!outDirExisted) fs.rmSync(path.dirname(path.resolve(outFile)), { recursive: true, force: true });
+      throw e;
     });
     const copied: string[] = [];
     if (inIsDir && path.resolve(input) !== path.resolve(output)) {

@@ -33,13 +33,7 @@ export async function openSafetensors(file: string): Promise<CheckpointReader> {
   const fh = await openForRead(file);
   try {
     const size = (await fh.stat()).size;
-    if (size < 8) throw new CheckpointError(file, `truncated header: ${size} bytes, a safetensors file starts with an 8-byte header length`);
-    const { buf: lenBuf } = await readExactly(fh, 8, 0);
-    const headerLen = lenBuf.readBigUInt64LE(0);
-    if (headerLen > BigInt(size - 8))
-      throw new CheckpointError(file, `truncated header: header length ${headerLen} but only ${size - 8} bytes follow (not a safetensors file, or cut short)`);
-    if (headerLen > 100n * 1024n * 1024n) throw new CheckpointError(file, `header length ${headerLen} is implausibly large`);
-    const hlen = Number(headerLen);
+    const hlen = headerLength(file, size, size >= 8 ? (await readExactly(fh, 8, 0)).buf : undefined);
     const { buf: hb } = await readExactly(fh, hlen, 8);
     const header = parseHeader(file, hb);
     const entries = validateEntries(file, header, size - 8 - hlen, 8 + hlen);
@@ -48,6 +42,46 @@ export async function openSafetensors(file: string): Promise<CheckpointReader> {
     await fh.close();
     throw e;
   }
+}
+
+/**
+ * What is wrong with a .safetensors file (unreadable, a cut or invalid header, tensor bytes beyond the end of the file
+ * as a truncated copy or write leaves), or undefined when it is whole. Reads the header only, synchronously.
+ */
+export function safetensorsProblem(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    return `${file}: cannot open (${(e as Error).message})`;
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const readAt = (length: number, position: number) => {
+      const buf = Buffer.alloc(length);
+      fs.readSync(fd, buf, 0, length, position);
+      return buf;
+    };
+    const hlen = headerLength(file, size, size >= 8 ? readAt(8, 0) : undefined);
+    const header = parseHeader(file, readAt(hlen, 8));
+    validateEntries(file, header, size - 8 - hlen, 8 + hlen);
+    parseMetadata(file, header.__metadata__);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The header length from the file's first 8 bytes (`lenBuf`, undefined when the file is shorter), checked against its size. */
+function headerLength(file: string, size: number, lenBuf: Buffer | undefined): number {
+  if (!lenBuf) throw new CheckpointError(file, `truncated header: ${size} bytes, a safetensors file starts with an 8-byte header length`);
+  const headerLen = lenBuf.readBigUInt64LE(0);
+  if (headerLen > BigInt(size - 8))
+    throw new CheckpointError(file, `truncated header: header length ${headerLen} but only ${size - 8} bytes follow (not a safetensors file, or cut short)`);
+  if (headerLen > 100n * 1024n * 1024n) throw new CheckpointError(file, `header length ${headerLen} is implausibly large`);
+  return Number(headerLen);
 }
 
 function parseHeader(file: string, hb: Buffer): Record<string, unknown> {
@@ -79,8 +113,9 @@ function validateEntries(file: string, header: Record<string, unknown>, dataLen:
     if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0))
       throw new CheckpointError(file, `tensor '${name}': invalid data_offsets ${JSON.stringify(data_offsets)}`);
     const [b, e] = data_offsets as [number, number];
-    if (b > e || e > dataLen)
-      throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes)`);
+    if (b > e) throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] out of range (begin after end)`);
+    if (e > dataLen)
+      throw new CheckpointError(file, `tensor '${name}': data_offsets [${b}, ${e}] out of range (data section is ${dataLen} bytes: the file is truncated, or its header is wrong)`);
     const expected = numel(shape) * DTYPE_BYTES[dtype];
     if (e - b !== expected)
       throw new CheckpointError(file, `tensor '${name}': byte count ${e - b} does not match shape [${shape}] ${dtype} (expected ${expected} bytes)`);
@@ -196,5 +231,5 @@ export async function writeSafetensors(
       bytesDone += bytes;
       opts.onProgress?.({ name, tensorsDone: i + 1, tensorsTotal: plan.length, bytesDone, bytesTotal: offset });
     }
-  });
+  }, { expectedBytes: 8 + hjson.length + offset });
 }

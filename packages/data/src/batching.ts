@@ -247,3 +247,45 @@ export function* sequentialBatches(start: number, end: number, batchSize: number
     yield b;
   }
 }
+
+/**
+ * Runs `compute` over the `rows` rows of `data` ([rows, per]) in batches of exactly `batch` rows (the last one padded
+ * with copies of its last row) and returns the real rows' outputs, [rows, dim].
+ *
+ * For features cached per sample (a frozen image tower): which samples are computed together depends on the run's
+ * history, since a resumed run fills the cache in later epochs' batches, a few rows at a time. A kernel may give a
+ * row other bits in a product with another row count (the native backend picks its AVX-512 SGEMM or OpenBLAS by the
+ * number of rows), so a resumed run would drift from the uninterrupted one. With one row count for every call a
+ * sample's features no longer depend on what it was batched with.
+ */
+export function inFixedBatches(
+  data: Float32Array,
+  rows: number,
+  batch: number,
+  compute: (chunk: Float32Array, rows: number) => Float32Array,
+): { data: Float32Array; dim: number } {
+  if (!(Number.isInteger(batch) && batch >= 1)) throw new Error(`inFixedBatches: batch must be an integer >= 1, got ${batch}`);
+  if (rows === 0) return { data: new Float32Array(0), dim: 0 };
+  const per = data.length / rows;
+  if (!Number.isInteger(per)) throw new Error(`inFixedBatches: ${data.length} values do not split into ${rows} rows`);
+  let out: Float32Array | undefined;
+  let dim = 0;
+  for (let r0 = 0; r0 < rows; r0 += batch) {
+    const n = Math.min(batch, rows - r0);
+    let chunk = data.subarray(r0 * per, (r0 + n) * per);
+    if (n < batch) {
+      const padded = new Float32Array(batch * per);
+      padded.set(chunk);
+      for (let r = n; r < batch; r++) padded.copyWithin(r * per, (n - 1) * per, n * per);
+      chunk = padded;
+    }
+    const y = compute(chunk, batch); // [batch, dim]
+    if (!out) {
+      dim = y.length / batch;
+      out = new Float32Array(rows * dim);
+    }
+    if (y.length !== batch * dim) throw new Error(`inFixedBatches: compute gave ${y.length} values for ${batch} rows, expected ${batch * dim}`);
+    out.set(y.subarray(0, n * dim), r0 * dim);
+  }
+  return { data: out!, dim };
+}

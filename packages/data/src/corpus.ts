@@ -2,7 +2,7 @@ import { resolveFileList } from './file-list';
 import { isGzip, readOffsetLineBatches, readOffsetLines } from './lines';
 import { newReport, ReadReport, skipRow } from './report';
 import type { RecordReader, RecordSource, StreamUnit } from './stream';
-import { formatFromName } from './text-files';
+import { formatFromName, INVALID_UTF8 } from './text-files';
 import type { SkippedRow } from './types';
 import { IMAGE_KEYS } from './pairs';
 
@@ -33,9 +33,10 @@ type LineResult = { teacher: string; student: string } | { skip: string; detail?
 /**
  * Parses the lines of one corpus file in order (TSV `en<TAB>zh` or JSONL objects): a pair, a reason to skip the line,
  * or null for a line that is no data (blank, a header). The parser keeps the header state of its file, so a reader
- * starting mid-file first feeds it line 1.
+ * starting mid-file first feeds it line 1. A line that is not valid UTF-8 (`invalidUtf8`) is skipped, never kept with
+ * U+FFFD in place of its bad bytes.
  */
-export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text: string, line: number) => LineResult {
+export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text: string, line: number, invalidUtf8?: boolean) => LineResult {
   const format = opts.format ?? (formatFromName(file) === 'jsonl' ? 'jsonl' : 'tsv');
   const named = format === 'jsonl' || opts.header === true;
   const tf = opts.teacherField ?? (named ? 'en' : '0');
@@ -78,7 +79,12 @@ export function corpusLineParser(file: string, opts: CorpusOptions = {}): (text:
     if (cells.length < 2) return { skip: 'fewer than 2 tab-separated columns' };
     return cells; // fields by index: cells['0'] is cells[0]
   };
-  return (text) => {
+  return (text, line, invalidUtf8) => {
+    if (invalidUtf8) {
+      if (format === 'tsv' && opts.header === true && names === null) throw new Error(`${file}:${line}: the header row is not valid UTF-8`);
+      first = false;
+      return { skip: INVALID_UTF8, detail: 'another encoding, e.g. GBK or Latin-1?' };
+    }
     const f = fieldsOf(text);
     if (f === null || (!Array.isArray(f) && 'skip' in f)) return f as LineResult;
     const t = (f as Record<string, unknown>)[tf];
@@ -105,10 +111,10 @@ export async function* iterParallelCorpus(file: string, opts: CorpusOptions = {}
 /** The valid rows of one corpus file, a chunk at a time, with line numbers and byte offsets; bad rows counted in `report`. */
 async function* validRows(file: string, opts: CorpusOptions, report: ReadReport): AsyncGenerator<{ teacher: string; student: string; line: number; offset: number }[]> {
   const parse = corpusLineParser(file, opts);
-  for await (const lines of readOffsetLineBatches(file)) {
+  for await (const lines of readOffsetLineBatches(file, { invalidUtf8: 'flag' })) {
     const out: { teacher: string; student: string; line: number; offset: number }[] = [];
-    for (const { text, line, offset } of lines) {
-      const r = parse(text, line);
+    for (const { text, line, offset, invalidUtf8 } of lines) {
+      const r = parse(text, line, invalidUtf8);
       if (r === null) continue;
       report.rows++;
       if ('skip' in r) {
@@ -205,8 +211,8 @@ export function corpusSource(scan: CorpusScan, opts: CorpusOptions = {}): Record
     open: async (unit, offset): Promise<RecordReader<CorpusRecord>> => {
       const b = scan.blocks[unit];
       const parse = corpusLineParser(b.file, opts);
-      if (b.offset > 0) for await (const { text, line } of readOffsetLines(b.file)) { parse(text, line); break; } // header state
-      const lines = readOffsetLines(b.file, { start: b.offset, firstLine: b.line });
+      if (b.offset > 0) for await (const l of readOffsetLines(b.file, { invalidUtf8: 'flag' })) { parse(l.text, l.line, l.invalidUtf8); break; } // header state
+      const lines = readOffsetLines(b.file, { start: b.offset, firstLine: b.line, invalidUtf8: 'flag' });
       let k = 0; // valid rows of the block read
       let pending: CorpusRecord[] = [];
       let skip = offset;
@@ -221,7 +227,7 @@ export function corpusSource(scan: CorpusScan, opts: CorpusOptions = {}): Record
             if (k >= b.rows) return null;
             const n = await lines.next();
             if (n.done) throw new Error(`${b.file}: ended inside a block at line ${b.line} (the file changed since it was scanned)`);
-            const r = parse(n.value.text, n.value.line);
+            const r = parse(n.value.text, n.value.line, n.value.invalidUtf8);
             if (r === null || 'skip' in r) continue;
             const row = b.firstRow + k++;
             pending = [{ teacherText: r.teacher, studentText: r.student, kind: 'translation', row }];

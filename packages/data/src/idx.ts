@@ -14,7 +14,14 @@ export interface IdxArray {
 
 /** Parses an IDX file (optionally gzipped): magic 0x0000 08 NDIM, NDIM big-endian u32 dims, then the bytes. */
 export function parseIdx(buf: Uint8Array, file: string, expectDims?: number): IdxArray {
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
+  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
+    try {
+      buf = zlib.gunzipSync(buf);
+    } catch (e) {
+      // zlib's own message ("unexpected end of file", "incorrect header check") names no file.
+      throw new Error(`${file}: corrupt or truncated gzip data (${(e as Error).message}); delete it and download it again`);
+    }
+  }
   if (buf.length < 4) throw new Error(`${file}: too short for an IDX header`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const magic = dv.getUint32(0, false);

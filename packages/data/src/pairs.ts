@@ -52,7 +52,7 @@ export async function* iterImageTextPairs(file: string, opts: PairReaderOptions 
   for await (const row of readRows(file, format, { header: opts.header })) {
     report.rows++;
     if (!row.fields) {
-      skipRow(report, row.line, 'unparsable row', row.error, opts.onSkip);
+      skipRow(report, row.line, row.reason ?? 'unparsable row', row.error, opts.onSkip);
       continue;
     }
     const ik = pick(row.fields, opts.imageColumn, IMAGE_KEYS);

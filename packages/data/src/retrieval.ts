@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { readLines, TableFormat } from './text-files';
+import { INVALID_UTF8, readLines, TableFormat } from './text-files';
 import { iterImageTextPairs } from './pairs';
 import { newReport, ReadReport, skipRow } from './report';
 
@@ -85,9 +85,13 @@ export async function readCnCaptions(file: string, opts: RetrievalReaderOptions 
   const report = newReport(file);
   const groups = new Map<string, string[]>();
   const resolved = new Map<string, string>();
-  for await (const { text, line } of readLines(file)) {
+  for await (const { text, line, invalidUtf8 } of readLines(file, { invalidUtf8: 'flag' })) {
     if (text.trim() === '') continue;
     report.rows++;
+    if (invalidUtf8) {
+      skipRow(report, line, INVALID_UTF8, text.slice(0, 60));
+      continue;
+    }
     let tab = text.indexOf('\t');
     if (tab < 0) tab = text.search(/\s/);
     const key = tab > 0 ? text.slice(0, tab).trim() : '';

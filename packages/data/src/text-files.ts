@@ -1,4 +1,4 @@
-import { readOffsetLines } from './lines';
+import { LineOptions, readOffsetLines } from './lines';
 
 export type TableFormat = 'csv' | 'tsv' | 'jsonl';
 
@@ -11,9 +11,20 @@ export function formatFromName(file: string, fallback: TableFormat = 'tsv'): Tab
   return fallback;
 }
 
-/** Lines of a text file (plain or .gz) with 1-based numbers; \r\n tolerated, a UTF-8 BOM dropped. */
-export async function* readLines(file: string): AsyncGenerator<{ text: string; line: number }> {
-  for await (const { text, line } of readOffsetLines(file)) yield { text, line };
+/** One line of readLines: 1-based number; invalidUtf8 only with `invalidUtf8: 'flag'`. */
+export interface Line {
+  text: string;
+  line: number;
+  invalidUtf8?: boolean;
+}
+
+/**
+ * Lines of a text file (plain or .gz) with 1-based numbers; 
+ tolerated, a UTF-8 BOM dropped. Lines are bounded
+ * (1 MiB by default) and checked to be UTF-8: see LineOptions.
+ */
+export async function* readLines(file: string, opts: Pick<LineOptions, 'maxLineBytes' | 'invalidUtf8'> = {}): AsyncGenerator<Line> {
+  for await (const { text, line, invalidUtf8 } of readOffsetLines(file, opts)) yield invalidUtf8 ? { text, line, invalidUtf8 } : { text, line };
 }
 
 /**
@@ -48,9 +59,14 @@ export function splitCsv(text: string, delimiter = ','): string[] | null {
 export interface Row {
   line: number;
   fields: Record<string, unknown> | null;
-  /** Why the row could not be parsed at all (bad JSON, unbalanced quotes). */
+  /** Why the row could not be parsed at all (bad JSON, unbalanced quotes, invalid UTF-8). */
   error?: string;
+  /** The kind of problem, for a report's counts (default: 'unparsable row'). */
+  reason?: string;
 }
+
+/** The reason readRows gives rows that are not valid UTF-8: skipped, never kept with U+FFFD in place of the bad bytes. */
+export const INVALID_UTF8 = 'invalid UTF-8';
 
 /**
  * Streams the rows of a table file. CSV/TSV: the first row is the header when `header` is true (default), else
@@ -61,7 +77,12 @@ export async function* readRows(file: string, format: TableFormat, opts: { heade
   const header = opts.header ?? true;
   let names: string[] | null = null;
   let pending: { text: string; line: number } | null = null;
-  for await (const { text, line } of readLines(file)) {
+  for await (const { text, line, invalidUtf8 } of readLines(file, { invalidUtf8: 'flag' })) {
+    if (invalidUtf8) {
+      if (format !== 'jsonl' && header && names === null) throw new Error(`${file}:${line}: the header row is not valid UTF-8`);
+      yield { line, fields: null, error: 'not valid UTF-8 (another encoding, e.g. GBK or Latin-1?)', reason: INVALID_UTF8 };
+      continue;
+    }
     if (format === 'jsonl') {
       if (text.trim() === '') continue;
       try {

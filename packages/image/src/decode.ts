@@ -1,9 +1,9 @@
-import { promises as fsp } from 'fs';
 import sharp from 'sharp';
 import type { OutputInfo, Sharp, SharpOptions } from 'sharp';
 import { decodeBmp, decodePnm, isBmp, isPnm } from './bmp-pnm';
 import { isGif, isPng, jpegFrame, parseGif, parsePng, tiffPalette } from './containers';
 import { DecodedImage, ImageError, ImageMode, MODE_CHANNELS } from './types';
+import { readImageFile } from './read-file';
 
 export interface LoadImageOptions {
   /** Rotate/flip by the EXIF Orientation tag. Off by default: the Python references use the stored pixels. */
@@ -220,11 +220,7 @@ export async function loadImage(pathOrBuffer: string | Uint8Array, opts: LoadIma
   const src = typeof pathOrBuffer === 'string' ? pathOrBuffer : opts.name ?? '<buffer>';
   let buf: Buffer;
   if (typeof pathOrBuffer === 'string') {
-    try {
-      buf = await fsp.readFile(pathOrBuffer);
-    } catch (e) {
-      throw new ImageError(`cannot read image ${src}: ${(e as Error).message}`, src);
-    }
+    buf = await readImageFile(pathOrBuffer, opts.maxPixels ?? maxImagePixels);
   } else buf = Buffer.from(pathOrBuffer.buffer, pathOrBuffer.byteOffset, pathOrBuffer.byteLength);
   if (buf.length === 0) throw new ImageError(`cannot decode image ${src}: the file is empty (0 bytes)`, src);
   try {

@@ -2,6 +2,7 @@
 export * from './types';
 export { loadImage, imageFromPixels, setMaxImagePixels, getMaxImagePixels, PILLOW_MAX_IMAGE_PIXELS, DEFAULT_MAX_IMAGE_PIXELS } from './decode';
 export type { LoadImageOptions } from './decode';
+export { maxImageFileBytes, readImageFile, readImageFileSync } from './read-file';
 export { toRGB, pixelsToRGB } from './convert';
 export { bicubicCoeffs, resizeBicubicU8, resizeBicubicI32, resizeBicubicPremultiplied, resizeNearest } from './resample';
 export type { Coeffs, Roi } from './resample';

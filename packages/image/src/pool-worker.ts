@@ -1,4 +1,4 @@
-/** Worker thread body for PreprocessPool: one message = several files, written into the shared batch when possible. */
+/** Worker thread body for PreprocessPool: one message = several files, their tensors sent back in one transferred array. */
 import { parentPort } from 'worker_threads';
 import sharp from 'sharp';
 import { FileResult, fixedDims, preprocessFile, PoolReply, PoolTask } from './pool';
@@ -8,19 +8,20 @@ sharp.concurrency(1);
 sharp.cache(false);
 
 parentPort!.on('message', async (t: PoolTask) => {
-  const out = t.out ? new Float32Array(t.out) : undefined;
   const d = fixedDims(t.opts);
-  const expected = d ? 3 * d[0] * d[1] : -1;
+  const per = d ? 3 * d[0] * d[1] : -1;
+  // The task's tensors in one array of this worker's, moved to the main thread with the reply (see PoolReply).
+  const out = d ? new Float32Array(per * t.paths.length) : undefined;
   const results: FileResult[] = [];
-  const transfer: ArrayBuffer[] = [];
+  const transfer: ArrayBuffer[] = out ? [out.buffer as ArrayBuffer] : [];
   for (const [k, file] of t.paths.entries()) {
     try {
-      const r = await preprocessFile(file, t.opts, t.applyExif, out, t.offsets?.[k] ?? 0, expected, t.maxPixels, true, t.bytes?.[k]);
+      const r = await preprocessFile(file, t.opts, t.applyExif, out, k * per, per, t.maxPixels, true, t.bytes?.[k]);
       results.push(r);
       if (r.data) transfer.push(r.data.buffer as ArrayBuffer);
     } catch (e) {
       results.push({ error: (e as Error).message });
     }
   }
-  parentPort!.postMessage({ id: t.id, results } satisfies PoolReply, transfer);
+  parentPort!.postMessage({ id: t.id, results, out } satisfies PoolReply, transfer);
 });

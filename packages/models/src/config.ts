@@ -3,6 +3,7 @@
  * configuration class (transformers configuration_altclip.py / configuration_clip.py); unknown keys are kept
  * so that save() writes back what was read.
  */
+import { assertValidConfig, ConfigKind } from './config-validate';
 
 export interface XLMRobertaConfig {
   model_type?: string;
@@ -102,19 +103,11 @@ const XLMR_DEFAULTS = {
   type_vocab_size: 1, layer_norm_eps: 1e-5, pad_token_id: 1, bos_token_id: 0, eos_token_id: 2, initializer_range: 0.02,
 };
 
-/** AltCLIPTextConfig (HF defaults = the BAAI/AltCLIP text tower). */
-export function altclipTextConfig(raw?: Raw): AltCLIPTextConfig {
-  return withDefaults({ ...XLMR_DEFAULTS, model_type: 'altclip_text_model', project_dim: 768, initializer_factor: 0.02 }, raw);
-}
-
-/** XLMRobertaConfig (HF defaults are xlm-roberta-base's: hidden 768, 12 layers, vocab 30522 is BERT's; we keep XLM-R's vocab). */
-export function xlmRobertaConfig(raw?: Raw): XLMRobertaConfig {
-  return withDefaults({ ...XLMR_DEFAULTS, model_type: 'xlm-roberta' }, raw);
-}
-
-/** CLIPVisionConfig / AltCLIPVisionConfig (HF defaults are ViT-B/32, NOT AltCLIP's ViT-L/14). */
-export function clipVisionConfig(raw?: Raw, modelType = 'clip_vision_model'): CLIPVisionConfig {
-  return withDefaults(
+// Builders fill in the HF defaults; the exported functions below also validate (config-validate.ts), once, at the top.
+const buildAltclipText = (raw?: Raw) =>
+  withDefaults<AltCLIPTextConfig>({ ...XLMR_DEFAULTS, model_type: 'altclip_text_model', project_dim: 768, initializer_factor: 0.02 }, raw);
+const buildVision = (raw?: Raw, modelType = 'clip_vision_model') =>
+  withDefaults<CLIPVisionConfig>(
     {
       model_type: modelType, hidden_size: 768, intermediate_size: 3072, projection_dim: 512, num_hidden_layers: 12,
       num_attention_heads: 12, num_channels: 3, image_size: 224, patch_size: 32, hidden_act: 'quick_gelu',
@@ -122,10 +115,8 @@ export function clipVisionConfig(raw?: Raw, modelType = 'clip_vision_model'): CL
     },
     raw,
   );
-}
-
-export function clipTextConfig(raw?: Raw): CLIPTextConfig {
-  return withDefaults(
+const buildClipText = (raw?: Raw) =>
+  withDefaults<CLIPTextConfig>(
     {
       model_type: 'clip_text_model', vocab_size: 49408, hidden_size: 512, intermediate_size: 2048, projection_dim: 512,
       num_hidden_layers: 12, num_attention_heads: 8, max_position_embeddings: 77, hidden_act: 'quick_gelu',
@@ -134,24 +125,56 @@ export function clipTextConfig(raw?: Raw): CLIPTextConfig {
     },
     raw,
   );
+
+function checked<T>(kind: ConfigKind, cfg: T, source: string): T {
+  assertValidConfig(kind, cfg as Record<string, unknown>, source);
+  return cfg;
 }
 
-export function altclipConfig(raw: Raw = {}): AltCLIPConfig {
+/**
+ * AltCLIPTextConfig (HF defaults = the BAAI/AltCLIP text tower). Every builder throws, one line per problem naming
+ * `source` (the file) and the field, for a config the models cannot use (see config-validate.ts).
+ */
+export function altclipTextConfig(raw?: Raw, source = 'text config'): AltCLIPTextConfig {
+  return checked('altclip_text', buildAltclipText(raw), source);
+}
+
+/** XLMRobertaConfig (HF defaults are xlm-roberta-base's: hidden 768, 12 layers, vocab 30522 is BERT's; we keep XLM-R's vocab). */
+export function xlmRobertaConfig(raw?: Raw, source = 'text config'): XLMRobertaConfig {
+  return checked('xlmr', withDefaults<XLMRobertaConfig>({ ...XLMR_DEFAULTS, model_type: 'xlm-roberta' }, raw), source);
+}
+
+/** CLIPVisionConfig / AltCLIPVisionConfig (HF defaults are ViT-B/32, NOT AltCLIP's ViT-L/14). */
+export function clipVisionConfig(raw?: Raw, modelType = 'clip_vision_model', source = 'vision config'): CLIPVisionConfig {
+  return checked('vision', buildVision(raw, modelType), source);
+}
+
+export function clipTextConfig(raw?: Raw, source = 'text config'): CLIPTextConfig {
+  return checked('clip_text', buildClipText(raw), source);
+}
+
+export function altclipConfig(raw: Raw = {}, source = 'model config'): AltCLIPConfig {
   const cfg = withDefaults<AltCLIPConfig>({ projection_dim: 768, logit_scale_init_value: 2.6592, initializer_factor: 1.0 }, raw);
   cfg.model_type = 'altclip';
   cfg.architectures = ['AltCLIPModel'];
-  cfg.text_config = altclipTextConfig(raw.text_config as Raw);
-  cfg.vision_config = clipVisionConfig(raw.vision_config as Raw, 'altclip_vision_model');
-  return cfg;
+  cfg.text_config = buildAltclipText(subConfig(raw.text_config, 'text_config', source));
+  cfg.vision_config = buildVision(subConfig(raw.vision_config, 'vision_config', source), 'altclip_vision_model');
+  return checked('altclip', cfg, source);
 }
 
-export function clipConfig(raw: Raw = {}): CLIPConfig {
+export function clipConfig(raw: Raw = {}, source = 'model config'): CLIPConfig {
   const cfg = withDefaults<CLIPConfig>({ projection_dim: 512, logit_scale_init_value: 2.6592, initializer_factor: 1.0 }, raw);
   cfg.model_type = 'clip';
   cfg.architectures = ['CLIPModel'];
-  cfg.text_config = clipTextConfig(raw.text_config as Raw);
-  cfg.vision_config = clipVisionConfig(raw.vision_config as Raw);
-  return cfg;
+  cfg.text_config = buildClipText(subConfig(raw.text_config, 'text_config', source));
+  cfg.vision_config = buildVision(subConfig(raw.vision_config, 'vision_config', source));
+  return checked('clip', cfg, source);
+}
+
+/** A nested config (text_config, vision_config): an object or absent (HF defaults). */
+function subConfig(v: unknown, key: string, source: string): Raw | undefined {
+  if (v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v))) return v as Raw | undefined;
+  throw new Error(`${source}: ${key} must be an object, got ${JSON.stringify(v)}`);
 }
 
 export function headDim(hidden: number, heads: number, where: string): number {

@@ -1,4 +1,6 @@
 export * from './config';
+export { CONFIG_LIMITS, configProblems } from './config-validate';
+export type { ConfigKind } from './config-validate';
 export * from './ops';
 export * from './specs';
 export * from './init';

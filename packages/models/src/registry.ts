@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { altclipConfig, AltCLIPConfig, clipConfig, CLIPConfig } from './config';
 import { altclipSpecs, clipSpecs, countParams } from './specs';
+import { readConfigJson } from './weights';
 
 export function configsDir(): string {
   if (process.env.ALTCLIP_CONFIGS) return process.env.ALTCLIP_CONFIGS;
@@ -29,9 +30,9 @@ export function getModelConfig(name: string): AltCLIPConfig | CLIPConfig {
     const known = listModels().map((m) => m.name);
     throw new Error(`unknown model config '${name}' (available: ${known.join(', ')})`);
   }
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
-  if (raw.model_type === 'altclip') return altclipConfig(raw);
-  if (raw.model_type === 'clip') return clipConfig(raw);
+  const raw = readConfigJson(file); // checked there, errors naming the file
+  if (raw.model_type === 'altclip') return altclipConfig(raw, file);
+  if (raw.model_type === 'clip') return clipConfig(raw, file);
   throw new Error(`${file}: model_type must be 'altclip' or 'clip', got '${raw.model_type}'`);
 }
 

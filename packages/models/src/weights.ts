@@ -11,6 +11,7 @@ import * as checkpoint from '@altclip/checkpoint';
 import { halfParams, safetensorsDtype, widen } from './half';
 import type { CheckpointReader } from '@altclip/checkpoint';
 import { ParamSpec } from './specs';
+import { altclipConfig, altclipTextConfig, clipConfig, clipTextConfig, clipVisionConfig, xlmRobertaConfig } from './config';
 
 export class WeightsMismatchError extends Error {
   constructor(
@@ -50,11 +51,26 @@ export function readConfigJson(dirOrFile: string): Record<string, unknown> {
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message;
     throw new Error(`${file}: cannot read model config (${why})`, { cause: e });
   }
+  let raw: unknown;
   try {
-    return JSON.parse(text);
+    raw = JSON.parse(text);
   } catch (e) {
     throw new Error(`${file}: invalid JSON (${(e as Error).message})`, { cause: e });
   }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${file}: a model config must be a JSON object`);
+  validateByType(raw as Record<string, unknown>, file);
+  return raw as Record<string, unknown>;
+}
+
+/** Configs of the model types we build are checked on read, so errors name the file (see config-validate.ts). */
+function validateByType(raw: Record<string, unknown>, file: string): void {
+  const t = raw.model_type;
+  if (t === 'altclip') altclipConfig(raw, file);
+  else if (t === 'clip') clipConfig(raw, file);
+  else if (t === 'xlm-roberta') xlmRobertaConfig(raw, file);
+  else if (t === 'altclip_text_model') altclipTextConfig(raw, file);
+  else if (t === 'clip_text_model') clipTextConfig(raw, file);
+  else if (t === 'clip_vision_model' || t === 'altclip_vision_model') clipVisionConfig(raw, t, file);
 }
 
 /** Opens the weights of a model folder: model.safetensors, pytorch_model.bin or a sharded index. */
@@ -72,34 +88,8 @@ export function isIgnoredKey(key: string): boolean {
   return /(^|\.)(position_ids|token_type_ids)$/.test(key) || /(^|\.)roberta\.pooler\./.test(key) || /^pooler\./.test(key);
 }
 
-let allowNonFinite = false;
-
-/**
- * Whether weights with NaN/Inf values may be loaded (default false: such a checkpoint is refused, since a model that
- * holds them predicts only NaN). The CLI's --allow-nonfinite sets it.
- */
-export function setAllowNonFiniteWeights(allow: boolean): void {
-  allowNonFinite = allow;
-}
-
-export function allowNonFiniteWeights(): boolean {
-  return allowNonFinite;
-}
-
-/** Number of NaN/Inf values in `data`. */
-export function countNonFinite(data: ArrayLike<number>): number {
-  let n = 0;
-  // x - x is 0 for every finite x and NaN for NaN and +-Inf.
-  for (let i = 0; i < data.length; i++) if (data[i] - data[i] !== 0) n++;
-  return n;
-}
-
-/** Throws (naming the file and tensor) when `data` holds NaN/Inf, unless allowed (setAllowNonFiniteWeights). */
-export function assertFiniteWeights(data: ArrayLike<number>, key: string, source: string, allow = allowNonFinite): void {
-  if (allow) return;
-  const n = countNonFinite(data);
-  if (n) throw new Error(`${source}: tensor '${key}' has ${n} NaN/Inf value(s) of ${data.length}; refusing to load it (pass --allow-nonfinite to load anyway)`);
-}
+// Moved to @altclip/checkpoint (convert refuses NaN/Inf too); re-exported so the setting stays one process-wide flag.
+export { setAllowNonFiniteWeights, allowNonFiniteWeights, countNonFinite, assertFiniteWeights } from '@altclip/checkpoint';
 
 export interface LoadPlan {
   /** model key -> checkpoint key */
@@ -178,7 +168,7 @@ export async function readPlanned(
       const key = plan.sources.get(spec.name)!;
       const td = await reader.read(key);
       const data = td.data as Float32Array;
-      assertFiniteWeights(data, key, reader.path);
+      checkpoint.assertFiniteWeights(data, key, reader.path);
       if (opts.host?.has(spec.name)) host.set(spec.name, data);
       else {
         const t = tf.tensor(data, spec.shape, 'float32');

@@ -2,6 +2,9 @@
 // SharedArrayBuffer) and byte offsets into it, so tensors are read and written where they live, without copies.
 // Offsets and sizes are checked against the heap's length before any pointer is formed.
 #include <node_api.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cstdio>
@@ -223,6 +226,17 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   });
 }
 
+// tuneMalloc(): fixes glibc's mmap threshold at its default (128 KiB) for the whole process. glibc otherwise raises
+// the threshold to the size of each large buffer freed (up to 32 MiB), after which such buffers come from malloc's
+// per-thread arenas, which keep their freed pages: decoding images of varying sizes on the worker pool made resident
+// memory creep over a long embed (issue 24, item 15). Setting it once turns the dynamic threshold off. No-op without
+// glibc.
+void tuneMalloc() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
+}
+
 // setGemm(mode: 'auto' | 'builtin' | 'openblas' | boolean): the SGEMM gemm() uses (true: builtin, false: openblas).
 // Without OpenBLAS it stays built-in.
 napi_value SetGemm(napi_env env, napi_callback_info info) {
@@ -403,6 +417,7 @@ napi_value Init(napi_env env, napi_value exports) {
   registerFused(env, exports);
   registerBf16(env, exports);
   altclip::setGemmMode(altclip::gemmModeByDefault());
+  tuneMalloc();
   return exports;
 }
 

@@ -3,7 +3,9 @@ import * as path from 'path';
 import * as crypto from 'crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
-import { atomicWriteFile, openSafetensors, writeSafetensors, TensorToWrite } from '@altclip/checkpoint';
+import {
+  atomicWriteFile, freeBytes, isNoSpaceError, mib, openSafetensors, pidAlive, removeStaleTempFiles, safetensorsProblem, writeSafetensors, TensorToWrite,
+} from '@altclip/checkpoint';
 import { assertFiniteWeights } from '@altclip/models';
 import type { AdamW } from './adamw';
 
@@ -58,14 +60,47 @@ export function prepareRunDir(dir: string, resuming: boolean, log?: (line: strin
   if (fs.existsSync(dir)) {
     const entries = fs.readdirSync(dir).filter((e) => !e.startsWith('.'));
     if (entries.length && !resuming)
-      throw new Error(`run folder ${dir} already exists and is not empty; pass --resume latest to continue it, or choose another --out/--name`);
+      throw new Error(
+        `run folder ${dir} already exists and is not empty; pass --resume latest to continue it` +
+          `${hasCheckpoint(dir) ? '' : ' (it holds no checkpoint yet, so that starts it again from scratch)'}, or choose another --out/--name`,
+      );
   } else if (resuming) {
     throw new Error(`cannot resume: run folder ${dir} does not exist`);
   }
   fs.mkdirSync(dir, { recursive: true });
   const release = lockRunDir(dir, log);
   fs.mkdirSync(path.join(dir, 'checkpoints'), { recursive: true });
+  const removed = removeRunLeftovers(dir);
+  if (removed.length) log?.(`removed ${removed.length} temporary file(s) left by an interrupted process: ${removed.map((f) => path.relative(dir, f)).join(', ')}`);
   return release;
+}
+
+/** `.tmp-step-<N>-<pid>`: a checkpoint being written by process <pid> (saveCheckpoint). */
+const TMP_CHECKPOINT = /^\.tmp-step-\d+-(\d+)$/;
+/** `metrics.jsonl.tmp-<pid>`: MetricsLog.truncateAfter's rewrite. */
+const TMP_METRICS = /^metrics\.jsonl\.tmp-(\d+)$/;
+
+/**
+ * Removes what writers killed mid-write (kill -9, power loss) leave in a run folder: half-written checkpoint folders,
+ * atomicWrite temp files (`.model.safetensors.tmp-*` in final/ or the run folder) and metrics rewrites, all of
+ * processes that no longer run. They are never read, but a checkpoint-sized folder per failure fills a disk.
+ */
+export function removeRunLeftovers(runDir: string): string[] {
+  const removed: string[] = [];
+  const dropDead = (dir: string, re: RegExp) => {
+    if (!fs.existsSync(dir)) return;
+    for (const e of fs.readdirSync(dir)) {
+      const m = re.exec(e);
+      if (!m || pidAlive(Number(m[1]))) continue;
+      fs.rmSync(path.join(dir, e), { recursive: true, force: true });
+      removed.push(path.join(dir, e));
+    }
+  };
+  const ckRoot = path.join(runDir, 'checkpoints');
+  dropDead(ckRoot, TMP_CHECKPOINT);
+  dropDead(runDir, TMP_METRICS);
+  for (const d of [runDir, ckRoot, path.join(runDir, 'final')]) removed.push(...removeStaleTempFiles(d));
+  return removed;
 }
 
 /** Reads a JSON file; errors name the file (a bare "Unexpected end of JSON input" does not say which). */
@@ -95,8 +130,20 @@ export function checkpointProblem(ck: string): string | undefined {
     return (e as Error).message;
   }
   if (!fs.existsSync(path.join(ck, 'optimizer.safetensors'))) return `${ck} has no optimizer.safetensors`;
-  if (!fs.readdirSync(ck).some((f) => f.endsWith('.safetensors') && f !== 'optimizer.safetensors')) return `${ck} has no model .safetensors file`;
+  const files = fs.readdirSync(ck).filter((f) => f.endsWith('.safetensors'));
+  if (!files.some((f) => f !== 'optimizer.safetensors')) return `${ck} has no model .safetensors file`;
+  // A file cut short (a copy or a disk that filled, outside our atomic writes) fails only when its tensors are read.
+  for (const f of files) {
+    const p = safetensorsProblem(path.join(ck, f));
+    if (p) return p;
+  }
   return undefined;
+}
+
+/** Whether a run folder holds any checkpoint, complete or not (`checkpoints/latest` or a step-<N> folder). */
+function hasCheckpoint(runDir: string): boolean {
+  const ckRoot = path.join(runDir, 'checkpoints');
+  return fs.existsSync(path.join(ckRoot, 'latest')) || stepFolders(ckRoot).length > 0;
 }
 
 /** step-<N> folders of a run, newest first. */
@@ -146,18 +193,24 @@ export function resolveCheckpoint(runDir: string, which: string, log: (line: str
   return ck;
 }
 
+/**
+ * What `--resume` continues from: a checkpoint folder (see resolveCheckpoint), or undefined when `which` is 'latest'
+ * or a run folder that holds no checkpoint at all: the run was stopped before its first one, so nothing is lost by
+ * starting it again from scratch (logged). A run folder whose checkpoints are all broken is still an error.
+ */
+export function resolveResume(runDir: string, which: string, log: (line: string) => void = (l) => process.stderr.write(l + '\n')): string | undefined {
+  const isRunFolder = (d: string) => !fs.existsSync(path.join(d, 'trainer_state.json')) && fs.existsSync(path.join(d, 'checkpoints'));
+  const run = which === 'latest' ? runDir : isRunFolder(which) ? which : undefined;
+  if (run !== undefined && fs.existsSync(run) && !hasCheckpoint(run)) {
+    log(`${run} holds no checkpoint (the run was stopped before its first one): starting it from scratch`);
+    return undefined;
+  }
+  return resolveCheckpoint(runDir, which, log);
+}
+
 /** Where a run folder's lock lives. */
 export function lockFile(runDir: string): string {
   return path.join(runDir, '.lock');
-}
-
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
 }
 
 /**
@@ -242,31 +295,64 @@ export interface SaveCheckpointArgs {
   optimizer: Pick<AdamW, 'stateDict'>;
   saveModel: (dir: string) => Promise<void>;
   keepLast?: number;
+  /** Bytes saveModel writes (all parameters at their stored dtypes), for the space a checkpoint needs when a disk fills. */
+  modelBytes?: number;
   /** Test hook: called after the model files are written, before the checkpoint is committed. */
   beforeCommit?: (tmpDir: string) => Promise<void> | void;
 }
 
 /**
  * Writes checkpoints/step-<N>/ under a temporary name, renames it into place, then updates `latest`; a crash at any
- * point leaves the previous checkpoint and `latest` intact. Older checkpoints beyond keepLast are removed after.
+ * point leaves the previous checkpoint and `latest` intact. A failed write removes its temporary folder (a full disk
+ * gets an error naming the file and the space a checkpoint needs). Older checkpoints beyond keepLast go after.
  */
 export async function saveCheckpoint(a: SaveCheckpointArgs): Promise<string> {
   const ckRoot = path.join(a.runDir, 'checkpoints');
   const name = `step-${a.state.step}`;
   const final = path.join(ckRoot, name);
   const tmp = path.join(ckRoot, `.tmp-${name}-${process.pid}`);
-  await fs.promises.rm(tmp, { recursive: true, force: true });
-  await fs.promises.mkdir(tmp, { recursive: true });
-  await a.saveModel(tmp);
   const opt = await a.optimizer.stateDict();
-  await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), opt.tensors, opt.metadata);
-  await atomicWriteFile(path.join(tmp, 'trainer_state.json'), [JSON.stringify(a.state, null, 2) + '\n']);
-  await a.beforeCommit?.(tmp);
+  try {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+    await fs.promises.mkdir(tmp, { recursive: true });
+    await a.saveModel(tmp);
+    await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), opt.tensors, opt.metadata);
+    await atomicWriteFile(path.join(tmp, 'trainer_state.json'), [JSON.stringify(a.state, null, 2) + '\n']);
+    await a.beforeCommit?.(tmp);
+  } catch (e) {
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+    if (!isNoSpaceError(e)) throw e;
+    throw Object.assign(new Error(`cannot write checkpoint ${name}: ${(e as Error).message}. ${await spaceAdvice(ckRoot, opt.tensors.values(), a.modelBytes)}`), {
+      code: (e as NodeJS.ErrnoException).code,
+      cause: e,
+    });
+  }
   if (fs.existsSync(final)) await fs.promises.rm(final, { recursive: true, force: true });
   await fs.promises.rename(tmp, final);
   await atomicWriteFile(path.join(ckRoot, 'latest'), [name + '\n']);
   if (a.keepLast && a.keepLast > 0) await pruneCheckpoints(ckRoot, a.keepLast, name);
   return final;
+}
+
+/**
+ * What a full disk needs to take a checkpoint: the optimizer's moments (exact, from their shapes) plus the model
+ * (`modelBytes`, else the newest complete checkpoint's model files, else at least the trained parameters in f32).
+ */
+async function spaceAdvice(ckRoot: string, moments: Iterable<{ shape: number[] }>, modelBytes?: number): Promise<string> {
+  let optBytes = 0;
+  for (const t of moments) optBytes += 4 * t.shape.reduce((x, y) => x * y, 1);
+  let model = modelBytes;
+  let atLeast = false;
+  const prev = stepFolders(ckRoot).find((ck) => !checkpointProblem(ck));
+  if (model === undefined && prev)
+    model = fs.readdirSync(prev).filter((f) => f !== 'optimizer.safetensors').reduce((n, f) => n + fs.statSync(path.join(prev, f)).size, 0);
+  if (model === undefined) [model, atLeast] = [optBytes / 2, true];
+  const free = await freeBytes(ckRoot);
+  return (
+    `A checkpoint needs ${atLeast ? 'at least ' : 'about '}${mib(model + optBytes)} (model ${mib(model)}, optimizer ${mib(optBytes)})` +
+    `${free !== undefined ? `; ${mib(free)} are free there` : ''}. The partial checkpoint was removed; ` +
+    `${prev ? `the last complete one is ${prev}` : 'no complete checkpoint exists yet'}. Free some space (or lower --keep-last), then continue with --resume latest`
+  );
 }
 
 async function pruneCheckpoints(ckRoot: string, keep: number, current: string): Promise<void> {
@@ -277,8 +363,11 @@ async function pruneCheckpoints(ckRoot: string, keep: number, current: string): 
     .map((m) => Number(m[1]))
     .sort((x, y) => y - x);
   for (const s of steps.slice(keep)) if (`step-${s}` !== current) await fs.promises.rm(path.join(ckRoot, `step-${s}`), { recursive: true, force: true });
-  // Leftovers of interrupted writes.
-  for (const e of fs.readdirSync(ckRoot)) if (e.startsWith('.tmp-step-')) await fs.promises.rm(path.join(ckRoot, e), { recursive: true, force: true });
+  // Leftovers of interrupted writes (of processes that no longer run: pid reuse can only keep one, never lose one).
+  for (const e of fs.readdirSync(ckRoot)) {
+    const m = TMP_CHECKPOINT.exec(e);
+    if (m && !pidAlive(Number(m[1]))) await fs.promises.rm(path.join(ckRoot, e), { recursive: true, force: true });
+  }
 }
 
 /** Reads a checkpoint's trainer state and restores the optimizer's moments. The model is restored by the caller. */

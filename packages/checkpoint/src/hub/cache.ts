@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { pidAlive } from '../atomic';
 import { checkCommit, checkRepoPath, insideRoot, isCommitHash, REPO_ID } from './guard';
 import { HubError } from './errors';
 
@@ -101,15 +102,6 @@ export function markMissing(folder: string, commit: string, file: string): void 
     fs.closeSync(fs.openSync(p, 'a'));
   } catch {
     // Only an optimisation: a read-only cache still works.
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

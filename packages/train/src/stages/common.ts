@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { assertOutput } from '@altclip/checkpoint';
+import { assertOutput, pidAlive } from '@altclip/checkpoint';
 import { ImageProcessor } from '@altclip/image';
 import { AnyClipModel, ClipLikeModel, getPrecision, textMaxLength } from '@altclip/models';
 import type { ReadReport } from '@altclip/data';
@@ -14,7 +14,7 @@ import { configFileOptions, mergeLayers, TrainCommand } from '../options/resolve
 import { checkOnce, markChecked } from '../options/validate';
 import { paddingRows } from '../params';
 import type { ProgressMode } from '../progress';
-import { parseLoggers, pidAlive } from '../run';
+import { parseLoggers } from '../run';
 import { BatchSource, train, TrainResult, TrainSettings } from '../trainer';
 import type { DataSource } from '../sources/types';
 import { evalHook } from './eval-hook';

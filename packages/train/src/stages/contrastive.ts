@@ -79,6 +79,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
       maxLength,
       model,
       imageFrozen,
+      featureRows: 1, // a sample's cached features independent of its batch: exact resume (tasks/clip.ts)
       onFailed: (i, err) => {
         failed++;
         if (failed <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);

@@ -108,6 +108,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
           maxLength,
           model,
           imageFrozen,
+          featureRows: 1, // a sample's cached features independent of its batch: exact resume (tasks/clip.ts)
           onFailed: (i, err) => {
             failed++;
             if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);

@@ -1,6 +1,6 @@
 /** The CLIP-loss task of `contrastive` and `finetune`: text and image features, a contrastive loss, logit_scale kept in range. */
 import * as tf from '@tensorflow/tfjs-core';
-import { BatchLoader, encodeTexts, PixelBatch } from '@altclip/data';
+import { BatchLoader, encodeTexts, inFixedBatches, PixelBatch } from '@altclip/data';
 import type { ClipLikeModel, FrozenDtype } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
@@ -51,6 +51,12 @@ export function clipTask(model: ClipLikeModel, o: { imageFrozen: boolean; dropou
  * Batches for a CLIP-loss stage: captions tokenised on the fly, pixels from `loader` (decoded off the main thread
  * for file datasets). Unreadable images are dropped from their batch and counted. With a frozen image tower the
  * image features are computed once per sample and cached (the tower never changes), so later epochs skip it.
+ *
+ * With `featureRows` the frozen tower always runs on that many rows (the last call padded; see inFixedBatches). The
+ * stages pass 1: a resumed run fills the cache in other groupings than the uninterrupted one (the samples it skipped
+ * come later, a few per batch), and on the native backend an image's features depend on the row count of the call
+ * and on the image's place in it (GEMM row tiles), so resumed runs drifted by ~1e-8 (issue 24, item 11). One image a
+ * call makes a sample's features a function of the sample alone; it costs only the first epoch's tower passes.
  */
 export function clipBatchSource(a: {
   size: number;
@@ -62,6 +68,8 @@ export function clipBatchSource(a: {
   imageFrozen: boolean;
   /** Cache preprocessed pixels (trainable image tower) or image features (frozen) up to this many floats. */
   cacheFloats?: number;
+  /** Rows of every frozen image-tower call (1: each image alone); default: the rows of each loaded batch. */
+  featureRows?: number;
   onFailed?: (index: number, error: string) => void;
 }): BatchSource<ClipBatch> & { failed: Map<number, string> } {
   const failed = new Map<number, string>();
@@ -75,10 +83,14 @@ export function clipBatchSource(a: {
     let per = px.data.length / px.indices.length;
     let data = px.data;
     if (a.imageFrozen) {
-      const f = tf.tidy(() => a.model.getImageFeatures(tf.tensor4d(px.data, px.shape)));
-      data = f.dataSync() as Float32Array;
-      per = f.shape[1];
-      f.dispose();
+      const [, c, h, w] = px.shape;
+      const features = (chunk: Float32Array, n: number): Float32Array => {
+        const f = tf.tidy(() => a.model.getImageFeatures(tf.tensor4d(chunk, [n, c, h, w]))); // [n, D]
+        const y = f.dataSync() as Float32Array;
+        f.dispose();
+        return y;
+      };
+      ({ data, dim: per } = inFixedBatches(px.data, px.indices.length, a.featureRows ?? px.indices.length, features));
     }
     px.indices.forEach((idx, r) => {
       const row = data.slice(r * per, (r + 1) * per);
