@@ -103,7 +103,7 @@ export function createSampler(size: number, opts: SamplerOptions, resume?: Sampl
  * order. With async loaders (file reads, sharp, worker threads) this overlaps loading with compute.
  */
 export async function* prefetch<I, T>(source: Iterable<I> | AsyncIterable<I>, load: (item: I) => Promise<T>, depth = 2): AsyncGenerator<T> {
-  const it = (Symbol.asyncIterator in (source as any) ? (source as AsyncIterable<I>)[Symbol.asyncIterator]() : (source as Iterable<I>)[Symbol.iterator]()) as
+  const it = (Symbol.asyncIterator in (source as object) ? (source as AsyncIterable<I>)[Symbol.asyncIterator]() : (source as Iterable<I>)[Symbol.iterator]()) as
     | Iterator<I>
     | AsyncIterator<I>;
   const queue: Promise<T>[] = [];

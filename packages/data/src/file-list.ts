@@ -122,7 +122,7 @@ export function globFiles(pattern: string): string[] {
 
 function walkDirs(dir: string): string[] {
   const out = [dir];
-  let entries: fs.Dirent[] = [];
+  let entries: fs.Dirent[];
   try {
     entries = fs.readdirSync(dir, { withFileTypes: true });
   } catch {

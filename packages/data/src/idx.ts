@@ -19,7 +19,7 @@ export function parseIdx(buf: Uint8Array, file: string, expectDims?: number): Id
       buf = zlib.gunzipSync(buf);
     } catch (e) {
       // zlib's own message ("unexpected end of file", "incorrect header check") names no file.
-      throw new Error(`${file}: corrupt or truncated gzip data (${(e as Error).message}); delete it and download it again`);
+      throw new Error(`${file}: corrupt or truncated gzip data (${(e as Error).message}); delete it and download it again`, { cause: e });
     }
   }
   if (buf.length < 4) throw new Error(`${file}: too short for an IDX header`);

@@ -59,7 +59,7 @@ export function readImageFolder(dir: string, opts: { classNames?: string[] } = {
       try {
         return await loadImage(f);
       } catch (e) {
-        throw new Error(`${f}: cannot decode image (${(e as Error).message})`);
+        throw new Error(`${f}: cannot decode image (${(e as Error).message})`, { cause: e });
       }
     },
   };

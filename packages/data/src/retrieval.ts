@@ -49,23 +49,24 @@ function build(name: string, groups: Map<string, string[]>, report: ReadReport, 
 export function readKarpathy(file: string, opts: RetrievalReaderOptions = {}): RetrievalDataset {
   const root = opts.root ?? path.dirname(path.resolve(file));
   const split = opts.split ?? 'test';
-  let doc: any;
+  // The Karpathy split file's fields, each checked below before use.
+  let doc: { dataset?: string; images?: Array<{ split?: string; filename?: unknown; filepath?: string; sentences?: Array<{ raw?: unknown }> } | null> } | null;
   try {
     doc = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
   }
   if (!doc || !Array.isArray(doc.images)) throw new Error(`${file}: not a Karpathy split file (no "images" array)`);
   const report = newReport(file);
   const groups = new Map<string, string[]>();
-  doc.images.forEach((im: any, k: number) => {
+  doc.images.forEach((im, k) => {
     if (im?.split !== split) return;
     report.rows++;
     if (typeof im.filename !== 'string' || !Array.isArray(im.sentences)) {
       skipRow(report, k, 'bad image entry', `images[${k}] lacks filename/sentences`);
       return;
     }
-    const caps = im.sentences.map((s: any) => (typeof s?.raw === 'string' ? s.raw.trim() : '')).filter((s: string) => s);
+    const caps = im.sentences.map((s) => (typeof s?.raw === 'string' ? s.raw.trim() : '')).filter((s: string) => s);
     if (caps.length === 0) {
       skipRow(report, k, 'image without captions', im.filename);
       return;

@@ -153,7 +153,7 @@ export class TarFileReader {
       try {
         hd = parseTarHeader(h, this.index);
       } catch (e) {
-        throw new Error(`${this.file}: ${(e as Error).message} (byte ${this.offset - BLOCK})`);
+        throw new Error(`${this.file}: ${(e as Error).message} (byte ${this.offset - BLOCK})`, { cause: e });
       }
       const pad = (BLOCK - (hd.size % BLOCK)) % BLOCK;
       const meta = metaKind(hd.typeflag);

@@ -216,7 +216,7 @@ export async function shardSizes(shards: string[], log?: (l: string) => void): P
         try {
           m = JSON.parse(fs.readFileSync(f, 'utf8'));
         } catch (e) {
-          throw new Error(`${f}: invalid JSON (${(e as Error).message})`);
+          throw new Error(`${f}: invalid JSON (${(e as Error).message})`, { cause: e });
         }
       }
       byDir.set(dir, m);

@@ -22,7 +22,7 @@ test('a truncated or corrupt .gz IDX file: the error names the file', () => {
   expect(readIdx(images, labels).size).toBe(4);
   const whole = fs.readFileSync(images);
   fs.writeFileSync(images, whole.subarray(0, whole.length - 12)); // a download cut short
-  expect(() => readIdx(images, labels)).toThrow(new Error(`${images}: corrupt or truncated gzip data (unexpected end of file); delete it and download it again`));
+  expect(() => readIdx(images, labels)).toThrow(`${images}: corrupt or truncated gzip data (unexpected end of file); delete it and download it again`);
   const bad = Buffer.from(whole);
   bad[12] ^= 0xff; // a flipped byte in the deflate stream
   fs.writeFileSync(images, bad);

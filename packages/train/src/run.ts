@@ -104,17 +104,17 @@ export function removeRunLeftovers(runDir: string): string[] {
 }
 
 /** Reads a JSON file; errors name the file (a bare "Unexpected end of JSON input" does not say which). */
-export function readJsonFile<T = any>(file: string): T {
+export function readJsonFile<T>(file: string): T {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   try {
     return JSON.parse(text) as T;
   } catch (e) {
-    throw new Error(`${file}: invalid JSON (${(e as Error).message})${text.length ? '' : ': the file is empty'}`);
+    throw new Error(`${file}: invalid JSON (${(e as Error).message})${text.length ? '' : ': the file is empty'}`, { cause: e });
   }
 }
 

@@ -13,7 +13,7 @@ export function readJsonConfig(file: string): Record<string, unknown> {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`cannot read config ${file}: ${(e as Error).message}`);
+    throw new Error(`cannot read config ${file}: ${(e as Error).message}`, { cause: e });
   }
   try {
     const v = JSON.parse(text);
@@ -22,7 +22,7 @@ export function readJsonConfig(file: string): Record<string, unknown> {
     delete v.description;
     return v;
   } catch (e) {
-    throw new Error(`${file}: invalid config (${(e as Error).message})`);
+    throw new Error(`${file}: invalid config (${(e as Error).message})`, { cause: e });
   }
 }
 
