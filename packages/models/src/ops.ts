@@ -200,7 +200,8 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
   if (!(rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
   const keepProb = 1 - rate;
   const keys = sampleKeys;
-  const f = tf.customGrad(((input: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
     // Keyed masks (data parallelism) are drawn in JS per sample; otherwise the native kernel draws its mask in C++ from
     // a counter-based generator seeded by one Math.random draw (so a seeded step stays reproducible), else as
     // tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U.
@@ -216,7 +217,7 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
       value,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => tf.mul(dy as tf.Tensor, tf.div(tf.cast(saved[0], 'float32'), keepProb)),
     };
-  }) as any);
+  });
   return f(x);
 }
 
@@ -305,7 +306,8 @@ export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: number)
   const [V, H] = table.shape;
   // Only the table goes through customGrad (it would cast an int input to float); ids are captured and saved
   // (save keeps a copy only while a tape is recording, so inference does not leak it).
-  const f = tf.customGrad(((t: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [t, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([ids]);
     return {
       value: tf.gather(t, ids),
@@ -316,7 +318,7 @@ export function embedding(table: tf.Tensor, ids: tf.Tensor, paddingIdx?: number)
         return [tf.unsortedSegmentSum(rows, flat, V)];
       },
     };
-  }) as any);
+  });
   return f(table);
 }
 
