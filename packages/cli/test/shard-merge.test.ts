@@ -7,13 +7,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, tmpDir } from '@altclip/test-utils';
-import { main } from '@altclip/cli';
 import { setupBackend } from '@altclip/backend';
 import { readCifar10, readRetrievalDataset } from '@altclip/data';
 import { closeSharedPool } from '@altclip/image';
 import { evaluateRetrieval, evaluateZeroShot, CIFAR10_CLASSNAMES_EN, CIFAR10_TEMPLATES_EN } from '@altclip/eval';
 import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { makeTinyModelDir } from '../../eval/test/tiny-model';
+import { runCli } from './run-cli';
 import { concatRows, readPart } from '../src/parts';
 
 const CIFAR = fixture('cifar10_bin');
@@ -47,18 +47,7 @@ afterAll(async () => {
 });
 
 /** Runs the CLI in-process; returns stdout. */
-async function cli(args: string[]): Promise<string> {
-  const out: string[] = [];
-  const spy = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await main(args);
-  } finally {
-    spy.mockRestore();
-    err.mockRestore();
-  }
-  return out.join('\n');
-}
+const cli = async (args: string[]): Promise<string> => (await runCli(args)).out;
 
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 const at = (name: string) => path.join(work, name);
