@@ -2,7 +2,6 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { fixture, tmpDir, maxAbsDiff } from '@altclip/test-utils';
-import { main } from '@altclip/cli';
 import { setupBackend } from '@altclip/backend';
 import { readCifar10 } from '@altclip/data';
 import { closeSharedPool, loadImage } from '@altclip/image';
@@ -10,6 +9,7 @@ import { openSafetensors } from '@altclip/checkpoint';
 import { evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textFeatures } from '@altclip/eval';
 import { loadModelBundle, ModelBundle, textMaxLength } from '@altclip/models';
 import { makeTinyModelDir } from '../../eval/test/tiny-model';
+import { runCli } from './run-cli';
 
 let work: string;
 let modelDir: string;
@@ -39,19 +39,8 @@ afterAll(async () => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-/** Runs the CLI in-process, capturing stdout. */
-async function cli(args: string[]): Promise<string> {
-  const out: string[] = [];
-  const spy = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await main(args);
-  } finally {
-    spy.mockRestore();
-    err.mockRestore();
-  }
-  return out.join('\n');
-}
+/** Runs the CLI in-process; returns stdout. */
+const cli = async (args: string[]): Promise<string> => (await runCli(args)).out;
 
 const SPLITS = (['train', 'test'] as const).filter((s) => fs.readdirSync(CIFAR).some((f) => (s === 'train' ? /^data_batch_\d\.bin$/ : /^test_batch\.bin$/).test(f)));
 

@@ -6,13 +6,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { fixture, tmpDir, maxAbsDiff } from '@altclip/test-utils';
-import { main } from '@altclip/cli';
 import { setupBackend } from '@altclip/backend';
 import { ClassificationDataset, readCifar10, readRetrievalDataset, TAR_END, tarMember, webDatasetEvalSource } from '@altclip/data';
 import { closeSharedPool, loadImage } from '@altclip/image';
 import { evaluateRetrieval, evaluateZeroShot, CIFAR10_CLASSNAMES_EN, CIFAR10_TEMPLATES_EN } from '@altclip/eval';
 import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { makeTinyModelDir } from '../../eval/test/tiny-model';
+import { runCli } from './run-cli';
 
 const CIFAR = fixture('cifar10_bin');
 const SPLIT = fs.existsSync(path.join(CIFAR, 'data_batch_1.bin')) ? 'train' : 'test';
@@ -50,19 +50,7 @@ afterAll(async () => {
 });
 
 /** Runs the CLI in-process; returns stdout and stderr. */
-async function cli(args: string[]): Promise<{ out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const spy = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
-  const spyErr = jest.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    await main(args);
-  } finally {
-    spy.mockRestore();
-    spyErr.mockRestore();
-  }
-  return { out: out.join('\n'), err: err.join('') };
-}
+const cli = runCli;
 
 const readJson = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 

@@ -153,8 +153,9 @@ export interface RetrievalEvalOptions {
   dataset: RetrievalDataset | EvalImageSource<string[]>;
   processor?: ImageProcessor;
   batchSize?: number;
-  /** Use only the first `limit` images (and their captions). */
+  /** Use only the first `limit` images (after `start`), with their captions. */
   limit?: number;
+  start?: number;
   ks?: number[];
   prefetchDepth?: number;
   threads?: number;
@@ -181,34 +182,42 @@ export interface RetrievalEvalResult {
 }
 
 /**
- * Zero-shot retrieval over a RetrievalDataset or a stream of captioned images: image features computed batch by batch, text features in
- * batches; only the normalised [N, D] feature matrices are kept (retrieval needs all of them).
+ * Zero-shot retrieval over a RetrievalDataset or a stream of captioned images: each image batch's features, then the
+ * features of its captions (in batches of `batchSize`); only the normalised [N, D] feature matrices are kept
+ * (retrieval needs all of them). The captions are batched per image batch so that a pass over a window of whole
+ * batches (a --shard) embeds every caption in the same text batch as the full pass: the same bits.
  */
 export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<RetrievalEvalResult> {
   const { model, tokenizer } = opts;
   const source = isEvalImageSource<string[]>(opts.dataset) ? opts.dataset : retrievalEvalSource(opts.dataset);
-  const cap = Math.min(source.size, opts.limit ?? source.size);
-  if (cap <= 0) throw new Error('evaluateRetrieval: no images');
+  const start = opts.start ?? 0;
+  const cap = Math.min(source.size - start, opts.limit ?? Infinity);
+  if (cap <= 0) throw new Error(`evaluateRetrieval: no images (start ${start}, limit ${opts.limit}, dataset size ${source.size})`);
   const bs = opts.batchSize ?? 32;
   const t0 = Date.now();
-  // Kept: the normalised image features [N, D] (retrieval ranks all of them), the captions and each one's image.
-  let imageEmb: Float32Array | null = null;
+  // Kept: the normalised image [nI, D] and caption [nT, D] features (retrieval ranks all of them), the captions and each one's image.
+  const imageRows: Float32Array[] = [];
+  const textRows: Float32Array[] = [];
   let d = 0;
   let nI = 0;
+  let textMs = 0;
   const texts: string[] = [];
   const textToImage: number[] = [];
   const skipped: RetrievalEvalResult['skipped'] = [];
-  const pass = { processor: processorOf(model, opts.processor), batchSize: bs, limit: cap, prefetchDepth: opts.prefetchDepth, threads: opts.threads, skipErrors: opts.skipErrors };
+  const pass = { processor: processorOf(model, opts.processor), batchSize: bs, start, limit: cap, prefetchDepth: opts.prefetchDepth, threads: opts.threads, skipErrors: opts.skipErrors };
   for await (const batch of source.batches(pass)) {
     skipped.push(...batch.failed);
     if (batch.indices.length > 0) {
-      const f = imageFeatureBatch(model, batch);
+      const f = imageFeatureBatch(model, batch); // [B, D]
       const data = f.dataSync() as Float32Array;
       d = f.shape[1];
       f.dispose();
-      imageEmb ??= new Float32Array(cap * d);
-      imageEmb.set(normalizeRows(data, batch.indices.length, d), nI * d);
-      batch.meta.forEach((caps, k) => caps.forEach((t) => (texts.push(t), textToImage.push(nI + k))));
+      imageRows.push(normalizeRows(data, batch.indices.length, d));
+      const caps = batch.meta.flatMap((cs, k) => cs.map((t) => (textToImage.push(nI + k), t)));
+      const tt = Date.now();
+      for (const r of textFeatures(model, tokenizer, caps, { batchSize: bs, onUnknownOnly: opts.onUnknownOnly })) textRows.push(normalizeRows(r, 1, r.length));
+      textMs += Date.now() - tt;
+      texts.push(...caps);
       nI += batch.indices.length;
     }
     const el = (Date.now() - t0) / 1000;
@@ -216,18 +225,11 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
     opts.onProgress?.({ phase: 'images', done, total: cap, elapsedSec: el, rate: done / Math.max(el, 1e-3) });
   }
   if (nI === 0) throw new Error(`evaluateRetrieval: no image could be read (${skipped.length} failed; first: ${skipped[0]?.error})`);
-  const imageSeconds = (Date.now() - t0) / 1000;
-  const t1 = Date.now();
-  const textEmb = new Float32Array(texts.length * d);
-  for (let s = 0; s < texts.length; s += bs) {
-    const feats = textFeatures(model, tokenizer, texts.slice(s, s + bs), { batchSize: bs, onUnknownOnly: opts.onUnknownOnly });
-    feats.forEach((f, r) => textEmb.set(normalizeRows(f, 1, d), (s + r) * d));
-    const el = (Date.now() - t1) / 1000;
-    opts.onProgress?.({ phase: 'texts', done: Math.min(s + bs, texts.length), total: texts.length, elapsedSec: el, rate: Math.min(s + bs, texts.length) / Math.max(el, 1e-3) });
-  }
-  const textSeconds = (Date.now() - t1) / 1000;
+  const imageEmb = concatRows(imageRows, nI * d);
+  const textEmb = concatRows(textRows, texts.length * d);
   const t2i = Int32Array.from(textToImage);
-  const metrics = retrievalMetrics({ data: textEmb, shape: [texts.length, d] }, { data: imageEmb!.subarray(0, nI * d), shape: [nI, d] }, t2i, opts.ks);
+  const metrics = retrievalMetrics({ data: textEmb, shape: [texts.length, d] }, { data: imageEmb, shape: [nI, d] }, t2i, opts.ks);
+  const imageSeconds = (Date.now() - t0 - textMs) / 1000;
   return {
     metrics,
     nImages: nI,
@@ -235,7 +237,14 @@ export async function evaluateRetrieval(opts: RetrievalEvalOptions): Promise<Ret
     skipped,
     seconds: (Date.now() - t0) / 1000,
     imagesPerSecond: nI / Math.max(imageSeconds, 1e-3),
-    textsPerSecond: texts.length / Math.max(textSeconds, 1e-3),
-    ...(opts.keepEmbeddings ? { embeddings: { image: imageEmb!.slice(0, nI * d), text: textEmb, dim: d, texts, textToImage: t2i } } : {}),
+    textsPerSecond: texts.length / Math.max(textMs / 1000, 1e-3),
+    ...(opts.keepEmbeddings ? { embeddings: { image: imageEmb, text: textEmb, dim: d, texts, textToImage: t2i } } : {}),
   };
+}
+
+/** Rows laid end to end: one array of `length` values. */
+function concatRows(rows: Float32Array[], length: number): Float32Array {
+  const out = new Float32Array(length);
+  rows.reduce((o, r) => (out.set(r, o), o + r.length), 0);
+  return out;
 }

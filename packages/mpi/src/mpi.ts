@@ -34,6 +34,16 @@ export function mpiLauncher(env: NodeJS.ProcessEnv = process.env): string | unde
   return undefined;
 }
 
+/**
+ * This process's rank as the launcher set it (0 for a plain process), read before (or without) MPI starting: for
+ * deciding who prints what is said once per job, such as the backend line.
+ */
+export function launcherRank(env: NodeJS.ProcessEnv = process.env): number {
+  if (!mpiLauncher(env)) return 0;
+  for (const k of ['OMPI_COMM_WORLD_RANK', 'PMIX_RANK', 'PMI_RANK', 'SLURM_PROCID']) if (env[k] !== undefined) return Number(env[k]);
+  return 0;
+}
+
 /** The launcher's idea of the world size (before MPI starts), for the error when the binding is missing. */
 function launcherSize(env: NodeJS.ProcessEnv): number {
   for (const k of ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'SLURM_STEP_NUM_TASKS', 'SLURM_NTASKS']) if (env[k] !== undefined) return Number(env[k]);

@@ -1,19 +1,21 @@
 /** The three training commands, built from the option schema: flags, then --config, then the stage function. */
 import type { Argv, CommandModule } from 'yargs';
 import { backendSummary, setupBackend, BackendName } from '@altclip/backend';
-import { exitCodeFor, markChecked, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand } from '@altclip/train';
+import { exitCodeFor, launcherRank, markChecked, OptionsOf, runContrastive, runDistill, runFinetune, StageResult, TrainCommand } from '@altclip/train';
 import { optionsFromArgv, withOptions } from '../options';
 
+/** Sets the backend up; says which (once per job: under mpirun/srun rank 0 alone, by the launcher's rank, before MPI starts). */
 export async function withBackend(backend: unknown): Promise<void> {
   const b = await setupBackend({ backend: backend as BackendName | 'auto' | undefined });
-  process.stderr.write(backendSummary(b) + '\n');
+  if (launcherRank() === 0) process.stderr.write(backendSummary(b) + '\n');
 }
 
 /** Exit status and last words of a stage: 0 when completed, 130/143 after SIGINT/SIGTERM (checkpoint saved). */
 export function finish(stage: string, r: StageResult): void {
+  if (r.status === 'interrupted') process.exitCode = exitCodeFor(r);
+  if (r.writer === false) return; // a data-parallel rank other than 0: rank 0 reports for the job
   if (r.status === 'interrupted') {
     process.stderr.write(`${stage}: interrupted by ${r.signal} at step ${r.step}/${r.totalSteps}; checkpoint ${r.lastCheckpoint ?? '(none)'}; continue with --resume latest --out ${r.runDir}\n`);
-    process.exitCode = exitCodeFor(r);
     return;
   }
   const last = r.records[r.records.length - 1];

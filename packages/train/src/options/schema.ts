@@ -18,6 +18,9 @@ const LOCKS = ['contrastive', 'finetune'] as const;
 const EVAL = ['eval zeroshot', 'eval retrieval'] as const;
 const ZS = ['eval zeroshot', 'finetune'] as const;
 
+const SHARD_HELP =
+  'job arrays: evaluate shard i of N of the images into <out>.shard-i-of-N (i/N; N alone or nothing: from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/MIN/COUNT); then altclip merge <parts> --out <out>';
+
 /** AdamW betas: two numbers in [0, 1). */
 export function checkBetas(v: unknown): string | undefined {
   const ok = Array.isArray(v) && v.length === 2 && v.every((b) => typeof b === 'number' && Number.isFinite(b) && b >= 0 && b < 1);
@@ -226,8 +229,13 @@ export const OPTIONS = [
   option({ key: 'teacherCacheRows', type: 'number', commands: ['distill'], rule: { int: true, min: 1 }, help: 'rows per teacher cache part (default 65536)' }),
   option({ key: 'cacheTeacherOnly', type: 'boolean', commands: ['distill'], help: 'compute (or complete) the teacher feature cache and stop, without training' }),
   option({
-    key: 'shard', type: 'string', commands: ['distill'],
-    help: 'job arrays, with --cache-teacher-only: compute shard i of N of the teacher cache (i/N; N alone or nothing: from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/MIN/COUNT); then altclip merge <cache folder>',
+    key: 'shard', type: 'string', commands: ['distill', ...EVAL, 'embed'],
+    help: {
+      distill: 'job arrays, with --cache-teacher-only: compute shard i of N of the teacher cache (i/N; N alone or nothing: from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/MIN/COUNT); then altclip merge <cache folder>',
+      'eval zeroshot': SHARD_HELP,
+      'eval retrieval': SHARD_HELP,
+      embed: 'job arrays: embed shard i of N of the images and of the texts into <out>.shard-i-of-N (i/N; N alone or nothing: from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID/MIN/COUNT); then altclip merge <parts> --out <out>',
+    },
   }),
 
   // The other commands.
@@ -244,7 +252,11 @@ export const OPTIONS = [
   option({ key: 'out', type: 'string', commands: ['shards'], required: ['shards'], help: 'folder for the shards (00000.tar, ...; sizes.json, classnames.txt for class folders)' }),
   option({ key: 'perShard', type: 'number', commands: ['shards'], rule: { int: true, min: 1 }, default: 10000, help: 'samples per shard' }),
   option({ key: 'gzip', type: 'boolean', commands: ['shards'], help: 'write .tar.gz shards (smaller; plain .tar reads faster)' }),
-  option({ key: 'parts', type: 'strings', commands: ['merge'], positional: true, required: ['merge'], help: 'what a job array wrote: a teacher-cache folder (distill --cache-teacher-only --shard i/N)' }),
+  option({
+    key: 'parts', type: 'strings', commands: ['merge'], positional: true, required: ['merge'],
+    help: 'what a job array wrote: the part files of eval zeroshot|retrieval or embed --shard i/N, or teacher-cache folders (distill --cache-teacher-only --shard i/N)',
+  }),
+  option({ key: 'out', type: 'string', commands: ['merge'], help: 'eval/embed parts: the file the unsharded run writes with --out (results JSON, or FILE.safetensors + FILE.index.json)' }),
   option({ key: 'imageRoot', type: 'string', commands: ['shards'], help: 'image paths of a pairs file are relative to this folder (default: the file folder)' }),
 ] as const;
 

@@ -5,3 +5,4 @@ export { GradReducer, DEFAULT_BUCKET_MB } from './buckets';
 export { ShardedAdamW, partitionRows } from './zero';
 export { weightChecksums, compareAcrossRanks } from './checksum';
 export { gatherRows } from './gather';
+export { launcherRank } from '@altclip/mpi';

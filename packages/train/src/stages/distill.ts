@@ -163,7 +163,7 @@ export async function runDistill(opts: DistillOptions): Promise<StageResult> {
   if (o.cacheTeacherOnly) {
     const bytes = cache.index ? cache.index.dim * (cache.index.dtype === 'f16' ? 2 : 4) : 0;
     log(`distill: teacher cache ${cache.index ? 'complete' : `parts ${shard![0]}-${shard![1] - 1} written (join them with altclip merge ${cache.dir})`} in ${cache.dir}` + (bytes ? `; ${bytes} bytes per pair` : ''));
-    return { status: 'completed', step: 0, totalSteps: 0, losses: [], records: [], runDir, report: corpus.report, failedImages: 0, teacherCache: cache.dir };
+    return { status: 'completed', step: 0, totalSteps: 0, losses: [], records: [], runDir, report: corpus.report, failedImages: 0, teacherCache: cache.dir, writer: parallel.isWriter };
   }
   if (!cache.index) throw new Error('distill: cacheShard computes part of the teacher cache; pass cacheTeacherOnly');
   const feats = new TeacherCacheReader(cache.dir, cache.index);

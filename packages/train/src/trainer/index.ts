@@ -76,7 +76,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const saveModel = a.saveModel ?? ((dir: string) => saveParams(path.join(dir, 'model.safetensors'), allParams));
   const ckpt = checkpointPolicy({ c, total: feed.total, task: a.task, params: a.params, opt, parallel, runDir: a.runDir, resumedFrom: run.resumedFrom, saveModel, beforeCommit: a.beforeCommit });
   const signals = watchSignals(a.handleSignals ?? !!a.runDir, log);
-  const result: TrainResult = { status: 'completed', step: run.state.step, totalSteps: feed.total, losses: [], records: [], lastCheckpoint: run.resumedFrom };
+  const result: TrainResult = { status: 'completed', step: run.state.step, totalSteps: feed.total, losses: [], records: [], lastCheckpoint: run.resumedFrom, writer: parallel.isWriter };
   const schedule = { name: c.schedule, lr: c.lr, warmupSteps, totalSteps: feed.total, minLr: c.minLr };
   const loop: Loop<B> = { a, c, feed, run, opt, ckpt, signals, result, schedule, parallel, precision: a.precision ?? PRECISIONS.fp32, paddingRows, progress, log };
   let next: Promise<StepData<B>> | undefined;

@@ -183,6 +183,8 @@ export interface TrainResult {
   losses: number[];
   records: StepRecord[];
   lastCheckpoint?: string;
+  /** false on the ranks of a data-parallel run other than rank 0, which alone writes and reports. */
+  writer?: boolean;
 }
 
 export class NonFiniteLossError extends Error {
