@@ -79,6 +79,8 @@ interface Sample {
   at: string;
   rss: number;
   heap: number;
+  /** The JS heap's committed size: it grows while V8 enlarges its young generation (bounded, see docs/benchmarks.md). */
+  heapTotal: number;
   arrayBuffers: number;
   tensors: number;
 }
@@ -88,10 +90,10 @@ function sample(at: string): Sample {
   gc();
   gc();
   const m = process.memoryUsage();
-  return { at, rss: m.rss / MiB, heap: m.heapUsed / MiB, arrayBuffers: m.arrayBuffers / MiB, tensors: tf.memory().numTensors };
+  return { at, rss: m.rss / MiB, heap: m.heapUsed / MiB, heapTotal: m.heapTotal / MiB, arrayBuffers: m.arrayBuffers / MiB, tensors: tf.memory().numTensors };
 }
 const show = (s: Sample) =>
-  `${s.at.padEnd(14)} rss ${s.rss.toFixed(1).padStart(7)} MiB  heap ${s.heap.toFixed(1).padStart(6)} MiB  arrayBuffers ${s.arrayBuffers.toFixed(1).padStart(6)} MiB  tensors ${s.tensors}`;
+  `${s.at.padEnd(14)} rss ${s.rss.toFixed(1).padStart(7)} MiB  heap ${s.heap.toFixed(1).padStart(6)}/${s.heapTotal.toFixed(1)} MiB  arrayBuffers ${s.arrayBuffers.toFixed(1).padStart(6)} MiB  tensors ${s.tensors}`;
 
 /** Samples at 10% and 100% of `total` (and every 10% with trace); `done` is called with the progress so far. */
 function sampler(total: number, trace: boolean): { at10?: Sample; at100?: Sample; tick(done: number): void } {

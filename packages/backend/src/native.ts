@@ -35,6 +35,14 @@ export function registerNativeBackend(): void {
   if (!r.registered) throw new Error(`@altclip/native is not usable: ${r.why ?? 'unknown reason'}`);
 }
 
+/**
+ * Loads the addon (when built and not turned off) whatever the backend, for its process-wide malloc settings: a
+ * fixed mmap threshold and the free arena pages handed back once a second (issue 24, item 15).
+ */
+export function tuneProcessMemory(): void {
+  load()?.loadAddon();
+}
+
 /** Registers the native kernels on the wasm backend when available; returns what is active. */
 export function enableNativeKernels(): NativeInfo {
   load()?.registerNativeKernels();

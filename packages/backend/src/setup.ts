@@ -4,7 +4,7 @@ import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wa
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
 import { settingError } from '@altclip/native';
-import { disableNativeKernels, enableNativeKernels, registerNativeBackend } from './native';
+import { disableNativeKernels, enableNativeKernels, registerNativeBackend, tuneProcessMemory } from './native';
 import { loadTensorflow } from './tensorflow';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
@@ -155,6 +155,7 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       else applyPatches(KERNEL_PATCHES);
       if (name === 'wasm' && opts.patchKernels !== false) enableNativeKernels();
       if (name === 'native') disableBanner();
+      tuneProcessMemory();
       const reason =
         requested === 'auto'
           ? skipped.length

@@ -237,6 +237,18 @@ void tuneMalloc() {
 #endif
 }
 
+// mallocTrim(): returns the free pages inside glibc's arenas to the system (malloc_trim(0)); false without glibc.
+napi_value MallocTrim(napi_env env, napi_callback_info) {
+  bool done = false;
+#if defined(__GLIBC__)
+  malloc_trim(0);
+  done = true;
+#endif
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
+}
+
 // setGemm(mode: 'auto' | 'builtin' | 'openblas' | boolean): the SGEMM gemm() uses (true: builtin, false: openblas).
 // Without OpenBLAS it stays built-in.
 napi_value SetGemm(napi_env env, napi_callback_info info) {
@@ -390,6 +402,7 @@ napi_value Info(napi_env env, napi_callback_info info) {
 napi_value Init(napi_env env, napi_value exports) {
   const napi_property_descriptor props[] = {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mallocTrim", nullptr, MallocTrim, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setGemm", nullptr, SetGemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setGemmIsa", nullptr, SetGemmIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduceSum", nullptr, ReduceSum, nullptr, nullptr, nullptr, napi_default, nullptr},

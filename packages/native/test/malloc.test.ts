@@ -36,3 +36,34 @@ test('with the addon loaded, 200 MiB of freed buffers leave the resident set; wi
   expect(freedMiB(true)).toBeGreaterThan(150);
   expect(freedMiB(false)).toBeLessThan(100); // the behaviour the setting changes (glibc's dynamic threshold)
 });
+
+/**
+ * In a child: 1,000 x 64 KiB buffers (under the mmap threshold, so inside malloc's arena), each followed by a small
+ * one that stays alive, freed: the MiB the resident set shrinks by at once and after `waitMs` (the addon's trim timer).
+ * The kept small blocks pin the arena's top, so glibc cannot give the freed holes back on free.
+ */
+function holesFreedMiB(loadAddon: boolean, waitMs: number): { atOnce: number; later: number } {
+  const child = `
+    const v8 = require('v8'), vm = require('vm');
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc');
+    if (${loadAddon} && !require(${JSON.stringify(ADDON)}).loadAddon().addon) throw new Error('addon not loaded');
+    const rss = () => process.memoryUsage().rss / 2 ** 20;
+    let big = []; const small = [];
+    for (let i = 0; i < 1000; i++) { const b = Buffer.allocUnsafeSlow(64 << 10); b.fill(1); big.push(b); const s = Buffer.allocUnsafeSlow(1024); s.fill(1); small.push(s); }
+    const before = rss(); big = null; gc(); gc();
+    const atOnce = before - rss();
+    setTimeout(() => process.stdout.write(JSON.stringify({ atOnce, later: before - rss(), kept: small.length })), ${waitMs});`;
+  const r = spawnSync(process.execPath, ['-r', REGISTER, '-e', child], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as { atOnce: number; later: number };
+}
+
+test('with the addon loaded, free holes inside malloc arenas go back to the system within about a second', () => {
+  if (!glibc) return console.warn('skipped: not glibc');
+  const without = holesFreedMiB(false, 1500);
+  expect(without.later).toBeLessThan(20); // the holes stay resident without the trim (what the timer changes)
+  const withAddon = holesFreedMiB(true, 1500);
+  expect(withAddon.atOnce).toBeLessThan(20); // not returned on free: the trim timer does it
+  expect(withAddon.later).toBeGreaterThan(45); // 62.5 MiB freed
+});
