@@ -9,7 +9,7 @@ import { openSafetensors } from '@altclip/checkpoint';
 import { evaluateZeroShot, CIFAR10_TEMPLATES_EN, CIFAR10_CLASSNAMES_EN, textFeatures } from '@altclip/eval';
 import { loadModelBundle, ModelBundle, textMaxLength } from '@altclip/models';
 import { makeTinyModelDir } from '../../eval/test/tiny-model';
-import { runCli } from './run-cli';
+import { cifarPngs, runCli } from './run-cli';
 
 let work: string;
 let modelDir: string;
@@ -22,16 +22,7 @@ beforeAll(async () => {
   work = tmpDir();
   modelDir = await makeTinyModelDir(path.join(work, 'model'));
   bundle = await loadModelBundle(modelDir);
-  const ds = readCifar10(CIFAR, { split: SPLITS[SPLITS.length - 1] });
-  const sharp = require('sharp');
-  images = [];
-  for (let i = 0; i < Math.min(ds.size, 4); i++) {
-    const img = await ds.getImage(i);
-    const f = path.join(work, `img${i}.png`);
-    await sharp(Buffer.from(img.data), { raw: { width: 32, height: 32, channels: 3 } }).png().toFile(f);
-    images.push(f);
-  }
-  ds.close();
+  ({ files: images } = await cifarPngs(CIFAR, SPLITS[SPLITS.length - 1], work, 4));
 });
 afterAll(async () => {
   await closeSharedPool();

@@ -13,7 +13,7 @@ import { closeSharedPool } from '@altclip/image';
 import { evaluateRetrieval, evaluateZeroShot, CIFAR10_CLASSNAMES_EN, CIFAR10_TEMPLATES_EN } from '@altclip/eval';
 import { loadModelBundle, ModelBundle } from '@altclip/models';
 import { makeTinyModelDir } from '../../eval/test/tiny-model';
-import { runCli } from './run-cli';
+import { cifarPngs, runCli } from './run-cli';
 import { concatRows, readPart } from '../src/parts';
 
 const CIFAR = fixture('cifar10_bin');
@@ -29,16 +29,7 @@ beforeAll(async () => {
   work = tmpDir('altclip-shard-merge-');
   modelDir = await makeTinyModelDir(path.join(work, 'model'));
   bundle = await loadModelBundle(modelDir);
-  const ds = readCifar10(CIFAR, { split: SPLIT });
-  const sharp = require('sharp');
-  pngs = [];
-  labels = Array.from(ds.labels);
-  for (let i = 0; i < ds.size; i++) {
-    const img = await ds.getImage(i);
-    pngs.push(path.join(work, `img${String(i).padStart(3, '0')}.png`));
-    await sharp(Buffer.from(img.data), { raw: { width: img.width, height: img.height, channels: 3 } }).png().toFile(pngs[i]);
-  }
-  ds.close();
+  ({ files: pngs, labels } = await cifarPngs(CIFAR, SPLIT, work));
 });
 afterAll(async () => {
   await closeSharedPool();
