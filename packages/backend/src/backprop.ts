@@ -24,9 +24,11 @@ interface EngineInternals {
   state: { activeTape: TapeNode[] | null; gradientDepth: number };
   startTape(): void;
   endTape(): void;
+  isTapeOn(): boolean;
   tidy<T extends tf.TensorContainer>(nameOrFn: string | (() => T), fn?: () => T): T;
 }
 
+// tfjs types the engine without the tape internals this file works with (they are not part of its public API).
 const engine = () => tf.engine() as unknown as EngineInternals;
 
 /** The nodes on a path from some x to y, each keeping only its inputs that depend on an x (tfjs's filter). */
@@ -213,8 +215,7 @@ export function variableGradsLean(f: () => tf.Scalar, vars: tf.Variable[]): { va
 
 /** True while tfjs records operations for a gradient (outside any kernel). */
 function recording(): boolean {
-  const e = tf.engine() as unknown as { isTapeOn(): boolean };
-  return e.isTapeOn();
+  return engine().isTapeOn();
 }
 
 /**
@@ -228,7 +229,7 @@ function recording(): boolean {
  */
 export function checkpoint(fn: (x: tf.Tensor, consts: tf.Tensor[]) => tf.Tensor, x: tf.Tensor, params: tf.Tensor[], consts: tf.Tensor[] = []): tf.Tensor {
   if (!recording()) return fn(x, consts);
-  const run = tf.customGrad(((...args: unknown[]) => {
+  const run = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const draws: number[] = [];
     const random = Math.random;
@@ -244,13 +245,13 @@ export function checkpoint(fn: (x: tf.Tensor, consts: tf.Tensor[]) => tf.Tensor,
       Math.random = random;
     }
     save([x, ...consts]);
-    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+    const gradFunc = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
       const [x0, ...c0] = saved;
       let next = 0;
       const outer = Math.random;
       Math.random = () => (next < draws.length ? draws[next++] : outer());
       try {
-        const { value: y, grads } = vjp(() => fn(x0, c0), [x0, ...params], dy);
+        const { value: y, grads } = vjp(() => fn(x0, c0), [x0, ...params], dy as tf.Tensor);
         y.dispose();
         return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? x0 : params[i - 1]));
       } finally {
@@ -258,6 +259,6 @@ export function checkpoint(fn: (x: tf.Tensor, consts: tf.Tensor[]) => tf.Tensor,
       }
     };
     return { value, gradFunc };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  });
   return run(x, ...params);
 }

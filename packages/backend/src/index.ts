@@ -5,6 +5,7 @@ export { broadcastBatchIndex } from '@altclip/native';
 export { registerGradients } from './gradients';
 export { hashInts, mulberry32, Mulberry32, withSeededRandom } from './random';
 export { backendInfo } from './info';
+export { backendFields } from './fields';
 export type { BackendInfo } from './info';
 export { nativeBf16, nativeInfo, NATIVE_INSTALL_HINT, setNativeThreads } from './native';
 export type { NativeInfo } from './native';

@@ -1,5 +1,6 @@
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
+import { backendFields } from './fields';
 import { currentBackend, BackendChoice, wasmStartInfo } from './setup';
 import { appliedPatches } from './kernels';
 import { registerGradients } from './gradients';
@@ -71,7 +72,7 @@ export function backendInfo(): BackendInfo {
   if (tensorflow) versions.tensorflow = `${tensorflow.tensorflow} (${tensorflow.library}; ${tensorflow.device})`;
 
   let wasm: BackendInfo['wasm'];
-  const wasmBackend = tf.findBackend('wasm') as unknown as { wasm?: { HEAPU8: Uint8Array } } | null;
+  const wasmBackend = backendFields<{ wasm: { HEAPU8: Uint8Array } }>(tf.findBackend('wasm'));
   if (wasmBackend?.wasm) {
     const { getThreadsCount } = require('@tensorflow/tfjs-backend-wasm') as { getThreadsCount(): number };
     const multithreadBuild = 'PThread' in wasmBackend.wasm;

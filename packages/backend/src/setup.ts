@@ -1,5 +1,6 @@
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
+import { backendFields } from './fields';
 import { disableThreadedWasm, prepareThreadedWasm, unrefWasmThreads } from './wasm-threads';
 import { KERNEL_PATCHES, applyPatches, removePatches } from './kernels';
 import { registerGradients } from './gradients';
@@ -40,7 +41,8 @@ export interface SetupOptions {
 let current: BackendChoice | undefined;
 
 function disableBanner(): void {
-  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+  const b = backendFields<{ firstUse: boolean }>(); // tfjs-backend-cpu's "install tfjs-node" banner flag
+  if (b) b.firstUse = false;
 }
 
 async function tryRegister(name: BackendName, threads?: number): Promise<void> {

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import { backendFields } from './fields';
 /**
  * The `tensorflow` backend: @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node (TensorFlow's own kernels through
  * its C API). Both are optional dependencies whose install downloads libtensorflow 2.9.1; without internet,
@@ -94,7 +95,7 @@ function readLocalBuild(pkgDir: string): LocalBuild | undefined {
 
 /** The loaded tfjs-node's TensorFlow version, library and device; undefined until the backend is loaded. */
 export function tensorflowInfo(): TensorflowInfo | undefined {
-  const backend = tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string }; isUsingGpuDevice?: boolean } | null;
+  const backend = backendFields<{ binding: { TF_Version?: string }; isUsingGpuDevice: boolean }>(tf.findBackend('tensorflow'));
   if (!loaded || !backend?.binding) return undefined;
   const pkgDir = path.dirname(require.resolve(`${loaded}/package.json`));
   const local = readLocalBuild(pkgDir);

@@ -10,7 +10,7 @@ import { KnownOptions, unknownFlagMessage, unknownFlags } from './suggest';
 /** Builds the yargs parser; every command lives in its own module under commands/. */
 export function buildCli(argv: string[]) {
   const base = yargs(argv);
-  // At failure time these describe the command being parsed (yargs reuses one instance for every command level).
+  // yargs' types omit getOptions/getInternalMethods, which it has. At failure time these describe the command being parsed (yargs reuses one instance for every command level).
   const inner = base as unknown as { getOptions(): KnownOptions; getInternalMethods?(): { getContext(): { commands: string[] } } };
   // The flag checks come first among the middlewares: before any of them, and so before any command, acts on a value.
   let y = withOptions(withFlagChecks(base, argv).scriptName('altclip').usage('$0 <command> [options]'), '*')

@@ -81,5 +81,7 @@ export function withFlagChecks<T>(y: Argv<T>, raw: string[]): Argv<T> {
     const problems = flagProblems(argv, yy.getOptions(), raw);
     if (problems.length) throw new Error(problems.join('\n'));
   };
+  // yargs calls a middleware with (argv, yargs), but its types declare argv only; the second argument is what
+  // names the command being parsed, so the function is typed by hand and cast once here.
   return y.middleware(check as unknown as Parameters<Argv<T>['middleware']>[0], true);
 }

@@ -89,7 +89,7 @@ export async function downloadCifar10(dir: string, opts: DownloadOptions = {}): 
     let done = 0;
     let lastReport = 0;
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const chunk of res.body) {
         h.update(chunk);
         fs.writeSync(fd, chunk);
         done += chunk.length;

@@ -26,6 +26,7 @@ export function wasmKernels(): Kernels | null {
   if (process.env.ALTCLIP_IMAGE_WASM === '0' || typeof WebAssembly === 'undefined') return kernels;
   try {
     const inst = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(RESAMPLE_WASM_BASE64, 'base64')), {});
+    // WebAssembly types exports as a map of ExportValue; this module's exports are the functions Kernels lists.
     kernels = inst.exports as unknown as Kernels;
   } catch {
     kernels = null;

@@ -127,7 +127,7 @@ export function configProblems(kind: ConfigKind, cfg: Record<string, unknown>): 
     ...towerProblems(cfg.vision_config as Record<string, unknown>, RULES.vision, 'vision_config.'),
   ];
   if (out.length) return out;
-  return sizeProblems(kind === 'altclip' ? altclipSpecs(cfg as unknown as AltCLIPConfig) : clipSpecs(cfg as unknown as CLIPConfig));
+  return sizeProblems(kind === 'altclip' ? altclipSpecs(cfg as AltCLIPConfig) : clipSpecs(cfg as CLIPConfig));
 }
 
 /** Throws one line per problem, each `<source>: <problem>` (source: the file, or what the config is). */

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { backendFields } from '@altclip/backend';
 
 /** The native backend's (packages/native ArenaBackend) view of a tensor's storage, found by shape rather than imported (it is optional). */
 interface ArenaViews {
@@ -7,9 +8,8 @@ interface ArenaViews {
 }
 
 function arena(): ArenaViews | undefined {
-  // tfjs types the backend as KernelBackend, which shares no members with ArenaViews: probe the optional methods.
-  const b = tf.backend() as unknown as Partial<ArenaViews>;
-  return typeof b.offsetOf === 'function' && typeof b.view === 'function' ? (b as ArenaViews) : undefined;
+  const b = backendFields<ArenaViews>();
+  return typeof b?.offsetOf === 'function' && typeof b.view === 'function' ? (b as ArenaViews) : undefined;
 }
 
 /**

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isHubId, openSafetensors } from '@altclip/checkpoint';
 import { CorpusOptions, CorpusScan, formatReport, ParallelPair, readParallelCorpus, ReadReport, resolveCorpusFiles, resolveShard, scanCorpus } from '@altclip/data';
 import { ImageProcessor } from '@altclip/image';
-import { AltCLIPModel, getModelConfig, AltCLIPConfig, resolveModelDir, processorFor, textMaxLength } from '@altclip/models';
+import { AltCLIPModel, getModelConfig, altclipConfig, resolveModelDir, processorFor, textMaxLength } from '@altclip/models';
 import { CLIPTokenizer, loadTokenizer, TextTokenizer } from '@altclip/tokenizers';
 import type { FeatureTask } from '../grads';
 import { DISTILLATION_LOSSES } from '../losses';
@@ -95,9 +95,10 @@ async function buildStudent(o: DistillOptions & { teacher: string; student: stri
     }
   } else {
     const cfgSrc = o.studentConfig ?? o.student;
-    const cfg = (fs.existsSync(cfgSrc) ? readJsonConfig(cfgSrc) : getModelConfig(cfgSrc)) as unknown as AltCLIPConfig;
-    if (cfg.model_type !== 'altclip') throw new Error(`distill: student config '${cfgSrc}' has model_type '${cfg.model_type}', expected 'altclip'`);
-    if (vision) model = await AltCLIPModel.fromParts({ vision, text: cfg.text_config as unknown as Record<string, unknown>, textProjection: teacherIsFull ? o.teacher : undefined, projectDim: cfg.text_config.project_dim, seed });
+    const raw = fs.existsSync(cfgSrc) ? readJsonConfig(cfgSrc) : getModelConfig(cfgSrc);
+    if (raw.model_type !== 'altclip') throw new Error(`distill: student config '${cfgSrc}' has model_type '${raw.model_type}', expected 'altclip'`);
+    const cfg = altclipConfig(raw as Record<string, unknown>, cfgSrc);
+    if (vision) model = await AltCLIPModel.fromParts({ vision, text: cfg.text_config as Record<string, unknown>, textProjection: teacherIsFull ? o.teacher : undefined, projectDim: cfg.text_config.project_dim, seed });
     else model = new AltCLIPModel(cfg, { seed });
   }
   if (!teacherIsFull) {
