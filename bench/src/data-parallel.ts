@@ -9,12 +9,13 @@
  *  - allreduce: the binding's allreduce against an osu_allreduce-style C loop (bench/c/allreduce-loop.c, built
  *              with mpicc) on the same buffer sizes, and the bandwidth the training runs reached;
  *  - paper:    the step time of AltCLIP-L on 1-64 machines from a per-sample compute time and the gradient volume,
- *              with a ring allreduce on 10/25/100 Gbit links (a markdown table; no measurement).
+ *              with a ring allreduce on 10/25/100 Gbit links at the measured binding/raw-MPI efficiency (markdown
+ *              tables: fine-tuning every parameter from --sample-seconds/--grad-gb, and stage 2 from the altclip case).
  * The baseline and the 2-rank run alternate for --rounds rounds; medians are printed, with the ratio.
  *
- *   npm run bench -- data-parallel [--case bert,altclip,allreduce|all] [--steps 5] [--warmup 2] [--rounds 2]
- *                                   [--altclip-batch 16] [--dir /tmp/altclip-large-random] [--images DIR] [--overlap 0|1]
- *                                   [--sample-seconds 3.75] [--grad-gb 3.46]   (paper)
+ *   npm run bench -- data-parallel [--case bert,allreduce,altclip,paper|all] [--steps 5] [--warmup 2] [--rounds 2]
+ *                                   [--altclip-batch 16] [--dir /tmp/altclip-large-random] [--images DIR] [--overlap 0|1] [--bind core|none]
+ *                                   [--sample-seconds 3.75] [--grad-gb 3.46] [--efficiency 1]   (paper)
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -44,10 +45,14 @@ interface Opts {
   overlap?: boolean;
   sampleSeconds: number;
   gradGB: number;
+  /** mpirun's --bind-to for the 2-rank runs (core: one core per rank, as mpirun does by default for 2 ranks). */
+  bind: string;
+  /** --case paper alone: the allreduce's fraction of the link rate (a run with allreduce measures it). */
+  efficiency: number;
 }
 
 function parse(argv: string[]): Opts & { worker?: string; sizes: number[] } {
-  const o = { cases: ['bert', 'altclip', 'allreduce'], steps: 5, warmup: 2, rounds: 2, altclipBatch: 16, dir: path.join(os.tmpdir(), 'altclip-large-random'), images: '', overlap: undefined as boolean | undefined, sampleSeconds: 3.75, gradGB: 3.46, worker: undefined as string | undefined, sizes: [] as number[] };
+  const o = { cases: ['bert', 'allreduce', 'altclip', 'paper'], steps: 5, warmup: 2, rounds: 2, altclipBatch: 16, dir: path.join(os.tmpdir(), 'altclip-large-random'), images: '', overlap: undefined as boolean | undefined, sampleSeconds: 3.75, gradGB: 3.46, bind: 'core', efficiency: 1, worker: undefined as string | undefined, sizes: [] as number[] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = () => argv[++i];
@@ -61,6 +66,8 @@ function parse(argv: string[]): Opts & { worker?: string; sizes: number[] } {
     else if (a === '--overlap') o.overlap = v() !== '0';
     else if (a === '--sample-seconds') o.sampleSeconds = Number(v());
     else if (a === '--grad-gb') o.gradGB = Number(v());
+    else if (a === '--efficiency') o.efficiency = Number(v());
+    else if (a === '--bind') o.bind = v();
     else if (a === '--worker') o.worker = v();
     else if (a === '--sizes') o.sizes = v().split(',').map(Number);
     else if (a === '--help' || a === '-h') {
@@ -69,6 +76,7 @@ function parse(argv: string[]): Opts & { worker?: string; sizes: number[] } {
     } else throw new Error(`unknown argument '${a}' (see --help)`);
   }
   for (const k of ['steps', 'rounds', 'altclipBatch'] as const) if (!Number.isInteger(o[k]) || o[k] < 1) throw new Error(`--${k} must be a positive integer`);
+  if (!['core', 'none', 'socket'].includes(o.bind)) throw new Error(`--bind must be core, socket or none, got '${o.bind}'`);
   return o;
 }
 
@@ -181,7 +189,7 @@ async function worker(kind: string, o: Opts & { sizes: number[] }): Promise<void
 /** Runs the worker in one process with `threads` threads, or under mpirun with `ranks` ranks of `threads` each. */
 function launch(kind: string, ranks: number, threads: number, o: Opts, extra: string[] = []): Promise<Record<string, number>> {
   const self = [process.execPath, __filename, '--worker', kind, '--steps', String(o.steps), '--warmup', String(o.warmup), '--altclip-batch', String(o.altclipBatch), '--dir', o.dir, '--images', o.images, ...(o.overlap === undefined ? [] : ['--overlap', o.overlap ? '1' : '0']), ...extra];
-  const [cmd, args] = ranks === 1 ? [self[0], self.slice(1)] : ['mpirun', ['-np', String(ranks), '--bind-to', 'core', ...self]];
+  const [cmd, args] = ranks === 1 ? [self[0], self.slice(1)] : ['mpirun', ['-np', String(ranks), '--bind-to', o.bind, ...self]];
   const env = { ...process.env, ALTCLIP_NATIVE_THREADS: String(threads), ALTCLIP_WASM_THREADS: String(threads), OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { env, cwd: REPO });
@@ -222,7 +230,8 @@ function allreduceReference(): { file: string } | { why: string } {
   return r.status === 0 ? { file } : { why: `mpicc failed: ${(r.stderr || r.error?.message || '').trim().slice(0, 200)}` };
 }
 
-async function allreduceCase(o: Opts): Promise<void> {
+/** The binding's allreduce against the raw C loop; returns binding/raw bandwidth at 25 MiB (the bucket size), if measured. */
+async function allreduceCase(o: Opts): Promise<number | undefined> {
   const ref = allreduceReference();
   if ('why' in ref) console.log(`  raw MPI reference: ${ref.why}`);
   const env = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
@@ -232,10 +241,11 @@ async function allreduceCase(o: Opts): Promise<void> {
   for (let r = 0; r < o.rounds; r++) {
     ours.push(await launch('allreduce', 2, 1, o, ['--sizes', SIZES.join(',')]));
     if (!('file' in ref)) continue;
-    const out = spawnSync('mpirun', ['-np', '2', '--bind-to', 'core', ref.file, '10', ...SIZES.map(String)], { encoding: 'utf8', env }).stdout;
+    const out = spawnSync('mpirun', ['-np', '2', '--bind-to', o.bind, ref.file, '10', ...SIZES.map(String)], { encoding: 'utf8', env }).stdout;
     raw.push(Object.fromEntries(out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).map((x) => [x.bytes, x.seconds])));
   }
   if ('file' in ref) fs.rmSync(ref.file, { force: true });
+  let efficiency: number | undefined;
   console.log(`  allreduce, 2 ranks (in place, float32 sum), algorithm bandwidth = bytes / time, medians of ${o.rounds} rounds:`);
   console.log('    size        raw C loop          binding (sync)      binding (async)     binding/raw');
   const gbs = (b: number, s: number) => `${(b / s / 1e9).toFixed(2).padStart(6)} GB/s ${(s * 1000).toFixed(1).padStart(7)} ms`;
@@ -243,42 +253,63 @@ async function allreduceCase(o: Opts): Promise<void> {
     const [s, a] = [median(ours.map((x) => x[`sync:${b}`])), median(ours.map((x) => x[`async:${b}`]))];
     const r = raw.length ? median(raw.map((x) => x[b])) : undefined;
     console.log(`    ${(b / 2 ** 20).toFixed(0).padStart(4)} MiB   ${r ? gbs(b, r) : '        -         '}   ${gbs(b, s)}   ${gbs(b, a)}   ${r ? (r / s).toFixed(2) + 'x' : '-'}`);
+    if (r && b === 25 << 20) efficiency = Math.min(1, r / s);
   }
+  return efficiency;
+}
+
+/** What a table on paper is computed from. */
+interface PaperInputs {
+  title: string;
+  /** Compute seconds per sample on one machine (forward, backward, update). */
+  sampleSeconds: number;
+  /** Gradient bytes allreduced per step. */
+  gradBytes: number;
+  /** The fraction of the link's bandwidth the allreduce reaches (the binding's bandwidth over raw MPI's, measured). */
+  efficiency: number;
+  batches: number[];
 }
 
 /**
- * Step time on N machines, on paper: each computes B/N samples (sampleSeconds each, forward + backward + its share of
- * the update), then a ring allreduce moves 2 (N-1)/N x the gradient bytes over its link (no overlap: an upper bound).
+ * Step time on N machines, on paper: each computes B/N samples (sampleSeconds each), then a ring allreduce moves
+ * 2 (N-1)/N x the gradient bytes over its link at `efficiency` x its rate (no overlap: an upper bound).
  */
-function paperTable(o: Opts): void {
+function paperTable(p: PaperInputs): void {
   const links = [10, 25, 100];
-  const bytes = o.gradGB * 1e9;
-  for (const B of [64, 1024]) {
-    console.log(`\nAltCLIP-L, global batch ${B}, ${o.sampleSeconds} s of compute per sample, ${o.gradGB} GB of fp32 gradients; step time in s (efficiency vs 1 machine):\n`);
+  for (const B of p.batches) {
+    console.log(
+      `\n${p.title}, global batch ${B}: ${p.sampleSeconds.toFixed(3)} s of compute per sample, ${(p.gradBytes / 1e9).toFixed(2)} GB of fp32 gradients, ` +
+        `allreduce at ${(p.efficiency * 100).toFixed(0)}% of the link; step time in s (efficiency vs 1 machine):\n`,
+    );
     console.log(`| machines | compute | ${links.map((l) => `${l} Gbit/s`).join(' | ')} |`);
     console.log(`|---:|---:|${links.map(() => '---:').join('|')}|`);
     for (const n of [1, 2, 4, 8, 16, 32, 64]) {
       if (B % n) continue;
-      const compute = (B / n) * o.sampleSeconds;
+      const compute = (B / n) * p.sampleSeconds;
       const cells = links.map((gbit) => {
-        const t = compute + (n > 1 ? (2 * (n - 1) * bytes) / n / ((gbit * 1e9) / 8) : 0);
-        return `${t.toFixed(1)} (${((100 * B * o.sampleSeconds) / (n * t)).toFixed(0)}%)`;
+        const t = compute + (n > 1 ? (2 * (n - 1) * p.gradBytes) / n / ((p.efficiency * gbit * 1e9) / 8) : 0);
+        return `${t.toFixed(1)} (${((100 * B * p.sampleSeconds) / (n * t)).toFixed(0)}%)`;
       });
       console.log(`| ${n} | ${compute.toFixed(1)} | ${cells.join(' | ')} |`);
     }
   }
 }
 
+/** From --sample-seconds / --grad-gb / --efficiency (defaults: AltCLIP-L fine-tuned whole, the issue's 3.46 GB). */
+const finetuneTable = (o: Opts, efficiency = o.efficiency): PaperInputs => ({
+  title: 'AltCLIP-L', sampleSeconds: o.sampleSeconds, gradBytes: o.gradGB * 1e9, efficiency, batches: [64, 1024],
+});
+
 async function main(): Promise<void> {
   const o = parse(process.argv.slice(2));
   if (o.worker) return worker(o.worker, o);
-  if (o.cases.length === 1 && o.cases[0] === 'paper') return paperTable(o);
+  if (o.cases.length === 1 && o.cases[0] === 'paper') return paperTable(finetuneTable(o));
   const mpirun = spawnSync('mpirun', ['--version'], { encoding: 'utf8' });
   if (mpirun.status !== 0 || !loadMpiAddon()) {
     console.log(`data-parallel: skipped: ${mpirun.status !== 0 ? 'mpirun not found (apt-get install openmpi-bin libopenmpi-dev)' : mpiUnavailableReason()}`);
     return;
   }
-  console.log(`data-parallel ${new Date().toISOString()}: ${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}; ${mpirun.stdout.split('\n')[0]}; overlap ${o.overlap === undefined ? 'default' : o.overlap ? 'on' : 'off'}; ${o.warmup} warm-up + ${o.steps} timed steps, ${o.rounds} rounds`);
+  console.log(`data-parallel ${new Date().toISOString()}: ${os.cpus().length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}; ${mpirun.stdout.split('\n')[0]}; mpirun --bind-to ${o.bind}; overlap ${o.overlap === undefined ? 'default' : o.overlap ? 'on' : 'off'}; ${o.warmup} warm-up + ${o.steps} timed steps, ${o.rounds} rounds`);
   const made = o.images ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), 'altclip-dp-images-'));
   try {
     await runCases(o, made);
@@ -289,13 +320,12 @@ async function main(): Promise<void> {
 
 /** Each case in turn; `images`: an empty folder for the altclip case's JPEGs (unless --images named one). */
 async function runCases(o: Opts, images: string | undefined): Promise<void> {
+  let efficiency: number | undefined;
+  let stage2: PaperInputs | undefined;
   for (const kind of o.cases) {
-    if (kind === 'paper') {
-      paperTable(o);
-      continue;
-    }
+    if (kind === 'paper') continue; // printed at the end, from what this run measured
     if (kind === 'allreduce') {
-      await allreduceCase(o);
+      efficiency = await allreduceCase(o);
       continue;
     }
     if (kind === 'altclip') {
@@ -311,7 +341,16 @@ async function runCases(o: Opts, images: string | undefined): Promise<void> {
       `RESULT ${kind}: ${what}: 2 ranks x 1 thread ${r.two.toFixed(2)} samples/s (${r.ms[1].toFixed(0)} ms/step) vs 1 rank x 2 threads ${r.one.toFixed(2)} samples/s (${r.ms[0].toFixed(0)} ms/step) = ` +
         `${r.ratio.toFixed(2)}x (median of the rounds' ratios; target >= 0.9x); ${r.gradMB.toFixed(0)} MiB of gradients per step`,
     );
+    if (kind === 'altclip') {
+      const title = 'AltCLIP-L stage 2 as measured here (image tower locked in bf16, --freeze-embeddings)';
+      stage2 = { title, sampleSeconds: r.ms[0] / 1000 / o.altclipBatch, gradBytes: r.gradMB * 2 ** 20, efficiency: 1, batches: [1024] };
+    }
   }
+  if (!o.cases.includes('paper')) return;
+  const eff = efficiency ?? o.efficiency;
+  console.log(`\nOn paper (allreduce efficiency ${eff.toFixed(2)}: ${efficiency === undefined ? '--efficiency' : 'the binding over raw MPI at 25 MiB, measured above'}):`);
+  paperTable(finetuneTable(o, eff));
+  if (stage2) paperTable({ ...stage2, efficiency: eff });
 }
 
 main().catch((e) => {

@@ -16,7 +16,7 @@
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
-import { AltCLIPConfig, AltCLIPModel, getModelConfig } from '@altclip/models';
+import { AltCLIPConfig, AltCLIPModel, dropout, getModelConfig, withDropoutKeys } from '@altclip/models';
 import { AdamW, ClipBatch, clipParams, clipTask, computeGradients, FeatureTask, sampleKey } from '@altclip/train';
 import { encoderBatch } from './_shared-encoder';
 
@@ -68,6 +68,28 @@ function timeSteps(v: Variant, tasks: Record<'on' | 'off', FeatureTask<ClipBatch
   return times;
 }
 
+/**
+ * Milliseconds of the forward dropout calls of one step alone (embeddings, then per layer attention probabilities
+ * [B, 12, L, L] and two hidden [B, L, 768]), keyed (JS masks) and unkeyed (native kernel): how much of the keyed
+ * step's extra time is the masks and how much the composed attention.
+ */
+function maskCost(o: ReturnType<typeof parse>): { keyed: number; unkeyed: number } {
+  const hidden = tf.randomNormal([o.batch, o.seq, 768]);
+  const probs = tf.randomUniform([o.batch, 12, o.seq, o.seq]);
+  const keys = Array.from({ length: o.batch }, (_, k) => sampleKey(0, 0, k));
+  const once = () => {
+    const ys = [dropout(hidden, 0.1, true)];
+    for (let l = 0; l < o.layers; l++) ys.push(dropout(probs, 0.1, true), dropout(hidden, 0.1, true), dropout(hidden, 0.1, true));
+    for (const y of ys) y.dataSync();
+    tf.dispose(ys);
+  };
+  const time = (f: () => void) => median(Array.from({ length: 5 }, () => ((t0) => (f(), performance.now() - t0))(performance.now())));
+  once();
+  const r = { keyed: time(() => withDropoutKeys(keys, once)), unkeyed: time(once) };
+  tf.dispose([hidden, probs]);
+  return r;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
@@ -98,6 +120,8 @@ async function main(): Promise<void> {
     `RESULT dropout-keys: keyed ${median(ms.keyed).toFixed(0)} ms/step, unkeyed ${median(ms.unkeyed).toFixed(0)} ms/step, dropout off ${median(ms.off).toFixed(0)} ms/step; ` +
       `keyed/unkeyed ${median(ratios).toFixed(2)}x (median of the rounds' ratios)`,
   );
+  const mc = maskCost(o);
+  console.log(`  forward dropout calls of one step alone: keyed (JS masks) ${mc.keyed.toFixed(1)} ms, unkeyed (native kernel) ${mc.unkeyed.toFixed(1)} ms`);
   tf.dispose([batch.ids, batch.mask, batch.imageFeats!]);
   model.dispose();
 }
