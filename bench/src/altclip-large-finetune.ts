@@ -19,10 +19,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { setupBackend } from '@altclip/backend';
-import { AltCLIPConfig, AltCLIPModel, getModelConfig, getPrecision } from '@altclip/models';
-
-const REPO = path.join(__dirname, '..', '..');
+import { getPrecision } from '@altclip/models';
+import { ensureModel, syntheticCifar, watchPeak } from './_large-model';
 
 function parse(argv: string[]) {
   const o = {
@@ -55,56 +53,6 @@ function parse(argv: string[]) {
   }
   if (!Number.isInteger(o.steps) || o.steps < 1) throw new Error(`--steps must be a positive integer, got ${o.steps}`);
   return o;
-}
-
-async function ensureModel(dir: string, layers: number): Promise<void> {
-  if (fs.existsSync(path.join(dir, 'model.safetensors')) && fs.existsSync(path.join(dir, 'config.json'))) {
-    console.log(`model: reusing ${dir}`);
-    return;
-  }
-  const t = performance.now();
-  await setupBackend();
-  const cfg = getModelConfig('altclip-large') as AltCLIPConfig;
-  if (layers) {
-    cfg.text_config.num_hidden_layers = layers;
-    cfg.vision_config.num_hidden_layers = layers;
-  }
-  const model = new AltCLIPModel(cfg, { seed: 0 });
-  await model.save(dir);
-  model.dispose();
-  fs.copyFileSync(path.join(REPO, 'datasets', 'demo-spm', 'sentencepiece.bpe.model'), path.join(dir, 'sentencepiece.bpe.model'));
-  console.log(`model: random AltCLIP-L written to ${dir} in ${((performance.now() - t) / 1000).toFixed(0)} s`);
-}
-
-function syntheticCifar(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const n = 16;
-  const rec = Buffer.alloc(n * 3073);
-  let x = 12345;
-  for (let i = 0; i < rec.length; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    rec[i] = i % 3073 === 0 ? (i / 3073) % 10 : x >>> 24;
-  }
-  fs.writeFileSync(path.join(dir, 'data_batch_1.bin'), rec);
-  fs.writeFileSync(path.join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
-}
-
-/** Peak resident memory of a running process (VmHWM), polled. */
-function watchPeak(pid: number): () => number {
-  let peak = 0;
-  const read = () => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) peak = Math.max(peak, Number(m[1]) * 1024);
-    } catch {
-      /* exited */
-    }
-  };
-  const timer = setInterval(read, 200);
-  return () => {
-    clearInterval(timer);
-    return peak;
-  };
 }
 
 async function main(): Promise<void> {
