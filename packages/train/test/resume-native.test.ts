@@ -6,8 +6,9 @@
  * cache in clipBatchSource: a resumed run computes the features of the samples it skipped in other groupings (later
  * epochs' batches, fewer rows per call), and on native an image's features depend on the call's row count and on the
  * image's place in it (GEMM row tiles; measured here on the real tower: every resume point, epoch boundary included,
- * drifted by ~1e-8 until the stages computed frozen features one image a call). The second test emulates a GEMM
- * chosen by row count (the built-in AVX-512 SGEMM or OpenBLAS), which this machine may not show.
+ * drifted by ~1e-8 until the stages computed frozen features in fixed chunks of the index space, each sample in a fixed
+ * row of a fixed-size call). The second test emulates a GEMM chosen by row count (the built-in AVX-512 SGEMM or
+ * OpenBLAS) with row tiles, which this machine may not show.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -97,14 +98,22 @@ test('native: fine-tunes resumed mid-epoch end with every weight bit-equal to th
   expect(await resumeDrift('tower', () => AltCLIPModel.fromPretrained(TINY), KS)).toEqual(none);
 }, 300000);
 
-/** The same with a tower whose features depend on the row count of the call (scaled by 1 + n 2^-20). */
-test('native, row-count-dependent tower: resumed mid-epoch, every weight still bit-equal', async () => {
+/**
+ * The same with a tower whose features depend on the row count of the call and on each image's row in it (row r of n
+ * scaled by 1 + (64 n + r) 2^-26), as a GEMM's row tiles can.
+ */
+test('native, row-count- and row-dependent tower: resumed mid-epoch, every weight still bit-equal', async () => {
   if (!native) return;
-  const rowCountDependent = async () => {
+  const rowDependent = async () => {
     const m = await AltCLIPModel.fromPretrained(TINY);
     const features = m.getImageFeatures.bind(m);
-    m.getImageFeatures = (px: tf.Tensor4D, o?: { training?: boolean }) => tf.tidy(() => tf.mul(features(px, o), 1 + px.shape[0] * 2 ** -20)) as tf.Tensor2D;
+    m.getImageFeatures = (px: tf.Tensor4D, o?: { training?: boolean }) =>
+      tf.tidy(() => {
+        const n = px.shape[0];
+        const scale = tf.reshape(tf.add(1, tf.mul(tf.add(64 * n, tf.range(0, n)), 2 ** -26)), [n, 1]); // [n, 1]
+        return tf.mul(features(px, o), scale);
+      }) as tf.Tensor2D;
     return m;
   };
-  expect(await resumeDrift('count-dependent', rowCountDependent, KS)).toEqual(none);
+  expect(await resumeDrift('row-dependent', rowDependent, KS)).toEqual(none);
 }, 300000);

@@ -4,7 +4,7 @@ import { loadImage } from '@altclip/image';
 import { datasetLoader, formatReport, formatStreamReport, readImageTextPairs, ReadReport, ImageTextPair } from '@altclip/data';
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
-import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
+import { ClipBatch, clipBatchSource, clipParams, FEATURE_CHUNK, clipTask, warnSinglePairBatches } from '../tasks/clip';
 import type { BatchSource } from '../trainer';
 import type { DataSource } from '../sources/types';
 import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
@@ -79,7 +79,7 @@ export async function runContrastive(opts: ContrastiveOptions): Promise<StageRes
       maxLength,
       model,
       imageFrozen,
-      featureRows: 1, // a sample's cached features independent of its batch: exact resume (tasks/clip.ts)
+      featureChunk: FEATURE_CHUNK, // a sample's cached features independent of its batch: exact resume (tasks/clip.ts)
       onFailed: (i, err) => {
         failed++;
         if (failed <= 5) log(`skipping unreadable image ${pairs[i].image} (line ${pairs[i].line}): ${err}`);

@@ -3,7 +3,7 @@ import { builtinZeroShotSet, fillTemplate, loadClassnames, loadTemplates } from 
 import { AnyClipModel, loadModelBundle, textMaxLength } from '@altclip/models';
 import type { TextTokenizer } from '@altclip/tokenizers';
 import { hashInts } from '@altclip/backend';
-import { ClipBatch, clipBatchSource, clipParams, clipTask, warnSinglePairBatches } from '../tasks/clip';
+import { ClipBatch, clipBatchSource, clipParams, FEATURE_CHUNK, clipTask, warnSinglePairBatches } from '../tasks/clip';
 import type { BatchSource } from '../trainer';
 import type { DataSource } from '../sources/types';
 import { isWebDatasetInput, webDatasetClipSource } from '../sources/webdataset';
@@ -108,7 +108,7 @@ export async function runFinetune(opts: FinetuneOptions): Promise<StageResult> {
           maxLength,
           model,
           imageFrozen,
-          featureRows: 1, // a sample's cached features independent of its batch: exact resume (tasks/clip.ts)
+          featureChunk: FEATURE_CHUNK, // a sample's cached features independent of its batch: exact resume (tasks/clip.ts)
           onFailed: (i, err) => {
             failed++;
             if (failed <= 5) log(`skipping unreadable image ${i}: ${err}`);
