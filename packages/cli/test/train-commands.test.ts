@@ -108,7 +108,11 @@ test('altclip shards, then contrastive on the shards: the same samples and losse
   expect(printed.join('\n')).toContain(`train on --data '${path.join(dir, 'shards', '{00000..00002}.tar')}'`);
   const losses = (out: string) => fs.readFileSync(path.join(dir, out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.loss !== undefined).map((r) => r.loss);
   expect(losses('on-shards')).toHaveLength(3);
-  expect(losses('on-shards')).toEqual(losses('on-pairs'));
+  // Same samples in the same order, so the same losses up to float rounding: the frozen image tower runs on other
+  // row counts (the pairs file's cached features in fixed chunks of 16 samples, the stream per batch of 2), and
+  // matmul kernels tile by row count (measured: 1.2e-7 absolute). A wrong or reordered sample moves a loss by > 1e-2.
+  const onPairs = losses('on-pairs');
+  losses('on-shards').forEach((l: number, i: number) => expect(l).toBeCloseTo(onPairs[i], 6));
 }, 300000);
 
 test('--precision amp_bf16 trains and logs what the matmuls compute in here (bf16 products need AVX512_BF16 and native)', async () => {

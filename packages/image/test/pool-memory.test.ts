@@ -26,5 +26,7 @@ test('120 batches through two workers: array buffer memory stays at about one ba
       peak = Math.max(peak, process.memoryUsage().arrayBuffers);
     }
   }
-  expect(peak / 2 ** 20).toBeLessThan(24);
+  // About one batch (1.5 MiB) plus what the test process holds anyway: 12-30 MiB measured (more under CI's load,
+  // collection lags); the leak this guards against held every batch a worker had seen: ~180 MiB by batch 120.
+  expect(peak / 2 ** 20).toBeLessThan(64);
 }, 120000);

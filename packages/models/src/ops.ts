@@ -33,7 +33,11 @@ export function runLayer<T extends tf.Tensor>(params: Params, prefix: string, x:
   if (!opts.gradCheckpointing) return tf.tidy(() => fn(x, bias));
   const trainable: tf.Tensor[] = [];
   for (const [k, t] of params) if (k.startsWith(prefix) && t instanceof tf.Variable && t.trainable) trainable.push(t);
-  return tf.tidy(() => checkpoint((h, consts) => fn(h as T, consts[0]), x, trainable, bias ? [bias] : [])) as T;
+  // The backward pass recomputes fn outside withDropoutKeys' scope: capture the keys now so the recomputation draws
+  // the forward's per-sample masks (checkpoint replays the Math.random draws; the keys are the other half).
+  const keys = sampleKeys;
+  const layer = (h: tf.Tensor, consts: tf.Tensor[]) => (keys ? withDropoutKeys(keys, () => fn(h as T, consts[0])) : fn(h as T, consts[0]));
+  return tf.tidy(() => checkpoint(layer, x, trainable, bias ? [bias] : [])) as T;
 }
 
 /** tf.tidy for functions returning (nested) objects of tensors typed as interfaces. */
