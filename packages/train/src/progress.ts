@@ -1,6 +1,8 @@
 /** A dependency-free progress display: a redrawn bar with ETA on a TTY, plain periodic lines otherwise. */
 export interface Progress {
   update(step: number, info: Record<string, number | string>): void;
+  /** Times ETA and samples/s from here, at `step` (a resumed run's first step; opening it may take a while). */
+  begin(step: number): void;
   log(line: string): void;
   /** Erases the bar line so that another writer can print a line. */
   clear(): void;
@@ -34,6 +36,8 @@ export interface ProgressOptions {
   quiet?: boolean;
   /** Periodic lines even on a TTY (no redrawn bar), e.g. for logs that a terminal also shows. */
   plain?: boolean;
+  /** Samples a step processes (the global batch: all data-parallel ranks together): the display adds samples/s. */
+  samplesPerStep?: number;
 }
 
 /** How a run reports progress: true/undefined a bar on a TTY (lines otherwise), 'plain' always lines, false nothing. */
@@ -47,8 +51,8 @@ export function progressMode(mode: ProgressMode | undefined): { quiet: boolean; 
 export function createProgress(o: ProgressOptions): Progress {
   const stream = o.stream ?? process.stderr;
   const tty = !!stream.isTTY && !o.plain;
-  const t0 = Date.now();
-  const start = o.start ?? 0;
+  let t0 = Date.now();
+  let start = o.start ?? 0;
   const label = o.label ?? 'train';
   let lastDraw = 0;
   let drawn = false;
@@ -59,9 +63,11 @@ export function createProgress(o: ProgressOptions): Progress {
   };
   const text = (step: number, info: Record<string, number | string>) => {
     const { el, eta: left } = eta(step);
-    const kv = Object.entries(info)
-      .map(([k, v]) => `${k} ${fmtVal(v)}`)
-      .join('  ');
+    const rate = o.samplesPerStep && el > 0 && step > start ? `  ${(((step - start) * o.samplesPerStep) / el).toFixed(1)} samples/s` : '';
+    const kv =
+      Object.entries(info)
+        .map(([k, v]) => `${k} ${fmtVal(v)}`)
+        .join('  ') + rate;
     return { el, left, kv };
   };
   return {
@@ -82,6 +88,10 @@ export function createProgress(o: ProgressOptions): Progress {
         const { left, kv } = text(step, info);
         stream.write(`${label} step ${step}/${o.total}  ${kv}  eta ${fmtTime(left)}\n`);
       }
+    },
+    begin(step) {
+      start = step;
+      t0 = Date.now();
     },
     log(line) {
       if (o.quiet) return;

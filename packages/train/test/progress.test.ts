@@ -40,3 +40,22 @@ test("plain (the CLI's --no-progress): step lines even on a TTY, no carriage ret
   expect(f.out.join('')).not.toMatch(/[\r\x1b]/);
   expect(progressMode(false)).toEqual({ quiet: true, plain: false });
 });
+
+test('samplesPerStep adds samples/s counted from begin(step): a resumed run rates only the steps it ran', () => {
+  const f = fakeStream(false);
+  let now = 1000;
+  const spy = jest.spyOn(Date, 'now').mockImplementation(() => now);
+  try {
+    const p = createProgress({ total: 10, every: 1, stream: f.stream, samplesPerStep: 8 });
+    now += 60000; // opening the run (loading a checkpoint) is not training time
+    p.begin(6); // resumed at step 6
+    now += 2000;
+    p.update(7, { loss: 1 });
+    now += 2000;
+    p.update(8, { loss: 1 });
+  } finally {
+    spy.mockRestore();
+  }
+  expect(f.out[0]).toMatch(/^train step 7\/10 {2}loss 1\.0000 {2}4\.0 samples\/s {2}eta 00:06\n$/); // 8 samples in 2 s; 3 steps of 2 s left
+  expect(f.out[1]).toMatch(/ 4\.0 samples\/s {2}eta 00:04\n$/);
+});

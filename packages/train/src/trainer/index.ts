@@ -59,7 +59,8 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
   const noDecay = c.noDecay ? c.noDecay.map((s) => new RegExp(s)) : NO_DECAY_PATTERNS;
   const paddingRows = a.paddingRows ?? new Map<string, number[]>();
   const opt = parallel.optimizer(a.params, { betas: c.betas, eps: c.eps, weightDecay: c.weightDecay, groups: defaultParamGroups(noDecay), noDecayRows: paddingRows });
-  const progress = createProgress({ total: feed.total, label: a.label, every: c.logEvery, ...progressMode(parallel.isWriter ? a.progress : false) });
+  // c.batchSize is the global batch, so on N ranks rank 0's display shows every rank's samples.
+  const progress = createProgress({ total: feed.total, label: a.label, every: c.logEvery, samplesPerStep: c.batchSize, ...progressMode(parallel.isWriter ? a.progress : false) });
   const log = (s: string) => {
     if (!parallel.isWriter) return; // rank 0 alone prints
     progress.clear();
@@ -73,6 +74,7 @@ export async function train<B>(a: TrainArgs<B>): Promise<TrainResult> {
     opt.dispose();
     return parallel.fail(e);
   }
+  progress.begin(run.state.step);
   const saveModel = a.saveModel ?? ((dir: string) => saveParams(path.join(dir, 'model.safetensors'), allParams));
   const ckpt = checkpointPolicy({ c, total: feed.total, task: a.task, params: a.params, opt, parallel, runDir: a.runDir, resumedFrom: run.resumedFrom, saveModel, beforeCommit: a.beforeCommit });
   const signals = watchSignals(a.handleSignals ?? !!a.runDir, log);
