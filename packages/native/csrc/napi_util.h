@@ -116,6 +116,20 @@ class Args {
     return out;
   }
 
+  // Optional Float64Array (null/undefined -> empty).
+  std::vector<double> f64s(size_t i) {
+    napi_valuetype t;
+    napi_typeof(env_, argv_[i], &t);
+    if (t == napi_null || t == napi_undefined) return {};
+    napi_typedarray_type type;
+    size_t length = 0;
+    void* data = nullptr;
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_float64_array)
+      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be a Float64Array or null"};
+    const double* p = static_cast<const double*>(data);
+    return std::vector<double>(p, p + length);
+  }
+
   // Optional Int32Array (null/undefined -> empty).
   std::vector<int32_t> int32s(size_t i) {
     napi_valuetype t;
