@@ -26,7 +26,7 @@ function available(name: string, ...ts: tf.Tensor[]): boolean {
   return enabled && ts.every((t) => t.dtype === 'float32' && t.size > 0) && tf.getKernel(name, tf.getBackend()) != null;
 }
 
-function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, number | string>): tf.Tensor[] {
+function run(name: string, inputs: Record<string, tf.Tensor>, attrs: tf.NamedAttrMap): tf.Tensor[] {
   const out = tf.engine().runKernel(name, inputs, attrs);
   return Array.isArray(out) ? (out as tf.Tensor[]) : [out as tf.Tensor];
 }
@@ -74,23 +74,31 @@ export function fusedMaskedSoftmax(scores: tf.Tensor, bias: tf.Tensor | undefine
  * products (precision.ts's autocast).
  */
 export function fusedAttention(
-  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number, opts: { bf16?: boolean; dropout?: number } = {},
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, bias: tf.Tensor | undefined, scale: number, opts: { bf16?: boolean; dropout?: number; keys?: Uint32Array } = {},
 ): tf.Tensor | null {
   if (q.rank !== 3 || !available(KERNEL.attention, q, k, v)) return null;
   const [B, Lq] = q.shape as number[];
   const Lk = k.shape[1] as number;
   const rate = opts.dropout ?? 0;
   // Dropout on the probabilities runs in the kernel's whole-row path (heads of at most 1M scores); longer heads,
-  // or setNativeDropout(false), take the composed ops.
-  if (rate > 0 && (!nativeDropout || Lq * Lk > FULL_ROW_SCORES)) return null;
+  // or setNativeDropout(false), take the composed ops (as does a batch that is not a multiple of the keys: its
+  // error is the composed dropout's).
+  if (rate > 0 && (!nativeDropout || Lq * Lk > FULL_ROW_SCORES || (opts.keys && B % opts.keys.length))) return null;
   const m = bias ? mask4(bias, [B, heads, Lq, Lk]) : tf.zeros([1, 1, 1, Lk]);
   if (!m || m.dtype !== 'float32') return null;
   // bf16: both products (QK^T, PV) and the backward's four take bf16-rounded inputs (softmax stays float32).
-  // dropout: the mask is a hash of (seed, position), seeded by one Math.random draw; the backward rebuilds it.
-  const attrs: Record<string, number> = { heads, scale };
+  // dropout: the mask is a hash of (seed, position), seeded by one Math.random draw, or with keys the composed
+  // path's keyed mask on [B, heads, Lq, Lk] (the same single draw); the backward rebuilds it.
+  const attrs: Record<string, number | number[]> = { heads, scale };
   if (opts.bf16) attrs.bf16 = 1;
-  if (rate > 0) Object.assign(attrs, { dropout: rate, seed: Math.floor(Math.random() * 2 ** 31) });
+  if (rate > 0 && opts.keys) Object.assign(attrs, { dropout: rate, seed: keyedDraw(), keys: Array.from(opts.keys) });
+  else if (rate > 0) Object.assign(attrs, { dropout: rate, seed: Math.floor(Math.random() * 2 ** 31) });
   return first(run(KERNEL.attention, { q, k, v, mask: m }, attrs));
+}
+
+/** A keyed dropout call's draw (one Math.random per call, on every path, so a seeded step repeats its masks). */
+export function keyedDraw(): number {
+  return (Math.random() * 4294967296) >>> 0;
 }
 
 let nativeDropout = true;
@@ -108,10 +116,13 @@ export function setNativeDropout(on: boolean): void {
 
 /**
  * Dropout's output and keep mask (bool) from the native kernel, its mask drawn in C++ from a generator seeded by one
- * Math.random draw; null where the kernel is not registered.
+ * Math.random draw, or with `keyed` ({keys, call: keyedDraw()}) ops.ts's keyed mask; null where the kernel is not
+ * registered or the keys do not divide axis 0 (the caller's JS path reports it).
  */
-export function fusedDropout(x: tf.Tensor, rate: number): { y: tf.Tensor; keep: tf.Tensor } | null {
+export function fusedDropout(x: tf.Tensor, rate: number, keyed?: { keys: Uint32Array; call: number }): { y: tf.Tensor; keep: tf.Tensor } | null {
   if (!nativeDropout || !available(KERNEL.dropout, x)) return null;
-  const [y, keep] = run(KERNEL.dropout, { x }, { rate, seed: Math.floor(Math.random() * 2 ** 32) });
+  if (keyed && (x.rank === 0 || x.rank > 8 || x.shape[0] % keyed.keys.length)) return null;
+  const attrs: tf.NamedAttrMap = keyed ? { rate, seed: keyed.call, keys: Array.from(keyed.keys) } : { rate, seed: Math.floor(Math.random() * 2 ** 32) };
+  const [y, keep] = run(KERNEL.dropout, { x }, attrs);
   return { y, keep };
 }

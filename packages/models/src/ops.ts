@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkpoint } from '@altclip/backend';
 import { halfParams, widenTensor } from './half';
-import { fusedAttention, fusedBiasAct, fusedDropout, fusedLayerNorm, fusedMaskedSoftmax } from './fused';
+import { fusedAttention, fusedBiasAct, fusedDropout, fusedLayerNorm, fusedMaskedSoftmax, keyedDraw } from './fused';
 import { bf16KernelsAvailable, linearBf16 } from './bf16-ops';
 import { matmulPrecision } from './precision';
 
@@ -160,7 +160,8 @@ function mix(a: number, b: number): number {
  * read as [B, L, ...]); every run of the last axis draws from its own mulberry32 stream, seeded by hashing the call's
  * draw, the sample's key and the run's index on each middle axis separately. So a position's mask does not depend on
  * how long the padded sequence is (a micro-batch pads to its own longest text): element (b, h, q, k) of attention
- * probabilities gets the same draw for any Lq, Lk > q, k.
+ * probabilities gets the same draw for any Lq, Lk > q, k. The native kernels (@altclip/native csrc/keyed.h) draw
+ * the same masks bit for bit; this is the path of the other backends.
  */
 function keyedKeepMask(shape: number[], keepProb: number, keys: Uint32Array, call: number): tf.Tensor {
   const n = keys.length;
@@ -206,14 +207,16 @@ export function dropout(x: tf.Tensor, rate: number, training: boolean | undefine
   const keys = sampleKeys;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, save] = args as [tf.Tensor, tf.GradSaveFunc];
-    // Keyed masks (data parallelism) are drawn in JS per sample; otherwise the native kernel draws its mask in C++ from
-    // a counter-based generator seeded by one Math.random draw (so a seeded step stays reproducible), else as
-    // tf.dropout: multiplier = floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U.
-    const native = keys ? undefined : fusedDropout(input, rate);
-    const keep = keys
-      ? keyedKeepMask(input.shape, keepProb, keys, (Math.random() * 4294967296) >>> 0)
-      : native
-        ? native.keep
+    // Keyed masks (data parallelism) are drawn per sample, by the native kernel where it runs, else in JS (the same
+    // masks); unkeyed, the native kernel draws its mask in C++ from a counter-based generator seeded by one
+    // Math.random draw (so a seeded step stays reproducible), else as tf.dropout: multiplier =
+    // floor(U[0,1) + keepProb) / keepProb, one Math.random draw seeds U.
+    const call = keys ? keyedDraw() : 0;
+    const native = fusedDropout(input, rate, keys ? { keys, call } : undefined);
+    const keep = native
+      ? native.keep
+      : keys
+        ? keyedKeepMask(input.shape, keepProb, keys, call)
         : tf.tidy(() => tf.cast(tf.floor(tf.add(tf.randomUniform(input.shape, 0, 1, 'float32'), keepProb)), 'bool'));
     save([keep]);
     const value = native ? native.y : tf.tidy(() => tf.mul(input, tf.div(tf.cast(keep, 'float32'), keepProb)));
@@ -266,7 +269,8 @@ export function selfAttention(
 /**
  * softmax(q k^T / sqrt(d) + bias) v over `heads` heads: q [B, Lq, H], k and v [B, Lk, H] (heads are column
  * blocks, as the projections produce them) -> [B, Lq, H]. One fused kernel when available (no [B, heads, Lq, Lk]
- * scores in memory), attention dropout included (its mask drawn in the kernel); otherwise the composed ops below.
+ * scores in memory), attention dropout included (its mask drawn in the kernel, keyed per sample or not); otherwise
+ * the composed ops below.
  */
 export function attention(
   qx: tf.Tensor,
@@ -280,9 +284,8 @@ export function attention(
   const Lk = kx.shape[1] as number;
   const d = H / heads;
   const scale = opts.scaleQuery ? d ** -0.5 : 1 / Math.sqrt(d);
-  // Dropout keyed per sample (withDropoutKeys) draws its masks in JS: the fused kernel's own mask would ignore the keys.
-  const keyedDropout = !!sampleKeys && !!opts.training && (opts.dropout ?? 0) > 0;
-  const fused = keyedDropout ? null : fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0 });
+  // Dropout keyed per sample (withDropoutKeys) passes the keys: the fused kernel draws keyedKeepMask's masks.
+  const fused = fusedAttention(qx, kx, vx, heads, bias, scale, { bf16: matmulPrecision() === 'bf16', dropout: opts.training ? opts.dropout : 0, keys: sampleKeys });
   if (fused) return fused;
   const split = (t: tf.Tensor, L: number) => tf.transpose(tf.reshape(t, [B, L, heads, d]), [0, 2, 1, 3]); // [B, heads, L, d]
   const q = split(opts.scaleQuery ? tf.mul(qx, d ** -0.5) : qx, Lq);

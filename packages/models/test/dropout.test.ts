@@ -6,17 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { setupBackend } from '@altclip/backend';
 import { dropout, withDropoutKeys } from '../src';
+import { withRandom } from './helpers';
 
-function withRandom<T>(seed: number, f: () => T): T {
-  const orig = Math.random;
-  let s = seed;
-  Math.random = () => ((s = (s * 16807) % 2147483647) / 2147483647);
-  try {
-    return f();
-  } finally {
-    Math.random = orig;
-  }
-}
 
 beforeAll(async () => {
   await setupBackend({ backend: 'cpu' });

@@ -12,6 +12,7 @@ import { valueAndGrads } from '@altclip/train';
 import { AttentionWeights, causalBias, layerNorm, linear, MASK_MIN, selfAttention, setFusedKernels } from '../src/ops';
 import { fusedMaskedSoftmax, setNativeDropout } from '../src/fused';
 import { rand, relErr } from '../../backend/test/helpers';
+import { padBias } from './helpers';
 import { describeOnTensorflow } from '@altclip/test-utils';
 
 const { addon, why } = loadAddon();
@@ -74,14 +75,6 @@ function attentionInputs(B: number, L: number, H: number): Case['inputs'] {
   return [{ shape: [B, L, H] }, ...w, ...w, ...w, ...w];
 }
 
-/** [B, L] {0,1} mask with row b keeping its first lens[b] tokens, as the additive [B, 1, 1, L] bias. */
-function padBias(lens: number[], L: number): tf.Tensor {
-  const m = new Float32Array(lens.length * L);
-  lens.forEach((n, b) => {
-    for (let j = n; j < L; j++) m[b * L + j] = MASK_MIN;
-  });
-  return tf.tensor4d(m, [lens.length, 1, 1, L]);
-}
 
 function attentionCase(name: string, B: number, L: number, H: number, heads: number, bias: () => tf.Tensor | undefined, scaleQuery: boolean): Case {
   return {

@@ -4,6 +4,7 @@ import { openSafetensors, TensorData } from '@altclip/checkpoint';
 import { maxAbs, maxAbsDiff, tensorflowIfAvailable } from '@altclip/test-utils';
 import { loadAddon } from '@altclip/native';
 import type { ModelOutput } from '@altclip/models';
+import { MASK_MIN } from '../src/ops';
 
 export async function readAll(file: string): Promise<Map<string, TensorData>> {
   const r = await openSafetensors(file);
@@ -74,4 +75,25 @@ export function fixtureOutput(name: string, out: ModelOutput, textFeatures: tf.T
   if (m[2] === 'last_hidden_state') return tower.lastHiddenState;
   if (m[2] === 'pooler_output') return tower.poolerOutput;
   return undefined;
+}
+
+/** Runs f with Math.random replaced by a seeded Park-Miller generator (dropout draws repeat). */
+export function withRandom<T>(seed: number, f: () => T): T {
+  const orig = Math.random;
+  let s = seed;
+  Math.random = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+  try {
+    return f();
+  } finally {
+    Math.random = orig;
+  }
+}
+
+/** [B, L] {0,1} mask with row b keeping its first lens[b] tokens, as the additive [B, 1, 1, L] bias. */
+export function padBias(lens: number[], L: number): tf.Tensor {
+  const m = new Float32Array(lens.length * L);
+  lens.forEach((n, b) => {
+    for (let j = n; j < L; j++) m[b * L + j] = MASK_MIN;
+  });
+  return tf.tensor4d(m, [lens.length, 1, 1, L]);
 }

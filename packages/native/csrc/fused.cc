@@ -388,9 +388,21 @@ inline uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// Whether `sh` asks for dropout on the probabilities (hashed or keyed mask).
+bool drops(const AttentionShape& sh) { return sh.dropRate24 || sh.keyed; }
+
+// Keyed attention dropout on row i of head h of batch b (AttentionShape::keyed).
+FV_INLINE void keyedDropRow(float* p, const AttentionShape& sh, size_t b, size_t h, size_t i) {
+  const KeyedDropout& k = *sh.keyed;
+  const size_t group = sh.B / k.n, idx[3] = {b % group, h, i};
+  const uint32_t seed = keyedRunSeed(k, b / group, idx, 3);
+  for (size_t j = 0; j < sh.Lk; j++) p[j] = keyedKeep(k, seed, j) ? p[j] * k.scale : 0.0f;
+}
+
 // Attention dropout on row i of head h of batch b: p[j] *= keep(j) / (1 - rate), the mask a function of
-// (seed, b, h, i, j) only, so the backward pass rebuilds it.
+// (seed, b, h, i, j) only (or of the keys, keyed), so the backward pass rebuilds it.
 FV_INLINE void dropRow(float* p, const AttentionShape& sh, size_t b, size_t h, size_t i) {
+  if (sh.keyed) return keyedDropRow(p, sh, b, h, i);
   const uint64_t key = ((uint64_t)sh.dropSeed << 40) + ((b * sh.H + h) * sh.Lq + i) * sh.Lk;
   const float scale = 16777216.0f / (float)(16777216u - sh.dropRate24);
   for (size_t j = 0; j < sh.Lk; j++) p[j] = (splitmix64(key + j) >> 40) >= sh.dropRate24 ? p[j] * scale : 0.0f;
@@ -421,7 +433,7 @@ FUSED_CLONES void attentionRows(const float* q, const float* k, const float* v, 
     const float mx = maxRow(sr, Lk);
     st[2 * r] = mx;
     st[2 * r + 1] = 1.0f / expRow(sr, sr, Lk, mx);
-    if (sh.dropRate24) dropRow(sr, sh, b, h, i0 + r);  // the sum above is of the undropped probabilities, as in torch
+    if (drops(sh)) dropRow(sr, sh, b, h, i0 + r);  // the sum above is of the undropped probabilities, as in torch
   }
   rowGemm(sh.bf16, false, false, (int)br, (int)d, (int)Lk, S, (int)Lk, V, (int)D, O, (int)D, false);
   for (size_t r = 0; r < br; r++) {
@@ -458,12 +470,12 @@ FUSED_CLONES void attentionGradRows(const float* dout, const float* q, const flo
     // With dropout, O = (P * M) V, so dO . O = sum_j P_ij (dP * M)_ij still gives the softmax term; dP (here ds)
     // takes the mask before it, and P takes it after (dV = (P * M)^T dO).
     const float dsum = attentionRowTerm(out + base + i * D, G + i * D, d);
-    if (sh.dropRate24) dropRow(ds, sh, b, h, i);
+    if (drops(sh)) dropRow(ds, sh, b, h, i);
     for (size_t j = 0; j < Lk; j++) {
       p[j] *= inv;
       ds[j] = scale * p[j] * (ds[j] - dsum);
     }
-    if (sh.dropRate24) dropRow(p, sh, b, h, i);
+    if (drops(sh)) dropRow(p, sh, b, h, i);
   }
   rowGemm(sh.bf16, true, false, (int)Lk, (int)d, (int)Lq, P, (int)Lk, G, (int)D, dv + kbase, (int)D, false);   // dV = P^T dO
   rowGemm(sh.bf16, false, false, (int)Lq, (int)d, (int)Lk, dP, (int)Lk, K, (int)D, dq + base, (int)D, false);  // dQ = dS K
@@ -577,7 +589,7 @@ void softmaxMaskGrad(const float* dy, const float* y, float* dx, size_t rows, si
   parallelFor(rows, rowGrain(cols), [&](size_t r0, size_t r1) { softmaxGradRows(dy, y, dx, r0, r1, cols, scale); });
 }
 
-bool attentionDropoutFits(const AttentionShape& s) { return !s.dropRate24 || fullRows(s); }
+bool attentionDropoutFits(const AttentionShape& s) { return !drops(s) || fullRows(s); }
 
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale) {
   if (fullRows(s)) {
@@ -625,12 +637,39 @@ FUSED_CLONES void dropoutRange(const float* x, float* y, uint8_t* mask, size_t b
     y[i] = keep ? x[i] * scale : 0.0f;
   }
 }
+// Runs [r0, r1) of keyedDropout: run r is sample r / (runs per sample), its middle indices the remainder row-major.
+FUSED_CLONES void keyedDropoutRuns(const float* x, float* y, uint8_t* mask, const size_t* mids, size_t m, size_t last, const KeyedDropout& k,
+                                   size_t r0, size_t r1) {
+  size_t per = 1, idx[kKeyedMaxMids];
+  for (size_t j = 0; j < m; j++) per *= mids[j];
+  for (size_t r = r0; r < r1; r++) {
+    size_t rest = r % per;
+    for (size_t j = m; j-- > 0;) {
+      idx[j] = rest % mids[j];
+      rest /= mids[j];
+    }
+    const uint32_t seed = keyedRunSeed(k, r / per, idx, m);
+    const size_t o = r * last;
+    for (size_t e = 0; e < last; e++) {
+      const bool keep = keyedKeep(k, seed, e);
+      mask[o + e] = keep;
+      y[o + e] = x[o + e] * (keep ? k.scale : 0.0f);  // x * (keep / keepProb), as the JS path: -0 and NaN alike
+    }
+  }
+}
 }  // namespace
 
 void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint32_t seed) {
   const float scale = 1.0f / (1.0f - rate);
   const uint64_t key = (uint64_t)seed << 40;  // 2^40 elements per seed before two seeds' streams could meet
   parallelFor(n, (size_t)1 << 17, [&](size_t b, size_t e) { dropoutRange(x, y, mask, b, e, rate, scale, key); });
+}
+
+void keyedDropout(const float* x, float* y, uint8_t* mask, const size_t* mids, size_t m, size_t last, const KeyedDropout& k) {
+  size_t runs = k.n;
+  for (size_t j = 0; j < m; j++) runs *= mids[j];
+  parallelFor(runs, std::max<size_t>(1, ((size_t)1 << 17) / std::max<size_t>(last, 1)),
+              [&](size_t r0, size_t r1) { keyedDropoutRuns(x, y, mask, mids, m, last, k, r0, r1); });
 }
 
 }  // namespace altclip

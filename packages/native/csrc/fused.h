@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstddef>
 
+#include "keyed.h"
+
 namespace altclip {
 
 // y = (x - mean) * rstd * gamma + beta per row of x [rows, D]; also writes mean and rstd [rows] (the backward
@@ -45,6 +47,10 @@ struct AttentionShape {
   // mask. Whole-row path only (attention() refuses it on key tiles).
   uint32_t dropRate24 = 0;
   uint32_t dropSeed = 0;
+  // Non-null: the mask is keyed per sample instead (keyed.h; seed and rate above unused): row (b, h, i) draws over
+  // the keys j from the stream of sample b / (B / n) at middle indices (b % (B / n), h, i), as keyedKeepMask on the
+  // composed path's [B, H, Lq, Lk] probabilities.
+  const KeyedDropout* keyed = nullptr;
 };
 void attention(const float* q, const float* k, const float* v, MaskView mask, float* out, float* stats, AttentionShape s, float scale);
 // dq, dk, dv (layouts of q, k, v) from dout, recomputing the scores tile by tile.
@@ -55,6 +61,11 @@ void attentionGrad(const float* dout, const float* q, const float* k, const floa
 // hash of (seed, i) (splitmix64), so any thread computes any element and the same seed gives the same mask.
 // y = keep ? x / (1 - rate) : 0; mask[i] = keep (1 byte).
 void dropout(const float* x, float* y, uint8_t* mask, size_t n, float rate, uint32_t seed);
+// Dropout with masks keyed per sample (keyed.h): x laid out [k.n, mids..., last] (middle axes mids[0..m)), each run
+// of `last` elements drawn from its own stream. y = x * (keep ? k.scale : 0); mask = keep (1 byte).
+void keyedDropout(const float* x, float* y, uint8_t* mask, const size_t* mids, size_t m, size_t last, const KeyedDropout& k);
+// Most middle axes keyedDropout takes.
+constexpr size_t kKeyedMaxMids = 8;
 
 // Heads with at most `scores` = Lq * Lk scores run on whole score rows and the built-in SGEMM; longer ones in
 // flash-style key tiles (default 1 << 20). Returns the previous limit (tests force each path with it).

@@ -1,6 +1,8 @@
 // N-API bindings of fused.h (see napi_util.h for the heap/offset convention).
 #include "fused.h"
 
+#include <cmath>
+
 #include "napi_util.h"
 
 namespace altclip_napi {
@@ -107,6 +109,23 @@ napi_value SoftmaxMaskGrad(napi_env env, napi_callback_info info) {
   });
 }
 
+// Keyed dropout (keyed.h) from argument i: null (none) or a Float64Array [call draw, keepBelow, scale, key_0 ..
+// key_{n-1}]. `keys` holds the keys the returned KeyedDropout points to.
+bool keyedArg(Args& a, size_t i, const char* fn, std::vector<uint32_t>& keys, altclip::KeyedDropout& k) {
+  std::vector<double> v = a.f64s(i);
+  if (v.empty()) return false;
+  const auto u32 = [](double x, double top) { return x >= 0 && x <= top && x == (double)(uint64_t)x; };
+  if (v.size() < 4) throw ArgError{std::string(fn) + ": keyed dropout needs [call, keepBelow, scale, ...keys] with at least one key"};
+  if (!u32(v[0], 4294967295.0) || !u32(v[1], 4294967296.0) || !(v[2] > 0 && std::isfinite(v[2])))
+    throw ArgError{std::string(fn) + ": keyed dropout's call draw must be a 32-bit integer, keepBelow an integer in [0, 2^32] and scale positive"};
+  for (size_t j = 3; j < v.size(); j++) {
+    if (!u32(v[j], 4294967295.0)) throw ArgError{std::string(fn) + ": dropout key " + std::to_string(j - 3) + " is not a 32-bit unsigned integer"};
+    keys.push_back((uint32_t)v[j]);
+  }
+  k = {keys.data(), keys.size(), (uint32_t)v[0], (uint64_t)v[1], (float)v[2]};
+  return true;
+}
+
 // dims [B, H, Lq, Lk, d, bf16 (0 or 1: bf16 products), dropout rate * 2^24 (0: none), dropout seed].
 altclip::AttentionShape shapeArg(Args& a, size_t i, const char* fn) {
   std::vector<size_t> d = dimsArg(a, i, 8, fn, "dims [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed]");
@@ -120,12 +139,24 @@ altclip::AttentionShape shapeArg(Args& a, size_t i, const char* fn) {
   return s;
 }
 
-// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed], maskStrides, scale)
+// Sets keyed dropout `k` on attention shape `s`, checked (B a multiple of the keys, whole score rows).
+void attachKeyed(altclip::AttentionShape& s, const altclip::KeyedDropout& k, const char* fn) {
+  if (s.B % k.n) throw ArgError{std::string(fn) + ": " + std::to_string(k.n) + " dropout keys for a batch of " + std::to_string(s.B) + " (B must be a multiple)"};
+  s.keyed = &k;
+  if (!altclip::attentionDropoutFits(s))
+    throw ArgError{std::string(fn) + ": attention dropout runs on whole score rows only; this head has more than the whole-row limit of scores"};
+}
+
+// attention(heap, q, k, v, mask (-1: none), out, stats, dims Int32Array [B, H, Lq, Lk, d, bf16, dropRate24, dropSeed], maskStrides, scale,
+//           keyed (null or Float64Array [call, keepBelow, scale, ...keys]: masks keyed per sample instead of by dropRate24/dropSeed))
 napi_value Attention(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 10, "attention");
+    Args a(env, info, 11, "attention");
     a.heap(0);
     altclip::AttentionShape s = shapeArg(a, 7, "attention");
+    std::vector<uint32_t> keys;
+    altclip::KeyedDropout k;
+    if (keyedArg(a, 10, "attention", keys, k)) attachKeyed(s, k, "attention");
     const size_t D = s.H * s.d;
     altclip::MaskView m = maskArg(a, 4, 8, s.B, s.H, s.Lq, s.Lk, "attention");
     altclip::attention(a.f32(1, s.B * s.Lq * D), a.f32(2, s.B * s.Lk * D), a.f32(3, s.B * s.Lk * D), m, a.f32(5, s.B * s.Lq * D),
@@ -134,12 +165,15 @@ napi_value Attention(napi_env env, napi_callback_info info) {
   });
 }
 
-// attentionGrad(heap, dout, q, k, v, mask, out, stats, dq, dk, dv, dims, maskStrides, scale)
+// attentionGrad(heap, dout, q, k, v, mask, out, stats, dq, dk, dv, dims, maskStrides, scale, keyed)
 napi_value AttentionGrad(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
-    Args a(env, info, 14, "attentionGrad");
+    Args a(env, info, 15, "attentionGrad");
     a.heap(0);
     altclip::AttentionShape s = shapeArg(a, 11, "attentionGrad");
+    std::vector<uint32_t> keys;
+    altclip::KeyedDropout k;
+    if (keyedArg(a, 14, "attentionGrad", keys, k)) attachKeyed(s, k, "attentionGrad");
     const size_t D = s.H * s.d, nq = s.B * s.Lq * D, nk = s.B * s.Lk * D;
     altclip::MaskView m = maskArg(a, 5, 12, s.B, s.H, s.Lq, s.Lk, "attentionGrad");
     altclip::attentionGrad(a.f32(1, nq), a.f32(2, nq), a.f32(3, nk), a.f32(4, nk), m, a.f32(6, nq), a.f32(7, s.B * s.H * s.Lq * 2),
@@ -173,12 +207,38 @@ napi_value Dropout(napi_env env, napi_callback_info info) {
   });
 }
 
+// keyedDropout(heap, x, y, mask (bytes), dims Int32Array [mids..., last], keyed Float64Array [call, keepBelow, scale, ...keys]):
+// x is [n keys, mids..., last].
+napi_value KeyedDropoutFn(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a(env, info, 6, "keyedDropout");
+    a.heap(0);
+    std::vector<int32_t> d = a.int32s(4);
+    if (d.empty() || d.size() > altclip::kKeyedMaxMids + 1) throw ArgError{"keyedDropout: dims [mids..., last] must hold 1 to 9 values"};
+    std::vector<uint32_t> keys;
+    altclip::KeyedDropout k;
+    if (!keyedArg(a, 5, "keyedDropout", keys, k)) throw ArgError{"keyedDropout: the keyed argument is required"};
+    std::vector<size_t> mids;
+    size_t n = k.n;
+    for (int32_t x : d) {
+      if (x <= 0) throw ArgError{"keyedDropout: dims must be positive"};
+      n *= (size_t)x;
+      mids.push_back((size_t)x);
+    }
+    const size_t last = mids.back();
+    mids.pop_back();
+    altclip::keyedDropout(a.f32(1, n), a.f32(2, n), a.ptr<uint8_t>(3, n), mids.data(), mids.size(), last, k);
+    return undefinedValue(env);
+  });
+}
+
 }  // namespace
 
 void registerFused(napi_env env, napi_value exports) {
   defineFunctions(env, exports,
                   {{"layerNorm", LayerNorm},
                    {"dropout", Dropout},
+                   {"keyedDropout", KeyedDropoutFn},
                    {"layerNormGrad", LayerNormGrad},
                    {"biasAct", BiasAct},
                    {"biasActGrad", BiasActGrad},

@@ -116,21 +116,28 @@ class Args {
     return out;
   }
 
+  // Optional Float64Array (null/undefined -> empty).
+  std::vector<double> f64s(size_t i) { return optionalTyped<double>(i, napi_float64_array, "a Float64Array"); }
+
   // Optional Int32Array (null/undefined -> empty).
-  std::vector<int32_t> int32s(size_t i) {
+  std::vector<int32_t> int32s(size_t i) { return optionalTyped<int32_t>(i, napi_int32_array, "an Int32Array"); }
+
+ private:
+  // A copy of typed array argument i of type `want` (`what` names it in the error), or empty for null/undefined.
+  template <typename T>
+  std::vector<T> optionalTyped(size_t i, napi_typedarray_type want, const char* what) {
     napi_valuetype t;
     napi_typeof(env_, argv_[i], &t);
     if (t == napi_null || t == napi_undefined) return {};
     napi_typedarray_type type;
     size_t length = 0;
     void* data = nullptr;
-    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array)
-      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be an Int32Array or null"};
-    const int32_t* p = static_cast<const int32_t*>(data);
-    return std::vector<int32_t>(p, p + length);
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &length, &data, nullptr, nullptr) != napi_ok || type != want)
+      throw ArgError{std::string(fn_) + ": argument " + std::to_string(i) + " must be " + what + " or null"};
+    const T* p = static_cast<const T*>(data);
+    return std::vector<T>(p, p + length);
   }
 
- private:
   napi_env env_;
   const char* fn_;
   std::vector<napi_value> argv_;

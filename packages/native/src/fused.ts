@@ -6,9 +6,11 @@
  *   AltclipLayerNorm    {x [..., D], gamma [D], beta [D]} {eps}          -> y, mean [...], rstd [...]
  *   AltclipBiasAct      {x [..., N], bias [N]} {activation}              -> act(x + bias)   (gelu | quick_gelu)
  *   AltclipSoftmaxMask  {x [.., Lq, Lk], mask? (broadcasts)} {scale}     -> softmax(x * scale + mask)
- *   AltclipDropout      {x} {rate, seed}                                 -> y, keep mask (bool)   (no gradient: see models' dropout)
- *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale, bf16?, dropout?, seed?}
+ *   AltclipDropout      {x} {rate, seed, keys?}                          -> y, keep mask (bool)   (no gradient: see models' dropout)
+ *   AltclipAttention    {q [B, Lq, H*d], k, v [B, Lk, H*d], mask [Bm, Hm, Lqm, Lk]} {heads, scale, bf16?, dropout?, seed?, keys?}
  *                       -> out [B, Lq, H*d], stats [B, H, Lq, 2]         (mask dims 1 or full: it broadcasts)
+ * `keys` (one 32-bit key per sample, axis 0 holding the samples): dropout masks keyed per sample, `seed` the call's
+ * 32-bit draw, bit for bit @altclip/models ops.ts keyedKeepMask (csrc/keyed.h).
  * Each has a `...Grad` kernel; the gradients save only what the backward needs (x and mean/rstd for LayerNorm,
  * the pre-activation for bias+act, the output for softmax, q/k/v/out and the per-row stats for attention).
  */
@@ -31,10 +33,13 @@ declare module './addon' {
     softmaxMask(heap: Heap, x: number, mask: number, y: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
     softmaxMaskGrad(heap: Heap, dy: number, y: number, dx: number, rows: number, cols: number, scale: number): void;
     /** dims [B, H, Lq, Lk, d, bf16 products 0|1, dropout rate * 2^24, dropout seed]; maskStrides [sb, sh, sq]. */
-    attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
-    attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number): void;
+    /** keyed: null, or dropout masks keyed per sample (see keyedParams) instead of dims' rate and seed. */
+    attention(heap: Heap, q: number, k: number, v: number, mask: number, out: number, stats: number, dims: Int32Array, maskStrides: Int32Array, scale: number, keyed: Float64Array | null): void;
+    attentionGrad(heap: Heap, dy: number, q: number, k: number, v: number, mask: number, out: number, stats: number, dq: number, dk: number, dv: number, dims: Int32Array, maskStrides: Int32Array, scale: number, keyed: Float64Array | null): void;
     /** mask: n bytes (bool). */
     dropout(heap: Heap, x: number, y: number, mask: number, n: number, rate: number, seed: number): void;
+    /** x [keys, ...dims] (dims: the middle axes, then the last); keyed: see keyedParams. */
+    keyedDropout(heap: Heap, x: number, y: number, mask: number, dims: Int32Array, keyed: Float64Array): void;
   }
 }
 
@@ -139,8 +144,20 @@ const softmaxMaskGrad: Impl = (addon, host, { dy, y }, attrs) => {
   return dx;
 };
 
+/**
+ * The addon's keyed-dropout argument [call draw, keepBelow, scale, ...keys] from the attrs {rate, seed: the call's
+ * draw, keys}, or null without keys. As ops.ts keyedKeepMask: kept when the 32-bit draw < keepProb * 2^32 (so below
+ * its ceiling), kept values times float32(1 / float32(keepProb)) (its tf.div of the cast mask by keepProb).
+ */
+function keyedParams(rate: number, attrs: NamedAttrMap): Float64Array | null {
+  const keys = attrs.keys as number[] | undefined;
+  if (!keys || keys.length === 0) return null;
+  const keepProb = 1 - rate;
+  return Float64Array.of(attrs.seed as number, Math.ceil(keepProb * 4294967296), Math.fround(1 / Math.fround(keepProb)), ...keys);
+}
+
 /** [B, H, Lq, Lk, d] and the mask strides, or null for shapes the kernel does not take. */
-function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, attrs: NamedAttrMap): { dims: Int32Array; st: Int32Array } | null {
+function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: TensorInfo, attrs: NamedAttrMap): { dims: Int32Array; st: Int32Array; keyed: Float64Array | null } | null {
   const heads = attrs.heads as number;
   const rate = (attrs.dropout as number | undefined) ?? 0;
   if (!(rate >= 0 && rate < 1)) return null;
@@ -151,7 +168,9 @@ function attentionPlan(q: TensorInfo, k: TensorInfo, v: TensorInfo, mask: Tensor
   const st = maskStrides(mask.shape, B, heads, Lq, Lk);
   // dropout: rate as 24-bit fixed point (the kernel compares 24-bit hashes with it) and a 31-bit seed
   const drop = [Math.round(rate * 2 ** 24), ((attrs.seed as number | undefined) ?? 0) & 0x7fffffff];
-  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads, attrs.bf16 ? 1 : 0, drop[0], drop[1]), st } : null;
+  const keyed = rate > 0 ? keyedParams(rate, attrs) : null;
+  if (keyed && B % (keyed.length - 3)) return null;
+  return st ? { dims: Int32Array.of(B, heads, Lq, Lk, D / heads, attrs.bf16 ? 1 : 0, drop[0], drop[1]), st, keyed } : null;
 }
 
 const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
@@ -162,7 +181,7 @@ const attention: Impl = (addon, host, { q, k, v, mask }, attrs) => {
   const out = host.output(q!.shape, 'float32');
   const stats = host.output([B, H, Lq, 2], 'float32');
   const o = host.offset;
-  addon.attention(host.heap(), o(q!), o(k!), o(v!), o(mask!), o(out), o(stats), plan.dims, plan.st, attrs.scale as number);
+  addon.attention(host.heap(), o(q!), o(k!), o(v!), o(mask!), o(out), o(stats), plan.dims, plan.st, attrs.scale as number, plan.keyed);
   return [out, stats];
 };
 
@@ -174,18 +193,34 @@ const attentionGrad: Impl = (addon, host, { dy, q, k, v, mask, out, stats }, att
   const dk = host.output(k!.shape, 'float32');
   const dv = host.output(v!.shape, 'float32');
   const o = host.offset;
-  addon.attentionGrad(host.heap(), o(dy!), o(q!), o(k!), o(v!), o(mask!), o(out!), o(stats!), o(dq), o(dk), o(dv), plan.dims, plan.st, attrs.scale as number);
+  addon.attentionGrad(host.heap(), o(dy!), o(q!), o(k!), o(v!), o(mask!), o(out!), o(stats!), o(dq), o(dk), o(dv), plan.dims, plan.st, attrs.scale as number, plan.keyed);
   return [dq, dk, dv];
 };
 
-/** Dropout's mask from a counter-based generator in C++ (csrc/fused.h dropout): no random numbers drawn in JS. */
+/**
+ * Keyed dropout's dims [middle axes..., last] for x [s0, ...] under n keys, as keyedKeepMask reads it ([n, s0 / n, ...],
+ * a rank-1 x as [n, s0 / n, 1]); null when axis 0 does not hold the samples or there are too many axes.
+ */
+function keyedDims(shape: number[], n: number): Int32Array | null {
+  if (shape[0] % n || shape.length > 8) return null;
+  return Int32Array.from(shape.length > 1 ? [shape[0] / n, ...shape.slice(1)] : [shape[0] / n, 1]);
+}
+
+/**
+ * Dropout's mask from a counter-based generator in C++ (csrc/fused.h dropout): no random numbers drawn in JS; with
+ * `keys`, the masks keyed per sample (csrc/keyed.h).
+ */
 const dropoutKernel: Impl = (addon, host, { x }, attrs) => {
   const rate = attrs.rate as number;
   if (!f32(x) || !(rate >= 0 && rate < 1)) return null;
+  const keyed = keyedParams(rate, attrs);
+  const dims = keyed && keyedDims(x!.shape, keyed.length - 3);
+  if (keyed && !dims) return null;
   const y = host.output(x!.shape, 'float32');
   const keep = host.output(x!.shape, 'bool');
   const o = host.offset;
-  addon.dropout(host.heap(), o(x!), o(y), o(keep), size(x!.shape), rate, (attrs.seed as number) >>> 0);
+  if (keyed) addon.keyedDropout(host.heap(), o(x!), o(y), o(keep), dims!, keyed);
+  else addon.dropout(host.heap(), o(x!), o(y), o(keep), size(x!.shape), rate, (attrs.seed as number) >>> 0);
   return [y, keep];
 };
 
