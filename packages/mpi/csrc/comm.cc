@@ -191,6 +191,19 @@ void watchdogLoop() {
   }
 }
 
+// Open MPI's default allreduce algorithms (recursive doubling, ring) malloc a scratch buffer the size of the message
+// (or half of it) on every call. @altclip/native fixes glibc's mmap threshold at 128 KiB (issue 24), so that buffer is
+// a fresh mmap each time and its pages fault in and are zeroed on every call: half the bandwidth at 1-25 MiB
+// (docs/data-parallel.md, "Allreduce"). The segmented ring's scratch is one or two 64 KiB segments, reused from
+// malloc's arena (messages under a segment per rank fall back to the ring and recursive doubling inside it). Applied
+// only where the user (or mpirun --mca) chose no allreduce algorithm of coll/tuned; other MPIs ignore these.
+void preferSegmentedRing() {
+  if (getenv("OMPI_MCA_coll_tuned_use_dynamic_rules") || getenv("OMPI_MCA_coll_tuned_allreduce_algorithm")) return;
+  setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0);
+  setenv("OMPI_MCA_coll_tuned_allreduce_algorithm", "5", 0);  // 5: segmented ring
+  setenv("OMPI_MCA_coll_tuned_allreduce_algorithm_segmentsize", "65536", 0);
+}
+
 }  // namespace
 
 InitInfo start(double timeoutSec) {
@@ -203,6 +216,7 @@ InitInfo start(double timeoutSec) {
     return info;
   }
   S.timeout = timeoutSec;
+  preferSegmentedRing();  // before MPI_Init_thread reads the environment
   auto ready = std::make_shared<std::promise<InitInfo>>();
   auto fut = ready->get_future();
   S.comm = std::thread([ready] {
