@@ -158,12 +158,8 @@ export async function setupBackend(opts: SetupOptions = {}): Promise<BackendChoi
       if (name === 'wasm' && opts.patchKernels !== false) enableNativeKernels();
       if (name === 'native') disableBanner();
       tuneProcessMemory();
-      const reason =
-        requested === 'auto'
-          ? skipped.length
-            ? `best available (${skipped.map((s) => `${s.name}: ${s.why}`).join('; ')})`
-            : 'best available backend'
-          : `requested by ${opts.backend ? '--backend' : 'ALTCLIP_BACKEND'}`;
+      // Why each better backend was passed over is in `skipped`, not repeated here.
+      const reason = requested === 'auto' ? 'best available' : `requested by ${opts.backend ? '--backend' : 'ALTCLIP_BACKEND'}`;
       current = { name, reason, skipped };
       return current;
     } catch (e) {

@@ -5,9 +5,7 @@ import { backendOf, optionsFromArgv, withOptions } from '../options';
 
 /** Human-readable lines for `altclip info` (exported for tests). */
 export function formatInfo(info: BackendInfo, altclipVersion: string): string[] {
-  // The reason of an automatic choice repeats the skipped backends' reasons, which the next lines give one each.
-  const reason = info.skipped.length && info.reason.startsWith('best available') ? 'best available' : info.reason;
-  const lines = [`backend:   ${info.backend}  (${reason})`];
+  const lines = [`backend:   ${info.backend}  (${info.reason})`];
   for (const s of info.skipped) lines.push(`  skipped ${s.name}: ${s.why}`);
   lines.push(`versions:  altclip ${altclipVersion}, ${Object.entries(info.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (info.wasm) {
