@@ -27,7 +27,7 @@ import { loadImage } from '@altclip/image';
 import { datasetLoader } from '@altclip/data';
 import { loadModelBundle, textMaxLength } from '@altclip/models';
 import { loadMpiAddon, mpiUnavailableReason, worldCollective } from '@altclip/mpi';
-import { clipBatchSource, clipParams, clipTask, createDataParallel, FeatureTask, train, TrainResult, TrainSettings } from '@altclip/train';
+import { clipBatchSource, clipParams, FEATURE_CHUNK, clipTask, createDataParallel, FeatureTask, train, TrainResult, TrainSettings } from '@altclip/train';
 import { encoderBatch, EncoderDims, encoderForward, initEncoderParams } from './_shared-encoder';
 import { generateJpegs } from './_jpegs';
 import { ensureModel, REPO } from './_large-model';
@@ -141,7 +141,7 @@ async function altclipWorker(o: Opts): Promise<Record<string, number>> {
     const { params, imageFrozen } = clipParams({ lockImage: true, freezeEmbeddings: true, frozenDtype: 'bf16' }, model, () => undefined);
     const data = clipBatchSource({
       size: files.length, caption: (i) => `a photo of thing number ${i}, in a field.`, loader: datasetLoader({ getImage: (i) => loadImage(files[i]), imagePath: (i) => files[i] }, processor),
-      tokenizer, maxLength: textMaxLength(model.config), model, imageFrozen, featureChunk: 16, // as the contrastive stage (tasks/clip.ts FEATURE_CHUNK)
+      tokenizer, maxLength: textMaxLength(model.config), model, imageFrozen, featureChunk: FEATURE_CHUNK, // as the contrastive stage
     });
     const config: TrainSettings = { seed: 0, batchSize: B, steps: o.warmup + o.steps, lr: 1e-5, schedule: 'constant', warmup: 0, weightDecay: 0.05, gradClip: 5, logEvery: 1, shuffle: false };
     const dp = createDataParallel({ shardOptimizer: true, overlap: o.overlap });
